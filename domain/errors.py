@@ -1,0 +1,87 @@
+"""Domain errors.
+
+One root, ``DomainError``; each subclass also inherits the builtin that fits, so callers
+that only know Python's vocabulary still catch them. Every error has a stable ``code``
+(the API's error-envelope code) and structured ``details``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class DomainError(Exception):
+    code: ClassVar[str] = "INVALID_REQUEST"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details
+
+
+class InvalidSchedule(DomainError, ValueError):
+    """A schedule's timing (trigger, zone, DST policy, window, calendar...) is invalid.
+
+    ``field`` names the offending input (e.g. ``cron.hour``, ``timezone``, ``rrule.BYDAY``).
+    """
+
+    code = "INVALID_SCHEDULE"
+
+    def __init__(self, field: str, reason: str, **details: Any) -> None:
+        super().__init__(f"{field}: {reason}", field=field, reason=reason, **details)
+        self.field = field
+        self.reason = reason
+
+
+class InvalidRequest(DomainError, ValueError):
+    code = "INVALID_REQUEST"
+
+
+class InvalidCalendar(DomainError, ValueError):
+    code = "INVALID_REQUEST"
+
+    def __init__(self, field: str, reason: str, **details: Any) -> None:
+        super().__init__(f"{field}: {reason}", field=field, reason=reason, **details)
+        self.field = field
+        self.reason = reason
+
+
+class NotFound(DomainError, LookupError):
+    code = "NOT_FOUND"
+
+    def __init__(self, kind: str, id: str) -> None:
+        super().__init__(f"{kind} {id} not found", kind=kind, id=id)
+        self.kind = kind
+        self.id = id
+
+
+class Conflict(DomainError):
+    code = "CONFLICT"
+
+
+class InvalidTransition(Conflict):
+    """An aggregate was asked to move to a state its lifecycle does not allow."""
+
+    def __init__(self, kind: str, id: str, from_state: str, to_state: str) -> None:
+        DomainError.__init__(
+            self,
+            f"{kind} {id} cannot go from {from_state} to {to_state}",
+            kind=kind,
+            id=id,
+            from_state=from_state,
+            to_state=to_state,
+        )
+
+
+class LeaseLost(DomainError):
+    """A worker acted on a run with a stale fencing token or an expired lease."""
+
+    code = "LEASE_LOST"
+
+    def __init__(self, run_id: str, token: int, current_token: int) -> None:
+        super().__init__(
+            f"lease on run {run_id} lost (token {token}, current {current_token})",
+            run_id=run_id,
+            token=token,
+            current_token=current_token,
+        )

@@ -1,0 +1,42 @@
+"""Identifiers.
+
+Ids are strings at the edges (JSON, SQL text) and UUIDs inside; a run's id is derived
+from its key so that materialising the same fire twice produces the same id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import NewType
+
+TenantId = NewType("TenantId", str)
+ScheduleId = NewType("ScheduleId", uuid.UUID)
+JobId = NewType("JobId", uuid.UUID)
+RunId = NewType("RunId", uuid.UUID)
+WorkerId = NewType("WorkerId", uuid.UUID)
+CalendarId = NewType("CalendarId", uuid.UUID)
+EventId = NewType("EventId", uuid.UUID)
+
+# Fixed namespace for run ids: changing it would change every run's identity.
+RUN_NAMESPACE = uuid.UUID("6f1c2b0e-4a53-5d4e-9b7a-6b61697273a1")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def run_id_for(tenant_id: TenantId, schedule_id: ScheduleId, nominal_at: datetime) -> RunId:
+    """The run id of a fire: UUIDv5 of ``(tenant_id, schedule_id, nominal_at)``.
+
+    ``nominal_at`` must be aware; it is rendered as integer microseconds since the epoch so
+    two replicas agree byte for byte, whatever zone the value carries.
+    """
+    if nominal_at.tzinfo is None:
+        raise ValueError("nominal_at must be timezone-aware")
+    micros = (nominal_at - _EPOCH) // _MICROSECOND
+    key = f"{tenant_id}|{schedule_id}|{micros}"
+    return RunId(uuid.uuid5(RUN_NAMESPACE, key))
+
+
+def new_id() -> uuid.UUID:
+    """A random id (uuid4) for entities whose identity is not derived from a key."""
+    return uuid.uuid4()

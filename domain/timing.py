@@ -1,0 +1,229 @@
+"""A schedule's timing: trigger + zone + DST policy + bounds + calendar/window/jitter options.
+
+``Timing.fires`` yields the rule's fire times (nominal instants, DST applied, inside
+``start_at``/``end_at``); ``domain.planning`` adds calendars, windows, jitter and
+``max_fires`` on top.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from domain.errors import InvalidSchedule
+from domain.firing import Fire, FoldPolicy, GapPolicy, SkipReason, resolve_walls
+from domain.ids import CalendarId
+from domain.rrules import BoundRecurrence
+from domain.triggers import (
+    CronTrigger,
+    DelayMode,
+    EventTrigger,
+    FixedDelayTrigger,
+    OneShotTrigger,
+    RRuleTrigger,
+    Trigger,
+)
+from domain.windows import ExecutionWindow
+from domain.zones import (
+    MAX_ABS_OFFSET,
+    WallKind,
+    Zone,
+    datetime_to_instant,
+    get_zone,
+    instant_to_datetime,
+    naive_to_wall,
+)
+
+_SECOND = timedelta(seconds=1)
+
+
+class CalendarPolicy(enum.StrEnum):
+    SKIP = "skip"
+    NEXT_BUSINESS_DAY = "next_business_day"
+    PREVIOUS_BUSINESS_DAY = "previous_business_day"
+
+
+class WindowPolicy(enum.StrEnum):
+    DEFER = "defer"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DstPolicy:
+    """``None`` means "not given": defaults apply, except for a local ONE_SHOT, which
+    refuses a gap or fold reading unless the policy is explicit."""
+
+    gap: GapPolicy | None = None
+    fold: FoldPolicy | None = None
+
+    @property
+    def effective_gap(self) -> GapPolicy:
+        return self.gap or GapPolicy.SHIFT
+
+    @property
+    def effective_fold(self) -> FoldPolicy:
+        return self.fold or FoldPolicy.FIRST
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timing:
+    trigger: Trigger
+    timezone: str = "UTC"
+    dst: DstPolicy = field(default_factory=DstPolicy)
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    max_fires: int | None = None
+    calendar_id: CalendarId | None = None
+    calendar_policy: CalendarPolicy = CalendarPolicy.SKIP
+    windows: tuple[ExecutionWindow, ...] = ()
+    window_policy: WindowPolicy = WindowPolicy.DEFER
+    max_jitter: timedelta = timedelta(0)
+    _zone: Zone = field(init=False, repr=False, compare=False)
+    _recurrence: BoundRecurrence | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        zone = get_zone(self.timezone)
+        object.__setattr__(self, "_zone", zone)
+        for name in ("start_at", "end_at"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise InvalidSchedule(name, "needs a UTC offset")
+        if self.start_at and self.end_at and self.end_at <= self.start_at:
+            raise InvalidSchedule("end_at", "must be after start_at")
+        if self.max_fires is not None and self.max_fires < 1:
+            raise InvalidSchedule("max_fires", "must be at least 1")
+        if self.max_jitter < timedelta(0):
+            raise InvalidSchedule("max_jitter", "must not be negative")
+        if self.window_policy and not isinstance(self.window_policy, WindowPolicy):
+            raise InvalidSchedule("window_policy", "expected defer or skip")
+        recurrence: BoundRecurrence | None = None
+        trigger = self.trigger
+        if isinstance(trigger, RRuleTrigger):
+            dtstart = (
+                zone.wall_at(datetime_to_instant(self.start_at))
+                if self.start_at is not None
+                else trigger.recurrence.dtstart_wall(zone)
+            )
+            if dtstart is None:
+                raise InvalidSchedule("start_at", "an RRULE needs start_at or a DTSTART line")
+            recurrence = trigger.recurrence.bind(zone, dtstart)
+        elif isinstance(trigger, FixedDelayTrigger) and self.start_at is None:
+            raise InvalidSchedule("start_at", "a FIXED_DELAY schedule needs start_at (its anchor)")
+        elif isinstance(trigger, OneShotTrigger) and trigger.local is not None:
+            kind, _, _ = zone.resolve(naive_to_wall(trigger.local))
+            if kind is WallKind.GAP and self.dst.gap is None:
+                raise InvalidSchedule(
+                    "at",
+                    f"{trigger.local.isoformat()} does not exist in {self.timezone} "
+                    "(DST gap); give dst.gap = shift or skip",
+                )
+            if kind is WallKind.FOLD and self.dst.fold is None:
+                raise InvalidSchedule(
+                    "at",
+                    f"{trigger.local.isoformat()} occurs twice in {self.timezone} "
+                    "(DST fold); give dst.fold = first, second or both",
+                )
+        object.__setattr__(self, "_recurrence", recurrence)
+
+    @property
+    def zone(self) -> Zone:
+        return self._zone
+
+    @property
+    def periodic(self) -> bool:
+        return bool(self.trigger.periodic)
+
+    def fires(self, after: datetime, *, inclusive: bool = False) -> Iterator[Fire]:
+        """Fire times with nominal ``> after`` (``>=`` if inclusive), oldest first.
+
+        Bounded by ``start_at``/``end_at``; ``max_fires`` is the planner's business (it
+        counts fires that were not skipped). EVENT triggers have no fire times.
+        """
+        if after.tzinfo is None:
+            raise ValueError("after must be timezone-aware")
+        lower = after if inclusive else after + timedelta(microseconds=1)
+        if self.start_at is not None and self.start_at > lower:
+            lower = self.start_at
+        trigger = self.trigger
+        if isinstance(trigger, CronTrigger | RRuleTrigger):
+            yield from self._wall_clock_fires(lower)
+        elif isinstance(trigger, FixedDelayTrigger):
+            yield from self._fixed_delay_fires(trigger, lower)
+        elif isinstance(trigger, OneShotTrigger):
+            yield from self._one_shot_fires(trigger, lower)
+        elif isinstance(trigger, EventTrigger):
+            return
+
+    def _wall_clock_fires(self, lower: datetime) -> Iterator[Fire]:
+        zone = self._zone
+        # Whole-second rules: the first candidate second is ceil(lower).
+        low = -(-((lower - _EPOCH) // timedelta(microseconds=1)) // 1_000_000)
+        min_off, _ = zone.offset_bounds_near(low)
+        start_wall = low + min_off
+        end = datetime_to_instant(self.end_at) if self.end_at is not None else None
+        until = end + MAX_ABS_OFFSET if end is not None else None
+        if isinstance(self.trigger, CronTrigger):
+            walls = self.trigger.expression.walls_from(start_wall, until=until)
+        else:
+            assert self._recurrence is not None
+            walls = self._recurrence.walls_from(start_wall, until=until)
+        for instant, status, note in resolve_walls(
+            walls,
+            zone,
+            periodic=self.periodic,
+            gap=self.dst.effective_gap,
+            fold=self.dst.effective_fold,
+        ):
+            if instant < low:
+                continue
+            if end is not None and instant > end:
+                return
+            yield Fire(
+                nominal_at=_EPOCH + timedelta(seconds=instant),
+                skipped=SkipReason.DST_GAP if status else None,
+                note=note,
+            )
+
+    def _fixed_delay_fires(self, trigger: FixedDelayTrigger, lower: datetime) -> Iterator[Fire]:
+        assert self.start_at is not None
+        anchor = self.start_at.astimezone(UTC)
+        every = trigger.every
+        k = max(0, -(-(lower - anchor) // every))  # ceil division on timedeltas
+        note = "delay mode: assumes each run ends as it starts" if (
+            trigger.mode is DelayMode.DELAY
+        ) else None
+        while True:
+            nominal = anchor + k * every
+            if self.end_at is not None and nominal > self.end_at:
+                return
+            yield Fire(nominal_at=nominal, note=note)
+            k += 1
+
+    def _one_shot_fires(self, trigger: OneShotTrigger, lower: datetime) -> Iterator[Fire]:
+        if trigger.at is not None:
+            candidates = [Fire(nominal_at=trigger.at.astimezone(UTC))]
+        else:
+            assert trigger.local is not None
+            candidates = [
+                Fire(nominal_at=instant_to_datetime(instant), skipped=(
+                    SkipReason.DST_GAP if status else None
+                ), note=note)
+                for instant, status, note in resolve_walls(
+                    iter([naive_to_wall(trigger.local)]),
+                    self._zone,
+                    periodic=False,
+                    gap=self.dst.effective_gap,
+                    fold=self.dst.effective_fold,
+                )
+            ]
+        for fire in candidates:
+            if fire.nominal_at < lower:
+                continue
+            if self.end_at is not None and fire.nominal_at > self.end_at:
+                continue
+            yield fire
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
