@@ -85,3 +85,17 @@ class LeaseLost(DomainError):
             token=token,
             current_token=current_token,
         )
+
+
+class ExecutionFailed(DomainError):
+    """A target attempt failed; retryable. ``retry_after`` honours an HTTP Retry-After."""
+
+    code = "EXECUTION_FAILED"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
+        self.retry_after = retry_after
+
+
+class TargetGone(ExecutionFailed):
+    """The target answered 410 Gone: it is disabled, not retried."""

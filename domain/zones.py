@@ -67,9 +67,14 @@ def naive_to_wall(value: datetime) -> int:
     return (value.replace(tzinfo=None) - EPOCH_NAIVE) // timedelta(seconds=1)
 
 
+# Keys zoneinfo can load that are not zones a schedule should name: the host's own
+# setting (which differs between machines) and tzdata's placeholder.
+_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
+
+
 @cache
 def _known_zone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
+    return frozenset(available_timezones()) - _NOT_ZONES
 
 
 @cache

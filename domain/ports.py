@@ -1,0 +1,160 @@
+"""Ports: what the application needs from the outside world, as structural Protocols.
+
+Adapters (``adapters/postgres``, ``adapters/nats``, ``adapters/memory``...) satisfy them
+without inheriting. Each docstring says what the method raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+from domain.calendar import Calendar, HolidaySource
+from domain.events import DomainEvent
+from domain.ids import CalendarId, JobId, RunId, ScheduleId, TenantId, WorkerId
+from domain.job import Job
+from domain.run import Run, RunStatus
+from domain.schedule import Schedule
+from domain.worker import Worker
+
+
+class Clock(Protocol):
+    """The only source of "now" for the service (tests use a fake that can advance)."""
+
+    def now(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
+
+
+class HolidayProvider(Protocol):
+    def holidays(self, source: HolidaySource, year: int) -> Mapping[date, str]:
+        """Holidays of ``source`` in ``year`` (date -> name).
+
+        Raises ``InvalidCalendar`` when the source is unknown or malformed (a country or
+        subdivision the provider does not know, an unparsable iCalendar document).
+        """
+        ...
+
+
+class ScheduleRepository(Protocol):
+    async def get(self, tenant_id: TenantId, schedule_id: ScheduleId) -> Schedule:
+        """Raises ``NotFound`` (also for another tenant's schedule)."""
+        ...
+
+    async def add(self, schedule: Schedule) -> None:
+        """Raises ``Conflict`` when the tenant already has a schedule with that name."""
+        ...
+
+    async def save(self, schedule: Schedule, *, expected_version: int) -> None:
+        """Optimistic update; raises ``Conflict`` when the stored version differs."""
+        ...
+
+    async def due(self, until: datetime, limit: int) -> Sequence[Schedule]:
+        """Enabled schedules whose next fire is at or before ``until``, oldest first."""
+        ...
+
+
+class JobRepository(Protocol):
+    async def get(self, tenant_id: TenantId, job_id: JobId) -> Job:
+        """Raises ``NotFound``."""
+        ...
+
+    async def add(self, job: Job) -> None:
+        """Raises ``Conflict`` on a duplicate name within the tenant."""
+        ...
+
+    async def save(self, job: Job, *, expected_version: int) -> None:
+        """Raises ``Conflict`` when the stored version differs."""
+        ...
+
+
+class CalendarRepository(Protocol):
+    async def get(self, tenant_id: TenantId, calendar_id: CalendarId) -> Calendar:
+        """Raises ``NotFound``."""
+        ...
+
+    async def save(self, calendar: Calendar) -> None:
+        """Insert or replace; raises ``Conflict`` when the stored version is newer."""
+        ...
+
+
+class RunQueue(Protocol):
+    async def add_many(self, runs: Sequence[Run]) -> int:
+        """Insert runs, ignoring ones whose key already exists; returns how many were new."""
+        ...
+
+    async def get(self, tenant_id: TenantId, run_id: RunId) -> Run:
+        """Raises ``NotFound``."""
+        ...
+
+    async def claim(
+        self,
+        worker_id: WorkerId,
+        capabilities: frozenset[str],
+        limit: int,
+        lease: timedelta,
+        now: datetime,
+    ) -> Sequence[Run]:
+        """Lease up to ``limit`` pending runs, highest priority then oldest dispatch first."""
+        ...
+
+    async def save(self, run: Run) -> None:
+        """Persist a transition; raises ``LeaseLost`` when the stored token is newer."""
+        ...
+
+    async def expired_leases(self, now: datetime, limit: int) -> Sequence[Run]:
+        """Running runs whose lease or timeout has passed."""
+        ...
+
+    async def count(self, tenant_id: TenantId, status: RunStatus) -> int: ...
+
+
+class WorkerRepository(Protocol):
+    async def get(self, tenant_id: TenantId, worker_id: WorkerId) -> Worker:
+        """Raises ``NotFound``."""
+        ...
+
+    async def save(self, worker: Worker) -> None: ...
+
+    async def silent(self, now: datetime) -> Sequence[Worker]:
+        """Online workers that missed their heartbeats as of ``now``."""
+        ...
+
+
+class EventOutbox(Protocol):
+    async def append(self, events: Sequence[DomainEvent]) -> None:
+        """Store events in the current unit of work (same transaction as the change)."""
+        ...
+
+
+class EventPublisher(Protocol):
+    async def publish(self, event: DomainEvent) -> None:
+        """Publish with ``Nats-Msg-Id`` = event id; raises ``ConnectionError`` on outage."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: state changes and outbox rows commit together or not at all."""
+
+    schedules: ScheduleRepository
+    jobs: JobRepository
+    calendars: CalendarRepository
+    runs: RunQueue
+    workers: WorkerRepository
+    outbox: EventOutbox
+
+    def __call__(self, tenant_id: TenantId | None) -> AbstractAsyncContextManager[UnitOfWork]:
+        """Open a transaction scoped to ``tenant_id`` (None: system work across tenants)."""
+        ...
+
+
+class TargetExecutor(Protocol):
+    async def execute(self, run: Run, job: Job) -> None:
+        """Deliver one attempt of ``run``.
+
+        Raises ``ExecutionFailed`` (retryable, may carry ``retry_after``) or
+        ``TargetGone`` (HTTP 410: disable the target); ``TimeoutError`` on timeout.
+        """
+        ...

@@ -1,0 +1,232 @@
+"""The Run aggregate: one fire of a schedule (or one manual trigger), and its attempts.
+
+Lifecycle (SEMANTICS 9): ``scheduled -> pending -> running -> succeeded | failed``;
+a failed attempt with attempts left goes back to ``pending`` after a backoff, otherwise
+``dead``. ``cancelled``, ``missed`` and ``skipped`` are terminal and carry a reason.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from domain.errors import InvalidTransition, LeaseLost
+from domain.events import DomainEvent, EventType
+from domain.ids import CalendarId, JobId, RunId, ScheduleId, TenantId, WorkerId, run_id_for
+from domain.job import Priority
+
+
+class RunStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+    MISSED = "missed"
+    SKIPPED = "skipped"
+
+
+TERMINAL = frozenset(
+    {
+        RunStatus.SUCCEEDED,
+        RunStatus.DEAD,
+        RunStatus.CANCELLED,
+        RunStatus.MISSED,
+        RunStatus.SKIPPED,
+    }
+)
+
+
+class Outcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    LEASE_EXPIRED = "lease_expired"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attempt:
+    number: int
+    worker_id: WorkerId
+    started_at: datetime
+    ended_at: datetime | None = None
+    outcome: Outcome | None = None
+    error: str | None = None
+
+    @property
+    def duration(self) -> timedelta | None:
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    id: RunId
+    tenant_id: TenantId
+    schedule_id: ScheduleId
+    job_id: JobId
+    nominal_at: datetime
+    dispatch_at: datetime
+    status: RunStatus
+    reason: str | None = None
+    attempt: int = 0
+    max_attempts: int = 1
+    priority: Priority = Priority.NORMAL
+    available_at: datetime
+    lease_until: datetime | None = None
+    lease_token: int = 0
+    worker_id: WorkerId | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    calendar: tuple[CalendarId, int] | None = None
+    attempts: tuple[Attempt, ...] = ()
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def materialise(
+        cls,
+        *,
+        tenant_id: TenantId,
+        schedule_id: ScheduleId,
+        job_id: JobId,
+        nominal_at: datetime,
+        dispatch_at: datetime,
+        max_attempts: int,
+        priority: Priority,
+        now: datetime,
+        payload: Mapping[str, Any] | None = None,
+        calendar: tuple[CalendarId, int] | None = None,
+        skipped_reason: str | None = None,
+        missed: bool = False,
+    ) -> tuple[Run, list[DomainEvent]]:
+        """A run for one fire; its id is derived from ``(tenant, schedule, nominal_at)``."""
+        if skipped_reason is not None and missed:
+            raise ValueError("a fire is either skipped or missed")
+        if skipped_reason is not None:
+            status, reason = RunStatus.SKIPPED, skipped_reason
+        elif missed:
+            status, reason = RunStatus.MISSED, "misfire"
+        else:
+            status = RunStatus.PENDING if dispatch_at <= now else RunStatus.SCHEDULED
+            reason = None
+        run = cls(
+            id=run_id_for(tenant_id, schedule_id, nominal_at),
+            tenant_id=tenant_id,
+            schedule_id=schedule_id,
+            job_id=job_id,
+            nominal_at=nominal_at,
+            dispatch_at=dispatch_at,
+            status=status,
+            reason=reason,
+            max_attempts=max_attempts,
+            priority=priority,
+            available_at=dispatch_at,
+            payload=dict(payload or {}),
+            calendar=calendar,
+            created_at=now,
+            updated_at=now,
+        )
+        events = []
+        if status is RunStatus.SKIPPED:
+            events.append(run._event(EventType.RUN_SKIPPED, now))
+        elif status is RunStatus.MISSED:
+            events.append(run._event(EventType.RUN_MISSED, now))
+        return run, events
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def start(
+        self, *, worker_id: WorkerId, token: int, lease_until: datetime, now: datetime
+    ) -> tuple[Run, list[DomainEvent]]:
+        """Claimed by a worker: a new attempt under lease ``token`` (which only grows)."""
+        if self.status not in (RunStatus.PENDING, RunStatus.SCHEDULED):
+            raise InvalidTransition("run", str(self.id), self.status.value, "running")
+        if token <= self.lease_token:
+            raise LeaseLost(str(self.id), token, self.lease_token)
+        number = self.attempt + 1
+        started = replace(
+            self,
+            status=RunStatus.RUNNING,
+            attempt=number,
+            worker_id=worker_id,
+            lease_token=token,
+            lease_until=lease_until,
+            attempts=(*self.attempts, Attempt(number=number, worker_id=worker_id, started_at=now)),
+            updated_at=now,
+        )
+        return started, [started._event(EventType.RUN_STARTED, now)]
+
+    def succeed(self, *, token: int, now: datetime) -> tuple[Run, list[DomainEvent]]:
+        self._check_lease(token)
+        done = self._end_attempt(Outcome.SUCCEEDED, None, now, status=RunStatus.SUCCEEDED)
+        return done, [done._event(EventType.RUN_SUCCEEDED, now)]
+
+    def fail(
+        self,
+        *,
+        token: int,
+        error: str,
+        now: datetime,
+        retry_in: timedelta,
+        outcome: Outcome = Outcome.FAILED,
+    ) -> tuple[Run, list[DomainEvent]]:
+        """End the attempt as failed; retry after ``retry_in`` if attempts are left."""
+        self._check_lease(token)
+        if self.attempt < self.max_attempts:
+            failed = self._end_attempt(outcome, error, now, status=RunStatus.PENDING)
+            failed = replace(failed, available_at=now + retry_in, reason=error)
+            return failed, [failed._event(EventType.RUN_FAILED, now)]
+        dead = replace(self._end_attempt(outcome, error, now, status=RunStatus.DEAD), reason=error)
+        return dead, [dead._event(EventType.RUN_FAILED, now), dead._event(EventType.RUN_DEAD, now)]
+
+    def cancel(self, *, reason: str, now: datetime) -> tuple[Run, list[DomainEvent]]:
+        if self.terminal:
+            raise InvalidTransition("run", str(self.id), self.status.value, "cancelled")
+        if self.status is RunStatus.RUNNING:
+            cancelled = self._end_attempt(Outcome.CANCELLED, reason, now, RunStatus.CANCELLED)
+        else:
+            cancelled = replace(self, status=RunStatus.CANCELLED, updated_at=now)
+        cancelled = replace(cancelled, reason=reason)
+        return cancelled, [cancelled._event(EventType.RUN_CANCELLED, now)]
+
+    def _check_lease(self, token: int) -> None:
+        if self.status is not RunStatus.RUNNING or token != self.lease_token:
+            raise LeaseLost(str(self.id), token, self.lease_token)
+
+    def _end_attempt(
+        self, outcome: Outcome, error: str | None, now: datetime, status: RunStatus
+    ) -> Run:
+        last = replace(self.attempts[-1], ended_at=now, outcome=outcome, error=error)
+        return replace(
+            self,
+            status=status,
+            attempts=(*self.attempts[:-1], last),
+            lease_until=None,
+            worker_id=None,
+            updated_at=now,
+        )
+
+    def _event(self, type: EventType, now: datetime) -> DomainEvent:
+        return DomainEvent.of(
+            type,
+            tenant_id=self.tenant_id,
+            aggregate_id=self.id,
+            revision=self.attempt,
+            occurred_at=now,
+            data={
+                "run_id": str(self.id),
+                "schedule_id": str(self.schedule_id),
+                "job_id": str(self.job_id),
+                "nominal_at": self.nominal_at.isoformat(),
+                "status": self.status.value,
+                "attempt": self.attempt,
+                "reason": self.reason,
+            },
+        )

@@ -1,0 +1,166 @@
+"""The Schedule aggregate: a job fired by a timing, with its operational policies."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from domain.errors import InvalidSchedule, InvalidTransition
+from domain.events import DomainEvent, EventType
+from domain.ids import JobId, ScheduleId, TenantId
+from domain.timing import Timing
+
+_NAME_MAX = 200
+
+
+class ScheduleState(enum.StrEnum):
+    ENABLED = "enabled"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    DELETED = "deleted"
+
+
+class MisfirePolicy(enum.StrEnum):
+    RUN_ONCE = "run_once"
+    RUN_ALL = "run_all"
+    SKIP = "skip"
+
+
+class OverlapPolicy(enum.StrEnum):
+    SKIP = "skip"
+    BUFFER_ONE = "buffer_one"
+    BUFFER_ALL = "buffer_all"
+    REPLACE = "replace"
+    ALLOW = "allow"
+
+
+# Fields a schedule update may change; identity, state and bookkeeping are not among them.
+_UPDATABLE = frozenset(
+    {
+        "name",
+        "job_id",
+        "timing",
+        "payload",
+        "misfire_policy",
+        "catchup_window",
+        "max_catchup",
+        "overlap_policy",
+        "max_buffered",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Schedule:
+    id: ScheduleId
+    tenant_id: TenantId
+    name: str
+    job_id: JobId
+    timing: Timing
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    misfire_policy: MisfirePolicy = MisfirePolicy.RUN_ONCE
+    catchup_window: timedelta = timedelta(hours=24)
+    max_catchup: int = 100
+    overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
+    max_buffered: int = 100
+    state: ScheduleState = ScheduleState.ENABLED
+    next_fire_at: datetime | None = None
+    fire_count: int = 0
+    system: bool = False
+    version: int = 1
+    created_at: datetime
+    updated_at: datetime
+
+    def __post_init__(self) -> None:
+        if not self.name.strip() or len(self.name) > _NAME_MAX:
+            raise InvalidSchedule("name", f"1 to {_NAME_MAX} characters")
+        if self.catchup_window < timedelta(0):
+            raise InvalidSchedule("catchup_window", "must not be negative")
+        if self.max_catchup < 1:
+            raise InvalidSchedule("max_catchup", "must be at least 1")
+        if self.max_buffered < 1:
+            raise InvalidSchedule("max_buffered", "must be at least 1")
+        if self.fire_count < 0:
+            raise InvalidSchedule("fire_count", "must not be negative")
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, *, now: datetime, **fields: Any) -> tuple[Schedule, list[DomainEvent]]:
+        schedule = cls(created_at=now, updated_at=now, **fields)
+        return schedule, [schedule._event(EventType.SCHEDULE_CREATED, now)]
+
+    def update(self, *, now: datetime, **changes: Any) -> tuple[Schedule, list[DomainEvent]]:
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise InvalidSchedule(sorted(unknown)[0], "cannot be changed by an update")
+        self._require_not({ScheduleState.DELETED}, "updated")
+        updated = replace(self, **changes, version=self.version + 1, updated_at=now)
+        return updated, [updated._event(EventType.SCHEDULE_UPDATED, now)]
+
+    def pause(self, *, now: datetime) -> tuple[Schedule, list[DomainEvent]]:
+        if self.state is ScheduleState.PAUSED:
+            return self, []
+        self._require_not({ScheduleState.DELETED, ScheduleState.COMPLETED}, "paused")
+        paused = self._moved(ScheduleState.PAUSED, now)
+        return paused, [paused._event(EventType.SCHEDULE_DISABLED, now)]
+
+    def resume(self, *, now: datetime) -> tuple[Schedule, list[DomainEvent]]:
+        if self.state is ScheduleState.ENABLED:
+            return self, []
+        self._require_not({ScheduleState.DELETED, ScheduleState.COMPLETED}, "resumed")
+        resumed = self._moved(ScheduleState.ENABLED, now)
+        return resumed, [resumed._event(EventType.SCHEDULE_ENABLED, now)]
+
+    def complete(self, *, now: datetime) -> tuple[Schedule, list[DomainEvent]]:
+        if self.state is ScheduleState.COMPLETED:
+            return self, []
+        self._require_not({ScheduleState.DELETED}, "completed")
+        done = replace(self._moved(ScheduleState.COMPLETED, now), next_fire_at=None)
+        return done, [done._event(EventType.SCHEDULE_COMPLETED, now)]
+
+    def delete(self, *, now: datetime) -> tuple[Schedule, list[DomainEvent]]:
+        if self.state is ScheduleState.DELETED:
+            return self, []
+        gone = replace(self._moved(ScheduleState.DELETED, now), next_fire_at=None)
+        return gone, [gone._event(EventType.SCHEDULE_DELETED, now)]
+
+    def advance(self, *, next_fire_at: datetime | None, dispatched: int, now: datetime) -> Schedule:
+        """Record materialised fires: ``dispatched`` more fires, next nominal fire time."""
+        if dispatched < 0:
+            raise ValueError("dispatched must not be negative")
+        return replace(
+            self,
+            next_fire_at=next_fire_at,
+            fire_count=self.fire_count + dispatched,
+            updated_at=now,
+        )
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _moved(self, state: ScheduleState, now: datetime) -> Schedule:
+        return replace(self, state=state, version=self.version + 1, updated_at=now)
+
+    def _require_not(self, states: set[ScheduleState], verb: str) -> None:
+        if self.state in states:
+            raise InvalidTransition("schedule", str(self.id), self.state.value, verb)
+
+    def _event(self, type: EventType, now: datetime) -> DomainEvent:
+        return DomainEvent.of(
+            type,
+            tenant_id=self.tenant_id,
+            aggregate_id=self.id,
+            revision=self.version,
+            occurred_at=now,
+            data={
+                "schedule_id": str(self.id),
+                "name": self.name,
+                "state": self.state.value,
+                "version": self.version,
+                "trigger": self.timing.trigger.to_spec(),
+                "timezone": self.timing.timezone,
+            },
+        )

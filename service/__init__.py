@@ -1,0 +1,1 @@
+"""Application layer: use cases, loops, composition root, CLI."""

@@ -1,0 +1,251 @@
+"""The ``kairos`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NoReturn
+from uuid import UUID
+
+from adapters.clock import SystemClock
+from adapters.holiday_sources import LibraryHolidayProvider
+from domain.calendar import BusinessCalendar, Calendar, CountryHolidays, Holiday, ICalHolidays
+from domain.durations import parse_duration, parse_instant
+from domain.errors import DomainError, InvalidSchedule
+from domain.firing import FoldPolicy, GapPolicy
+from domain.ids import CalendarId, TenantId
+from domain.planning import PlannedFire
+from domain.timing import CalendarPolicy, DstPolicy, Timing, WindowPolicy
+from domain.triggers import (
+    CronTrigger,
+    DelayMode,
+    FixedDelayTrigger,
+    OneShotTrigger,
+    RRuleTrigger,
+    Trigger,
+)
+from domain.windows import ExecutionWindow, parse_weekdays
+from domain.zones import get_zone
+from service.preview import Preview, preview, truncate_to_minute
+
+EXIT_USAGE = 2
+_MAX_COUNT = 100_000
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag on one line and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(prog="kairos", description="Kairos scheduler")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    nxt = sub.add_parser(
+        "next",
+        help="preview a schedule's next fires (no server needed)",
+        description="Preview fire times exactly as the scheduler computes them.",
+    )
+    rule = nxt.add_mutually_exclusive_group(required=True)
+    rule.add_argument("--cron", metavar="EXPR", help="5 or 6 (leading seconds) fields, or @daily...")
+    rule.add_argument("--rrule", metavar="TEXT", help="RFC 5545 RRULE (+RDATE/EXDATE lines)")
+    rule.add_argument("--every", metavar="DURATION", help="fixed delay: PT15M, 900, 15m")
+    rule.add_argument("--at", metavar="INSTANT", help="one shot: 2026-03-29T02:30 or with offset")
+    nxt.add_argument("--mode", choices=[m.value for m in DelayMode], default="rate")
+    nxt.add_argument("--tz", default="UTC", metavar="ZONE", help="IANA zone (default UTC)")
+    nxt.add_argument("--from", dest="start", metavar="INSTANT", help="first instant (default now)")
+    nxt.add_argument("--count", type=int, default=10, metavar="N")
+    nxt.add_argument("--start-at", metavar="INSTANT")
+    nxt.add_argument("--end-at", metavar="INSTANT")
+    nxt.add_argument("--max-fires", type=int, metavar="N")
+    nxt.add_argument("--dst-gap", choices=[g.value for g in GapPolicy])
+    nxt.add_argument("--dst-fold", choices=[f.value for f in FoldPolicy])
+    nxt.add_argument(
+        "--holidays", action="append", default=[], metavar="COUNTRY[-SUBDIVISION]",
+        help="public holidays from the holidays package, e.g. DE-BY (repeatable)",
+    )
+    nxt.add_argument(
+        "--holiday", action="append", default=[], metavar="DATE[=NAME]",
+        help="an explicit holiday (repeatable)",
+    )
+    nxt.add_argument("--ical", metavar="FILE", help="holidays from an iCalendar file")
+    nxt.add_argument("--business-days", metavar="DAYS", help="business weekdays (default mon-fri)")
+    nxt.add_argument(
+        "--calendar-policy", choices=[p.value for p in CalendarPolicy], default="skip"
+    )
+    nxt.add_argument(
+        "--window", action="append", default=[], metavar="'DAYS HH:MM-HH:MM'",
+        help="execution window, e.g. 'mon-fri 08:00-18:00' (repeatable)",
+    )
+    nxt.add_argument("--window-policy", choices=[p.value for p in WindowPolicy], default="defer")
+    nxt.add_argument("--jitter", metavar="DURATION", help="max jitter (needs --schedule-id)")
+    nxt.add_argument("--schedule-id", metavar="ID")
+    nxt.add_argument("--include-skipped", action="store_true", help="also list skipped fires")
+    nxt.add_argument("--json", action="store_true", help="JSON array instead of a table")
+    return parser
+
+
+def _trigger(args: argparse.Namespace) -> Trigger:
+    if args.cron is not None:
+        return CronTrigger.parse(args.cron)
+    if args.rrule is not None:
+        return RRuleTrigger.parse(args.rrule.replace("\\n", "\n"))
+    if args.every is not None:
+        return FixedDelayTrigger(
+            every=parse_duration(args.every, field="every"), mode=DelayMode(args.mode)
+        )
+    return OneShotTrigger.parse(args.at)
+
+
+def _calendar(args: argparse.Namespace, now: datetime) -> BusinessCalendar | None:
+    if not (args.holidays or args.holiday or args.ical or args.business_days):
+        return None
+    sources: list[CountryHolidays | ICalHolidays] = [
+        CountryHolidays.parse(text) for text in args.holidays
+    ]
+    if args.ical:
+        try:
+            with open(args.ical, encoding="utf-8") as handle:
+                sources.append(ICalHolidays(text=handle.read()))
+        except OSError as exc:
+            raise InvalidSchedule("ical", f"cannot read {args.ical}: {exc.strerror}") from None
+    explicit = []
+    for text in args.holiday:
+        day, _, name = text.partition("=")
+        try:
+            explicit.append(Holiday(day=datetime.fromisoformat(day).date(), name=name or "holiday"))
+        except ValueError:
+            raise InvalidSchedule("holiday", f"{day!r} is not a date (YYYY-MM-DD)") from None
+    calendar = Calendar(
+        id=CalendarId(UUID(int=0)),
+        tenant_id=TenantId("preview"),
+        name="preview",
+        business_days=parse_weekdays(args.business_days, field="business-days")
+        if args.business_days
+        else frozenset(range(5)),
+        holidays=tuple(explicit),
+        sources=tuple(sources),
+        created_at=now,
+        updated_at=now,
+    )
+    provider = LibraryHolidayProvider()
+    for source in sources:
+        provider.validate(source)
+    return BusinessCalendar(calendar, provider)
+
+
+def _next(args: argparse.Namespace) -> int:
+    if not 1 <= args.count <= _MAX_COUNT:
+        raise InvalidSchedule("count", f"must be between 1 and {_MAX_COUNT}")
+    if args.jitter and not args.schedule_id:
+        raise InvalidSchedule("jitter", "needs --schedule-id (jitter is derived from it)")
+    zone = get_zone(args.tz)
+    now = SystemClock().now()
+    start = parse_instant(args.start, field="from", tz=zone.tzinfo) if args.start else now
+    trigger = _trigger(args)
+    start_at = parse_instant(args.start_at, field="start-at", tz=zone.tzinfo) if args.start_at else None
+    if start_at is None and isinstance(trigger, FixedDelayTrigger):
+        start_at = start
+    if (
+        start_at is None
+        and isinstance(trigger, RRuleTrigger)
+        and trigger.recurrence.dtstart is None
+    ):
+        start_at = truncate_to_minute(start)
+    timing = Timing(
+        trigger=trigger,
+        timezone=args.tz,
+        dst=DstPolicy(
+            gap=GapPolicy(args.dst_gap) if args.dst_gap else None,
+            fold=FoldPolicy(args.dst_fold) if args.dst_fold else None,
+        ),
+        start_at=start_at,
+        end_at=parse_instant(args.end_at, field="end-at", tz=zone.tzinfo) if args.end_at else None,
+        max_fires=args.max_fires,
+        calendar_policy=CalendarPolicy(args.calendar_policy),
+        windows=tuple(ExecutionWindow.parse(text) for text in args.window),
+        window_policy=WindowPolicy(args.window_policy),
+        max_jitter=parse_duration(args.jitter, field="jitter") if args.jitter else parse_duration("0"),
+    )
+    result = preview(
+        timing,
+        start=start,
+        count=args.count,
+        calendar=_calendar(args, now),
+        schedule_id=args.schedule_id,
+        include_skipped=args.include_skipped,
+    )
+    if args.json:
+        print(json.dumps([_as_json(fire) for fire in result.fires], indent=2))
+    else:
+        print(_table(result, args.tz))
+    return 0
+
+
+def _z(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _as_json(fire: PlannedFire) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "nominal_at": _z(fire.nominal_at),
+        "dispatch_at": _z(fire.dispatch_at),
+        "local": fire.local_at.isoformat(),
+        "dispatch_local": fire.dispatch_local_at.isoformat(),
+        "skipped": fire.skipped is not None,
+        "notes": list(fire.notes),
+    }
+    if fire.skipped is not None:
+        out["reason"] = fire.skipped.value
+    return out
+
+
+def _table(result: Preview, zone_name: str) -> str:
+    header = ("#", f"local ({zone_name})", "nominal (UTC)", "dispatch (UTC)", "note")
+    rows: list[tuple[str, ...]] = []
+    number = 0
+    for fire in result.fires:
+        if fire.skipped is None:
+            number += 1
+            index = str(number)
+            dispatch = _z(fire.dispatch_at) if fire.dispatch_at != fire.nominal_at else "="
+        else:
+            index, dispatch = "-", f"skipped ({fire.skipped.value})"
+        local = fire.local_at
+        rows.append(
+            (
+                index,
+                f"{local:%Y-%m-%d %a %H:%M:%S} {local.isoformat()[-6:]}",
+                _z(fire.nominal_at),
+                dispatch,
+                "; ".join(fire.notes),
+            )
+        )
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in [header, *rows]]
+    if result.exhausted:
+        lines.append("(no further fires)")
+    elif result.scan_limited:
+        lines.append("(stopped looking: too many skipped fires in a row)")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "next":
+            return _next(args)
+    except DomainError as exc:
+        print(f"kairos {args.command}: error: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    parser.error(f"unknown command {args.command!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Preview a schedule's upcoming fires without any server (``kairos next``; later also
+``GET /schedules/{id}/next``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from domain.calendar import BusinessCalendar
+from domain.planning import PlannedFire, plan
+from domain.timing import Timing
+
+# Planning stops after this many rows even if fewer than ``count`` fires were found (a
+# rule whose every fire is skipped would otherwise never end).
+SCAN_LIMIT = 200_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Preview:
+    fires: list[PlannedFire]
+    exhausted: bool  # the rule has no further fires (end_at, max_fires, one-shot...)
+    scan_limited: bool  # stopped at SCAN_LIMIT rows before finding ``count`` fires
+
+
+def fired_before(
+    timing: Timing,
+    before: datetime,
+    *,
+    calendar: BusinessCalendar | None,
+    schedule_id: str | None,
+) -> int:
+    """Fires dispatched from ``start_at`` up to (not including) ``before`` (for max_fires)."""
+    if timing.max_fires is None or timing.start_at is None or timing.start_at >= before:
+        return 0
+    count = 0
+    for fire in plan(
+        timing,
+        timing.start_at,
+        inclusive=True,
+        calendar=calendar,
+        schedule_id=schedule_id,
+    ):
+        if fire.nominal_at >= before:
+            break
+        if fire.skipped is None:
+            count += 1
+            if count >= timing.max_fires:
+                break
+    return count
+
+
+def preview(
+    timing: Timing,
+    *,
+    start: datetime,
+    count: int,
+    calendar: BusinessCalendar | None = None,
+    schedule_id: str | None = None,
+    include_skipped: bool = False,
+) -> Preview:
+    """The next ``count`` dispatched fires with nominal time at or after ``start``."""
+    fired = fired_before(timing, start, calendar=calendar, schedule_id=schedule_id)
+    rows: list[PlannedFire] = []
+    found = 0
+    scanned = 0
+    stream: Iterator[PlannedFire] = plan(
+        timing,
+        start,
+        inclusive=True,
+        calendar=calendar,
+        schedule_id=schedule_id,
+        fired=fired,
+    )
+    for fire in stream:
+        scanned += 1
+        if fire.skipped is None:
+            rows.append(fire)
+            found += 1
+        elif include_skipped:
+            rows.append(fire)
+        if found >= count:
+            return Preview(fires=rows, exhausted=False, scan_limited=False)
+        if scanned >= SCAN_LIMIT:
+            return Preview(fires=rows, exhausted=False, scan_limited=True)
+    return Preview(fires=rows, exhausted=True, scan_limited=False)
+
+
+def truncate_to_minute(value: datetime) -> datetime:
+    return value - timedelta(seconds=value.second, microseconds=value.microsecond)

@@ -1,0 +1,37 @@
+"""Small builders shared by tests (no fakes of ports here: those live in adapters/memory)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any
+
+from domain.planning import PlannedFire, plan
+from domain.timing import Timing
+from domain.triggers import CronTrigger, RRuleTrigger
+
+BERLIN = "Europe/Berlin"
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def z(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cron(expr: str, tz: str = "UTC", **kw: Any) -> Timing:
+    return Timing(trigger=CronTrigger.parse(expr), timezone=tz, **kw)
+
+
+def rrule(text: str, tz: str = "UTC", **kw: Any) -> Timing:
+    return Timing(trigger=RRuleTrigger.parse(text), timezone=tz, **kw)
+
+
+def planned(timing: Timing, start: datetime, n: int, **kw: Any) -> list[PlannedFire]:
+    return list(islice(plan(timing, start, inclusive=True, **kw), n))
+
+
+def nominal(timing: Timing, start: datetime, n: int, **kw: Any) -> list[str]:
+    return [z(p.nominal_at) for p in planned(timing, start, n, **kw) if p.skipped is None]
