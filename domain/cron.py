@@ -48,6 +48,7 @@ FIELDS_6 = ("second", *FIELDS_5)
 _DOW_NAMES = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
 _QUARTZ_LAST_DOW = re.compile(r"^([0-7]|sun|mon|tue|wed|thu|fri|sat)l$")
 _NEAREST_WEEKDAY = re.compile(r"^(?:(\d+)w|w(\d+))$")
+_EQUAL_RANGE = re.compile(r"^(\w+)-(\w+)(?:/\d+)?$")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _DAY = 86400
 # How far a parse looks for a first match before declaring the expression impossible:
@@ -64,6 +65,15 @@ def _normalise_dow(token: str) -> str:
             day = m.group(1)
             part = "l" + str(_DOW_NAMES.get(day, day))
         parts.append(part)
+    return ",".join(parts)
+
+
+def _collapse_equal_ranges(token: str) -> str:
+    """``5-5`` means 5, as in every cron; croniter would expand it to the whole cycle."""
+    parts = []
+    for part in token.split(","):
+        m = _EQUAL_RANGE.match(part)
+        parts.append(m.group(1) if m and m.group(1) == m.group(2) else part)
     return ",".join(parts)
 
 
@@ -132,7 +142,7 @@ class CronExpression:
             )
         has_seconds = len(tokens) == 6
         names = FIELDS_6 if has_seconds else FIELDS_5
-        tokens = ["*" if t == "?" else t for t in tokens]
+        tokens = ["*" if t == "?" else _collapse_equal_ranges(t) for t in tokens]
         tokens[-1] = _normalise_dow(tokens[-1])
         # Validate one field at a time so the error can name it.
         for i, (name, token) in enumerate(zip(names, tokens, strict=True)):

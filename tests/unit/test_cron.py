@@ -164,3 +164,12 @@ def test_leap_day_only_rule_fires_every_four_years() -> None:
 def test_periodic_classification(expr: str, periodic: bool) -> None:
     """Periodic = hour field `*` or `*/n` (or a set equal to one)."""
     assert CronExpression.parse(expr).periodic is periodic
+
+
+def test_equal_range_means_that_single_value() -> None:
+    """`0-0` is minute 0 (croniter alone would read it as the whole hour)."""
+    assert walls("0-0 9 * * *", datetime(2026, 1, 1), 2) == [
+        "2026-01-01 Thu 09:00:00",
+        "2026-01-02 Fri 09:00:00",
+    ]
+    assert walls("0 9 * * mon-mon", datetime(2026, 1, 1), 1) == ["2026-01-05 Mon 09:00:00"]

@@ -1,0 +1,171 @@
+"""Domain entities: schedule, run, worker and job lifecycles return new state plus events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from adapters.memory.clock import FakeClock
+from domain.errors import InvalidRequest, InvalidSchedule, InvalidTransition, LeaseLost
+from domain.events import EventType
+from domain.ids import JobId, ScheduleId, TenantId, WorkerId, run_id_for
+from domain.job import Backoff, BackoffKind, Priority
+from domain.run import Run, RunStatus
+from domain.schedule import Schedule, ScheduleState
+from domain.worker import Worker, WorkerState
+from tests.helpers import cron, utc
+
+T0 = utc(2026, 1, 1)
+TENANT = TenantId("acme")
+
+
+def schedule() -> Schedule:
+    created, events = Schedule.create(
+        now=T0,
+        id=ScheduleId(uuid.UUID(int=1)),
+        tenant_id=TENANT,
+        name="nightly",
+        job_id=JobId(uuid.UUID(int=2)),
+        timing=cron("0 2 * * *", "Europe/Berlin"),
+    )
+    assert [e.type for e in events] == [EventType.SCHEDULE_CREATED]
+    return created
+
+
+def test_schedule_lifecycle_emits_one_event_per_change() -> None:
+    """pause -> disabled, resume -> enabled, update -> updated, delete -> deleted."""
+    s = schedule()
+    paused, ev = s.pause(now=T0)
+    assert paused.state is ScheduleState.PAUSED
+    assert [e.type for e in ev] == [EventType.SCHEDULE_DISABLED]
+    assert paused.pause(now=T0) == (paused, [])
+    resumed, ev = paused.resume(now=T0)
+    assert [e.type for e in ev] == [EventType.SCHEDULE_ENABLED]
+    updated, ev = resumed.update(now=T0, name="nightly-2")
+    assert (updated.name, updated.version) == ("nightly-2", 4)
+    assert ev[0].subject == "scheduler.schedule.updated.acme"
+    gone, ev = updated.delete(now=T0)
+    assert [e.type for e in ev] == [EventType.SCHEDULE_DELETED]
+    with pytest.raises(InvalidTransition):
+        gone.update(now=T0, name="x")
+    with pytest.raises(InvalidSchedule):
+        updated.update(now=T0, state="enabled")
+
+
+def test_event_ids_are_deterministic_per_revision() -> None:
+    """The same decision yields the same event id; a new revision a new one."""
+    s = schedule()
+    _, a = s.pause(now=T0)
+    _, b = s.pause(now=T0 + timedelta(seconds=5))
+    assert a[0].id == b[0].id
+    paused, _ = s.pause(now=T0)
+    _, c = paused.resume(now=T0)
+    assert c[0].id != a[0].id
+
+
+def test_completed_schedule_cannot_resume_and_advance_counts_fires() -> None:
+    """complete() clears next fire; advance() counts dispatched fires."""
+    s = schedule().advance(next_fire_at=utc(2026, 1, 2, 1), dispatched=2, now=T0)
+    assert (s.fire_count, s.next_fire_at) == (2, utc(2026, 1, 2, 1))
+    done, ev = s.complete(now=T0)
+    assert done.next_fire_at is None
+    assert [e.type for e in ev] == [EventType.SCHEDULE_COMPLETED]
+    with pytest.raises(InvalidTransition):
+        done.resume(now=T0)
+
+
+def new_run(max_attempts: int = 2) -> Run:
+    run, events = Run.materialise(
+        tenant_id=TENANT,
+        schedule_id=ScheduleId(uuid.UUID(int=1)),
+        job_id=JobId(uuid.UUID(int=2)),
+        nominal_at=T0,
+        dispatch_at=T0,
+        max_attempts=max_attempts,
+        priority=Priority.HIGH,
+        now=T0,
+    )
+    assert events == []
+    return run
+
+
+def test_run_id_is_derived_from_its_key() -> None:
+    """Materialising the same fire twice gives the same run id."""
+    assert new_run().id == new_run().id == run_id_for(TENANT, ScheduleId(uuid.UUID(int=1)), T0)
+    other = run_id_for(TENANT, ScheduleId(uuid.UUID(int=1)), T0 + timedelta(microseconds=1))
+    assert other != new_run().id
+
+
+def test_run_retries_then_dies_and_rejects_stale_tokens() -> None:
+    """fail with attempts left -> pending after backoff; last attempt -> dead (+event)."""
+    clock = FakeClock(T0)
+    worker = WorkerId(uuid.UUID(int=9))
+    run, ev = new_run().start(worker_id=worker, token=1, lease_until=T0 + timedelta(minutes=1), now=clock.now())
+    assert (run.status, run.attempt, ev[0].type) == (RunStatus.RUNNING, 1, EventType.RUN_STARTED)
+    with pytest.raises(LeaseLost):
+        run.succeed(token=0, now=clock.now())
+    clock.advance(timedelta(seconds=3))
+    run, ev = run.fail(token=1, error="boom", now=clock.now(), retry_in=timedelta(seconds=10))
+    assert (run.status, run.available_at) == (RunStatus.PENDING, clock.now() + timedelta(seconds=10))
+    assert run.attempts[0].duration == timedelta(seconds=3)
+    with pytest.raises(LeaseLost):
+        run.start(worker_id=worker, token=1, lease_until=T0, now=clock.now())
+    run, _ = run.start(worker_id=worker, token=2, lease_until=T0, now=clock.now())
+    run, ev = run.fail(token=2, error="boom", now=clock.now(), retry_in=timedelta(0))
+    assert run.status is RunStatus.DEAD
+    assert [e.type for e in ev] == [EventType.RUN_FAILED, EventType.RUN_DEAD]
+    with pytest.raises(InvalidTransition):
+        run.cancel(reason="too late", now=clock.now())
+
+
+def test_skipped_and_missed_runs_are_terminal_with_events() -> None:
+    """A skipped fire is a run with status skipped, reason, and a run.skipped event."""
+    run, events = Run.materialise(
+        tenant_id=TENANT,
+        schedule_id=ScheduleId(uuid.UUID(int=1)),
+        job_id=JobId(uuid.UUID(int=2)),
+        nominal_at=T0,
+        dispatch_at=T0,
+        max_attempts=1,
+        priority=Priority.NORMAL,
+        now=T0,
+        skipped_reason="dst_gap",
+    )
+    assert (run.status, run.reason, run.terminal) == (RunStatus.SKIPPED, "dst_gap", True)
+    assert [e.type for e in events] == [EventType.RUN_SKIPPED]
+
+
+def test_backoff_full_jitter_bounds() -> None:
+    """Exponential backoff caps at max; full jitter scales by the caller's unit."""
+    b = Backoff(initial=timedelta(seconds=1), multiplier=2, max=timedelta(seconds=10))
+    assert b.delay(1, 0.5) == timedelta(seconds=0.5)
+    assert b.delay(3, 0.5) == timedelta(seconds=2)
+    assert b.delay(10, 0.999) < timedelta(seconds=10)
+    assert Backoff(kind=BackoffKind.FIXED, initial=timedelta(seconds=4), max=timedelta(seconds=4)).delay(5, 0.25) == timedelta(seconds=1)
+    with pytest.raises(InvalidRequest):
+        Backoff(multiplier=0.5)
+
+
+def test_worker_goes_offline_after_three_missed_heartbeats() -> None:
+    """Offline only after 3 intervals of silence; a heartbeat brings it back."""
+    clock = FakeClock(T0)
+    worker, ev = Worker.register(
+        now=clock.now(),
+        id=WorkerId(uuid.UUID(int=3)),
+        tenant_id=TENANT,
+        name="w1",
+        capabilities=frozenset({"EVENT"}),
+        capacity=4,
+    )
+    assert ev[0].type is EventType.WORKER_REGISTERED
+    clock.advance(timedelta(seconds=15))
+    assert worker.mark_offline(now=clock.now()) == (worker, [])
+    clock.advance(timedelta(seconds=1))
+    offline, ev = worker.mark_offline(now=clock.now())
+    assert offline.state is WorkerState.OFFLINE
+    assert ev[0].type is EventType.WORKER_OFFLINE
+    back, ev = offline.heartbeat(now=clock.now())
+    assert back.state is WorkerState.ONLINE
+    assert back.can_run("EVENT") and not back.can_run("HTTP")
