@@ -55,6 +55,7 @@ _DAY = 86400
 # 28 years is a full cycle of weekdays against dates (leap years included) in 1901-2099.
 _FEASIBILITY_YEARS = 28
 _MONTH_CACHE_SIZE = 64
+_CRONITER_ERRORS = (CroniterError, ValueError, KeyError, IndexError, TypeError)
 
 
 def _normalise_dow(token: str) -> str:
@@ -144,17 +145,17 @@ class CronExpression:
         names = FIELDS_6 if has_seconds else FIELDS_5
         tokens = ["*" if t == "?" else _collapse_equal_ranges(t) for t in tokens]
         tokens[-1] = _normalise_dow(tokens[-1])
-        # Validate one field at a time so the error can name it.
-        for i, (name, token) in enumerate(zip(names, tokens, strict=True)):
-            probe = ["*"] * len(tokens)
-            probe[i] = token
-            try:
-                croniter.expand(" ".join(probe), second_at_beginning=has_seconds)
-            except (CroniterError, ValueError, KeyError, IndexError, TypeError) as exc:
-                raise _field_error(name, token, exc) from None
         try:
             expanded, nth = croniter.expand(" ".join(tokens), second_at_beginning=has_seconds)
-        except (CroniterError, ValueError, KeyError, IndexError, TypeError) as exc:
+        except _CRONITER_ERRORS as exc:
+            # Only bad input pays for this: probe one field at a time to name the culprit.
+            for i, (name, token) in enumerate(zip(names, tokens, strict=True)):
+                probe = ["*"] * len(tokens)
+                probe[i] = token
+                try:
+                    croniter.expand(" ".join(probe), second_at_beginning=has_seconds)
+                except _CRONITER_ERRORS as field_exc:
+                    raise _field_error(name, token, field_exc) from None
             raise InvalidSchedule("cron", f"{raw!r}: {exc}") from None
         minutes, hours, dom_f, month_f, dow_f = expanded[:5]
         seconds = expanded[5] if has_seconds else [0]
