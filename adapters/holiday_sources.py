@@ -10,7 +10,7 @@ import holidays as holidays_lib
 import icalendar
 from dateutil.rrule import rrulestr
 
-from domain.calendar import CountryHolidays, HolidaySource, ICalHolidays
+from domain.calendar import CountryHolidays, HolidaySource
 from domain.errors import InvalidCalendar
 
 
@@ -79,7 +79,9 @@ def _ical_year(text: str, year: int) -> Mapping[date, str]:
             starts = [first]
         else:
             try:
-                recurrence = rrulestr("RRULE:" + rule, dtstart=datetime.combine(first, datetime.min.time()))
+                recurrence = rrulestr(
+                    "RRULE:" + rule, dtstart=datetime.combine(first, datetime.min.time())
+                )
             except ValueError as exc:
                 raise InvalidCalendar("ical.RRULE", str(exc)) from None
             window_lo = lo - timedelta(days=length)

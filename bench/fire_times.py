@@ -20,25 +20,21 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import islice
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from croniter import croniter
 
-from croniter import croniter  # noqa: E402
-
-from adapters.holiday_sources import LibraryHolidayProvider  # noqa: E402
-from domain.calendar import BusinessCalendar, Calendar, CountryHolidays  # noqa: E402
-from domain.ids import CalendarId, TenantId  # noqa: E402
-from domain.planning import plan  # noqa: E402
-from domain.timing import CalendarPolicy, Timing  # noqa: E402
-from domain.triggers import CronTrigger, FixedDelayTrigger, RRuleTrigger  # noqa: E402
+from adapters.holiday_sources import LibraryHolidayProvider
+from domain.calendar import BusinessCalendar, Calendar, CountryHolidays
+from domain.ids import CalendarId, TenantId
+from domain.planning import plan
+from domain.timing import CalendarPolicy, Timing
+from domain.triggers import CronTrigger, FixedDelayTrigger, RRuleTrigger
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Sydney"]
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -47,8 +43,12 @@ REPEATS = 5
 
 
 def random_cron(rng: random.Random) -> str:
-    minute = rng.choice(["*/5", "*/15", str(rng.randrange(60)), f"{rng.randrange(30)},{30 + rng.randrange(30)}"])
-    hour = rng.choice(["*", "*/2", str(rng.randrange(24)), f"{rng.randrange(8)}-{8 + rng.randrange(12)}"])
+    minute = rng.choice(
+        ["*/5", "*/15", str(rng.randrange(60)), f"{rng.randrange(30)},{30 + rng.randrange(30)}"]
+    )
+    hour = rng.choice(
+        ["*", "*/2", str(rng.randrange(24)), f"{rng.randrange(8)}-{8 + rng.randrange(12)}"]
+    )
     dom = rng.choice(["*", "*", "*", str(1 + rng.randrange(28)), "1,15"])
     dow = rng.choice(["*", "*", "1-5", "0,6", str(rng.randrange(7))]) if dom == "*" else "*"
     return f"{minute} {hour} {dom} * {dow}"
@@ -79,40 +79,52 @@ def build(n: int, seed: int = 7) -> list[dict[str, Any]]:
                 continue
             seen.add((expr, zone))
             with_cal = roll >= 0.7
-            out.append({
-                "kind": "cron+calendar" if with_cal else "cron",
-                "expr": expr,
-                "zone": zone,
-                "make": lambda e=expr, z=zone, c=with_cal: Timing(
-                    trigger=CronTrigger.parse(e),
-                    timezone=z,
-                    calendar_policy=CalendarPolicy.NEXT_BUSINESS_DAY if c else CalendarPolicy.SKIP,
-                ),
-                "calendar": cal if with_cal else None,
-            })
+            out.append(
+                {
+                    "kind": "cron+calendar" if with_cal else "cron",
+                    "expr": expr,
+                    "zone": zone,
+                    "make": lambda e=expr, z=zone, c=with_cal: Timing(
+                        trigger=CronTrigger.parse(e),
+                        timezone=z,
+                        calendar_policy=CalendarPolicy.NEXT_BUSINESS_DAY
+                        if c
+                        else CalendarPolicy.SKIP,
+                    ),
+                    "calendar": cal if with_cal else None,
+                }
+            )
         elif roll < 0.9:
-            text = rng.choice([
-                f"FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR={rng.randrange(24)};BYMINUTE={rng.randrange(60)}",
-                f"FREQ=MONTHLY;BYDAY=-1FR;BYHOUR={rng.randrange(24)}",
-                f"FREQ=HOURLY;INTERVAL={1 + rng.randrange(6)}",
-                f"FREQ=DAILY;BYHOUR={rng.randrange(24)},{rng.randrange(24)}",
-            ])
-            out.append({
-                "kind": "rrule", "zone": zone,
-                "make": lambda t=text, z=zone: Timing(
-                    trigger=RRuleTrigger.parse(t), timezone=z, start_at=START
-                ),
-                "calendar": None,
-            })
+            text = rng.choice(
+                [
+                    f"FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR={rng.randrange(24)};BYMINUTE={rng.randrange(60)}",
+                    f"FREQ=MONTHLY;BYDAY=-1FR;BYHOUR={rng.randrange(24)}",
+                    f"FREQ=HOURLY;INTERVAL={1 + rng.randrange(6)}",
+                    f"FREQ=DAILY;BYHOUR={rng.randrange(24)},{rng.randrange(24)}",
+                ]
+            )
+            out.append(
+                {
+                    "kind": "rrule",
+                    "zone": zone,
+                    "make": lambda t=text, z=zone: Timing(
+                        trigger=RRuleTrigger.parse(t), timezone=z, start_at=START
+                    ),
+                    "calendar": None,
+                }
+            )
         else:
             every = timedelta(seconds=60 * (1 + rng.randrange(240)))
-            out.append({
-                "kind": "fixed_rate", "zone": zone,
-                "make": lambda e=every, z=zone: Timing(
-                    trigger=FixedDelayTrigger(every=e), timezone=z, start_at=START
-                ),
-                "calendar": None,
-            })
+            out.append(
+                {
+                    "kind": "fixed_rate",
+                    "zone": zone,
+                    "make": lambda e=every, z=zone: Timing(
+                        trigger=FixedDelayTrigger(every=e), timezone=z, start_at=START
+                    ),
+                    "calendar": None,
+                }
+            )
     return out
 
 
@@ -142,6 +154,7 @@ def main() -> None:
                 for _ in islice(plan(timing, START, calendar=s["calendar"]), FIRES):
                     n += 1
             return n
+
         return run
 
     def croniter_steady() -> int:
@@ -182,15 +195,19 @@ def main() -> None:
     kc_s, kc_n = timed(kairos_cold_cron)
     ka_s, ka_n = timed(kairos_cold_all)
     rows.append(("cold: croniter parse+get_next (cron)", cb_n, cb_n / cb_s, 1.0))
-    rows.append(("cold: Kairos parse+plan (cron)", kc_n, kc_n / kc_s, (kc_n / kc_s) / (cb_n / cb_s)))
+    rows.append(
+        ("cold: Kairos parse+plan (cron)", kc_n, kc_n / kc_s, (kc_n / kc_s) / (cb_n / cb_s))
+    )
     rows.append(("cold: Kairos parse+plan (all kinds)", ka_n, ka_n / ka_s, None))
 
     kinds: dict[str, int] = {}
     for s in schedules:
         kinds[s["kind"]] = kinds.get(s["kind"], 0) + 1
     print(f"{len(schedules)} schedules: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
-    print(f"{len(cron_timings)} plain cron schedules in the croniter comparison; "
-          f"{FIRES} fires each (steady); median of {REPEATS} runs\n")
+    print(
+        f"{len(cron_timings)} plain cron schedules in the croniter comparison; "
+        f"{FIRES} fires each (steady); median of {REPEATS} runs\n"
+    )
     print(f"{'workload':40} {'fires':>8} {'fires/s':>12} {'vs croniter':>12}")
     for name, n, rate, ratio in rows:
         print(f"{name:40} {n:>8} {rate:>12,.0f} {'' if ratio is None else f'{ratio:.1f}x':>12}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import calendar as _calendar
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -117,9 +118,7 @@ class CronExpression:
         if len(hours) == 1:
             return False
         step = hours[1] - hours[0]
-        return all(b - a == step for a, b in zip(hours, hours[1:], strict=False)) and (
-            hours[-1] + step >= 24
-        )
+        return all(b - a == step for a, b in itertools.pairwise(hours)) and (hours[-1] + step >= 24)
 
     @classmethod
     def parse(cls, text: str) -> CronExpression:
@@ -282,9 +281,7 @@ class CronExpression:
         d = date.fromordinal(_EPOCH_ORDINAL + day_index)
         year, month, first_day = d.year, d.month, d.day
         first = True
-        stop_year = 9000 if until is None else date.fromordinal(
-            _EPOCH_ORDINAL + until // _DAY
-        ).year
+        stop_year = 9000 if until is None else date.fromordinal(_EPOCH_ORDINAL + until // _DAY).year
         while year <= stop_year:
             days = self.days_in_month(year, month)
             if days:

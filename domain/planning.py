@@ -144,7 +144,9 @@ def _calendared(
     newest: date | None = None
 
     def settle(entry: _Entry) -> None:
-        assert entry.origin is not None and entry.target is not None and entry.wall is not None
+        assert entry.origin is not None
+        assert entry.target is not None
+        assert entry.wall is not None
         owner = taken.get(entry.target)
         if owner is not None and owner != entry.origin:
             entry.skipped = SkipReason.CALENDAR_COLLISION

@@ -87,7 +87,9 @@ class RecurrenceText:
             elif upper == "DTSTART":
                 dtstart = line
             elif upper == "EXRULE":
-                raise InvalidSchedule("rrule.EXRULE", "EXRULE is deprecated by RFC 5545; use EXDATE")
+                raise InvalidSchedule(
+                    "rrule.EXRULE", "EXRULE is deprecated by RFC 5545; use EXDATE"
+                )
             else:
                 raise InvalidSchedule("rrule", f"unexpected line {line!r}")
         if rule is None:
@@ -184,8 +186,10 @@ class BoundRecurrence:
         start = wall_to_naive(self.dtstart_wall)
         horizon = start.replace(year=min(start.year + _FEASIBILITY_YEARS, 9000))
         # dateutil keeps COUNT/UNTIL private; this module is the only place that knows it.
-        if base._count is None:
-            until = horizon if base._until is None else min(base._until, horizon)
+        count: int | None = getattr(base, "_count", None)
+        given_until: datetime | None = getattr(base, "_until", None)
+        if count is None:
+            until = horizon if given_until is None else min(given_until, horizon)
             probe = base.replace(count=None, until=until)
         else:
             probe = base
@@ -207,9 +211,7 @@ def _date_values(line: str, zone: Zone, *, field: str, default_time: int | None)
     head, sep, body = line.partition(":")
     if not sep or not body.strip():
         raise InvalidSchedule(field, f"{line!r} has no value")
-    params = dict(
-        p.split("=", 1) for p in head.split(";")[1:] if "=" in p
-    )
+    params = dict(p.split("=", 1) for p in head.split(";")[1:] if "=" in p)
     source_zone: Zone | None = None
     if "TZID" in {k.upper() for k in params}:
         tzid = next(v for k, v in params.items() if k.upper() == "TZID")

@@ -191,9 +191,11 @@ class Timing:
         anchor = self.start_at.astimezone(UTC)
         every = trigger.every
         k = max(0, -(-(lower - anchor) // every))  # ceil division on timedeltas
-        note = "delay mode: assumes each run ends as it starts" if (
-            trigger.mode is DelayMode.DELAY
-        ) else None
+        note = (
+            "delay mode: assumes each run ends as it starts"
+            if (trigger.mode is DelayMode.DELAY)
+            else None
+        )
         while True:
             nominal = anchor + k * every
             if self.end_at is not None and nominal > self.end_at:
@@ -207,9 +209,11 @@ class Timing:
         else:
             assert trigger.local is not None
             candidates = [
-                Fire(nominal_at=instant_to_datetime(instant), skipped=(
-                    SkipReason.DST_GAP if status else None
-                ), note=note)
+                Fire(
+                    nominal_at=instant_to_datetime(instant),
+                    skipped=(SkipReason.DST_GAP if status else None),
+                    note=note,
+                )
                 for instant, status, note in resolve_walls(
                     iter([naive_to_wall(trigger.local)]),
                     self._zone,

@@ -169,7 +169,8 @@ def parse_trigger(spec: Mapping[str, Any]) -> Trigger:
         kind = TriggerKind(kind_text)
     except ValueError:
         raise InvalidSchedule(
-            "trigger.type", f"{spec.get('type')!r}; expected one of {[k.value for k in TriggerKind]}"
+            "trigger.type",
+            f"{spec.get('type')!r}; expected one of {[k.value for k in TriggerKind]}",
         ) from None
 
     def text(key: str) -> str:
@@ -192,7 +193,9 @@ def parse_trigger(spec: Mapping[str, Any]) -> Trigger:
         try:
             mode = DelayMode(mode_text)
         except ValueError:
-            raise InvalidSchedule("trigger.mode", f"{mode_text!r}; expected rate or delay") from None
+            raise InvalidSchedule(
+                "trigger.mode", f"{mode_text!r}; expected rate or delay"
+            ) from None
         return FixedDelayTrigger(every=parse_duration(every, field="trigger.every"), mode=mode)
     if kind is TriggerKind.ONE_SHOT:
         return OneShotTrigger.parse(text("at"))

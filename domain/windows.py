@@ -16,7 +16,9 @@ from domain.errors import InvalidSchedule
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ALL_DAYS = frozenset(range(7))
-_WINDOW = re.compile(r"^\s*(?P<days>\S+)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*$")
+_WINDOW = re.compile(
+    r"^\s*(?P<days>\S+)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*$"
+)
 # How far ahead deferral looks for a window start before giving up (and skipping).
 DEFER_HORIZON_DAYS = 370
 

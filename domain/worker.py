@@ -43,9 +43,7 @@ class Worker:
             raise InvalidRequest("heartbeat_interval must be positive", field="heartbeat_interval")
 
     @classmethod
-    def register(
-        cls, *, now: datetime, **fields: object
-    ) -> tuple[Worker, list[DomainEvent]]:
+    def register(cls, *, now: datetime, **fields: object) -> tuple[Worker, list[DomainEvent]]:
         worker = cls(registered_at=now, last_heartbeat_at=now, **fields)  # type: ignore[arg-type]
         return worker, [worker._event(EventType.WORKER_REGISTERED, now)]
 

@@ -174,7 +174,8 @@ class Zone:
         naive = EPOCH_NAIVE + timedelta(seconds=w)
         o0 = naive.replace(tzinfo=self.tzinfo).utcoffset()
         o1 = naive.replace(tzinfo=self.tzinfo, fold=1).utcoffset()
-        assert o0 is not None and o1 is not None
+        assert o0 is not None
+        assert o1 is not None
         s0, s1 = int(o0.total_seconds()), int(o1.total_seconds())
         if s0 == s1:
             self._cache_span(w, s0)

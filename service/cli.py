@@ -51,7 +51,9 @@ def _build_parser() -> _Parser:
         description="Preview fire times exactly as the scheduler computes them.",
     )
     rule = nxt.add_mutually_exclusive_group(required=True)
-    rule.add_argument("--cron", metavar="EXPR", help="5 or 6 (leading seconds) fields, or @daily...")
+    rule.add_argument(
+        "--cron", metavar="EXPR", help="5 or 6 (leading seconds) fields, or @daily..."
+    )
     rule.add_argument("--rrule", metavar="TEXT", help="RFC 5545 RRULE (+RDATE/EXDATE lines)")
     rule.add_argument("--every", metavar="DURATION", help="fixed delay: PT15M, 900, 15m")
     rule.add_argument("--at", metavar="INSTANT", help="one shot: 2026-03-29T02:30 or with offset")
@@ -65,20 +67,27 @@ def _build_parser() -> _Parser:
     nxt.add_argument("--dst-gap", choices=[g.value for g in GapPolicy])
     nxt.add_argument("--dst-fold", choices=[f.value for f in FoldPolicy])
     nxt.add_argument(
-        "--holidays", action="append", default=[], metavar="COUNTRY[-SUBDIVISION]",
+        "--holidays",
+        action="append",
+        default=[],
+        metavar="COUNTRY[-SUBDIVISION]",
         help="public holidays from the holidays package, e.g. DE-BY (repeatable)",
     )
     nxt.add_argument(
-        "--holiday", action="append", default=[], metavar="DATE[=NAME]",
+        "--holiday",
+        action="append",
+        default=[],
+        metavar="DATE[=NAME]",
         help="an explicit holiday (repeatable)",
     )
     nxt.add_argument("--ical", metavar="FILE", help="holidays from an iCalendar file")
     nxt.add_argument("--business-days", metavar="DAYS", help="business weekdays (default mon-fri)")
+    nxt.add_argument("--calendar-policy", choices=[p.value for p in CalendarPolicy], default="skip")
     nxt.add_argument(
-        "--calendar-policy", choices=[p.value for p in CalendarPolicy], default="skip"
-    )
-    nxt.add_argument(
-        "--window", action="append", default=[], metavar="'DAYS HH:MM-HH:MM'",
+        "--window",
+        action="append",
+        default=[],
+        metavar="'DAYS HH:MM-HH:MM'",
         help="execution window, e.g. 'mon-fri 08:00-18:00' (repeatable)",
     )
     nxt.add_argument("--window-policy", choices=[p.value for p in WindowPolicy], default="defer")
@@ -147,7 +156,9 @@ def _next(args: argparse.Namespace) -> int:
     now = SystemClock().now()
     start = parse_instant(args.start, field="from", tz=zone.tzinfo) if args.start else now
     trigger = _trigger(args)
-    start_at = parse_instant(args.start_at, field="start-at", tz=zone.tzinfo) if args.start_at else None
+    start_at = (
+        parse_instant(args.start_at, field="start-at", tz=zone.tzinfo) if args.start_at else None
+    )
     if start_at is None and isinstance(trigger, FixedDelayTrigger):
         start_at = start
     if (
@@ -169,7 +180,9 @@ def _next(args: argparse.Namespace) -> int:
         calendar_policy=CalendarPolicy(args.calendar_policy),
         windows=tuple(ExecutionWindow.parse(text) for text in args.window),
         window_policy=WindowPolicy(args.window_policy),
-        max_jitter=parse_duration(args.jitter, field="jitter") if args.jitter else parse_duration("0"),
+        max_jitter=parse_duration(args.jitter, field="jitter")
+        if args.jitter
+        else parse_duration("0"),
     )
     result = preview(
         timing,
@@ -226,8 +239,10 @@ def _table(result: Preview, zone_name: str) -> str:
             )
         )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in [header, *rows]]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
     if result.exhausted:
         lines.append("(no further fires)")
     elif result.scan_limited:

@@ -63,7 +63,6 @@ def preview(
     fired = fired_before(timing, start, calendar=calendar, schedule_id=schedule_id)
     rows: list[PlannedFire] = []
     found = 0
-    scanned = 0
     stream: Iterator[PlannedFire] = plan(
         timing,
         start,
@@ -72,8 +71,7 @@ def preview(
         schedule_id=schedule_id,
         fired=fired,
     )
-    for fire in stream:
-        scanned += 1
+    for scanned, fire in enumerate(stream, start=1):
         if fire.skipped is None:
             rows.append(fire)
             found += 1

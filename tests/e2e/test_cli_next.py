@@ -20,8 +20,18 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_json_output_for_the_spring_forward_vector() -> None:
     """--json prints nominal/dispatch in UTC with Z and local with offset."""
-    out = run("next", "--cron", "30 2 * * *", "--tz", "Europe/Berlin", "--from", "2026-03-28",
-              "--count", "2", "--json")
+    out = run(
+        "next",
+        "--cron",
+        "30 2 * * *",
+        "--tz",
+        "Europe/Berlin",
+        "--from",
+        "2026-03-28",
+        "--count",
+        "2",
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     assert [(r["nominal_at"], r["dispatch_at"], r["local"]) for r in rows] == [
@@ -33,8 +43,21 @@ def test_json_output_for_the_spring_forward_vector() -> None:
 
 def test_include_skipped_lists_skips_with_reason() -> None:
     """--include-skipped adds skipped fires with skipped: true and a reason."""
-    out = run("next", "--cron", "30 2 * * *", "--tz", "Europe/Berlin", "--from", "2026-03-29",
-              "--count", "1", "--dst-gap", "skip", "--include-skipped", "--json")
+    out = run(
+        "next",
+        "--cron",
+        "30 2 * * *",
+        "--tz",
+        "Europe/Berlin",
+        "--from",
+        "2026-03-29",
+        "--count",
+        "1",
+        "--dst-gap",
+        "skip",
+        "--include-skipped",
+        "--json",
+    )
     rows = json.loads(out.stdout)
     assert rows[0]["skipped"] is True
     assert rows[0]["reason"] == "dst_gap"
@@ -44,8 +67,21 @@ def test_include_skipped_lists_skips_with_reason() -> None:
 
 def test_human_table_names_the_holiday_that_moved_a_fire() -> None:
     """The table shows local time, UTC and a note such as the holiday's name."""
-    out = run("next", "--cron", "0 9 * * 6", "--tz", "Europe/Berlin", "--from", "2026-10-01",
-              "--count", "1", "--holidays", "DE-BY", "--calendar-policy", "next_business_day")
+    out = run(
+        "next",
+        "--cron",
+        "0 9 * * 6",
+        "--tz",
+        "Europe/Berlin",
+        "--from",
+        "2026-10-01",
+        "--count",
+        "1",
+        "--holidays",
+        "DE-BY",
+        "--calendar-policy",
+        "next_business_day",
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].split()[:2] == ["#", "local"]
@@ -56,15 +92,32 @@ def test_human_table_names_the_holiday_that_moved_a_fire() -> None:
 
 def test_every_window_and_jitter_flags_work_together() -> None:
     """--every, --window and --jitter/--schedule-id produce deterministic dispatch times."""
-    args = ("next", "--every", "PT6H", "--start-at", "2026-01-05T00:00:00Z", "--from",
-            "2026-01-05T00:00:00Z", "--count", "3", "--window", "mon-fri 08:00-18:00",
-            "--jitter", "PT10M", "--schedule-id", "s-1", "--json")
+    args = (
+        "next",
+        "--every",
+        "PT6H",
+        "--start-at",
+        "2026-01-05T00:00:00Z",
+        "--from",
+        "2026-01-05T00:00:00Z",
+        "--count",
+        "3",
+        "--window",
+        "mon-fri 08:00-18:00",
+        "--jitter",
+        "PT10M",
+        "--schedule-id",
+        "s-1",
+        "--json",
+    )
     first, second = run(*args), run(*args)
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout
     rows = json.loads(first.stdout)
     assert [r["nominal_at"] for r in rows] == [
-        "2026-01-05T00:00:00Z", "2026-01-05T06:00:00Z", "2026-01-05T12:00:00Z",
+        "2026-01-05T00:00:00Z",
+        "2026-01-05T06:00:00Z",
+        "2026-01-05T12:00:00Z",
     ]
     assert all(r["dispatch_at"] >= "2026-01-05T08:00:00Z" for r in rows[:2])
 
@@ -85,7 +138,9 @@ def test_every_window_and_jitter_flags_work_together() -> None:
         ((), "one of the arguments"),
     ],
 )
-def test_bad_input_exits_2_with_one_line_naming_the_problem(args: tuple[str, ...], needle: str) -> None:
+def test_bad_input_exits_2_with_one_line_naming_the_problem(
+    args: tuple[str, ...], needle: str
+) -> None:
     """A bad flag or expression: exit 2, one line on stderr, nothing on stdout."""
     out = run("next", *args)
     assert out.returncode == 2

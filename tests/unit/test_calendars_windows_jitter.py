@@ -31,7 +31,9 @@ def calendar(**kw: object) -> BusinessCalendar:
     return BusinessCalendar(cal, LibraryHolidayProvider())
 
 
-def rows(expr: str, start: datetime, n: int, cal: BusinessCalendar, **kw: object) -> list[tuple[str, str, str | None]]:
+def rows(
+    expr: str, start: datetime, n: int, cal: BusinessCalendar, **kw: object
+) -> list[tuple[str, str, str | None]]:
     timing = cron(expr, BERLIN, **kw)
     return [
         (z(p.nominal_at), z(p.dispatch_at), p.skipped.value if p.skipped else None)
@@ -177,7 +179,9 @@ def test_business_weekdays_are_configurable_and_must_not_be_empty() -> None:
 def test_calendar_revision_bumps_version() -> None:
     """Changing a calendar makes a new version (runs record which one decided them)."""
     cal = calendar().calendar
-    later = cal.revise(now=NOW + timedelta(days=1), holidays=(Holiday(day=date(2026, 5, 4), name="x"),))
+    later = cal.revise(
+        now=NOW + timedelta(days=1), holidays=(Holiday(day=date(2026, 5, 4), name="x"),)
+    )
     assert (later.version, later.updated_at) == (2, NOW + timedelta(days=1))
     with pytest.raises(InvalidCalendar):
         cal.revise(now=NOW, tenant_id="other")
@@ -186,7 +190,9 @@ def test_calendar_revision_bumps_version() -> None:
 def test_window_defers_to_the_next_start() -> None:
     """A 07:00 fire outside mon-fri 08:00-18:00 is deferred to 08:00; Saturday's to Monday."""
     timing = cron("0 7 * * *", BERLIN, windows=(ExecutionWindow.parse("mon-fri 08:00-18:00"),))
-    out = [(z(p.nominal_at), z(p.dispatch_at), p.skipped) for p in planned(timing, utc(2026, 1, 2), 2)]
+    out = [
+        (z(p.nominal_at), z(p.dispatch_at), p.skipped) for p in planned(timing, utc(2026, 1, 2), 2)
+    ]
     assert out == [
         ("2026-01-02T06:00:00Z", "2026-01-02T07:00:00Z", None),
         ("2026-01-03T06:00:00Z", "2026-01-05T07:00:00Z", None),
@@ -217,7 +223,9 @@ def test_window_deferral_skips_holidays_when_a_calendar_is_used() -> None:
     assert fire.dispatch_local_at.isoformat() == "2026-01-06T08:00:00+01:00"
 
 
-@pytest.mark.parametrize("text", ["mon-fri", "funday 08:00-10:00", "mon 25:00-26:00", "mon 08:00-08:00"])
+@pytest.mark.parametrize(
+    "text", ["mon-fri", "funday 08:00-10:00", "mon 25:00-26:00", "mon 08:00-08:00"]
+)
 def test_bad_windows_are_rejected(text: str) -> None:
     """A malformed window names the problem."""
     with pytest.raises(InvalidSchedule):
@@ -241,6 +249,8 @@ def test_jitter_moves_dispatch_not_nominal_and_needs_a_schedule_id() -> None:
     """Planned dispatch = nominal + jitter offset; identity is unchanged."""
     timing = cron("0 9 * * *", BERLIN, max_jitter=timedelta(minutes=5))
     (fire,) = planned(timing, utc(2026, 1, 1), 1, schedule_id="s1")
-    assert fire.dispatch_at - fire.nominal_at == jitter_offset("s1", fire.nominal_at, timedelta(minutes=5))
+    assert fire.dispatch_at - fire.nominal_at == jitter_offset(
+        "s1", fire.nominal_at, timedelta(minutes=5)
+    )
     with pytest.raises(InvalidSchedule):
         planned(timing, utc(2026, 1, 1), 1)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from itertools import takewhile
+from itertools import pairwise, takewhile
 
 import pytest
 
 from domain.errors import InvalidSchedule
 from domain.firing import FoldPolicy, GapPolicy, SkipReason
 from domain.timing import DstPolicy, Timing
-from domain.triggers import OneShotTrigger
-from domain.zones import get_zone
+from domain.triggers import FixedDelayTrigger, OneShotTrigger
+from domain.zones import WallKind, get_zone, instant_to_datetime, naive_to_wall
 from tests.helpers import BERLIN, cron, planned, rrule, utc, z
 
 
@@ -65,7 +65,7 @@ def test_fold_policies_on_fall_back_day(fold: FoldPolicy, expected: list[str]) -
     timing = cron("30 2 * * *", BERLIN, dst=DstPolicy(fold=fold))
     assert fires_on(timing, date(2026, 10, 25)) == expected
     rows = planned(timing, utc(2026, 10, 24), 4)
-    assert [z(p.nominal_at) for p in rows][0] == "2026-10-24T00:30:00Z"
+    assert next(z(p.nominal_at) for p in rows) == "2026-10-24T00:30:00Z"
 
 
 def test_fold_default_is_first() -> None:
@@ -198,22 +198,18 @@ def test_one_shot_local_time_in_gap_or_fold_needs_an_explicit_policy() -> None:
 
 def test_fixed_rate_ignores_dst() -> None:
     """FIXED_DELAY is elapsed time: exactly one hour apart across the fall-back."""
-    from domain.triggers import FixedDelayTrigger
-
     timing = Timing(
         trigger=FixedDelayTrigger(every=timedelta(hours=1)),
         timezone=BERLIN,
         start_at=utc(2026, 10, 24, 23),
     )
     rows = planned(timing, utc(2026, 10, 24, 23), 4)
-    gaps = {b.nominal_at - a.nominal_at for a, b in zip(rows, rows[1:], strict=False)}
+    gaps = {b.nominal_at - a.nominal_at for a, b in pairwise(rows)}
     assert gaps == {timedelta(hours=1)}
 
 
 def test_zone_resolution_matches_pep_495_for_gap_and_fold() -> None:
     """Zone.resolve: gap earlier = offset before; fold = first and second occurrence."""
-    from domain.zones import WallKind, instant_to_datetime, naive_to_wall
-
     zone = get_zone(BERLIN)
     kind, early, late = zone.resolve(naive_to_wall(datetime(2026, 3, 29, 2, 30)))
     assert kind is WallKind.GAP
@@ -243,5 +239,5 @@ def test_fires_stay_monotonic_over_a_year_of_transitions() -> None:
     timing = cron("*/20 * * * *", "America/New_York")
     rows = planned(timing, utc(2026, 1, 1), 3 * 24 * 366)
     stamps = [p.nominal_at for p in takewhile(lambda p: p.nominal_at.year == 2026, rows)]
-    steps = {b - a for a, b in zip(stamps, stamps[1:], strict=False)}
+    steps = {b - a for a, b in pairwise(stamps)}
     assert steps == {timedelta(minutes=20)}

@@ -102,13 +102,18 @@ def test_run_retries_then_dies_and_rejects_stale_tokens() -> None:
     """fail with attempts left -> pending after backoff; last attempt -> dead (+event)."""
     clock = FakeClock(T0)
     worker = WorkerId(uuid.UUID(int=9))
-    run, ev = new_run().start(worker_id=worker, token=1, lease_until=T0 + timedelta(minutes=1), now=clock.now())
+    run, ev = new_run().start(
+        worker_id=worker, token=1, lease_until=T0 + timedelta(minutes=1), now=clock.now()
+    )
     assert (run.status, run.attempt, ev[0].type) == (RunStatus.RUNNING, 1, EventType.RUN_STARTED)
     with pytest.raises(LeaseLost):
         run.succeed(token=0, now=clock.now())
     clock.advance(timedelta(seconds=3))
     run, ev = run.fail(token=1, error="boom", now=clock.now(), retry_in=timedelta(seconds=10))
-    assert (run.status, run.available_at) == (RunStatus.PENDING, clock.now() + timedelta(seconds=10))
+    assert (run.status, run.available_at) == (
+        RunStatus.PENDING,
+        clock.now() + timedelta(seconds=10),
+    )
     assert run.attempts[0].duration == timedelta(seconds=3)
     with pytest.raises(LeaseLost):
         run.start(worker_id=worker, token=1, lease_until=T0, now=clock.now())
@@ -143,7 +148,9 @@ def test_backoff_full_jitter_bounds() -> None:
     assert b.delay(1, 0.5) == timedelta(seconds=0.5)
     assert b.delay(3, 0.5) == timedelta(seconds=2)
     assert b.delay(10, 0.999) < timedelta(seconds=10)
-    assert Backoff(kind=BackoffKind.FIXED, initial=timedelta(seconds=4), max=timedelta(seconds=4)).delay(5, 0.25) == timedelta(seconds=1)
+    assert Backoff(
+        kind=BackoffKind.FIXED, initial=timedelta(seconds=4), max=timedelta(seconds=4)
+    ).delay(5, 0.25) == timedelta(seconds=1)
     with pytest.raises(InvalidRequest):
         Backoff(multiplier=0.5)
 
@@ -168,4 +175,5 @@ def test_worker_goes_offline_after_three_missed_heartbeats() -> None:
     assert ev[0].type is EventType.WORKER_OFFLINE
     back, ev = offline.heartbeat(now=clock.now())
     assert back.state is WorkerState.ONLINE
-    assert back.can_run("EVENT") and not back.can_run("HTTP")
+    assert back.can_run("EVENT")
+    assert not back.can_run("HTTP")

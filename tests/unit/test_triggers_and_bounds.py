@@ -162,8 +162,17 @@ def test_parse_trigger_specs_round_trip() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("PT15M", 900), ("P1DT2H", 93600), ("P2W", 1209600), ("90", 90), ("1.5", 1.5),
-     ("1h30m", 5400), ("2d", 172800), ("45s", 45), ("PT0.5S", 0.5)],
+    [
+        ("PT15M", 900),
+        ("P1DT2H", 93600),
+        ("P2W", 1209600),
+        ("90", 90),
+        ("1.5", 1.5),
+        ("1h30m", 5400),
+        ("2d", 172800),
+        ("45s", 45),
+        ("PT0.5S", 0.5),
+    ],
 )
 def test_durations(text: str, seconds: float) -> None:
     """ISO 8601, plain seconds and shorthand durations."""
