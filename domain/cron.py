@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from croniter import croniter
 from croniter.croniter import CroniterError
@@ -122,8 +123,23 @@ class CronExpression:
 
     @classmethod
     def parse(cls, text: str) -> CronExpression:
-        """Parse strictly; raise ``InvalidSchedule`` naming the bad field."""
-        if not isinstance(text, str) or not text.strip():
+        """Parse strictly; raise ``InvalidSchedule`` naming the bad field.
+
+        Parsed expressions are immutable, so they are shared through a bounded cache: the
+        same text ("0 * * * *") recurs across schedules and across reloads of one.
+        """
+        if not isinstance(text, str):
+            raise InvalidSchedule("cron", "expression must be text")
+        return _parse_cached(" ".join(text.split()))
+
+    @staticmethod
+    def clear_parse_cache() -> None:
+        """Forget cached parses (benchmarks measuring first-sight parsing use this)."""
+        _parse_cached.cache_clear()
+
+    @classmethod
+    def _parse(cls, text: str) -> CronExpression:
+        if not text.strip():
             raise InvalidSchedule("cron", "empty expression")
         raw = " ".join(text.split())
         expr = raw.lower()
@@ -304,6 +320,11 @@ class CronExpression:
             if month == 13:
                 month = 1
                 year += 1
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> CronExpression:
+    return CronExpression._parse(text)
 
 
 def _values(expanded: list[int | str], size: int) -> tuple[int, ...]:

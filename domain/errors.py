@@ -19,7 +19,16 @@ class DomainError(Exception):
         self.details: dict[str, Any] = details
 
 
-class InvalidSchedule(DomainError, ValueError):
+class FieldError(DomainError, ValueError):
+    """Bad input that can be pinned on one field: ``field`` names it, ``reason`` says why."""
+
+    def __init__(self, field: str, reason: str, **details: Any) -> None:
+        super().__init__(f"{field}: {reason}", field=field, reason=reason, **details)
+        self.field = field
+        self.reason = reason
+
+
+class InvalidSchedule(FieldError):
     """A schedule's timing (trigger, zone, DST policy, window, calendar...) is invalid.
 
     ``field`` names the offending input (e.g. ``cron.hour``, ``timezone``, ``rrule.BYDAY``).
@@ -27,23 +36,15 @@ class InvalidSchedule(DomainError, ValueError):
 
     code = "INVALID_SCHEDULE"
 
-    def __init__(self, field: str, reason: str, **details: Any) -> None:
-        super().__init__(f"{field}: {reason}", field=field, reason=reason, **details)
-        self.field = field
-        self.reason = reason
-
 
 class InvalidRequest(DomainError, ValueError):
     code = "INVALID_REQUEST"
 
 
-class InvalidCalendar(DomainError, ValueError):
-    code = "INVALID_REQUEST"
+class InvalidCalendar(FieldError):
+    """A calendar (weekdays, holidays, holiday source) is invalid."""
 
-    def __init__(self, field: str, reason: str, **details: Any) -> None:
-        super().__init__(f"{field}: {reason}", field=field, reason=reason, **details)
-        self.field = field
-        self.reason = reason
+    code = "INVALID_REQUEST"
 
 
 class NotFound(DomainError, LookupError):

@@ -16,7 +16,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rruleset, rrulestr
 
@@ -232,7 +231,7 @@ def _date_values(line: str, zone: Zone, *, field: str, default_time: int | None)
             raise InvalidSchedule(field, f"{value!r}: {exc}") from None
         if utc:
             instant = naive.replace(tzinfo=UTC)
-            out.append(naive_to_wall(instant.astimezone(ZoneInfo(zone.name))))
+            out.append(naive_to_wall(instant.astimezone(zone.tzinfo)))
         elif source_zone is not None and source_zone.name != zone.name:
             instant = naive.replace(tzinfo=source_zone.tzinfo)
             local = instant.astimezone(zone.tzinfo)

@@ -96,8 +96,18 @@ class Timing:
             raise InvalidSchedule("max_fires", "must be at least 1")
         if self.max_jitter < timedelta(0):
             raise InvalidSchedule("max_jitter", "must not be negative")
-        if self.window_policy and not isinstance(self.window_policy, WindowPolicy):
-            raise InvalidSchedule("window_policy", "expected defer or skip")
+        # Policies may arrive as their string values (API, YAML): coerce or name the field.
+        policies: tuple[tuple[str, type[CalendarPolicy] | type[WindowPolicy]], ...] = (
+            ("calendar_policy", CalendarPolicy),
+            ("window_policy", WindowPolicy),
+        )
+        for name, policy_type in policies:
+            value = getattr(self, name)
+            try:
+                object.__setattr__(self, name, policy_type(value))
+            except ValueError:
+                choices = ", ".join(k.value for k in policy_type)
+                raise InvalidSchedule(name, f"{value!r}; expected one of {choices}") from None
         recurrence: BoundRecurrence | None = None
         trigger = self.trigger
         if isinstance(trigger, RRuleTrigger):

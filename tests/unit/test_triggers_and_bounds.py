@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from domain.durations import format_duration, parse_duration, parse_instant
-from domain.errors import InvalidSchedule
+from domain.errors import DomainError, InvalidCalendar, InvalidSchedule, NotFound
 from domain.timing import Timing
 from domain.triggers import (
     DelayMode,
@@ -197,3 +197,24 @@ def test_format_duration_and_instants() -> None:
     assert z(parse_instant("2026-03-28", field="from", tz=zone.tzinfo)) == "2026-03-27T23:00:00Z"
     with pytest.raises(InvalidSchedule):
         parse_instant("yesterday", field="from")
+
+
+def test_policies_accept_their_string_values_and_name_bad_ones() -> None:
+    """calendar_policy/window_policy given as text are coerced; unknown text is refused."""
+    timing = cron("0 9 * * *", calendar_policy="next_business_day", window_policy="skip")
+    assert timing.calendar_policy.value == "next_business_day"
+    with pytest.raises(InvalidSchedule) as err:
+        cron("0 9 * * *", window_policy="later")
+    assert err.value.field == "window_policy"
+
+
+def test_domain_errors_carry_stable_codes_and_builtin_bases() -> None:
+    """Errors map to the API envelope codes and still behave as ValueError/LookupError."""
+    err = InvalidSchedule("cron.minute", "out of range")
+    assert isinstance(err, ValueError)
+    assert isinstance(err, DomainError)
+    assert (err.code, err.details["field"]) == ("INVALID_SCHEDULE", "cron.minute")
+    assert InvalidCalendar("business_days", "empty").code == "INVALID_REQUEST"
+    missing = NotFound("schedule", "42")
+    assert isinstance(missing, LookupError)
+    assert (missing.code, str(missing)) == ("NOT_FOUND", "schedule 42 not found")
