@@ -11,8 +11,9 @@ fixed rate) across several zones. Two workloads:
   for the first time) and warm (the expression was parsed before, e.g. a reload).
 
 The croniter baseline covers the cron schedules only (it has no rrule, calendars or
-intervals), so ratios are quoted on cron schedules. Each figure is the median of
-REPEATS runs; the machine is shared and noisy.
+intervals), so ratios are quoted on cron schedules. Each rate is the median of REPEATS
+runs; each ratio is the median of per-run ratios, Kairos run right after its croniter
+baseline so both see the same noise (the machine is shared).
 
 Run: ``make bench`` (or ``.venv/bin/python bench/fire_times.py [--schedules N]``).
 """
@@ -131,14 +132,43 @@ def build(n: int, seed: int = 7) -> list[dict[str, Any]]:
     return out
 
 
-def timed(fn: Callable[[], int]) -> tuple[float, int]:
-    samples = []
-    count = 0
+def _once(fn: Callable[[], int]) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    count = fn()
+    return time.perf_counter() - t0, count
+
+
+def paired(
+    baseline: Callable[[], int], candidate: Callable[[], int]
+) -> tuple[float, float, float, int, int]:
+    """Run baseline and candidate alternately REPEATS times, so both see the same noise.
+
+    Returns (median baseline rate, median candidate rate, median of the per-pair ratios,
+    baseline count, candidate count).
+    """
+    base_rates, cand_rates, ratios = [], [], []
+    base_n = cand_n = 0
     for _ in range(REPEATS):
-        t0 = time.perf_counter()
-        count = fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples), count
+        b_s, base_n = _once(baseline)
+        c_s, cand_n = _once(candidate)
+        base_rates.append(base_n / b_s)
+        cand_rates.append(cand_n / c_s)
+        ratios.append(cand_rates[-1] / base_rates[-1])
+    return (
+        statistics.median(base_rates),
+        statistics.median(cand_rates),
+        statistics.median(ratios),
+        base_n,
+        cand_n,
+    )
+
+
+def alone(fn: Callable[[], int]) -> tuple[float, int]:
+    rates, n = [], 0
+    for _ in range(REPEATS):
+        secs, n = _once(fn)
+        rates.append(n / secs)
+    return statistics.median(rates), n
 
 
 def main() -> None:
@@ -191,25 +221,20 @@ def main() -> None:
     # Warm caches that a long-running scheduler keeps warm (zone transitions, holidays).
     kairos_steady(timings)()
 
-    rows = []
-    base_s, base_n = timed(croniter_steady)
-    k_s, k_n = timed(kairos_steady([(s, t) for s, t in timings if s["kind"] == "cron"]))
-    all_s, all_n = timed(kairos_steady(timings))
-    rows.append(("steady: croniter get_next (cron)", base_n, base_n / base_s, 1.0))
-    rows.append(("steady: Kairos plan (cron)", k_n, k_n / k_s, (k_n / k_s) / (base_n / base_s)))
-    rows.append(("steady: Kairos plan (all kinds)", all_n, all_n / all_s, None))
-    cb_s, cb_n = timed(croniter_cold)
-    kf_s, kf_n = timed(kairos_cold_first_sight)
-    kc_s, kc_n = timed(kairos_cold_cron)
-    ka_s, ka_n = timed(kairos_cold_all)
-    rows.append(("cold: croniter parse+get_next (cron)", cb_n, cb_n / cb_s, 1.0))
-    rows.append(
-        ("cold: Kairos, first sight (cron)", kf_n, kf_n / kf_s, (kf_n / kf_s) / (cb_n / cb_s))
-    )
-    rows.append(
-        ("cold: Kairos, expression cached (cron)", kc_n, kc_n / kc_s, (kc_n / kc_s) / (cb_n / cb_s))
-    )
-    rows.append(("cold: Kairos parse+plan (all kinds)", ka_n, ka_n / ka_s, None))
+    rows: list[tuple[str, int, float, float | None]] = []
+    cron_pairs = [(s, t) for s, t in timings if s["kind"] == "cron"]
+    base, ours, ratio, base_n, our_n = paired(croniter_steady, kairos_steady(cron_pairs))
+    rows.append(("steady: croniter get_next (cron)", base_n, base, 1.0))
+    rows.append(("steady: Kairos plan (cron)", our_n, ours, ratio))
+    rate, n = alone(kairos_steady(timings))
+    rows.append(("steady: Kairos plan (all kinds)", n, rate, None))
+    base, ours, ratio, base_n, our_n = paired(croniter_cold, kairos_cold_first_sight)
+    rows.append(("cold: croniter parse+get_next (cron)", base_n, base, 1.0))
+    rows.append(("cold: Kairos, first sight (cron)", our_n, ours, ratio))
+    _, ours, ratio, _, our_n = paired(croniter_cold, kairos_cold_cron)
+    rows.append(("cold: Kairos, expression cached (cron)", our_n, ours, ratio))
+    rate, n = alone(kairos_cold_all)
+    rows.append(("cold: Kairos parse+plan (all kinds)", n, rate, None))
 
     kinds: dict[str, int] = {}
     for s in schedules:
@@ -217,7 +242,8 @@ def main() -> None:
     print(f"{len(schedules)} schedules: " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
     print(
         f"{len(cron_timings)} plain cron schedules in the croniter comparison; "
-        f"{FIRES} fires each (steady); median of {REPEATS} runs\n"
+        f"{FIRES} fires each (steady); medians of {REPEATS} runs; ratios are medians of runs "
+        "paired with their croniter baseline\n"
     )
     print(f"{'workload':40} {'fires':>8} {'fires/s':>12} {'vs croniter':>12}")
     for name, n, rate, ratio in rows:

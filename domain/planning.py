@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 
 from domain.calendar import BusinessCalendar
 from domain.errors import InvalidSchedule
-from domain.firing import Fire, SkipReason
+from domain.firing import SkipReason
 from domain.ids import CalendarId
 from domain.jitter import jitter_offset
-from domain.timing import CalendarPolicy, Timing, WindowPolicy
+from domain.timing import CalendarPolicy, FireRow, Timing, WindowPolicy
 from domain.windows import next_window_start
 from domain.zones import Zone, instant_to_datetime, naive_to_wall
 
@@ -66,7 +66,7 @@ class PlannedFire:
 
 @dataclass(slots=True)
 class _Entry:
-    fire: Fire
+    nominal_at: datetime
     dispatch: datetime | None  # None while a move is undecided, or for skipped entries
     skipped: SkipReason | None
     notes: list[str]
@@ -94,34 +94,34 @@ def plan(
     if remaining is not None and remaining <= 0:
         return
     zone = timing.zone
-    fires = timing.fires(after, inclusive=inclusive)
+    rows = timing.fire_rows(after, inclusive=inclusive)
     if calendar is None and not timing.windows and not timing.max_jitter:
-        for fire in fires:
+        for nominal_at, skipped, note in rows:
             yield PlannedFire(
-                nominal_at=fire.nominal_at,
-                dispatch_at=fire.nominal_at,
-                skipped=fire.skipped,
-                notes=(fire.note,) if fire.note else (),
+                nominal_at=nominal_at,
+                dispatch_at=nominal_at,
+                skipped=skipped,
+                notes=(note,) if note else (),
                 zone=zone,
             )
-            if fire.skipped is None and remaining is not None:
+            if skipped is None and remaining is not None:
                 remaining -= 1
                 if remaining == 0:
                     return
         return
     calendar_key = calendar.key if calendar is not None else None
-    for entry in _windowed(_calendared(fires, timing, calendar), timing, calendar):
+    for entry in _windowed(_calendared(rows, timing, calendar), timing, calendar):
         dispatch = entry.dispatch
         if entry.skipped is None:
             assert dispatch is not None
             if timing.max_jitter and schedule_id:
-                offset = jitter_offset(schedule_id, entry.fire.nominal_at, timing.max_jitter)
+                offset = jitter_offset(schedule_id, entry.nominal_at, timing.max_jitter)
                 dispatch += offset
                 if offset:
                     entry.notes.append(f"jitter +{_short(offset)}")
         yield PlannedFire(
-            nominal_at=entry.fire.nominal_at,
-            dispatch_at=dispatch if dispatch is not None else entry.fire.nominal_at,
+            nominal_at=entry.nominal_at,
+            dispatch_at=dispatch if dispatch is not None else entry.nominal_at,
             skipped=entry.skipped,
             notes=tuple(entry.notes),
             calendar=calendar_key,
@@ -134,7 +134,7 @@ def plan(
 
 
 def _calendared(
-    fires: Iterator[Fire], timing: Timing, calendar: BusinessCalendar | None
+    rows: Iterator[FireRow], timing: Timing, calendar: BusinessCalendar | None
 ) -> Iterator[_Entry]:
     tz = timing.zone.tzinfo
     policy = timing.calendar_policy
@@ -164,14 +164,14 @@ def _calendared(
             return True
         return newest is not None and newest > entry.target
 
-    for fire in fires:
-        local = fire.nominal_at.astimezone(tz)
+    for nominal_at, skipped, note in rows:
+        local = nominal_at.astimezone(tz)
         day = local.date()
         newest = day if newest is None else max(newest, day)
-        entry = _Entry(fire, None, fire.skipped, [fire.note] if fire.note else [])
-        if fire.skipped is None:
+        entry = _Entry(nominal_at, None, skipped, [note] if note else [])
+        if skipped is None:
             if calendar is None or calendar.is_business_day(day):
-                entry.dispatch = fire.nominal_at
+                entry.dispatch = nominal_at
                 taken[day] = day  # a date's own fires always win over moved ones
             elif policy is CalendarPolicy.SKIP:
                 entry.skipped = SkipReason.CALENDAR

@@ -38,6 +38,9 @@ from domain.zones import (
 
 _SECOND = timedelta(seconds=1)
 
+# (nominal instant, skip reason or None, note or None): ``Fire`` without the object.
+FireRow = tuple[datetime, SkipReason | None, str | None]
+
 
 class CalendarPolicy(enum.StrEnum):
     SKIP = "skip"
@@ -151,6 +154,12 @@ class Timing:
         Bounded by ``start_at``/``end_at``; ``max_fires`` is the planner's business (it
         counts fires that were not skipped). EVENT triggers have no fire times.
         """
+        for nominal_at, skipped, note in self.fire_rows(after, inclusive=inclusive):
+            yield Fire(nominal_at=nominal_at, skipped=skipped, note=note)
+
+    def fire_rows(self, after: datetime, *, inclusive: bool = False) -> Iterator[FireRow]:
+        """``fires`` as plain ``(nominal_at, skipped, note)`` tuples: the planner's hot path
+        builds one value object per fire instead of two."""
         if after.tzinfo is None:
             raise ValueError("after must be timezone-aware")
         lower = after if inclusive else after + timedelta(microseconds=1)
@@ -166,7 +175,7 @@ class Timing:
         elif isinstance(trigger, EventTrigger):
             return
 
-    def _wall_clock_fires(self, lower: datetime) -> Iterator[Fire]:
+    def _wall_clock_fires(self, lower: datetime) -> Iterator[FireRow]:
         zone = self._zone
         # Whole-second rules: the first candidate second is ceil(lower).
         low = -(-((lower - _EPOCH) // timedelta(microseconds=1)) // 1_000_000)
@@ -190,13 +199,13 @@ class Timing:
                 continue
             if end is not None and instant > end:
                 return
-            yield Fire(
-                nominal_at=_EPOCH + timedelta(seconds=instant),
-                skipped=SkipReason.DST_GAP if status else None,
-                note=note,
+            yield (
+                datetime.fromtimestamp(instant, UTC),
+                SkipReason.DST_GAP if status else None,
+                note,
             )
 
-    def _fixed_delay_fires(self, trigger: FixedDelayTrigger, lower: datetime) -> Iterator[Fire]:
+    def _fixed_delay_fires(self, trigger: FixedDelayTrigger, lower: datetime) -> Iterator[FireRow]:
         assert self.start_at is not None
         anchor = self.start_at.astimezone(UTC)
         every = trigger.every
@@ -210,20 +219,17 @@ class Timing:
             nominal = anchor + k * every
             if self.end_at is not None and nominal > self.end_at:
                 return
-            yield Fire(nominal_at=nominal, note=note)
+            yield nominal, None, note
             k += 1
 
-    def _one_shot_fires(self, trigger: OneShotTrigger, lower: datetime) -> Iterator[Fire]:
+    def _one_shot_fires(self, trigger: OneShotTrigger, lower: datetime) -> Iterator[FireRow]:
+        candidates: list[FireRow]
         if trigger.at is not None:
-            candidates = [Fire(nominal_at=trigger.at.astimezone(UTC))]
+            candidates = [(trigger.at.astimezone(UTC), None, None)]
         else:
             assert trigger.local is not None
             candidates = [
-                Fire(
-                    nominal_at=instant_to_datetime(instant),
-                    skipped=(SkipReason.DST_GAP if status else None),
-                    note=note,
-                )
+                (instant_to_datetime(instant), SkipReason.DST_GAP if status else None, note)
                 for instant, status, note in resolve_walls(
                     iter([naive_to_wall(trigger.local)]),
                     self._zone,
@@ -232,12 +238,12 @@ class Timing:
                     fold=self.dst.effective_fold,
                 )
             ]
-        for fire in candidates:
-            if fire.nominal_at < lower:
+        for row in candidates:
+            if row[0] < lower:
                 continue
-            if self.end_at is not None and fire.nominal_at > self.end_at:
+            if self.end_at is not None and row[0] > self.end_at:
                 continue
-            yield fire
+            yield row
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
