@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from domain.errors import InvalidCalendar
 from domain.ids import CalendarId, TenantId
-from domain.windows import DAY_NAMES
 
 if TYPE_CHECKING:
     from domain.ports import HolidayProvider
@@ -153,7 +152,3 @@ class BusinessCalendar:
             "business_days",
             f"no business day within {_SHIFT_HORIZON_DAYS} days of {day.isoformat()}",
         )
-
-
-def describe_weekdays(days: frozenset[int]) -> str:
-    return ",".join(DAY_NAMES[d] for d in sorted(days))
