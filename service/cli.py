@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 from uuid import UUID
 
+import asyncpg
+
 from adapters.clock import SystemClock
 from adapters.holiday_sources import LibraryHolidayProvider
+from adapters.postgres.migrate import MigrationError, migrate
 from domain.calendar import BusinessCalendar, Calendar, CountryHolidays, Holiday, ICalHolidays
 from domain.durations import parse_duration, parse_instant
-from domain.errors import DomainError, InvalidSchedule
+from domain.errors import DomainError, InvalidRequest, InvalidSchedule
 from domain.firing import FoldPolicy, GapPolicy
 from domain.ids import CalendarId, TenantId
 from domain.planning import PlannedFire
@@ -95,7 +100,30 @@ def _build_parser() -> _Parser:
     nxt.add_argument("--schedule-id", metavar="ID")
     nxt.add_argument("--include-skipped", action="store_true", help="also list skipped fires")
     nxt.add_argument("--json", action="store_true", help="JSON array instead of a table")
+    mig = sub.add_parser(
+        "migrate",
+        help="apply pending database migrations (idempotent, safe to run concurrently)",
+    )
+    mig.add_argument(
+        "--database-url",
+        default=os.environ.get("KAIROS_DATABASE_URL"),
+        help="owner DSN (default: $KAIROS_DATABASE_URL)",
+    )
     return parser
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    if not args.database_url:
+        raise InvalidRequest("no database: give --database-url or set KAIROS_DATABASE_URL")
+    try:
+        applied = asyncio.run(migrate(args.database_url))
+    except MigrationError as exc:
+        raise InvalidRequest(str(exc)) from None
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"kairos migrate: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"applied {len(applied)} migration(s)" + (f": {applied}" if applied else ""))
+    return 0
 
 
 def _trigger(args: argparse.Namespace) -> Trigger:
@@ -256,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "next":
             return _next(args)
+        if args.command == "migrate":
+            return _migrate(args)
     except DomainError as exc:
         print(f"kairos {args.command}: error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
