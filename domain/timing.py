@@ -8,10 +8,13 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
+from domain.durations import format_duration, parse_duration, parse_instant
 from domain.errors import InvalidSchedule
 from domain.firing import Fire, FoldPolicy, GapPolicy, SkipReason, resolve_walls
 from domain.ids import CalendarId
@@ -24,6 +27,7 @@ from domain.triggers import (
     OneShotTrigger,
     RRuleTrigger,
     Trigger,
+    parse_trigger,
 )
 from domain.windows import ExecutionWindow
 from domain.zones import (
@@ -144,6 +148,75 @@ class Timing:
     def zone(self) -> Zone:
         return self._zone
 
+    # -- documents (API bodies, YAML, the database's spec column) ------------------------
+
+    def to_spec(self) -> dict[str, Any]:
+        """A JSON-ready document that ``from_spec`` turns back into an equal Timing."""
+        return {
+            "trigger": self.trigger.to_spec(),
+            "timezone": self.timezone,
+            "dst": {
+                "gap": self.dst.gap.value if self.dst.gap else None,
+                "fold": self.dst.fold.value if self.dst.fold else None,
+            },
+            "start_at": _iso(self.start_at),
+            "end_at": _iso(self.end_at),
+            "max_fires": self.max_fires,
+            "calendar_id": str(self.calendar_id) if self.calendar_id else None,
+            "calendar_policy": self.calendar_policy.value,
+            "windows": [str(w) for w in self.windows],
+            "window_policy": self.window_policy.value,
+            "max_jitter": format_duration(self.max_jitter),
+        }
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> Timing:
+        """Strictly build a Timing from a document; unknown keys are refused."""
+        if not isinstance(spec, Mapping):
+            raise InvalidSchedule("timing", "expected an object")
+        unknown = sorted(set(spec) - _SPEC_KEYS)
+        if unknown:
+            raise InvalidSchedule(unknown[0], "unknown field")
+        trigger_spec = spec.get("trigger")
+        if not isinstance(trigger_spec, Mapping):
+            raise InvalidSchedule("trigger", "required object with a type")
+        dst = spec.get("dst") or {}
+        if not isinstance(dst, Mapping) or set(dst) - {"gap", "fold"}:
+            raise InvalidSchedule("dst", "expected {gap, fold}")
+        windows = spec.get("windows") or []
+        if not isinstance(windows, list) or not all(isinstance(w, str) for w in windows):
+            raise InvalidSchedule("windows", "expected a list like ['mon-fri 08:00-18:00']")
+        max_fires = spec.get("max_fires")
+        if max_fires is not None and (
+            not isinstance(max_fires, int) or isinstance(max_fires, bool)
+        ):
+            raise InvalidSchedule("max_fires", "expected an integer")
+        calendar_id = spec.get("calendar_id")
+        try:
+            calendar = CalendarId(uuid.UUID(str(calendar_id))) if calendar_id else None
+        except ValueError:
+            raise InvalidSchedule("calendar_id", f"{calendar_id!r} is not a UUID") from None
+        timezone = spec.get("timezone") or "UTC"
+        if not isinstance(timezone, str):
+            raise InvalidSchedule("timezone", "expected an IANA zone name")
+        zone = get_zone(timezone)
+        return cls(
+            trigger=parse_trigger(trigger_spec),
+            timezone=timezone,
+            dst=DstPolicy(
+                gap=_enum(GapPolicy, dst.get("gap"), "dst.gap"),
+                fold=_enum(FoldPolicy, dst.get("fold"), "dst.fold"),
+            ),
+            start_at=_instant(spec.get("start_at"), "start_at", zone),
+            end_at=_instant(spec.get("end_at"), "end_at", zone),
+            max_fires=max_fires,
+            calendar_id=calendar,
+            calendar_policy=spec.get("calendar_policy") or CalendarPolicy.SKIP,
+            windows=tuple(ExecutionWindow.parse(w) for w in windows),
+            window_policy=spec.get("window_policy") or WindowPolicy.DEFER,
+            max_jitter=parse_duration(str(spec.get("max_jitter") or "0"), field="max_jitter"),
+        )
+
     @property
     def periodic(self) -> bool:
         return bool(self.trigger.periodic)
@@ -247,3 +320,45 @@ class Timing:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SPEC_KEYS = frozenset(
+    {
+        "trigger",
+        "timezone",
+        "dst",
+        "start_at",
+        "end_at",
+        "max_fires",
+        "calendar_id",
+        "calendar_policy",
+        "windows",
+        "window_policy",
+        "max_jitter",
+    }
+)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _instant(value: object, field: str, zone: Zone) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=zone.tzinfo)
+    if not isinstance(value, str):
+        raise InvalidSchedule(field, "expected an ISO 8601 instant")
+    return parse_instant(value, field=field, tz=zone.tzinfo)
+
+
+_E = TypeVar("_E", GapPolicy, FoldPolicy)
+
+
+def _enum(kind: type[_E], value: object, field: str) -> _E | None:
+    if value is None:
+        return None
+    try:
+        return kind(str(value))
+    except ValueError:
+        choices = ", ".join(k.value for k in kind)
+        raise InvalidSchedule(field, f"{value!r}; expected one of {choices}") from None

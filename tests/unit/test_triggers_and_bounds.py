@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
 
 from domain.durations import format_duration, parse_duration, parse_instant
 from domain.errors import DomainError, InvalidCalendar, InvalidSchedule, NotFound
-from domain.timing import Timing
+from domain.firing import FoldPolicy, GapPolicy
+from domain.ids import CalendarId
+from domain.timing import CalendarPolicy, DstPolicy, Timing, WindowPolicy
 from domain.triggers import (
     DelayMode,
     EventTrigger,
     FixedDelayTrigger,
     OneShotTrigger,
+    RRuleTrigger,
     parse_trigger,
 )
+from domain.windows import ExecutionWindow
 from tests.helpers import BERLIN, cron, nominal, planned, rrule, utc, z
 
 
@@ -218,3 +223,55 @@ def test_domain_errors_carry_stable_codes_and_builtin_bases() -> None:
     missing = NotFound("schedule", "42")
     assert isinstance(missing, LookupError)
     assert (missing.code, str(missing)) == ("NOT_FOUND", "schedule 42 not found")
+
+
+def test_timing_documents_round_trip() -> None:
+    """to_spec -> from_spec gives an equal Timing, for every option at once."""
+    timing = Timing(
+        trigger=RRuleTrigger.parse("FREQ=WEEKLY;BYDAY=MO"),
+        timezone=BERLIN,
+        dst=DstPolicy(gap=GapPolicy.SKIP, fold=FoldPolicy.BOTH),
+        start_at=utc(2026, 1, 1),
+        end_at=utc(2027, 1, 1),
+        max_fires=10,
+        calendar_id=CalendarId(uuid.UUID(int=5)),
+        calendar_policy=CalendarPolicy.NEXT_BUSINESS_DAY,
+        windows=(ExecutionWindow.parse("mon-fri 08:00-18:00"),),
+        window_policy=WindowPolicy.SKIP,
+        max_jitter=timedelta(minutes=5),
+    )
+    spec = timing.to_spec()
+    assert spec["start_at"] == "2026-01-01T00:00:00Z"
+    assert spec["windows"] == ["mon,tue,wed,thu,fri 08:00-18:00"]
+    again = Timing.from_spec(spec)
+    assert again == timing
+    assert again.to_spec() == spec
+
+
+EVERY_MINUTE = {"type": "CRON", "expression": "* * * * *"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"trigger": EVERY_MINUTE, "colour": "red"}, "colour"),
+        ({}, "trigger"),
+        (
+            {"trigger": EVERY_MINUTE, "dst": {"gap": "jump"}},
+            "dst.gap",
+        ),
+        ({"trigger": EVERY_MINUTE, "max_fires": "3"}, "max_fires"),
+        ({"trigger": EVERY_MINUTE, "timezone": 5}, "timezone"),
+        ({"trigger": EVERY_MINUTE, "start_at": "soon"}, "start_at"),
+        (
+            {"trigger": EVERY_MINUTE, "calendar_id": "x"},
+            "calendar_id",
+        ),
+        ({"trigger": EVERY_MINUTE, "windows": "mon"}, "windows"),
+    ],
+)
+def test_bad_timing_documents_name_the_field(spec: dict[str, object], field: str) -> None:
+    """Documents are strict: unknown keys and bad values name the field."""
+    with pytest.raises(InvalidSchedule) as err:
+        Timing.from_spec(spec)
+    assert err.value.field == field
