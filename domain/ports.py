@@ -39,25 +39,30 @@ class HolidayProvider(Protocol):
 
 
 class ScheduleRepository(Protocol):
-    async def get(self, tenant_id: TenantId, schedule_id: ScheduleId) -> Schedule:
+    """Schedules of the transaction's tenant."""
+
+    async def get(self, schedule_id: ScheduleId) -> Schedule:
         """Raises ``NotFound`` (also for another tenant's schedule)."""
         ...
 
     async def add(self, schedule: Schedule) -> None:
-        """Raises ``Conflict`` when the tenant already has a schedule with that name."""
+        """Raises ``Conflict`` when a live schedule of the tenant already has that name."""
         ...
 
     async def save(self, schedule: Schedule, *, expected_version: int) -> None:
-        """Optimistic update; raises ``Conflict`` when the stored version differs."""
+        """Optimistic update; raises ``Conflict`` when the stored version differs and
+        ``NotFound`` when there is no such schedule."""
         ...
 
-    async def due(self, until: datetime, limit: int) -> Sequence[Schedule]:
-        """Enabled schedules whose next fire is at or before ``until``, oldest first."""
+    async def by_name(self, name: str) -> Schedule:
+        """The live (not deleted) schedule with that name; raises ``NotFound``."""
         ...
 
 
 class JobRepository(Protocol):
-    async def get(self, tenant_id: TenantId, job_id: JobId) -> Job:
+    """Jobs of the transaction's tenant."""
+
+    async def get(self, job_id: JobId) -> Job:
         """Raises ``NotFound``."""
         ...
 
@@ -66,12 +71,43 @@ class JobRepository(Protocol):
         ...
 
     async def save(self, job: Job, *, expected_version: int) -> None:
-        """Raises ``Conflict`` when the stored version differs."""
+        """Raises ``Conflict`` when the stored version differs, ``NotFound`` if absent."""
+        ...
+
+
+class EventOutbox(Protocol):
+    async def append(self, events: Sequence[DomainEvent]) -> None:
+        """Store events in the current unit of work (same transaction as the change).
+
+        Appending an event whose id is already stored is a no-op (ids are derived from
+        the decision, so a retried decision does not duplicate its events).
+        """
+        ...
+
+
+class EventPublisher(Protocol):
+    async def publish(self, event: DomainEvent) -> None:
+        """Publish with ``Nats-Msg-Id`` = event id; raises ``ConnectionError`` on outage."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction scoped to one tenant: state changes and outbox rows commit together
+    or not at all. Leaving the block normally commits; an exception rolls back."""
+
+    schedules: ScheduleRepository
+    jobs: JobRepository
+    outbox: EventOutbox
+
+
+class Database(Protocol):
+    def transaction(self, tenant_id: TenantId) -> AbstractAsyncContextManager[UnitOfWork]:
+        """Open a unit of work for ``tenant_id``; nothing of another tenant is visible."""
         ...
 
 
 class CalendarRepository(Protocol):
-    async def get(self, tenant_id: TenantId, calendar_id: CalendarId) -> Calendar:
+    async def get(self, calendar_id: CalendarId) -> Calendar:
         """Raises ``NotFound``."""
         ...
 
@@ -85,7 +121,7 @@ class RunQueue(Protocol):
         """Insert runs, ignoring ones whose key already exists; returns how many were new."""
         ...
 
-    async def get(self, tenant_id: TenantId, run_id: RunId) -> Run:
+    async def get(self, run_id: RunId) -> Run:
         """Raises ``NotFound``."""
         ...
 
@@ -95,7 +131,6 @@ class RunQueue(Protocol):
         capabilities: frozenset[str],
         limit: int,
         lease: timedelta,
-        now: datetime,
     ) -> Sequence[Run]:
         """Lease up to ``limit`` pending runs, highest priority then oldest dispatch first."""
         ...
@@ -104,15 +139,11 @@ class RunQueue(Protocol):
         """Persist a transition; raises ``LeaseLost`` when the stored token is newer."""
         ...
 
-    async def expired_leases(self, now: datetime, limit: int) -> Sequence[Run]:
-        """Running runs whose lease or timeout has passed."""
-        ...
-
-    async def count(self, tenant_id: TenantId, status: RunStatus) -> int: ...
+    async def count(self, status: RunStatus) -> int: ...
 
 
 class WorkerRepository(Protocol):
-    async def get(self, tenant_id: TenantId, worker_id: WorkerId) -> Worker:
+    async def get(self, worker_id: WorkerId) -> Worker:
         """Raises ``NotFound``."""
         ...
 
@@ -120,33 +151,6 @@ class WorkerRepository(Protocol):
 
     async def silent(self, now: datetime) -> Sequence[Worker]:
         """Online workers that missed their heartbeats as of ``now``."""
-        ...
-
-
-class EventOutbox(Protocol):
-    async def append(self, events: Sequence[DomainEvent]) -> None:
-        """Store events in the current unit of work (same transaction as the change)."""
-        ...
-
-
-class EventPublisher(Protocol):
-    async def publish(self, event: DomainEvent) -> None:
-        """Publish with ``Nats-Msg-Id`` = event id; raises ``ConnectionError`` on outage."""
-        ...
-
-
-class UnitOfWork(Protocol):
-    """One transaction: state changes and outbox rows commit together or not at all."""
-
-    schedules: ScheduleRepository
-    jobs: JobRepository
-    calendars: CalendarRepository
-    runs: RunQueue
-    workers: WorkerRepository
-    outbox: EventOutbox
-
-    def __call__(self, tenant_id: TenantId | None) -> AbstractAsyncContextManager[UnitOfWork]:
-        """Open a transaction scoped to ``tenant_id`` (None: system work across tenants)."""
         ...
 
 

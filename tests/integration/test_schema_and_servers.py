@@ -7,7 +7,6 @@ import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import nats
@@ -15,14 +14,9 @@ import pytest
 
 from adapters.embedded.nats import EmbeddedNats
 from adapters.postgres.migrate import DEFAULT_DIR, MigrationError, migrate, pending
+from tests.servers import app_dsn
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def as_app(dsn: str) -> str:
-    """The same database, connected as the service's role."""
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(netloc=f"kairos_app@{parts.hostname}:{parts.port}"))
 
 
 async def add_job(conn: asyncpg.Connection, tenant: str, name: str) -> uuid.UUID:
@@ -90,7 +84,7 @@ async def test_failed_migration_leaves_nothing_behind(empty_database: str, tmp_p
 async def test_app_role_sees_zero_rows_without_a_tenant(database: str) -> None:
     """RLS is the second wall: no tenant set -> nothing; tenant A never sees B's rows."""
     owner = await asyncpg.connect(database)
-    app = await asyncpg.connect(as_app(database))
+    app = await asyncpg.connect(app_dsn(database))
     try:
         await add_job(owner, "acme", "report")
         await add_job(owner, "globex", "report")
@@ -113,7 +107,7 @@ async def test_app_role_sees_zero_rows_without_a_tenant(database: str) -> None:
 
 async def test_app_role_neither_owns_nor_bypasses(database: str) -> None:
     """The service role is not the owner, cannot bypass RLS, and cannot turn it off."""
-    app = await asyncpg.connect(as_app(database))
+    app = await asyncpg.connect(app_dsn(database))
     try:
         role = await app.fetchrow(
             "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
@@ -138,7 +132,7 @@ async def test_app_role_neither_owns_nor_bypasses(database: str) -> None:
 
 async def test_run_key_is_unique(database: str) -> None:
     """(tenant, schedule, nominal_at) identifies a fire; a second insert is a no-op."""
-    app = await asyncpg.connect(as_app(database))
+    app = await asyncpg.connect(app_dsn(database))
     owner = await asyncpg.connect(database)
     try:
         job_id = await add_job(owner, "acme", "report")

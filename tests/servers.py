@@ -1,6 +1,6 @@
-"""Real servers for integration tests: one PostgreSQL cluster and one nats-server per
-session, a fresh database per test cloned from a migrated template (as procrastinate
-does), so tests never see each other's rows."""
+"""Real servers for integration and contract tests: one PostgreSQL cluster and one
+nats-server per session (started only if a test asks), a fresh database per test cloned
+from a migrated template (as procrastinate does), so tests never see each other's rows."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -20,6 +23,7 @@ from adapters.embedded.postgres import EmbeddedPostgres
 from adapters.postgres.migrate import migrate
 
 TEMPLATE = "kairos_template"
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -45,10 +49,17 @@ def postgres(server_root: Path) -> Iterator[EmbeddedPostgres]:
                 await conn.close()
             await migrate(cluster.dsn_for(TEMPLATE))
 
-        asyncio.run(prepare())
+        _blocking(prepare())
         yield cluster
     finally:
         cluster.stop()
+
+
+def _blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even when an event loop is already
+    running in this thread (fixtures requested from async fixtures)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _admin(postgres: EmbeddedPostgres, sql: str) -> None:
@@ -59,7 +70,7 @@ def _admin(postgres: EmbeddedPostgres, sql: str) -> None:
         finally:
             await conn.close()
 
-    asyncio.run(run())
+    _blocking(run())
 
 
 def _scratch_database(postgres: EmbeddedPostgres, template: str | None) -> Iterator[str]:
@@ -89,11 +100,10 @@ def nats_server(server_root: Path) -> Iterator[EmbeddedNats]:
     server.stop()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if Path(str(item.fspath)).is_relative_to(here):
-            item.add_marker(pytest.mark.integration)
+def app_dsn(dsn: str) -> str:
+    """The same database, connected as the service's role (not owner, no RLS bypass)."""
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(netloc=f"kairos_app@{parts.hostname}:{parts.port}"))
 
 
 os.environ.setdefault("PGCONNECT_TIMEOUT", "10")

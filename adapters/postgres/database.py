@@ -1,0 +1,235 @@
+"""Units of work on PostgreSQL: one asyncpg transaction, scoped to one tenant by RLS."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from adapters.documents import (
+    job_fields,
+    job_spec,
+    require_tenant,
+    schedule_fields,
+    schedule_spec,
+)
+from adapters.postgres.queries import sql
+from domain.errors import Conflict, NotFound
+from domain.events import DomainEvent
+from domain.ids import JobId, ScheduleId, TenantId
+from domain.job import Job
+from domain.schedule import Schedule, ScheduleState
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+    )
+    assert pool is not None
+    return pool
+
+
+class PostgresDatabase:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def transaction(self, tenant_id: TenantId) -> AsyncIterator[PostgresUnitOfWork]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(sql("set_tenant"), tenant_id)
+            yield PostgresUnitOfWork(conn, tenant_id)
+
+
+class PostgresUnitOfWork:
+    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId) -> None:
+        self.jobs = PgJobs(conn, tenant_id)
+        self.schedules = PgSchedules(conn, tenant_id)
+        self.outbox = PgOutbox(conn, tenant_id)
+
+
+class PgJobs:
+    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId) -> None:
+        self._conn = conn
+        self._tenant = tenant_id
+
+    async def get(self, job_id: JobId) -> Job:
+        row = await self._conn.fetchrow(sql("get_job"), job_id)
+        if row is None:
+            raise NotFound("job", str(job_id))
+        return Job(
+            id=JobId(row["id"]),
+            tenant_id=TenantId(row["tenant_id"]),
+            name=row["name"],
+            version=row["version"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            **job_fields(row["spec"]),
+        )
+
+    async def add(self, job: Job) -> None:
+        require_tenant(job.tenant_id, self._tenant)
+        try:
+            await self._conn.execute(
+                sql("insert_job"),
+                self._tenant,
+                job.id,
+                job.name,
+                job_spec(job),
+                job.version,
+                job.created_at,
+                job.updated_at,
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"a job named {job.name!r} already exists", name=job.name) from None
+
+    async def save(self, job: Job, *, expected_version: int) -> None:
+        try:
+            status = await self._conn.execute(
+                sql("update_job"),
+                self._tenant,
+                job.id,
+                job.name,
+                job_spec(job),
+                job.version,
+                job.updated_at,
+                expected_version,
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(f"a job named {job.name!r} already exists", name=job.name) from None
+        if status == "UPDATE 0":
+            await _stale_or_missing(self._conn, "job_version", "job", job.id, expected_version)
+
+
+class PgSchedules:
+    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId) -> None:
+        self._conn = conn
+        self._tenant = tenant_id
+
+    @staticmethod
+    def _from_row(row: asyncpg.Record) -> Schedule:
+        return Schedule(
+            id=ScheduleId(row["id"]),
+            tenant_id=TenantId(row["tenant_id"]),
+            name=row["name"],
+            job_id=JobId(row["job_id"]),
+            state=ScheduleState(row["state"]),
+            next_fire_at=row["next_fire_at"],
+            fire_count=row["fire_count"],
+            system=row["system"],
+            version=row["version"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            **schedule_fields(row["spec"]),
+        )
+
+    def _values(self, schedule: Schedule) -> tuple[Any, ...]:
+        return (
+            self._tenant,
+            schedule.id,
+            schedule.name,
+            schedule.job_id,
+            schedule.timing.calendar_id,
+            schedule_spec(schedule),
+            schedule.state.value,
+            schedule.next_fire_at,
+            schedule.fire_count,
+            schedule.system,
+            schedule.version,
+        )
+
+    async def get(self, schedule_id: ScheduleId) -> Schedule:
+        row = await self._conn.fetchrow(sql("get_schedule"), schedule_id)
+        if row is None:
+            raise NotFound("schedule", str(schedule_id))
+        return self._from_row(row)
+
+    async def by_name(self, name: str) -> Schedule:
+        row = await self._conn.fetchrow(sql("schedule_by_name"), name)
+        if row is None:
+            raise NotFound("schedule", name)
+        return self._from_row(row)
+
+    async def add(self, schedule: Schedule) -> None:
+        require_tenant(schedule.tenant_id, self._tenant)
+        try:
+            await self._conn.execute(
+                sql("insert_schedule"),
+                *self._values(schedule),
+                schedule.created_at,
+                schedule.updated_at,
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(
+                f"a schedule named {schedule.name!r} already exists", name=schedule.name
+            ) from None
+        except asyncpg.ForeignKeyViolationError:
+            raise NotFound("job", str(schedule.job_id)) from None
+
+    async def save(self, schedule: Schedule, *, expected_version: int) -> None:
+        try:
+            status = await self._conn.execute(
+                sql("update_schedule"),
+                *self._values(schedule),
+                schedule.updated_at,
+                expected_version,
+            )
+        except asyncpg.UniqueViolationError:
+            raise Conflict(
+                f"a schedule named {schedule.name!r} already exists", name=schedule.name
+            ) from None
+        except asyncpg.ForeignKeyViolationError:
+            raise NotFound("job", str(schedule.job_id)) from None
+        if status == "UPDATE 0":
+            await _stale_or_missing(
+                self._conn, "schedule_version", "schedule", schedule.id, expected_version
+            )
+
+
+class PgOutbox:
+    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId) -> None:
+        self._conn = conn
+        self._tenant = tenant_id
+
+    async def append(self, events: Sequence[DomainEvent]) -> None:
+        if not events:
+            return
+        for event in events:
+            if event.tenant_id != self._tenant:
+                raise ValueError(f"event {event.id} belongs to tenant {event.tenant_id}")
+        await self._conn.executemany(
+            sql("append_outbox"),
+            [
+                (
+                    self._tenant,
+                    event.id,
+                    event.aggregate_id,
+                    event.type.value,
+                    event.subject,
+                    {"occurred_at": event.occurred_at.isoformat(), "data": dict(event.data)},
+                    event.occurred_at,
+                )
+                for event in events
+            ],
+        )
+
+
+async def _stale_or_missing(
+    conn: asyncpg.Connection, query: str, kind: str, id: uuid.UUID, expected: int
+) -> None:
+    current = await conn.fetchval(sql(query), id)
+    if current is None:
+        raise NotFound(kind, str(id))
+    raise Conflict(
+        f"{kind} {id} was changed concurrently (version {current}, expected {expected})",
+        id=str(id),
+        version=current,
+        expected_version=expected,
+    )

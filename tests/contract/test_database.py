@@ -1,0 +1,261 @@
+"""One contract for every Database adapter: the memory fake and PostgreSQL (as the app
+role) must behave the same, so unit tests on the fake cannot drift from production."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from adapters.memory.database import MemoryDatabase
+from adapters.postgres.database import PostgresDatabase, create_pool
+from domain.errors import Conflict, NotFound
+from domain.events import DomainEvent
+from domain.firing import FoldPolicy, GapPolicy
+from domain.ids import JobId, ScheduleId, TenantId
+from domain.job import Backoff, BackoffKind, Job, Priority, Target, TargetKind
+from domain.ports import Database
+from domain.schedule import OverlapPolicy, Schedule
+from domain.timing import DstPolicy, Timing, WindowPolicy
+from domain.triggers import CronTrigger
+from domain.windows import ExecutionWindow
+from tests.servers import app_dsn
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+ACME = TenantId("acme")
+GLOBEX = TenantId("globex")
+
+
+@dataclass
+class Subject:
+    db: Database
+    committed_events: Callable[[], Awaitable[list[uuid.UUID]]]
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def subject(request: pytest.FixtureRequest) -> AsyncIterator[Subject]:
+    if request.param == "memory":
+        memory = MemoryDatabase()
+
+        async def memory_events() -> list[uuid.UUID]:
+            return [e.id for e in memory.outbox]
+
+        yield Subject(memory, memory_events)
+        return
+    dsn: str = request.getfixturevalue("database")
+    pool = await create_pool(app_dsn(dsn), max_size=4)
+
+    async def pg_events() -> list[uuid.UUID]:
+        conn = await asyncpg.connect(dsn)  # the owner: a superuser sees every tenant
+        try:
+            rows = await conn.fetch("SELECT event_id FROM outbox ORDER BY seq")
+        finally:
+            await conn.close()
+        return [r["event_id"] for r in rows]
+
+    try:
+        yield Subject(PostgresDatabase(pool), pg_events)
+    finally:
+        await pool.close()
+
+
+def job(tenant: TenantId = ACME, name: str = "report") -> Job:
+    return Job(
+        id=JobId(uuid.uuid4()),
+        tenant_id=tenant,
+        name=name,
+        target=Target(kind=TargetKind.EVENT, config={"subject": "reports.generate"}),
+        max_attempts=5,
+        backoff=Backoff(
+            kind=BackoffKind.EXPONENTIAL,
+            initial=timedelta(seconds=2),
+            multiplier=3.0,
+            max=timedelta(minutes=10),
+        ),
+        timeout=timedelta(seconds=90),
+        max_concurrency=2,
+        priority=Priority.HIGH,
+        created_at=T0,
+        updated_at=T0,
+    )
+
+
+def schedule(job_id: JobId, tenant: TenantId = ACME, name: str = "nightly") -> Schedule:
+    created, _ = Schedule.create(
+        now=T0,
+        id=ScheduleId(uuid.uuid4()),
+        tenant_id=tenant,
+        name=name,
+        job_id=job_id,
+        timing=Timing(
+            trigger=CronTrigger.parse("30 2 * * 1-5"),
+            timezone="Europe/Berlin",
+            dst=DstPolicy(gap=GapPolicy.SKIP, fold=FoldPolicy.SECOND),
+            windows=(ExecutionWindow.parse("mon-fri 01:00-05:00"),),
+            window_policy=WindowPolicy.SKIP,
+            max_jitter=timedelta(seconds=30),
+            calendar_id=None,
+        ),
+        payload={"report": "sales", "n": 3},
+        overlap_policy=OverlapPolicy.BUFFER_ONE,
+        catchup_window=timedelta(hours=6),
+    )
+    return created
+
+
+async def test_job_round_trips_exactly(subject: Subject) -> None:
+    """What is added is what is read back, field for field."""
+    original = job()
+    async with subject.db.transaction(ACME) as tx:
+        await tx.jobs.add(original)
+    async with subject.db.transaction(ACME) as tx:
+        assert await tx.jobs.get(original.id) == original
+
+
+async def test_duplicate_job_name_is_a_conflict(subject: Subject) -> None:
+    """Names are unique per tenant; another tenant may reuse one."""
+    async with subject.db.transaction(ACME) as tx:
+        await tx.jobs.add(job())
+    with pytest.raises(Conflict):
+        async with subject.db.transaction(ACME) as tx:
+            await tx.jobs.add(job())
+    async with subject.db.transaction(GLOBEX) as tx:
+        await tx.jobs.add(job(GLOBEX))
+
+
+async def test_other_tenants_objects_are_not_found(subject: Subject) -> None:
+    """Tenant isolation: another tenant's id answers NotFound."""
+    original = job()
+    async with subject.db.transaction(ACME) as tx:
+        await tx.jobs.add(original)
+    with pytest.raises(NotFound):
+        async with subject.db.transaction(GLOBEX) as tx:
+            await tx.jobs.get(original.id)
+    with pytest.raises(ValueError, match="tenant"):
+        async with subject.db.transaction(GLOBEX) as tx:
+            await tx.jobs.add(job(ACME, "smuggled"))
+
+
+async def test_save_is_optimistic(subject: Subject) -> None:
+    """save with a stale expected version is a Conflict; a missing job is NotFound."""
+    original = job()
+    async with subject.db.transaction(ACME) as tx:
+        await tx.jobs.add(original)
+    revised = original.revise(now=T0 + timedelta(seconds=1), max_attempts=9)
+    async with subject.db.transaction(ACME) as tx:
+        await tx.jobs.save(revised, expected_version=1)
+    with pytest.raises(Conflict):
+        async with subject.db.transaction(ACME) as tx:
+            await tx.jobs.save(revised.revise(now=T0, max_attempts=1), expected_version=1)
+    with pytest.raises(NotFound):
+        async with subject.db.transaction(ACME) as tx:
+            await tx.jobs.save(job(name="ghost"), expected_version=1)
+    async with subject.db.transaction(ACME) as tx:
+        assert (await tx.jobs.get(original.id)).max_attempts == 9
+
+
+async def test_schedule_round_trips_with_its_timing(subject: Subject) -> None:
+    """Every timing option and policy survives storage; by_name finds the live one."""
+    j = job()
+    s = schedule(j.id)
+    async with subject.db.transaction(ACME) as tx:
+        await tx.jobs.add(j)
+        await tx.schedules.add(s)
+    async with subject.db.transaction(ACME) as tx:
+        stored = await tx.schedules.get(s.id)
+        assert stored == s
+        assert stored.timing.to_spec() == s.timing.to_spec()
+        assert await tx.schedules.by_name("nightly") == s
+
+
+async def test_schedule_needs_an_existing_job(subject: Subject) -> None:
+    """A schedule pointing at no job of the tenant is refused with NotFound(job)."""
+    with pytest.raises(NotFound) as err:
+        async with subject.db.transaction(ACME) as tx:
+            await tx.schedules.add(schedule(JobId(uuid.uuid4())))
+    assert err.value.kind == "job"
+
+
+async def test_deleted_schedule_frees_its_name(subject: Subject) -> None:
+    """Two live schedules cannot share a name; deleting one frees it."""
+    j = job()
+    first = schedule(j.id)
+    async with subject.db.transaction(ACME) as tx:
+        await tx.jobs.add(j)
+        await tx.schedules.add(first)
+    with pytest.raises(Conflict):
+        async with subject.db.transaction(ACME) as tx:
+            await tx.schedules.add(schedule(j.id))
+    gone, _ = first.delete(now=T0)
+    async with subject.db.transaction(ACME) as tx:
+        await tx.schedules.save(gone, expected_version=first.version)
+        await tx.schedules.add(schedule(j.id))
+    async with subject.db.transaction(ACME) as tx:
+        assert (await tx.schedules.by_name("nightly")).id != first.id
+
+
+async def test_failed_unit_of_work_leaves_no_state_and_no_events(subject: Subject) -> None:
+    """State and outbox commit together or not at all."""
+    j = job()
+    s = schedule(j.id)
+    _, events = s.pause(now=T0)
+
+    class Boom(Exception):
+        pass
+
+    async def add_then_fail() -> None:
+        async with subject.db.transaction(ACME) as tx:
+            await tx.jobs.add(j)
+            await tx.outbox.append(events)
+            raise Boom
+
+    with pytest.raises(Boom):
+        await add_then_fail()
+    with pytest.raises(NotFound):
+        async with subject.db.transaction(ACME) as tx:
+            await tx.jobs.get(j.id)
+    assert await subject.committed_events() == []
+
+
+async def test_outbox_keeps_each_event_once_in_order(subject: Subject) -> None:
+    """Appending the same event twice stores it once; commit order is kept."""
+    j = job()
+    s = schedule(j.id)
+    paused, first = s.pause(now=T0)
+    _, second = paused.resume(now=T0)
+    async with subject.db.transaction(ACME) as tx:
+        await tx.outbox.append(first)
+        await tx.outbox.append(first)
+    async with subject.db.transaction(ACME) as tx:
+        await tx.outbox.append([*first, *second])
+    assert await subject.committed_events() == [first[0].id, second[0].id]
+    foreign = DomainEvent.of(
+        first[0].type,
+        tenant_id=GLOBEX,
+        aggregate_id=s.id,
+        revision=99,
+        occurred_at=T0,
+    )
+    with pytest.raises(ValueError, match="tenant"):
+        async with subject.db.transaction(ACME) as tx:
+            await tx.outbox.append([foreign])
+
+
+async def test_schedule_save_detects_concurrent_change(subject: Subject) -> None:
+    """Two writers from the same version: the second gets a Conflict."""
+    j = job()
+    s = schedule(j.id)
+    async with subject.db.transaction(ACME) as tx:
+        await tx.jobs.add(j)
+        await tx.schedules.add(s)
+    one, _ = s.update(now=T0, name="one")
+    two, _ = s.update(now=T0, payload={"x": 1})
+    async with subject.db.transaction(ACME) as tx:
+        await tx.schedules.save(one, expected_version=s.version)
+    with pytest.raises(Conflict):
+        async with subject.db.transaction(ACME) as tx:
+            await tx.schedules.save(replace(two), expected_version=s.version)
