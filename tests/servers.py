@@ -100,10 +100,11 @@ def nats_server(server_root: Path) -> Iterator[EmbeddedNats]:
     server.stop()
 
 
-def app_dsn(dsn: str) -> str:
-    """The same database, connected as the service's role (not owner, no RLS bypass)."""
+def app_dsn(dsn: str, role: str = "kairos_app") -> str:
+    """The same database, connected as a service role (not owner, no RLS bypass):
+    ``kairos_app`` for tenant traffic, ``kairos_scheduler`` for cross-tenant loops."""
     parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(netloc=f"kairos_app@{parts.hostname}:{parts.port}"))
+    return urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
 
 
 os.environ.setdefault("PGCONNECT_TIMEOUT", "10")

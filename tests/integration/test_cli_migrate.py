@@ -19,10 +19,10 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 def test_migrate_twice_applies_then_reports_nothing(empty_database: str) -> None:
-    """First run applies 0001, the second applies nothing; both exit 0."""
+    """First run applies every file, the second applies nothing; both exit 0."""
     first = run("migrate", "--database-url", empty_database)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "applied 1 migration(s): [1]"
+    assert first.stdout.strip() == "applied 2 migration(s): [1, 2]"
     env = {**os.environ, "KAIROS_DATABASE_URL": empty_database}
     second = run("migrate", env=env)
     assert (second.returncode, second.stdout.strip()) == (0, "applied 0 migration(s)")

@@ -36,8 +36,8 @@ async def add_job(conn: asyncpg.Connection, tenant: str, name: str) -> uuid.UUID
 
 async def test_migrate_applies_once_and_reports_nothing_pending(empty_database: str) -> None:
     """A second `migrate` changes nothing; `pending` is empty once applied."""
-    assert await pending(empty_database) == [1]
-    assert await migrate(empty_database) == [1]
+    assert await pending(empty_database) == [1, 2]
+    assert await migrate(empty_database) == [1, 2]
     assert await migrate(empty_database) == []
     assert await pending(empty_database) == []
 
@@ -45,10 +45,10 @@ async def test_migrate_applies_once_and_reports_nothing_pending(empty_database: 
 async def test_replicas_migrating_at_once_apply_each_file_once(empty_database: str) -> None:
     """Four concurrent runners under the advisory lock: exactly one applies 0001."""
     results = await asyncio.gather(*(migrate(empty_database) for _ in range(4)))
-    assert sorted(results) == [[], [], [], [1]]
+    assert sorted(results) == [[], [], [], [1, 2]]
     conn = await asyncpg.connect(empty_database)
     try:
-        assert await conn.fetchval("SELECT count(*) FROM kairos_migrations") == 1
+        assert await conn.fetchval("SELECT count(*) FROM kairos_migrations") == 2
     finally:
         await conn.close()
 
@@ -175,3 +175,28 @@ def test_embedded_nats_stops_cleanly(tmp_path: Path) -> None:
     assert server.running
     server.stop()
     assert not server.running
+
+
+async def test_system_mode_is_only_for_members_of_kairos_system(database: str) -> None:
+    """The scheduler role sees all tenants in system mode; the app role gains nothing."""
+    owner = await asyncpg.connect(database)
+    app = await asyncpg.connect(app_dsn(database))
+    scheduler = await asyncpg.connect(app_dsn(database, "kairos_scheduler"))
+    try:
+        await add_job(owner, "acme", "report")
+        await add_job(owner, "globex", "report")
+        system_count = (
+            "SELECT set_config('kairos.system', 'on', true), (SELECT count(*) FROM jobs)"
+        )
+        async with scheduler.transaction():
+            assert (await scheduler.fetchrow(system_count))[1] == 2
+        assert await scheduler.fetchval("SELECT count(*) FROM jobs") == 0  # flag is per tx
+        async with app.transaction():
+            assert (await app.fetchrow(system_count))[1] == 0
+        role = await scheduler.fetchrow(
+            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+        )
+        assert (role["rolsuper"], role["rolbypassrls"]) == (False, False)
+    finally:
+        for conn in (owner, app, scheduler):
+            await conn.close()
