@@ -77,8 +77,10 @@ class Run:
     attempt: int = 0
     max_attempts: int = 1
     priority: Priority = Priority.NORMAL
+    capability: str
     available_at: datetime
     lease_until: datetime | None = None
+    timeout_at: datetime | None = None
     lease_token: int = 0
     worker_id: WorkerId | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
@@ -98,6 +100,7 @@ class Run:
         dispatch_at: datetime,
         max_attempts: int,
         priority: Priority,
+        capability: str,
         now: datetime,
         payload: Mapping[str, Any] | None = None,
         calendar: tuple[CalendarId, int] | None = None,
@@ -125,6 +128,7 @@ class Run:
             reason=reason,
             max_attempts=max_attempts,
             priority=priority,
+            capability=capability,
             available_at=dispatch_at,
             payload=dict(payload or {}),
             calendar=calendar,
@@ -143,9 +147,19 @@ class Run:
         return self.status in TERMINAL
 
     def start(
-        self, *, worker_id: WorkerId, token: int, lease_until: datetime, now: datetime
+        self,
+        *,
+        worker_id: WorkerId,
+        token: int,
+        lease_until: datetime,
+        now: datetime,
+        timeout: timedelta | None = None,
     ) -> tuple[Run, list[DomainEvent]]:
-        """Claimed by a worker: a new attempt under lease ``token`` (which only grows)."""
+        """Claimed by a worker: a new attempt under lease ``token`` (which only grows).
+
+        ``timeout`` (the job's) fixes when the server fails the attempt with TIMEOUT,
+        however often the lease is extended.
+        """
         if self.status not in (RunStatus.PENDING, RunStatus.SCHEDULED):
             raise InvalidTransition("run", str(self.id), self.status.value, "running")
         if token <= self.lease_token:
@@ -158,10 +172,34 @@ class Run:
             worker_id=worker_id,
             lease_token=token,
             lease_until=lease_until,
+            timeout_at=None if timeout is None else now + timeout,
             attempts=(*self.attempts, Attempt(number=number, worker_id=worker_id, started_at=now)),
             updated_at=now,
         )
         return started, [started._event(EventType.RUN_STARTED, now)]
+
+    def extend(self, *, token: int, lease_until: datetime) -> Run:
+        """Heartbeat: push the lease out; a stale token or a finished run is LeaseLost."""
+        self._check_lease(token)
+        return replace(self, lease_until=max(lease_until, self.lease_until or lease_until))
+
+    def expired(self, now: datetime) -> Outcome | None:
+        """Why the server must take this run back now (lease lapsed, or timed out)."""
+        if self.status is not RunStatus.RUNNING:
+            return None
+        if self.timeout_at is not None and self.timeout_at <= now:
+            return Outcome.TIMEOUT
+        if self.lease_until is not None and self.lease_until <= now:
+            return Outcome.LEASE_EXPIRED
+        return None
+
+    def take_back(self, *, now: datetime, retry_in: timedelta) -> tuple[Run, list[DomainEvent]]:
+        """The rescuer ends an expired attempt (TIMEOUT or lease lost) and retries or buries."""
+        outcome = self.expired(now)
+        if outcome is None:
+            raise InvalidTransition("run", str(self.id), self.status.value, "taken back")
+        error = "TIMEOUT" if outcome is Outcome.TIMEOUT else "lease expired"
+        return self._failed(outcome, error, now, retry_in)
 
     def succeed(self, *, token: int, now: datetime) -> tuple[Run, list[DomainEvent]]:
         self._check_lease(token)
@@ -179,6 +217,11 @@ class Run:
     ) -> tuple[Run, list[DomainEvent]]:
         """End the attempt as failed; retry after ``retry_in`` if attempts are left."""
         self._check_lease(token)
+        return self._failed(outcome, error, now, retry_in)
+
+    def _failed(
+        self, outcome: Outcome, error: str, now: datetime, retry_in: timedelta
+    ) -> tuple[Run, list[DomainEvent]]:
         if self.attempt < self.max_attempts:
             failed = self._end_attempt(outcome, error, now, status=RunStatus.PENDING)
             failed = replace(failed, available_at=now + retry_in, reason=error)
@@ -209,6 +252,7 @@ class Run:
             status=status,
             attempts=(*self.attempts[:-1], last),
             lease_until=None,
+            timeout_at=None,
             worker_id=None,
             updated_at=now,
         )

@@ -81,6 +81,8 @@ CREATE TABLE runs (
     priority         smallint    NOT NULL,
     available_at     timestamptz NOT NULL,
     lease_until      timestamptz,
+    -- Server-enforced timeout of the current attempt (start + job timeout).
+    timeout_at       timestamptz,
     lease_token      bigint      NOT NULL DEFAULT 0,
     worker_id        uuid,
     capability       text        NOT NULL,

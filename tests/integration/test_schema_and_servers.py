@@ -185,9 +185,7 @@ async def test_system_mode_is_only_for_members_of_kairos_system(database: str) -
     try:
         await add_job(owner, "acme", "report")
         await add_job(owner, "globex", "report")
-        system_count = (
-            "SELECT set_config('kairos.system', 'on', true), (SELECT count(*) FROM jobs)"
-        )
+        system_count = "SELECT set_config('kairos.system', 'on', true), (SELECT count(*) FROM jobs)"
         async with scheduler.transaction():
             assert (await scheduler.fetchrow(system_count))[1] == 2
         assert await scheduler.fetchval("SELECT count(*) FROM jobs") == 0  # flag is per tx

@@ -12,7 +12,7 @@ from domain.errors import InvalidRequest, InvalidSchedule, InvalidTransition, Le
 from domain.events import EventType
 from domain.ids import JobId, ScheduleId, TenantId, WorkerId, run_id_for
 from domain.job import Backoff, BackoffKind, Priority
-from domain.run import Run, RunStatus
+from domain.run import Outcome, Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
 from domain.worker import Worker, WorkerState
 from tests.helpers import cron, utc
@@ -85,6 +85,7 @@ def new_run(max_attempts: int = 2) -> Run:
         dispatch_at=T0,
         max_attempts=max_attempts,
         priority=Priority.HIGH,
+        capability="EVENT",
         now=T0,
     )
     assert events == []
@@ -135,6 +136,7 @@ def test_skipped_and_missed_runs_are_terminal_with_events() -> None:
         dispatch_at=T0,
         max_attempts=1,
         priority=Priority.NORMAL,
+        capability="EVENT",
         now=T0,
         skipped_reason="dst_gap",
     )
@@ -177,3 +179,33 @@ def test_worker_goes_offline_after_three_missed_heartbeats() -> None:
     assert back.state is WorkerState.ONLINE
     assert back.can_run("EVENT")
     assert not back.can_run("HTTP")
+
+
+def test_rescuer_takes_back_timed_out_and_lease_lost_runs() -> None:
+    """TIMEOUT wins over lease expiry; heartbeats extend the lease but not the timeout."""
+    clock = FakeClock(T0)
+    worker = WorkerId(uuid.UUID(int=9))
+    run, _ = new_run(max_attempts=3).start(
+        worker_id=worker,
+        token=5,
+        lease_until=T0 + timedelta(seconds=30),
+        now=T0,
+        timeout=timedelta(seconds=60),
+    )
+    assert run.expired(clock.now()) is None
+    run = run.extend(token=5, lease_until=T0 + timedelta(seconds=90))
+    with pytest.raises(LeaseLost):
+        run.extend(token=4, lease_until=T0 + timedelta(hours=1))
+    clock.advance(timedelta(seconds=61))
+    assert run.expired(clock.now()) is Outcome.TIMEOUT
+    retried, events = run.take_back(now=clock.now(), retry_in=timedelta(seconds=5))
+    assert (retried.status, retried.reason) == (RunStatus.PENDING, "TIMEOUT")
+    assert retried.attempts[-1].outcome is Outcome.TIMEOUT
+    assert [e.type for e in events] == [EventType.RUN_FAILED]
+    again, _ = retried.start(
+        worker_id=worker, token=6, lease_until=clock.now() + timedelta(seconds=1), now=clock.now()
+    )
+    clock.advance(timedelta(seconds=2))
+    assert again.expired(clock.now()) is Outcome.LEASE_EXPIRED
+    with pytest.raises(InvalidTransition):
+        retried.take_back(now=clock.now(), retry_in=timedelta(0))
