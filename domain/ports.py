@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Protocol
 
 from domain.calendar import Calendar, HolidaySource
 from domain.events import DomainEvent
 from domain.ids import CalendarId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
-from domain.run import Run, RunStatus
+from domain.run import Run
 from domain.schedule import Schedule
 from domain.worker import Worker
 
@@ -92,17 +93,23 @@ class EventPublisher(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One transaction scoped to one tenant: state changes and outbox rows commit together
-    or not at all. Leaving the block normally commits; an exception rolls back."""
+    """One transaction: state changes and outbox rows commit together or not at all.
+    Leaving the block normally commits; an exception rolls back."""
 
     schedules: ScheduleRepository
     jobs: JobRepository
+    runs: RunQueue
     outbox: EventOutbox
 
 
 class Database(Protocol):
     def transaction(self, tenant_id: TenantId) -> AbstractAsyncContextManager[UnitOfWork]:
         """Open a unit of work for ``tenant_id``; nothing of another tenant is visible."""
+        ...
+
+    def system(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A unit of work across tenants, for the scheduler's own loops (materialiser,
+        rescuer, relay, built-in workers). Objects carry their tenant."""
         ...
 
 
@@ -116,30 +123,40 @@ class CalendarRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Claimable:
+    """Runs locked for this transaction, each with a fresh fencing token, and the
+    database's ``now`` at the time of locking (the instant all decisions use)."""
+
+    now: datetime
+    runs: Sequence[tuple[Run, int]]
+
+
 class RunQueue(Protocol):
     async def add_many(self, runs: Sequence[Run]) -> int:
-        """Insert runs, ignoring ones whose key already exists; returns how many were new."""
+        """Insert runs, ignoring ones whose key (tenant, schedule, nominal) exists;
+        returns how many were new."""
         ...
 
-    async def get(self, run_id: RunId) -> Run:
-        """Raises ``NotFound``."""
+    async def get(self, run_id: RunId, *, lock: bool = False) -> Run:
+        """The run with its attempts; ``lock`` holds it until the transaction ends.
+        Raises ``NotFound``."""
         ...
 
-    async def claim(
-        self,
-        worker_id: WorkerId,
-        capabilities: frozenset[str],
-        limit: int,
-        lease: timedelta,
-    ) -> Sequence[Run]:
-        """Lease up to ``limit`` pending runs, highest priority then oldest dispatch first."""
+    async def lock_claimable(self, capabilities: frozenset[str], limit: int) -> Claimable:
+        """Lock up to ``limit`` due runs (scheduled or pending, available now) whose
+        capability is offered, highest priority then oldest dispatch first, skipping
+        rows another transaction holds. Runs come without their attempt history."""
         ...
 
-    async def save(self, run: Run) -> None:
-        """Persist a transition; raises ``LeaseLost`` when the stored token is newer."""
+    async def lock_expired(self, limit: int) -> Claimable:
+        """Lock running runs whose lease or timeout has passed (tokens unused)."""
         ...
 
-    async def count(self, status: RunStatus) -> int: ...
+    async def save_many(self, runs: Sequence[Run]) -> None:
+        """Persist transitions and each run's latest attempt. Raises ``LeaseLost`` when
+        a stored lease token is newer than the one being written (fencing)."""
+        ...
 
 
 class WorkerRepository(Protocol):

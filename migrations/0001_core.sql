@@ -95,11 +95,10 @@ CREATE TABLE runs (
     -- SEMANTICS 6: a fire's identity. Materialising it twice is a no-op.
     UNIQUE (tenant_id, schedule_id, nominal_at)
 );
--- Claim: pending runs by capability, highest priority first, then oldest dispatch.
+-- Claim: runs whose dispatch time has come (scheduled ones become claimable then),
+-- by capability, highest priority first, then oldest dispatch.
 CREATE INDEX runs_claim_idx ON runs (capability, priority DESC, available_at)
-    WHERE status = 'pending';
--- Promotion of scheduled runs whose dispatch time has come.
-CREATE INDEX runs_scheduled_idx ON runs (available_at) WHERE status = 'scheduled';
+    WHERE status IN ('pending', 'scheduled');
 -- Rescuer: running runs whose lease has lapsed.
 CREATE INDEX runs_lease_idx ON runs (lease_until) WHERE status = 'running';
 CREATE INDEX runs_schedule_idx ON runs (tenant_id, schedule_id, nominal_at DESC);

@@ -1,42 +1,59 @@
 """An in-memory Database for unit tests: same contract as the Postgres one.
 
-A transaction works on a copy of the tenant's rows and publishes it on success; one
-transaction at a time (a lock), which is stricter than Postgres and fine for tests.
+A transaction works on a copy of the rows and publishes it on success; one transaction
+at a time (a lock), which is stricter than Postgres and fine for tests. "Now" comes from
+the clock it is given (a FakeClock in unit tests), as Postgres's ``now()`` would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
+from adapters.clock import SystemClock
 from adapters.documents import require_tenant
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, LeaseLost, NotFound
 from domain.events import DomainEvent
-from domain.ids import EventId, JobId, ScheduleId, TenantId
+from domain.ids import EventId, JobId, RunId, ScheduleId, TenantId
 from domain.job import Job
+from domain.ports import Claimable, Clock
+from domain.run import Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
+
+_CLAIMABLE = (RunStatus.PENDING, RunStatus.SCHEDULED)
 
 
 @dataclass
 class _Tables:
     jobs: dict[tuple[TenantId, JobId], Job] = field(default_factory=dict)
     schedules: dict[tuple[TenantId, ScheduleId], Schedule] = field(default_factory=dict)
+    runs: dict[RunId, Run] = field(default_factory=dict)
+    run_keys: set[tuple[TenantId, ScheduleId, datetime]] = field(default_factory=set)
     outbox: list[DomainEvent] = field(default_factory=list)
     event_ids: set[EventId] = field(default_factory=set)
 
     def copy(self) -> _Tables:
         return _Tables(
-            dict(self.jobs), dict(self.schedules), list(self.outbox), set(self.event_ids)
+            dict(self.jobs),
+            dict(self.schedules),
+            dict(self.runs),
+            set(self.run_keys),
+            list(self.outbox),
+            set(self.event_ids),
         )
 
 
 class MemoryDatabase:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
         self._tables = _Tables()
         self._lock = asyncio.Lock()
+        self._clock = clock or SystemClock()
+        self._tokens = itertools.count(1)
 
     @property
     def outbox(self) -> Sequence[DomainEvent]:
@@ -45,100 +62,196 @@ class MemoryDatabase:
 
     @asynccontextmanager
     async def transaction(self, tenant_id: TenantId) -> AsyncIterator[MemoryUnitOfWork]:
+        async with self._scope(tenant_id) as work:
+            yield work
+
+    @asynccontextmanager
+    async def system(self) -> AsyncIterator[MemoryUnitOfWork]:
+        async with self._scope(None) as work:
+            yield work
+
+    @asynccontextmanager
+    async def _scope(self, tenant_id: TenantId | None) -> AsyncIterator[MemoryUnitOfWork]:
         async with self._lock:
             work = self._tables.copy()
-            yield MemoryUnitOfWork(work, tenant_id)
+            yield MemoryUnitOfWork(work, tenant_id, self._clock, self._tokens)
             self._tables = work
 
 
 class MemoryUnitOfWork:
-    def __init__(self, tables: _Tables, tenant_id: TenantId) -> None:
+    def __init__(
+        self,
+        tables: _Tables,
+        tenant_id: TenantId | None,
+        clock: Clock,
+        tokens: Iterator[int],
+    ) -> None:
         self.jobs = MemoryJobs(tables, tenant_id)
         self.schedules = MemorySchedules(tables, tenant_id)
+        self.runs = MemoryRuns(tables, tenant_id, clock, tokens)
         self.outbox = MemoryOutbox(tables, tenant_id)
 
 
-class MemoryJobs:
-    def __init__(self, tables: _Tables, tenant_id: TenantId) -> None:
+class _Scoped:
+    def __init__(self, tables: _Tables, tenant_id: TenantId | None) -> None:
         self._t = tables
         self._tenant = tenant_id
 
+    def _visible(self, owner: TenantId) -> bool:
+        return self._tenant is None or owner == self._tenant
+
+    def _guard(self, owner: TenantId) -> None:
+        if self._tenant is not None:
+            require_tenant(owner, self._tenant)
+
+
+class MemoryJobs(_Scoped):
+    def _find(self, job_id: JobId) -> Job | None:
+        for (tenant, jid), job in self._t.jobs.items():
+            if jid == job_id and self._visible(tenant):
+                return job
+        return None
+
     async def get(self, job_id: JobId) -> Job:
-        found = self._t.jobs.get((self._tenant, job_id))
+        found = self._find(job_id)
         if found is None:
             raise NotFound("job", str(job_id))
         return found
 
-    async def add(self, job: Job) -> None:
-        require_tenant(job.tenant_id, self._tenant)
-        if any(j.name == job.name for (t, _), j in self._t.jobs.items() if t == self._tenant):
-            raise Conflict(f"a job named {job.name!r} already exists", name=job.name)
-        if (self._tenant, job.id) in self._t.jobs:
-            raise Conflict(f"job {job.id} already exists", id=str(job.id))
-        self._t.jobs[(self._tenant, job.id)] = job
-
-    async def save(self, job: Job, *, expected_version: int) -> None:
-        current = await self.get(job.id)
-        _require_version("job", job.id, current.version, expected_version)
-        if any(
+    def _name_taken(self, job: Job) -> bool:
+        return any(
             j.name == job.name and j.id != job.id
             for (t, _), j in self._t.jobs.items()
-            if t == self._tenant
-        ):
+            if t == job.tenant_id
+        )
+
+    async def add(self, job: Job) -> None:
+        self._guard(job.tenant_id)
+        if self._name_taken(job):
             raise Conflict(f"a job named {job.name!r} already exists", name=job.name)
-        self._t.jobs[(self._tenant, job.id)] = job
+        if (job.tenant_id, job.id) in self._t.jobs:
+            raise Conflict(f"job {job.id} already exists", id=str(job.id))
+        self._t.jobs[(job.tenant_id, job.id)] = job
+
+    async def save(self, job: Job, *, expected_version: int) -> None:
+        self._guard(job.tenant_id)
+        current = await self.get(job.id)
+        _require_version("job", job.id, current.version, expected_version)
+        if self._name_taken(job):
+            raise Conflict(f"a job named {job.name!r} already exists", name=job.name)
+        self._t.jobs[(job.tenant_id, job.id)] = job
 
 
-class MemorySchedules:
-    def __init__(self, tables: _Tables, tenant_id: TenantId) -> None:
-        self._t = tables
-        self._tenant = tenant_id
-
+class MemorySchedules(_Scoped):
     def _live_name_taken(self, schedule: Schedule) -> bool:
         return schedule.state is not ScheduleState.DELETED and any(
             s.name == schedule.name and s.id != schedule.id and s.state is not ScheduleState.DELETED
             for (t, _), s in self._t.schedules.items()
-            if t == self._tenant
+            if t == schedule.tenant_id
         )
 
     async def get(self, schedule_id: ScheduleId) -> Schedule:
-        found = self._t.schedules.get((self._tenant, schedule_id))
-        if found is None:
-            raise NotFound("schedule", str(schedule_id))
-        return found
+        for (tenant, sid), schedule in self._t.schedules.items():
+            if sid == schedule_id and self._visible(tenant):
+                return schedule
+        raise NotFound("schedule", str(schedule_id))
 
     async def by_name(self, name: str) -> Schedule:
         for (t, _), s in self._t.schedules.items():
-            if t == self._tenant and s.name == name and s.state is not ScheduleState.DELETED:
+            if self._visible(t) and s.name == name and s.state is not ScheduleState.DELETED:
                 return s
         raise NotFound("schedule", name)
 
-    async def add(self, schedule: Schedule) -> None:
-        require_tenant(schedule.tenant_id, self._tenant)
+    def _check(self, schedule: Schedule) -> None:
+        self._guard(schedule.tenant_id)
         if self._live_name_taken(schedule):
             raise Conflict(f"a schedule named {schedule.name!r} already exists", name=schedule.name)
-        if (self._tenant, schedule.job_id) not in self._t.jobs:
+        if (schedule.tenant_id, schedule.job_id) not in self._t.jobs:
             raise NotFound("job", str(schedule.job_id))
-        self._t.schedules[(self._tenant, schedule.id)] = schedule
+
+    async def add(self, schedule: Schedule) -> None:
+        self._check(schedule)
+        self._t.schedules[(schedule.tenant_id, schedule.id)] = schedule
 
     async def save(self, schedule: Schedule, *, expected_version: int) -> None:
         current = await self.get(schedule.id)
         _require_version("schedule", schedule.id, current.version, expected_version)
-        if self._live_name_taken(schedule):
-            raise Conflict(f"a schedule named {schedule.name!r} already exists", name=schedule.name)
-        if (self._tenant, schedule.job_id) not in self._t.jobs:
-            raise NotFound("job", str(schedule.job_id))
-        self._t.schedules[(self._tenant, schedule.id)] = schedule
+        self._check(schedule)
+        self._t.schedules[(schedule.tenant_id, schedule.id)] = schedule
 
 
-class MemoryOutbox:
-    def __init__(self, tables: _Tables, tenant_id: TenantId) -> None:
-        self._t = tables
-        self._tenant = tenant_id
+class MemoryRuns(_Scoped):
+    def __init__(
+        self, tables: _Tables, tenant_id: TenantId | None, clock: Clock, tokens: Iterator[int]
+    ) -> None:
+        super().__init__(tables, tenant_id)
+        self._clock = clock
+        self._tokens = tokens
 
+    async def add_many(self, runs: Sequence[Run]) -> int:
+        for run in runs:
+            self._guard(run.tenant_id)
+        new = 0
+        for run in runs:
+            key = (run.tenant_id, run.schedule_id, run.nominal_at)
+            if key in self._t.run_keys:
+                continue
+            self._t.run_keys.add(key)
+            self._t.runs[run.id] = run
+            new += 1
+        return new
+
+    async def get(self, run_id: RunId, *, lock: bool = False) -> Run:
+        run = self._t.runs.get(run_id)
+        if run is None or not self._visible(run.tenant_id):
+            raise NotFound("run", str(run_id))
+        return run
+
+    async def lock_claimable(self, capabilities: frozenset[str], limit: int) -> Claimable:
+        now = self._clock.now()
+        due = sorted(
+            (
+                r
+                for r in self._t.runs.values()
+                if r.status in _CLAIMABLE
+                and r.capability in capabilities
+                and r.available_at <= now
+                and self._visible(r.tenant_id)
+            ),
+            key=lambda r: (-int(r.priority), r.available_at),
+        )[:limit]
+        # As in Postgres, a claim sees no attempt history.
+        return Claimable(now=now, runs=[(replace(r, attempts=()), next(self._tokens)) for r in due])
+
+    async def lock_expired(self, limit: int) -> Claimable:
+        now = self._clock.now()
+        expired = [
+            r
+            for r in self._t.runs.values()
+            if self._visible(r.tenant_id) and r.expired(now) is not None
+        ]
+        expired.sort(key=lambda r: r.lease_until or now)
+        return Claimable(now=now, runs=[(r, r.lease_token) for r in expired[:limit]])
+
+    async def save_many(self, runs: Sequence[Run]) -> None:
+        for run in runs:
+            self._guard(run.tenant_id)
+            stored = self._t.runs.get(run.id)
+            if stored is None or not self._visible(stored.tenant_id):
+                raise NotFound("run", str(run.id))
+            if stored.lease_token > run.lease_token:
+                raise LeaseLost(str(run.id), run.lease_token, stored.lease_token)
+        for run in runs:
+            stored = self._t.runs[run.id]
+            history = {a.number: a for a in stored.attempts}
+            history.update({a.number: a for a in run.attempts})
+            self._t.runs[run.id] = replace(run, attempts=tuple(history[n] for n in sorted(history)))
+
+
+class MemoryOutbox(_Scoped):
     async def append(self, events: Sequence[DomainEvent]) -> None:
         for event in events:
-            if event.tenant_id != self._tenant:
+            if self._tenant is not None and event.tenant_id != self._tenant:
                 raise ValueError(f"event {event.id} belongs to tenant {event.tenant_id}")
         for event in events:
             if event.id not in self._t.event_ids:

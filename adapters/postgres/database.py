@@ -18,6 +18,7 @@ from adapters.documents import (
     schedule_spec,
 )
 from adapters.postgres.queries import sql
+from adapters.postgres.runs import PgRuns
 from domain.errors import Conflict, NotFound
 from domain.events import DomainEvent
 from domain.ids import JobId, ScheduleId, TenantId
@@ -47,16 +48,24 @@ class PostgresDatabase:
             await conn.execute(sql("set_tenant"), tenant_id)
             yield PostgresUnitOfWork(conn, tenant_id)
 
+    @asynccontextmanager
+    async def system(self) -> AsyncIterator[PostgresUnitOfWork]:
+        """Cross-tenant unit of work; the pool's role must be a kairos_system member."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(sql("set_system"))
+            yield PostgresUnitOfWork(conn, None)
+
 
 class PostgresUnitOfWork:
-    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId) -> None:
+    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId | None) -> None:
         self.jobs = PgJobs(conn, tenant_id)
         self.schedules = PgSchedules(conn, tenant_id)
+        self.runs = PgRuns(conn, tenant_id)
         self.outbox = PgOutbox(conn, tenant_id)
 
 
 class PgJobs:
-    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId) -> None:
+    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId | None) -> None:
         self._conn = conn
         self._tenant = tenant_id
 
@@ -75,11 +84,11 @@ class PgJobs:
         )
 
     async def add(self, job: Job) -> None:
-        require_tenant(job.tenant_id, self._tenant)
+        _guard(job.tenant_id, self._tenant)
         try:
             await self._conn.execute(
                 sql("insert_job"),
-                self._tenant,
+                job.tenant_id,
                 job.id,
                 job.name,
                 job_spec(job),
@@ -92,9 +101,10 @@ class PgJobs:
 
     async def save(self, job: Job, *, expected_version: int) -> None:
         try:
+            _guard(job.tenant_id, self._tenant)
             status = await self._conn.execute(
                 sql("update_job"),
-                self._tenant,
+                job.tenant_id,
                 job.id,
                 job.name,
                 job_spec(job),
@@ -109,7 +119,7 @@ class PgJobs:
 
 
 class PgSchedules:
-    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId) -> None:
+    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId | None) -> None:
         self._conn = conn
         self._tenant = tenant_id
 
@@ -131,8 +141,9 @@ class PgSchedules:
         )
 
     def _values(self, schedule: Schedule) -> tuple[Any, ...]:
+        _guard(schedule.tenant_id, self._tenant)
         return (
-            self._tenant,
+            schedule.tenant_id,
             schedule.id,
             schedule.name,
             schedule.job_id,
@@ -158,7 +169,6 @@ class PgSchedules:
         return self._from_row(row)
 
     async def add(self, schedule: Schedule) -> None:
-        require_tenant(schedule.tenant_id, self._tenant)
         try:
             await self._conn.execute(
                 sql("insert_schedule"),
@@ -194,7 +204,7 @@ class PgSchedules:
 
 
 class PgOutbox:
-    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId) -> None:
+    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId | None) -> None:
         self._conn = conn
         self._tenant = tenant_id
 
@@ -202,13 +212,13 @@ class PgOutbox:
         if not events:
             return
         for event in events:
-            if event.tenant_id != self._tenant:
+            if self._tenant is not None and event.tenant_id != self._tenant:
                 raise ValueError(f"event {event.id} belongs to tenant {event.tenant_id}")
         await self._conn.executemany(
             sql("append_outbox"),
             [
                 (
-                    self._tenant,
+                    event.tenant_id,
                     event.id,
                     event.aggregate_id,
                     event.type.value,
@@ -219,6 +229,11 @@ class PgOutbox:
                 for event in events
             ],
         )
+
+
+def _guard(owner: TenantId, tenant: TenantId | None) -> None:
+    if tenant is not None:
+        require_tenant(owner, tenant)
 
 
 async def _stale_or_missing(

@@ -47,3 +47,74 @@ SELECT version FROM schedules WHERE id = $1;
 INSERT INTO outbox (tenant_id, event_id, aggregate_id, type, subject, payload, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (event_id) DO NOTHING;
+
+-- name: set_system
+SELECT set_config('kairos.system', 'on', true);
+
+-- name: db_now
+SELECT now();
+
+-- name: insert_runs
+INSERT INTO runs (tenant_id, id, schedule_id, job_id, nominal_at, dispatch_at, status, reason,
+                  attempt, max_attempts, priority, available_at, capability, payload,
+                  calendar_id, calendar_version, created_at, updated_at)
+SELECT t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl::jsonb, ci, cv, ca, ua
+FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::timestamptz[],
+            $6::timestamptz[], $7::text[], $8::text[], $9::int[], $10::int[], $11::smallint[],
+            $12::timestamptz[], $13::text[], $14::text[], $15::uuid[], $16::int[],
+            $17::timestamptz[], $18::timestamptz[])
+     AS u(t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl, ci, cv, ca, ua)
+ON CONFLICT (tenant_id, schedule_id, nominal_at) DO NOTHING
+RETURNING id;
+
+-- name: get_run
+SELECT * FROM runs WHERE id = $1;
+
+-- name: get_run_for_update
+SELECT * FROM runs WHERE id = $1 FOR UPDATE;
+
+-- name: run_attempts
+SELECT * FROM run_attempts WHERE run_id = $1 ORDER BY number;
+
+-- name: lock_claimable
+-- Volatile nextval() is evaluated after ORDER BY/LIMIT: one token per returned row.
+SELECT r.*, nextval('run_lease_token_seq') AS fresh_token
+FROM runs r
+WHERE r.status IN ('pending', 'scheduled')
+  AND r.capability = ANY($1::text[])
+  AND r.available_at <= now()
+ORDER BY r.priority DESC, r.available_at
+LIMIT $2
+FOR UPDATE SKIP LOCKED;
+
+-- name: lock_expired
+SELECT r.*
+FROM runs r
+WHERE r.status = 'running' AND (r.lease_until <= now() OR r.timeout_at <= now())
+ORDER BY r.lease_until
+LIMIT $1
+FOR UPDATE SKIP LOCKED;
+
+-- name: update_runs
+-- Fenced: a row whose stored token is newer than the written one is not touched.
+UPDATE runs r
+SET status = u.status, reason = u.reason, attempt = u.attempt, available_at = u.available_at,
+    lease_until = u.lease_until, timeout_at = u.timeout_at, lease_token = u.lease_token,
+    worker_id = u.worker_id, updated_at = u.updated_at
+FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::timestamptz[],
+            $7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::uuid[], $11::timestamptz[])
+     AS u(tenant_id, id, status, reason, attempt, available_at, lease_until, timeout_at,
+          lease_token, worker_id, updated_at)
+WHERE r.tenant_id = u.tenant_id AND r.id = u.id AND r.lease_token <= u.lease_token
+RETURNING r.id;
+
+-- name: run_tokens
+SELECT id, lease_token FROM runs WHERE id = ANY($1::uuid[]);
+
+-- name: upsert_attempts
+INSERT INTO run_attempts (tenant_id, run_id, number, worker_id, started_at, ended_at, outcome,
+                          error)
+SELECT * FROM unnest($1::text[], $2::uuid[], $3::int[], $4::uuid[], $5::timestamptz[],
+                     $6::timestamptz[], $7::text[], $8::text[])
+ON CONFLICT (tenant_id, run_id, number)
+DO UPDATE SET ended_at = EXCLUDED.ended_at, outcome = EXCLUDED.outcome, error = EXCLUDED.error;

@@ -4,107 +4,15 @@ role) must behave the same, so unit tests on the fake cannot drift from producti
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 
-import asyncpg
 import pytest
 
-from adapters.memory.database import MemoryDatabase
-from adapters.postgres.database import PostgresDatabase, create_pool
 from domain.errors import Conflict, NotFound
 from domain.events import DomainEvent
-from domain.firing import FoldPolicy, GapPolicy
-from domain.ids import JobId, ScheduleId, TenantId
-from domain.job import Backoff, BackoffKind, Job, Priority, Target, TargetKind
-from domain.ports import Database
-from domain.schedule import OverlapPolicy, Schedule
-from domain.timing import DstPolicy, Timing, WindowPolicy
-from domain.triggers import CronTrigger
-from domain.windows import ExecutionWindow
-from tests.servers import app_dsn
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-ACME = TenantId("acme")
-GLOBEX = TenantId("globex")
-
-
-@dataclass
-class Subject:
-    db: Database
-    committed_events: Callable[[], Awaitable[list[uuid.UUID]]]
-
-
-@pytest.fixture(params=["memory", "postgres"])
-async def subject(request: pytest.FixtureRequest) -> AsyncIterator[Subject]:
-    if request.param == "memory":
-        memory = MemoryDatabase()
-
-        async def memory_events() -> list[uuid.UUID]:
-            return [e.id for e in memory.outbox]
-
-        yield Subject(memory, memory_events)
-        return
-    dsn: str = request.getfixturevalue("database")
-    pool = await create_pool(app_dsn(dsn), max_size=4)
-
-    async def pg_events() -> list[uuid.UUID]:
-        conn = await asyncpg.connect(dsn)  # the owner: a superuser sees every tenant
-        try:
-            rows = await conn.fetch("SELECT event_id FROM outbox ORDER BY seq")
-        finally:
-            await conn.close()
-        return [r["event_id"] for r in rows]
-
-    try:
-        yield Subject(PostgresDatabase(pool), pg_events)
-    finally:
-        await pool.close()
-
-
-def job(tenant: TenantId = ACME, name: str = "report") -> Job:
-    return Job(
-        id=JobId(uuid.uuid4()),
-        tenant_id=tenant,
-        name=name,
-        target=Target(kind=TargetKind.EVENT, config={"subject": "reports.generate"}),
-        max_attempts=5,
-        backoff=Backoff(
-            kind=BackoffKind.EXPONENTIAL,
-            initial=timedelta(seconds=2),
-            multiplier=3.0,
-            max=timedelta(minutes=10),
-        ),
-        timeout=timedelta(seconds=90),
-        max_concurrency=2,
-        priority=Priority.HIGH,
-        created_at=T0,
-        updated_at=T0,
-    )
-
-
-def schedule(job_id: JobId, tenant: TenantId = ACME, name: str = "nightly") -> Schedule:
-    created, _ = Schedule.create(
-        now=T0,
-        id=ScheduleId(uuid.uuid4()),
-        tenant_id=tenant,
-        name=name,
-        job_id=job_id,
-        timing=Timing(
-            trigger=CronTrigger.parse("30 2 * * 1-5"),
-            timezone="Europe/Berlin",
-            dst=DstPolicy(gap=GapPolicy.SKIP, fold=FoldPolicy.SECOND),
-            windows=(ExecutionWindow.parse("mon-fri 01:00-05:00"),),
-            window_policy=WindowPolicy.SKIP,
-            max_jitter=timedelta(seconds=30),
-            calendar_id=None,
-        ),
-        payload={"report": "sales", "n": 3},
-        overlap_policy=OverlapPolicy.BUFFER_ONE,
-        catchup_window=timedelta(hours=6),
-    )
-    return created
+from domain.ids import JobId
+from tests.contract.support import ACME, GLOBEX, T0, Subject, job, schedule
 
 
 async def test_job_round_trips_exactly(subject: Subject) -> None:

@@ -1,0 +1,164 @@
+"""The run queue on PostgreSQL: batch inserts, SKIP LOCKED claims, fenced batch updates."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import asyncpg
+
+from adapters.documents import require_tenant
+from adapters.postgres.queries import sql
+from domain.errors import LeaseLost, NotFound
+from domain.ids import CalendarId, JobId, RunId, ScheduleId, TenantId, WorkerId
+from domain.job import Priority
+from domain.ports import Claimable
+from domain.run import Attempt, Outcome, Run, RunStatus
+
+
+def run_from_row(row: asyncpg.Record, attempts: tuple[Attempt, ...] = ()) -> Run:
+    calendar = (
+        (CalendarId(row["calendar_id"]), row["calendar_version"]) if row["calendar_id"] else None
+    )
+    return Run(
+        id=RunId(row["id"]),
+        tenant_id=TenantId(row["tenant_id"]),
+        schedule_id=ScheduleId(row["schedule_id"]),
+        job_id=JobId(row["job_id"]),
+        nominal_at=row["nominal_at"],
+        dispatch_at=row["dispatch_at"],
+        status=RunStatus(row["status"]),
+        reason=row["reason"],
+        attempt=row["attempt"],
+        max_attempts=row["max_attempts"],
+        priority=Priority(row["priority"]),
+        capability=row["capability"],
+        available_at=row["available_at"],
+        lease_until=row["lease_until"],
+        timeout_at=row["timeout_at"],
+        lease_token=row["lease_token"],
+        worker_id=WorkerId(row["worker_id"]) if row["worker_id"] else None,
+        payload=row["payload"],
+        calendar=calendar,
+        attempts=attempts,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _attempt_from_row(row: asyncpg.Record) -> Attempt:
+    return Attempt(
+        number=row["number"],
+        worker_id=WorkerId(row["worker_id"]),
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        outcome=Outcome(row["outcome"]) if row["outcome"] else None,
+        error=row["error"],
+    )
+
+
+class PgRuns:
+    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId | None) -> None:
+        self._conn = conn
+        self._tenant = tenant_id
+
+    def _check(self, runs: Sequence[Run]) -> None:
+        if self._tenant is not None:
+            for run in runs:
+                require_tenant(run.tenant_id, self._tenant)
+
+    async def add_many(self, runs: Sequence[Run]) -> int:
+        if not runs:
+            return 0
+        self._check(runs)
+        columns: list[list[object]] = [[] for _ in range(18)]
+        for r in runs:
+            values = (
+                r.tenant_id,
+                r.id,
+                r.schedule_id,
+                r.job_id,
+                r.nominal_at,
+                r.dispatch_at,
+                r.status.value,
+                r.reason,
+                r.attempt,
+                r.max_attempts,
+                int(r.priority),
+                r.available_at,
+                r.capability,
+                json.dumps(dict(r.payload)),
+                r.calendar[0] if r.calendar else None,
+                r.calendar[1] if r.calendar else None,
+                r.created_at,
+                r.updated_at,
+            )
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        inserted = await self._conn.fetch(sql("insert_runs"), *columns)
+        return len(inserted)
+
+    async def get(self, run_id: RunId, *, lock: bool = False) -> Run:
+        row = await self._conn.fetchrow(sql("get_run_for_update" if lock else "get_run"), run_id)
+        if row is None:
+            raise NotFound("run", str(run_id))
+        attempts = await self._conn.fetch(sql("run_attempts"), run_id)
+        return run_from_row(row, tuple(_attempt_from_row(a) for a in attempts))
+
+    async def lock_claimable(self, capabilities: frozenset[str], limit: int) -> Claimable:
+        now = await self._conn.fetchval(sql("db_now"))
+        rows = await self._conn.fetch(sql("lock_claimable"), sorted(capabilities), limit)
+        return Claimable(now=now, runs=[(run_from_row(r), r["fresh_token"]) for r in rows])
+
+    async def lock_expired(self, limit: int) -> Claimable:
+        now = await self._conn.fetchval(sql("db_now"))
+        rows = await self._conn.fetch(sql("lock_expired"), limit)
+        runs = []
+        for row in rows:
+            attempts = await self._conn.fetch(sql("run_attempts"), row["id"])
+            run = run_from_row(row, tuple(_attempt_from_row(a) for a in attempts))
+            runs.append((run, run.lease_token))
+        return Claimable(now=now, runs=runs)
+
+    async def save_many(self, runs: Sequence[Run]) -> None:
+        if not runs:
+            return
+        self._check(runs)
+        updated = await self._conn.fetch(
+            sql("update_runs"),
+            [r.tenant_id for r in runs],
+            [r.id for r in runs],
+            [r.status.value for r in runs],
+            [r.reason for r in runs],
+            [r.attempt for r in runs],
+            [r.available_at for r in runs],
+            [r.lease_until for r in runs],
+            [r.timeout_at for r in runs],
+            [r.lease_token for r in runs],
+            [r.worker_id for r in runs],
+            [r.updated_at for r in runs],
+        )
+        if len(updated) != len(runs):
+            done = {row["id"] for row in updated}
+            missed = [r for r in runs if r.id not in done]
+            stored = {
+                row["id"]: row["lease_token"]
+                for row in await self._conn.fetch(sql("run_tokens"), [r.id for r in missed])
+            }
+            first = missed[0]
+            if first.id not in stored:
+                raise NotFound("run", str(first.id))
+            raise LeaseLost(str(first.id), first.lease_token, stored[first.id])
+        latest = [(r, r.attempts[-1]) for r in runs if r.attempts]
+        if latest:
+            await self._conn.execute(
+                sql("upsert_attempts"),
+                [r.tenant_id for r, _ in latest],
+                [r.id for r, _ in latest],
+                [a.number for _, a in latest],
+                [a.worker_id for _, a in latest],
+                [a.started_at for _, a in latest],
+                [a.ended_at for _, a in latest],
+                [a.outcome.value if a.outcome else None for _, a in latest],
+                [a.error for _, a in latest],
+            )

@@ -1,0 +1,124 @@
+"""Run use cases: claim under lease, heartbeat, complete, fail with backoff, rescue.
+
+Every one is: open a unit of work -> load (locked) -> the domain decides -> save state and
+outbox events in the same transaction.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+from domain.errors import NotFound
+from domain.events import DomainEvent
+from domain.ids import RunId, TenantId, WorkerId
+from domain.ports import Clock, Database, UnitOfWork
+from domain.run import Run
+
+DEFAULT_LEASE = timedelta(seconds=30)
+
+
+async def claim(
+    db: Database,
+    *,
+    worker_id: WorkerId,
+    capabilities: frozenset[str],
+    limit: int,
+    lease: timedelta = DEFAULT_LEASE,
+    tenant_id: TenantId | None = None,
+) -> list[Run]:
+    """Lease up to ``limit`` due runs to a worker (one tenant's, or any with None).
+
+    The lease and the timeout clock start at the database's ``now``.
+    """
+    scope = db.system() if tenant_id is None else db.transaction(tenant_id)
+    async with scope as tx:
+        batch = await tx.runs.lock_claimable(capabilities, limit)
+        if not batch.runs:
+            return []
+        timeouts = await _job_timeouts(tx, [run for run, _ in batch.runs])
+        started: list[Run] = []
+        events: list[DomainEvent] = []
+        for run, token in batch.runs:
+            run_started, run_events = run.start(
+                worker_id=worker_id,
+                token=token,
+                lease_until=batch.now + lease,
+                now=batch.now,
+                timeout=timeouts.get(run.job_id),
+            )
+            started.append(run_started)
+            events.extend(run_events)
+        await tx.runs.save_many(started)
+        await tx.outbox.append(events)
+        return started
+
+
+async def _job_timeouts(tx: UnitOfWork, runs: Sequence[Run]) -> dict[object, timedelta]:
+    timeouts: dict[object, timedelta] = {}
+    for job_id in {run.job_id for run in runs}:
+        try:
+            timeouts[job_id] = (await tx.jobs.get(job_id)).timeout
+        except NotFound:
+            continue  # a run outlives its job's deletion; it simply has no timeout
+    return timeouts
+
+
+async def complete(
+    db: Database, *, tenant_id: TenantId, run_id: RunId, token: int, clock: Clock
+) -> Run:
+    """The worker reports success; a stale token raises ``LeaseLost``."""
+    async with db.transaction(tenant_id) as tx:
+        run = await tx.runs.get(run_id, lock=True)
+        done, events = run.succeed(token=token, now=clock.now())
+        await tx.runs.save_many([done])
+        await tx.outbox.append(events)
+        return done
+
+
+async def fail(
+    db: Database,
+    *,
+    tenant_id: TenantId,
+    run_id: RunId,
+    token: int,
+    error: str,
+    clock: Clock,
+    retry_after: timedelta | None = None,
+    unit: Callable[[], float] = random.random,
+) -> Run:
+    """The worker reports failure: retry after backoff (or ``retry_after`` if longer), or
+    dead after the last attempt."""
+    async with db.transaction(tenant_id) as tx:
+        run = await tx.runs.get(run_id, lock=True)
+        job = await tx.jobs.get(run.job_id)
+        delay = job.backoff.delay(max(run.attempt, 1), unit())
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        failed, events = run.fail(token=token, error=error, now=clock.now(), retry_in=delay)
+        await tx.runs.save_many([failed])
+        await tx.outbox.append(events)
+        return failed
+
+
+async def rescue(
+    db: Database, *, limit: int, unit: Callable[[], float] = random.random
+) -> list[Run]:
+    """Take back runs whose lease lapsed or whose timeout passed (the leader's rescuer)."""
+    async with db.system() as tx:
+        batch = await tx.runs.lock_expired(limit)
+        taken: list[Run] = []
+        events: list[DomainEvent] = []
+        for run, _ in batch.runs:
+            try:
+                backoff = (await tx.jobs.get(run.job_id)).backoff
+                delay = backoff.delay(max(run.attempt, 1), unit())
+            except NotFound:
+                delay = timedelta(0)
+            back, run_events = run.take_back(now=batch.now, retry_in=delay)
+            taken.append(back)
+            events.extend(run_events)
+        await tx.runs.save_many(taken)
+        await tx.outbox.append(events)
+        return taken

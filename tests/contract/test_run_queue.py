@@ -1,0 +1,267 @@
+"""The run queue contract (memory and PostgreSQL), driven through the run use cases."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from adapters.clock import SystemClock
+from domain.errors import LeaseLost, NotFound
+from domain.events import DomainEvent, EventType
+from domain.ids import ScheduleId, WorkerId
+from domain.job import Job, Priority
+from domain.run import Outcome, Run, RunStatus
+from service import runs as use
+from tests.contract.support import ACME, GLOBEX, Subject, job
+
+PAST = datetime(2020, 1, 1, tzinfo=UTC)
+FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
+W1 = WorkerId(uuid.UUID(int=1))
+W2 = WorkerId(uuid.UUID(int=2))
+CLOCK = SystemClock()
+
+
+def fire(
+    j: Job,
+    *,
+    at: datetime = PAST,
+    priority: Priority = Priority.NORMAL,
+    capability: str = "EVENT",
+    schedule: ScheduleId | None = None,
+    nominal: datetime | None = None,
+) -> Run:
+    run, _ = Run.materialise(
+        tenant_id=j.tenant_id,
+        schedule_id=schedule or ScheduleId(uuid.uuid4()),
+        job_id=j.id,
+        nominal_at=nominal or at,
+        dispatch_at=at,
+        max_attempts=j.max_attempts,
+        priority=priority,
+        capability=capability,
+        now=PAST,
+        payload={"n": 1},
+    )
+    return run
+
+
+async def seed(subject: Subject, j: Job, runs: list[Run]) -> None:
+    async with subject.db.transaction(j.tenant_id) as tx:
+        try:
+            await tx.jobs.get(j.id)
+        except NotFound:
+            await tx.jobs.add(j)
+        assert await tx.runs.add_many(runs) == len(runs)
+
+
+async def test_materialising_a_fire_twice_is_a_no_op(subject: Subject) -> None:
+    """add_many ignores runs whose (tenant, schedule, nominal) key exists."""
+    j = job()
+    schedule_id = ScheduleId(uuid.uuid4())
+    first = fire(j, schedule=schedule_id, nominal=PAST)
+    await seed(subject, j, [first])
+    again = fire(j, schedule=schedule_id, nominal=PAST)
+    other = fire(j, schedule=schedule_id, nominal=PAST + timedelta(minutes=1))
+    async with subject.db.transaction(ACME) as tx:
+        assert await tx.runs.add_many([again, other]) == 1
+        assert await tx.runs.get(first.id) == first
+
+
+async def test_claim_orders_by_priority_then_dispatch_and_filters(subject: Subject) -> None:
+    """Highest priority first, then oldest dispatch; future and other capabilities wait."""
+    j = job()
+    low_old = fire(j, at=PAST, priority=Priority.LOW)
+    high_new = fire(j, at=PAST + timedelta(hours=1), priority=Priority.HIGH)
+    high_old = fire(j, at=PAST, priority=Priority.HIGH)
+    critical = fire(j, at=PAST + timedelta(days=1), priority=Priority.CRITICAL)
+    later = fire(j, at=FUTURE, priority=Priority.CRITICAL)
+    http = fire(j, capability="HTTP", priority=Priority.CRITICAL)
+    await seed(subject, j, [low_old, high_new, high_old, critical, later, http])
+    got = await use.claim(
+        subject.db, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=3, tenant_id=ACME
+    )
+    assert [r.id for r in got] == [critical.id, high_old.id, high_new.id]
+    assert all(r.status is RunStatus.RUNNING and r.attempt == 1 for r in got)
+    rest = await use.claim(
+        subject.db, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=10, tenant_id=ACME
+    )
+    assert [r.id for r in rest] == [low_old.id]
+
+
+async def test_tokens_grow_and_timeouts_come_from_the_job(subject: Subject) -> None:
+    """Each claim gets a larger fencing token; timeout_at = start + job timeout."""
+    j = job()
+    a, b = fire(j), fire(j)
+    await seed(subject, j, [a, b])
+    first = await use.claim(
+        subject.db, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=1, tenant_id=ACME
+    )
+    second = await use.claim(
+        subject.db, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=1, tenant_id=ACME
+    )
+    assert second[0].lease_token > first[0].lease_token > 0
+    run = first[0]
+    assert run.timeout_at is not None
+    assert run.lease_until is not None
+    assert run.timeout_at - run.attempts[-1].started_at == j.timeout
+
+
+async def test_concurrent_claims_never_share_a_run(subject: Subject) -> None:
+    """Four workers claiming at once get disjoint runs that cover the queue."""
+    j = job()
+    runs = [fire(j) for _ in range(40)]
+    await seed(subject, j, runs)
+    batches = await asyncio.gather(
+        *(
+            use.claim(
+                subject.system,
+                worker_id=WorkerId(uuid.UUID(int=10 + i)),
+                capabilities=frozenset({"EVENT"}),
+                limit=15,
+            )
+            for i in range(4)
+        )
+    )
+    claimed = [r.id for batch in batches for r in batch]
+    assert len(claimed) == len(set(claimed)) == 40
+
+
+async def test_tenant_claims_see_only_their_tenant_and_system_sees_all(subject: Subject) -> None:
+    """A tenant-scoped worker never gets another tenant's run; the system pool gets both."""
+    acme_job, globex_job = job(ACME), job(GLOBEX)
+    acme_run, globex_run = fire(acme_job), fire(globex_job)
+    await seed(subject, acme_job, [acme_run])
+    await seed(subject, globex_job, [globex_run])
+    mine = await use.claim(
+        subject.db, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=10, tenant_id=GLOBEX
+    )
+    assert [r.id for r in mine] == [globex_run.id]
+    everything = await use.claim(
+        subject.system, worker_id=W2, capabilities=frozenset({"EVENT"}), limit=10
+    )
+    assert [r.tenant_id for r in everything] == [ACME]
+
+
+async def test_complete_fail_retry_dead_and_events(subject: Subject) -> None:
+    """succeed ends it; fail retries after backoff until max_attempts, then dead."""
+    j = job()  # max_attempts=5
+    run = fire(j)
+    await seed(subject, j, [run])
+    caps = frozenset({"EVENT"})
+    for attempt in range(1, 6):
+        (claimed,) = await use.claim(
+            subject.db, worker_id=W1, capabilities=caps, limit=1, tenant_id=ACME
+        )
+        assert claimed.attempt == attempt
+        failed = await use.fail(
+            subject.db,
+            tenant_id=ACME,
+            run_id=run.id,
+            token=claimed.lease_token,
+            error=f"boom {attempt}",
+            clock=CLOCK,
+            unit=lambda: 0.0,  # no backoff: immediately claimable again
+        )
+    assert failed.status is RunStatus.DEAD
+    async with subject.db.transaction(ACME) as tx:
+        stored = await tx.runs.get(run.id)
+    assert stored.status is RunStatus.DEAD
+    assert [a.outcome for a in stored.attempts] == [Outcome.FAILED] * 5
+    assert stored.attempts[-1].error == "boom 5"
+    other = fire(j)
+    await seed(subject, j, [other])
+    (claimed,) = await use.claim(
+        subject.db, worker_id=W1, capabilities=caps, limit=1, tenant_id=ACME
+    )
+    done = await use.complete(
+        subject.db, tenant_id=ACME, run_id=other.id, token=claimed.lease_token, clock=CLOCK
+    )
+    assert done.status is RunStatus.SUCCEEDED
+
+
+async def test_stale_tokens_are_refused(subject: Subject) -> None:
+    """A completion with an old token is LeaseLost, in the domain and in storage."""
+    j = job()
+    run = fire(j)
+    await seed(subject, j, [run])
+    (claimed,) = await use.claim(
+        subject.db, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=1, tenant_id=ACME
+    )
+    with pytest.raises(LeaseLost):
+        await use.complete(
+            subject.db,
+            tenant_id=ACME,
+            run_id=run.id,
+            token=claimed.lease_token - 1,
+            clock=CLOCK,
+        )
+    stale = Run.materialise(
+        tenant_id=ACME,
+        schedule_id=run.schedule_id,
+        job_id=j.id,
+        nominal_at=run.nominal_at,
+        dispatch_at=run.dispatch_at,
+        max_attempts=1,
+        priority=Priority.NORMAL,
+        capability="EVENT",
+        now=PAST,
+    )[0]
+    with pytest.raises(LeaseLost):
+        async with subject.db.transaction(ACME) as tx:
+            await tx.runs.save_many([stale])  # token 0 < stored token
+
+
+async def test_rescuer_takes_back_lapsed_leases(subject: Subject) -> None:
+    """A run whose lease lapsed goes back to pending with a failed attempt and an event."""
+    j = job()
+    run = fire(j)
+    await seed(subject, j, [run])
+    (claimed,) = await use.claim(
+        subject.db,
+        worker_id=W1,
+        capabilities=frozenset({"EVENT"}),
+        limit=1,
+        tenant_id=ACME,
+        lease=timedelta(milliseconds=-1),  # already lapsed: no sleeping in tests
+    )
+    taken = await use.rescue(subject.system, limit=10, unit=lambda: 0.0)
+    assert [r.id for r in taken] == [claimed.id]
+    async with subject.db.transaction(ACME) as tx:
+        stored = await tx.runs.get(run.id)
+    assert (stored.status, stored.attempt) == (RunStatus.PENDING, 1)
+    assert stored.attempts[-1].outcome is Outcome.LEASE_EXPIRED
+    (again,) = await use.claim(
+        subject.db, worker_id=W2, capabilities=frozenset({"EVENT"}), limit=1, tenant_id=ACME
+    )
+    assert (again.attempt, again.worker_id) == (2, W2)
+    assert again.lease_token > claimed.lease_token
+    types = await subject.committed_events()
+    assert len(types) == len(set(types))
+
+
+async def test_claim_emits_started_events(subject: Subject) -> None:
+    """Each claimed run emits scheduler.run.started in the same transaction."""
+    j = job()
+    runs = [fire(j) for _ in range(3)]
+    await seed(subject, j, runs)
+    before = len(await subject.committed_events())
+    claimed = await use.claim(
+        subject.db, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=10, tenant_id=ACME
+    )
+    assert len(claimed) == 3
+    after = await subject.committed_events()
+    assert len(after) == before + 3
+    expected = {
+        DomainEvent.of(
+            EventType.RUN_STARTED,
+            tenant_id=ACME,
+            aggregate_id=r.id,
+            revision=1,
+            occurred_at=r.updated_at,
+        ).id
+        for r in claimed
+    }
+    assert set(after[before:]) == expected
