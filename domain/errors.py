@@ -100,3 +100,12 @@ class ExecutionFailed(DomainError):
 
 class TargetGone(ExecutionFailed):
     """The target answered 410 Gone: it is disabled, not retried."""
+
+
+class NotLeader(Conflict):
+    """A scheduler replica acted as leader without (or after losing) the leader lease."""
+
+    def __init__(self, holder: str, epoch: int) -> None:
+        DomainError.__init__(
+            self, f"{holder} is not the leader at epoch {epoch}", holder=holder, epoch=epoch
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from domain.calendar import Calendar, HolidaySource
@@ -59,6 +59,23 @@ class ScheduleRepository(Protocol):
         """The live (not deleted) schedule with that name; raises ``NotFound``."""
         ...
 
+    async def due(self, until: datetime, limit: int) -> Sequence[Schedule]:
+        """Lock enabled schedules whose next fire is at or before ``until``, oldest first,
+        skipping ones another transaction holds."""
+        ...
+
+
+class LeaderLease(Protocol):
+    async def acquire(self, name: str, holder: str, ttl: timedelta) -> int | None:
+        """Become or stay leader: renew if ``holder`` leads, take over (epoch + 1) if the
+        lease expired; returns the epoch held, or None when someone else leads."""
+        ...
+
+    async def fence(self, name: str, holder: str, epoch: int) -> None:
+        """Hold the lease row for this transaction if ``holder`` still leads at ``epoch``;
+        raises ``NotLeader`` otherwise. A takeover waits until the transaction ends."""
+        ...
+
 
 class JobRepository(Protocol):
     """Jobs of the transaction's tenant."""
@@ -100,6 +117,11 @@ class UnitOfWork(Protocol):
     jobs: JobRepository
     runs: RunQueue
     outbox: EventOutbox
+    leader: LeaderLease
+
+    async def now(self) -> datetime:
+        """The database's "now": what every due decision is measured against."""
+        ...
 
 
 class Database(Protocol):

@@ -13,11 +13,11 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from adapters.clock import SystemClock
 from adapters.documents import require_tenant
-from domain.errors import Conflict, LeaseLost, NotFound
+from domain.errors import Conflict, LeaseLost, NotFound, NotLeader
 from domain.events import DomainEvent
 from domain.ids import EventId, JobId, RunId, ScheduleId, TenantId
 from domain.job import Job
@@ -36,6 +36,7 @@ class _Tables:
     run_keys: set[tuple[TenantId, ScheduleId, datetime]] = field(default_factory=set)
     outbox: list[DomainEvent] = field(default_factory=list)
     event_ids: set[EventId] = field(default_factory=set)
+    leases: dict[str, tuple[str, int, datetime]] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -45,6 +46,7 @@ class _Tables:
             set(self.run_keys),
             list(self.outbox),
             set(self.event_ids),
+            dict(self.leases),
         )
 
 
@@ -90,6 +92,38 @@ class MemoryUnitOfWork:
         self.schedules = MemorySchedules(tables, tenant_id)
         self.runs = MemoryRuns(tables, tenant_id, clock, tokens)
         self.outbox = MemoryOutbox(tables, tenant_id)
+        self.leader = MemoryLeaderLease(tables, clock)
+        self._clock = clock
+
+    async def now(self) -> datetime:
+        return self._clock.now()
+
+
+class MemoryLeaderLease:
+    def __init__(self, tables: _Tables, clock: Clock) -> None:
+        self._t = tables
+        self._clock = clock
+
+    async def acquire(self, name: str, holder: str, ttl: timedelta) -> int | None:
+        now = self._clock.now()
+        current = self._t.leases.get(name)
+        if current is None:
+            epoch = 1
+        else:
+            lead, epoch, expires = current
+            if lead == holder and expires > now:
+                pass
+            elif expires <= now:
+                epoch += 1
+            else:
+                return None
+        self._t.leases[name] = (holder, epoch, now + ttl)
+        return epoch
+
+    async def fence(self, name: str, holder: str, epoch: int) -> None:
+        current = self._t.leases.get(name)
+        if current is None or current[:2] != (holder, epoch) or current[2] <= self._clock.now():
+            raise NotLeader(holder, epoch)
 
 
 class _Scoped:
@@ -155,6 +189,18 @@ class MemorySchedules(_Scoped):
             if sid == schedule_id and self._visible(tenant):
                 return schedule
         raise NotFound("schedule", str(schedule_id))
+
+    async def due(self, until: datetime, limit: int) -> list[Schedule]:
+        found = [
+            s
+            for (t, _), s in self._t.schedules.items()
+            if self._visible(t)
+            and s.state is ScheduleState.ENABLED
+            and s.next_fire_at is not None
+            and s.next_fire_at <= until
+        ]
+        found.sort(key=lambda s: s.next_fire_at or until)
+        return found[:limit]
 
     async def by_name(self, name: str) -> Schedule:
         for (t, _), s in self._t.schedules.items():

@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -19,7 +20,7 @@ from adapters.documents import (
 )
 from adapters.postgres.queries import sql
 from adapters.postgres.runs import PgRuns
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, NotFound, NotLeader
 from domain.events import DomainEvent
 from domain.ids import JobId, ScheduleId, TenantId
 from domain.job import Job
@@ -58,10 +59,29 @@ class PostgresDatabase:
 
 class PostgresUnitOfWork:
     def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId | None) -> None:
+        self._conn = conn
         self.jobs = PgJobs(conn, tenant_id)
         self.schedules = PgSchedules(conn, tenant_id)
         self.runs = PgRuns(conn, tenant_id)
         self.outbox = PgOutbox(conn, tenant_id)
+        self.leader = PgLeaderLease(conn)
+
+    async def now(self) -> datetime:
+        value: datetime = await self._conn.fetchval(sql("db_now"))
+        return value
+
+
+class PgLeaderLease:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def acquire(self, name: str, holder: str, ttl: timedelta) -> int | None:
+        epoch: int | None = await self._conn.fetchval(sql("leader_acquire"), name, holder, ttl)
+        return epoch
+
+    async def fence(self, name: str, holder: str, epoch: int) -> None:
+        if await self._conn.fetchval(sql("leader_fence"), name, holder, epoch) is None:
+            raise NotLeader(holder, epoch)
 
 
 class PgJobs:
@@ -161,6 +181,10 @@ class PgSchedules:
         if row is None:
             raise NotFound("schedule", str(schedule_id))
         return self._from_row(row)
+
+    async def due(self, until: datetime, limit: int) -> list[Schedule]:
+        rows = await self._conn.fetch(sql("schedules_due"), until, limit)
+        return [self._from_row(row) for row in rows]
 
     async def by_name(self, name: str) -> Schedule:
         row = await self._conn.fetchrow(sql("schedule_by_name"), name)

@@ -118,3 +118,29 @@ SELECT * FROM unnest($1::text[], $2::uuid[], $3::int[], $4::uuid[], $5::timestam
                      $6::timestamptz[], $7::text[], $8::text[])
 ON CONFLICT (tenant_id, run_id, number)
 DO UPDATE SET ended_at = EXCLUDED.ended_at, outcome = EXCLUDED.outcome, error = EXCLUDED.error;
+
+-- name: schedules_due
+SELECT tenant_id, id, name, job_id, spec, state, next_fire_at, fire_count, system, version,
+       created_at, updated_at
+FROM schedules
+WHERE state = 'enabled' AND next_fire_at <= $1
+ORDER BY next_fire_at
+LIMIT $2
+FOR UPDATE SKIP LOCKED;
+
+-- name: leader_acquire
+-- Renew when the holder leads; take over (epoch + 1) only once the lease has expired.
+INSERT INTO leader_lease AS l (name, holder, epoch, expires_at)
+VALUES ($1, $2, 1, now() + $3::interval)
+ON CONFLICT (name) DO UPDATE
+SET holder = EXCLUDED.holder,
+    epoch = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > now()
+                 THEN l.epoch ELSE l.epoch + 1 END,
+    expires_at = EXCLUDED.expires_at
+WHERE l.holder = EXCLUDED.holder OR l.expires_at <= now()
+RETURNING epoch;
+
+-- name: leader_fence
+SELECT 1 FROM leader_lease
+WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now()
+FOR SHARE;
