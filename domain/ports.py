@@ -102,10 +102,23 @@ class EventOutbox(Protocol):
         """
         ...
 
+    async def pending(self, limit: int) -> Sequence[OutboxRecord]:
+        """Unpublished events in commit order, locked for this (system) transaction."""
+        ...
+
+    async def mark_published(self, seqs: Sequence[int]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    seq: int
+    event: DomainEvent
+
 
 class EventPublisher(Protocol):
-    async def publish(self, event: DomainEvent) -> None:
-        """Publish with ``Nats-Msg-Id`` = event id; raises ``ConnectionError`` on outage."""
+    async def publish_many(self, events: Sequence[DomainEvent]) -> int:
+        """Publish in order with ``Nats-Msg-Id`` = event id; returns how many leading
+        events the stream acknowledged (fewer than given means an outage)."""
         ...
 
 

@@ -21,7 +21,7 @@ from domain.errors import Conflict, LeaseLost, NotFound, NotLeader
 from domain.events import DomainEvent
 from domain.ids import EventId, JobId, RunId, ScheduleId, TenantId
 from domain.job import Job
-from domain.ports import Claimable, Clock
+from domain.ports import Claimable, Clock, OutboxRecord
 from domain.run import Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
 
@@ -36,6 +36,7 @@ class _Tables:
     run_keys: set[tuple[TenantId, ScheduleId, datetime]] = field(default_factory=set)
     outbox: list[DomainEvent] = field(default_factory=list)
     event_ids: set[EventId] = field(default_factory=set)
+    published: int = 0  # events before this index were relayed
     leases: dict[str, tuple[str, int, datetime]] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
@@ -46,6 +47,7 @@ class _Tables:
             set(self.run_keys),
             list(self.outbox),
             set(self.event_ids),
+            self.published,
             dict(self.leases),
         )
 
@@ -303,6 +305,17 @@ class MemoryOutbox(_Scoped):
             if event.id not in self._t.event_ids:
                 self._t.event_ids.add(event.id)
                 self._t.outbox.append(event)
+
+    async def pending(self, limit: int) -> list[OutboxRecord]:
+        start = self._t.published
+        return [
+            OutboxRecord(seq=start + i + 1, event=e)
+            for i, e in enumerate(self._t.outbox[start : start + limit])
+        ]
+
+    async def mark_published(self, seqs: Sequence[int]) -> None:
+        if seqs:
+            self._t.published = max(self._t.published, *seqs)
 
 
 def _require_version(kind: str, id: uuid.UUID, current: int, expected: int) -> None:

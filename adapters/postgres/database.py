@@ -21,9 +21,10 @@ from adapters.documents import (
 from adapters.postgres.queries import sql
 from adapters.postgres.runs import PgRuns
 from domain.errors import Conflict, NotFound, NotLeader
-from domain.events import DomainEvent
-from domain.ids import JobId, ScheduleId, TenantId
+from domain.events import DomainEvent, EventType
+from domain.ids import EventId, JobId, ScheduleId, TenantId
 from domain.job import Job
+from domain.ports import OutboxRecord
 from domain.schedule import Schedule, ScheduleState
 
 
@@ -254,10 +255,22 @@ class PgOutbox:
             ],
         )
 
+    async def pending(self, limit: int) -> list[OutboxRecord]:
+        return await _pending(self._conn, limit)
+
+    async def mark_published(self, seqs: Sequence[int]) -> None:
+        if seqs:
+            await self._conn.execute(sql("outbox_mark"), list(seqs))
+
 
 def _guard(owner: TenantId, tenant: TenantId | None) -> None:
     if tenant is not None:
         require_tenant(owner, tenant)
+
+
+async def _pending(conn: asyncpg.Connection, limit: int) -> list[OutboxRecord]:
+    rows = await conn.fetch(sql("outbox_pending"), limit)
+    return [OutboxRecord(seq=row["seq"], event=_event_from_row(row)) for row in rows]
 
 
 async def _stale_or_missing(
@@ -271,4 +284,16 @@ async def _stale_or_missing(
         id=str(id),
         version=current,
         expected_version=expected,
+    )
+
+
+def _event_from_row(row: asyncpg.Record) -> DomainEvent:
+    body = row["payload"]
+    return DomainEvent(
+        id=EventId(row["event_id"]),
+        type=EventType(row["type"]),
+        tenant_id=TenantId(row["tenant_id"]),
+        aggregate_id=row["aggregate_id"],
+        occurred_at=datetime.fromisoformat(body["occurred_at"]),
+        data=body["data"],
     )

@@ -144,3 +144,13 @@ RETURNING epoch;
 SELECT 1 FROM leader_lease
 WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now()
 FOR SHARE;
+
+-- name: outbox_pending
+-- FOR UPDATE (not SKIP LOCKED): a second relay waits rather than overtake the first,
+-- which keeps events in commit order.
+SELECT seq, tenant_id, event_id, aggregate_id, type, payload
+FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1
+FOR UPDATE;
+
+-- name: outbox_mark
+UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[]);

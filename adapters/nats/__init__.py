@@ -1,0 +1,1 @@
+"""NATS adapters (nats-py): the JetStream event publisher and CloudEvents encoding."""

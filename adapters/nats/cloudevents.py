@@ -1,0 +1,28 @@
+"""Domain events as CloudEvents 1.0 structured JSON (SEMANTICS 11)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from domain.events import DomainEvent
+
+SOURCE = "kairos"
+
+
+def envelope(event: DomainEvent) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": str(event.id),
+        "source": SOURCE,
+        "type": event.type.value,
+        "time": event.occurred_at.isoformat().replace("+00:00", "Z"),
+        "subject": str(event.aggregate_id),
+        "datacontenttype": "application/json",
+        "tenantid": event.tenant_id,
+        "data": dict(event.data),
+    }
+
+
+def encode(event: DomainEvent) -> bytes:
+    return json.dumps(envelope(event), separators=(",", ":"), default=str).encode()

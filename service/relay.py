@@ -1,0 +1,25 @@
+"""The outbox relay: committed events reach JetStream exactly once, in commit order.
+
+Events wait in the outbox until the stream acknowledges them; an outage only delays
+them. A crash between the ack and the mark republishes a few events, which JetStream's
+duplicate window (keyed by event id) drops.
+"""
+
+from __future__ import annotations
+
+from domain.ports import Database, EventPublisher
+
+
+async def relay_once(db: Database, publisher: EventPublisher, *, limit: int = 1000) -> int:
+    """Relay one batch; returns how many events were published. Raises
+    ``ConnectionError`` when the stream acknowledged fewer than the batch (the rest
+    stays pending)."""
+    async with db.system() as tx:
+        records = await tx.outbox.pending(limit)
+        if not records:
+            return 0
+        acked = await publisher.publish_many([r.event for r in records])
+        await tx.outbox.mark_published([r.seq for r in records[:acked]])
+    if acked < len(records):
+        raise ConnectionError(f"stream acknowledged {acked} of {len(records)} events")
+    return acked
