@@ -14,6 +14,7 @@ from domain.ids import JobId, ScheduleId, TenantId
 from domain.timing import Timing
 
 _NAME_MAX = 200
+DEFAULT_CATCHUP_WINDOW = timedelta(hours=24)
 
 
 class ScheduleState(enum.StrEnum):
@@ -62,7 +63,7 @@ class Schedule:
     timing: Timing
     payload: Mapping[str, Any] = field(default_factory=dict)
     misfire_policy: MisfirePolicy = MisfirePolicy.RUN_ONCE
-    catchup_window: timedelta = timedelta(hours=24)
+    catchup_window: timedelta = DEFAULT_CATCHUP_WINDOW
     max_catchup: int = 100
     overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
     max_buffered: int = 100

@@ -9,9 +9,9 @@ from domain.errors import InvalidSchedule
 from domain.ids import JobId, ScheduleId, TenantId, new_id
 from domain.planning import plan
 from domain.ports import Database
-from domain.schedule import Schedule
+from domain.schedule import DEFAULT_CATCHUP_WINDOW, Schedule
 from domain.timing import Timing
-from domain.triggers import EventTrigger
+from domain.triggers import EventTrigger, OneShotTrigger
 
 
 async def create_schedule(
@@ -26,7 +26,9 @@ async def create_schedule(
 ) -> Schedule:
     """Store a new schedule whose next fire is the first at or after the database's now.
 
-    Fires before creation are not owed (a new schedule has no misfires).
+    Fires before creation are not owed (a new schedule has no misfires), with one
+    exception: a ONE_SHOT whose instant passed less than ``catchup_window`` ago (a
+    request for "now" arrives a few milliseconds late) still fires, once, late.
     """
     if timing.calendar_id is not None:
         # Resolving calendars in the materialiser arrives with the calendar endpoints.
@@ -35,7 +37,10 @@ async def create_schedule(
         await tx.jobs.get(job_id)  # NotFound before anything is written
         now = await tx.now()
         schedule_id = ScheduleId(new_id())
-        first = next(iter(plan(timing, now, inclusive=True, schedule_id=str(schedule_id))), None)
+        start = now
+        if isinstance(timing.trigger, OneShotTrigger):
+            start = now - policies.get("catchup_window", DEFAULT_CATCHUP_WINDOW)
+        first = next(iter(plan(timing, start, inclusive=True, schedule_id=str(schedule_id))), None)
         schedule, events = Schedule.create(
             now=now,
             id=schedule_id,

@@ -167,7 +167,8 @@ async def test_one_shot_completes_after_its_fire(subject: Subject) -> None:
 async def test_create_schedule_starts_from_now_and_completes_past_one_shots(
     subject: Subject,
 ) -> None:
-    """A new schedule owes nothing from before its creation; a past one-shot is complete."""
+    """A new schedule owes nothing from before its creation: a one-shot older than its
+    catchup window completes unfired, a just-missed one still fires late."""
     j = job()
     async with subject.db.transaction(ACME) as tx:
         await tx.jobs.add(j)
@@ -179,3 +180,14 @@ async def test_create_schedule_starts_from_now_and_completes_past_one_shots(
         timing=Timing(trigger=OneShotTrigger.parse("2020-01-01T00:00:00+00:00")),
     )
     assert (past.state, past.next_fire_at) == (ScheduleState.COMPLETED, None)
+    async with subject.db.transaction(ACME) as tx:
+        now = await tx.now()
+    late = await create_schedule(
+        subject.db,
+        tenant_id=ACME,
+        name="just-missed",
+        job_id=j.id,
+        timing=Timing(trigger=OneShotTrigger.parse((now - timedelta(seconds=5)).isoformat())),
+    )
+    assert late.state is ScheduleState.ENABLED
+    assert late.next_fire_at == (now - timedelta(seconds=5))

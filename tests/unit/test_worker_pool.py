@@ -1,0 +1,94 @@
+"""The worker pool with memory adapters, a fake clock and a scripted target."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from adapters.memory.clock import FakeClock
+from adapters.memory.database import MemoryDatabase
+from domain.errors import ExecutionFailed
+from domain.ids import JobId, ScheduleId, TenantId
+from domain.job import Backoff, BackoffKind, Job, Target, TargetKind
+from domain.run import Run, RunStatus
+from service.worker import WorkerPool
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+ACME = TenantId("acme")
+
+
+class ScriptedTarget:
+    """Fails the first ``failures`` deliveries (with Retry-After), then succeeds."""
+
+    def __init__(self, failures: int, retry_after: float | None = None) -> None:
+        self.failures = failures
+        self.retry_after = retry_after
+        self.delivered: list[tuple[uuid.UUID, int]] = []
+
+    async def execute(self, run: Run, job: Job) -> None:
+        self.delivered.append((run.id, run.attempt))
+        if self.failures > 0:
+            self.failures -= 1
+            raise ExecutionFailed("receiver down", retry_after=self.retry_after)
+
+
+async def setup(clock: FakeClock, max_attempts: int) -> tuple[MemoryDatabase, Run]:
+    db = MemoryDatabase(clock)
+    job = Job(
+        id=JobId(uuid.uuid4()),
+        tenant_id=ACME,
+        name="ping",
+        target=Target(kind=TargetKind.EVENT, config={"subject": "ping"}),
+        max_attempts=max_attempts,
+        backoff=Backoff(
+            kind=BackoffKind.FIXED, initial=timedelta(seconds=10), max=timedelta(seconds=10)
+        ),
+        created_at=T0,
+        updated_at=T0,
+    )
+    run, _ = Run.materialise(
+        tenant_id=ACME,
+        schedule_id=ScheduleId(uuid.uuid4()),
+        job_id=job.id,
+        nominal_at=T0,
+        dispatch_at=T0,
+        max_attempts=job.max_attempts,
+        priority=job.priority,
+        capability="EVENT",
+        now=T0,
+    )
+    async with db.transaction(ACME) as tx:
+        await tx.jobs.add(job)
+        await tx.runs.add_many([run])
+    return db, run
+
+
+async def test_failed_delivery_retries_after_retry_after_then_succeeds() -> None:
+    """Retry-After (60 s) beats the 10 s backoff; the run is not claimable before it."""
+    clock = FakeClock(T0)
+    db, run = await setup(clock, max_attempts=3)
+    target = ScriptedTarget(failures=1, retry_after=60)
+    pool = WorkerPool(db, {TargetKind.EVENT: target}, clock)
+    assert await pool.process() == 1
+    clock.advance(timedelta(seconds=59))
+    assert await pool.process() == 0
+    clock.advance(timedelta(seconds=1))
+    assert await pool.process() == 1
+    async with db.transaction(ACME) as tx:
+        stored = await tx.runs.get(run.id)
+    assert stored.status is RunStatus.SUCCEEDED
+    assert target.delivered == [(run.id, 1), (run.id, 2)]
+    assert [a.error for a in stored.attempts] == ["receiver down", None]
+
+
+async def test_out_of_attempts_is_dead() -> None:
+    """Every delivery fails: after max_attempts the run is dead, never run again."""
+    clock = FakeClock(T0)
+    db, run = await setup(clock, max_attempts=2)
+    pool = WorkerPool(db, {TargetKind.EVENT: ScriptedTarget(failures=99)}, clock)
+    for _ in range(4):
+        await pool.process()
+        clock.advance(timedelta(seconds=11))
+    async with db.transaction(ACME) as tx:
+        stored = await tx.runs.get(run.id)
+    assert (stored.status, stored.attempt) == (RunStatus.DEAD, 2)
