@@ -59,6 +59,10 @@ class ScheduleRepository(Protocol):
         """The live (not deleted) schedule with that name; raises ``NotFound``."""
         ...
 
+    async def next_due(self) -> datetime | None:
+        """The earliest next fire of any enabled schedule (None: nothing scheduled)."""
+        ...
+
     async def due(self, until: datetime, limit: int) -> Sequence[Schedule]:
         """Lock enabled schedules whose next fire is at or before ``until``, oldest first,
         skipping ones another transaction holds."""

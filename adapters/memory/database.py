@@ -192,6 +192,14 @@ class MemorySchedules(_Scoped):
                 return schedule
         raise NotFound("schedule", str(schedule_id))
 
+    async def next_due(self) -> datetime | None:
+        times = [
+            s.next_fire_at
+            for (t, _), s in self._t.schedules.items()
+            if self._visible(t) and s.state is ScheduleState.ENABLED and s.next_fire_at
+        ]
+        return min(times, default=None)
+
     async def due(self, until: datetime, limit: int) -> list[Schedule]:
         found = [
             s

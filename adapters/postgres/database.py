@@ -183,6 +183,10 @@ class PgSchedules:
             raise NotFound("schedule", str(schedule_id))
         return self._from_row(row)
 
+    async def next_due(self) -> datetime | None:
+        value: datetime | None = await self._conn.fetchval(sql("next_due"))
+        return value
+
     async def due(self, until: datetime, limit: int) -> list[Schedule]:
         rows = await self._conn.fetch(sql("schedules_due"), until, limit)
         return [self._from_row(row) for row in rows]

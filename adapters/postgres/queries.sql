@@ -154,3 +154,6 @@ FOR UPDATE;
 
 -- name: outbox_mark
 UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[]);
+
+-- name: next_due
+SELECT min(next_fire_at) FROM schedules WHERE state = 'enabled';

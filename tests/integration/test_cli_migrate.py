@@ -22,7 +22,7 @@ def test_migrate_twice_applies_then_reports_nothing(empty_database: str) -> None
     """First run applies every file, the second applies nothing; both exit 0."""
     first = run("migrate", "--database-url", empty_database)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "applied 2 migration(s): [1, 2]"
+    assert first.stdout.strip() == "applied 3 migration(s): [1, 2, 3]"
     env = {**os.environ, "KAIROS_DATABASE_URL": empty_database}
     second = run("migrate", env=env)
     assert (second.returncode, second.stdout.strip()) == (0, "applied 0 migration(s)")
