@@ -130,11 +130,22 @@ class UnitOfWork(Protocol):
     """One transaction: state changes and outbox rows commit together or not at all.
     Leaving the block normally commits; an exception rolls back."""
 
-    schedules: ScheduleRepository
-    jobs: JobRepository
-    runs: RunQueue
-    outbox: EventOutbox
-    leader: LeaderLease
+    # Read-only members: adapters may expose their concrete repositories (a mutable
+    # Protocol attribute would be invariant and reject them).
+    @property
+    def schedules(self) -> ScheduleRepository: ...
+
+    @property
+    def jobs(self) -> JobRepository: ...
+
+    @property
+    def runs(self) -> RunQueue: ...
+
+    @property
+    def outbox(self) -> EventOutbox: ...
+
+    @property
+    def leader(self) -> LeaderLease: ...
 
     async def now(self) -> datetime:
         """The database's "now": what every due decision is measured against."""

@@ -21,3 +21,7 @@ CREATE TRIGGER schedules_changed AFTER INSERT OR UPDATE ON schedules
 
 CREATE TRIGGER outbox_appended AFTER INSERT ON outbox
     FOR EACH STATEMENT EXECUTE FUNCTION kairos_notify_outbox();
+
+-- Replicas refuse to start on a schema they do not know, and health checks report
+-- "migrations current": both read the migration record.
+GRANT SELECT ON kairos_migrations TO kairos_app, kairos_system;

@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NoReturn
 from uuid import UUID
 
@@ -35,6 +36,7 @@ from domain.triggers import (
 from domain.windows import ExecutionWindow, parse_weekdays
 from domain.zones import get_zone
 from service.preview import Preview, preview, truncate_to_minute
+from service.runtime import configure_logging, dev, serve
 
 EXIT_USAGE = 2
 _MAX_COUNT = 100_000
@@ -109,7 +111,40 @@ def _build_parser() -> _Parser:
         default=os.environ.get("KAIROS_DATABASE_URL"),
         help="owner DSN (default: $KAIROS_DATABASE_URL)",
     )
+    dev = sub.add_parser(
+        "dev", help="run Kairos with its own PostgreSQL and nats-server under ./.kairos/"
+    )
+    dev.add_argument("--data", default=".kairos", help="data folder (default ./.kairos)")
+    srv = sub.add_parser("serve", help="run a scheduler replica against external servers")
+    srv.add_argument(
+        "--database-url",
+        default=os.environ.get("KAIROS_DATABASE_URL"),
+        help="DSN of the kairos_scheduler role (default: $KAIROS_DATABASE_URL)",
+    )
+    srv.add_argument(
+        "--nats-url",
+        default=os.environ.get("KAIROS_NATS_URL"),
+        help="NATS URL (default: $KAIROS_NATS_URL)",
+    )
     return parser
+
+
+def _dev(args: argparse.Namespace) -> int:
+    configure_logging()
+    dev(Path(args.data))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if not args.database_url or not args.nats_url:
+        raise InvalidRequest("give --database-url and --nats-url (or KAIROS_DATABASE_URL/NATS_URL)")
+    configure_logging()
+    try:
+        asyncio.run(serve(args.database_url, args.nats_url))
+    except RuntimeError as exc:
+        print(f"kairos serve: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -286,6 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _next(args)
         if args.command == "migrate":
             return _migrate(args)
+        if args.command == "dev":
+            return _dev(args)
+        if args.command == "serve":
+            return _serve(args)
     except DomainError as exc:
         print(f"kairos {args.command}: error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
