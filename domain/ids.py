@@ -6,9 +6,12 @@ from its key so that materialising the same fire twice produces the same id.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import NewType
+
+from domain.errors import InvalidRequest
 
 TenantId = NewType("TenantId", str)
 ScheduleId = NewType("ScheduleId", uuid.UUID)
@@ -17,6 +20,24 @@ RunId = NewType("RunId", uuid.UUID)
 WorkerId = NewType("WorkerId", uuid.UUID)
 CalendarId = NewType("CalendarId", uuid.UUID)
 EventId = NewType("EventId", uuid.UUID)
+
+# A tenant id is one NATS subject token (events go to ``scheduler.<entity>.<event>.<tenant>``):
+# no dots, wildcards or spaces. A leading underscore is reserved for Kairos itself.
+_TENANT = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+SYSTEM_TENANT = TenantId("_system")
+
+
+def parse_tenant(text: str) -> TenantId:
+    """A tenant id from outside (flag, header, token claim); ``InvalidRequest`` if malformed."""
+    if not _TENANT.fullmatch(text):
+        raise InvalidRequest(
+            "tenant ids are 1-63 characters of a-z, 0-9, '_' and '-', starting with a "
+            "letter or digit",
+            field="tenant",
+            value=text[:80],
+        )
+    return TenantId(text)
+
 
 # Fixed namespace for run ids: changing it would change every run's identity.
 RUN_NAMESPACE = uuid.UUID("6f1c2b0e-4a53-5d4e-9b7a-6b61697273a1")

@@ -147,6 +147,9 @@ class UnitOfWork(Protocol):
     @property
     def leader(self) -> LeaderLease: ...
 
+    @property
+    def workers(self) -> WorkerRepository: ...
+
     async def now(self) -> datetime:
         """The database's "now": what every due decision is measured against."""
         ...
@@ -210,14 +213,19 @@ class RunQueue(Protocol):
 
 
 class WorkerRepository(Protocol):
+    """Workers of the transaction's tenant (built-in pools belong to ``SYSTEM_TENANT``)."""
+
     async def get(self, worker_id: WorkerId) -> Worker:
         """Raises ``NotFound``."""
         ...
 
-    async def save(self, worker: Worker) -> None: ...
+    async def save(self, worker: Worker) -> None:
+        """Insert or replace (registration and every state change)."""
+        ...
 
-    async def silent(self, now: datetime) -> Sequence[Worker]:
-        """Online workers that missed their heartbeats as of ``now``."""
+    async def silent(self, now: datetime, limit: int) -> Sequence[Worker]:
+        """Lock workers not yet offline that missed their heartbeats as of ``now``,
+        skipping rows another transaction holds."""
         ...
 
 

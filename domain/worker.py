@@ -12,6 +12,8 @@ from domain.ids import TenantId, WorkerId
 
 DEFAULT_HEARTBEAT = timedelta(seconds=5)
 MISSED_HEARTBEATS_OFFLINE = 3
+# Heartbeat events are sampled (SEMANTICS 11): one per this many beats (a minute at 5 s).
+HEARTBEAT_EVENT_EVERY = 12
 
 
 class WorkerState(enum.StrEnum):
@@ -48,9 +50,14 @@ class Worker:
         return worker, [worker._event(EventType.WORKER_REGISTERED, now)]
 
     def heartbeat(self, *, now: datetime) -> tuple[Worker, list[DomainEvent]]:
-        state = WorkerState.ONLINE if self.state is WorkerState.OFFLINE else self.state
+        """A sign of life. Every ``HEARTBEAT_EVENT_EVERY``-th beat, and a beat that
+        brings an offline worker back, emits ``scheduler.worker.heartbeat``."""
+        returning = self.state is WorkerState.OFFLINE
+        state = WorkerState.ONLINE if returning else self.state
         beat = replace(self, last_heartbeat_at=now, state=state, beats=self.beats + 1)
-        return beat, [beat._event(EventType.WORKER_HEARTBEAT, now)]
+        if returning or beat.beats % HEARTBEAT_EVENT_EVERY == 0:
+            return beat, [beat._event(EventType.WORKER_HEARTBEAT, now)]
+        return beat, []
 
     def drain(self) -> Worker:
         return replace(self, state=WorkerState.DRAINING)
@@ -63,6 +70,13 @@ class Worker:
         if self.state is WorkerState.OFFLINE or not self.silent(now):
             return self, []
         gone = replace(self, state=WorkerState.OFFLINE)
+        return gone, [gone._event(EventType.WORKER_OFFLINE, now)]
+
+    def stop(self, *, now: datetime) -> tuple[Worker, list[DomainEvent]]:
+        """A clean shutdown: offline at once, without waiting for missed heartbeats."""
+        if self.state is WorkerState.OFFLINE:
+            return self, []
+        gone = replace(self, state=WorkerState.OFFLINE, last_heartbeat_at=now)
         return gone, [gone._event(EventType.WORKER_OFFLINE, now)]
 
     def can_run(self, capability: str) -> bool:

@@ -29,6 +29,7 @@ from service.materialiser import LEADER, materialise_due
 from service.relay import relay_once
 from service.runs import rescue
 from service.worker import WorkerPool
+from service.workers import sweep_silent
 
 log = logging.getLogger("kairos.scheduler")
 
@@ -39,8 +40,9 @@ class SchedulerSettings:
     lease_ttl: timedelta = timedelta(seconds=15)
     max_sleep: timedelta = timedelta(seconds=5)
     horizon: timedelta = timedelta(milliseconds=200)
+    # 0: no built-in worker pool (runs are executed by `kairos worker` processes).
     worker_capacity: int = 32
-    worker_idle: timedelta = timedelta(milliseconds=100)
+    worker_idle: timedelta = timedelta(milliseconds=25)
     rescue_every: timedelta = timedelta(seconds=1)
 
 
@@ -62,13 +64,16 @@ class Scheduler:
             db,
             executors,
             clock,
-            capacity=self.settings.worker_capacity,
+            capacity=max(1, self.settings.worker_capacity),
             worker_id=WorkerId(new_id()),
+            name=f"{self.settings.replica}-pool",
+            idle=self.settings.worker_idle,
         )
         self.epoch: int | None = None
         self._listen_dsn = listen_dsn
         self._schedules_changed = asyncio.Event()
         self._outbox_changed = asyncio.Event()
+        self._runs_ready = asyncio.Event()
 
     @property
     def leader(self) -> bool:
@@ -141,6 +146,7 @@ class Scheduler:
                     continue
                 if done.runs:
                     self._outbox_changed.set()
+                    self._runs_ready.set()
             await self._sleep_until_due(stop)
 
     async def _sleep_until_due(self, stop: asyncio.Event) -> None:
@@ -157,6 +163,7 @@ class Scheduler:
         while not stop.is_set():
             if self.epoch is not None:
                 await rescue(self.db, limit=500)
+                await sweep_silent(self.db)
             await _sleep(stop, self.settings.rescue_every.total_seconds())
 
     async def _relay(self, stop: asyncio.Event) -> None:
@@ -173,11 +180,10 @@ class Scheduler:
             await _wait_any(stop, self._outbox_changed, self.settings.max_sleep.total_seconds())
 
     async def _workers(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            if await self.pool.process():
-                self._outbox_changed.set()
-                continue
-            await _sleep(stop, self.settings.worker_idle.total_seconds())
+        if self.settings.worker_capacity <= 0:
+            await stop.wait()
+            return
+        await self.pool.run(stop, wake=self._runs_ready, on_progress=self._outbox_changed.set)
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

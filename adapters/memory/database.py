@@ -19,11 +19,12 @@ from adapters.clock import SystemClock
 from adapters.documents import require_tenant
 from domain.errors import Conflict, LeaseLost, NotFound, NotLeader
 from domain.events import DomainEvent
-from domain.ids import EventId, JobId, RunId, ScheduleId, TenantId
+from domain.ids import EventId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
 from domain.ports import Claimable, Clock, OutboxRecord
 from domain.run import Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
+from domain.worker import Worker, WorkerState
 
 _CLAIMABLE = (RunStatus.PENDING, RunStatus.SCHEDULED)
 
@@ -38,6 +39,7 @@ class _Tables:
     event_ids: set[EventId] = field(default_factory=set)
     published: int = 0  # events before this index were relayed
     leases: dict[str, tuple[str, int, datetime]] = field(default_factory=dict)
+    workers: dict[tuple[TenantId, WorkerId], Worker] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -49,6 +51,7 @@ class _Tables:
             set(self.event_ids),
             self.published,
             dict(self.leases),
+            dict(self.workers),
         )
 
 
@@ -95,6 +98,7 @@ class MemoryUnitOfWork:
         self.runs = MemoryRuns(tables, tenant_id, clock, tokens)
         self.outbox = MemoryOutbox(tables, tenant_id)
         self.leader = MemoryLeaderLease(tables, clock)
+        self.workers = MemoryWorkers(tables, tenant_id)
         self._clock = clock
 
     async def now(self) -> datetime:
@@ -302,6 +306,27 @@ class MemoryRuns(_Scoped):
             history = {a.number: a for a in stored.attempts}
             history.update({a.number: a for a in run.attempts})
             self._t.runs[run.id] = replace(run, attempts=tuple(history[n] for n in sorted(history)))
+
+
+class MemoryWorkers(_Scoped):
+    async def get(self, worker_id: WorkerId) -> Worker:
+        for (tenant, wid), worker in self._t.workers.items():
+            if wid == worker_id and self._visible(tenant):
+                return worker
+        raise NotFound("worker", str(worker_id))
+
+    async def save(self, worker: Worker) -> None:
+        self._guard(worker.tenant_id)
+        self._t.workers[(worker.tenant_id, worker.id)] = worker
+
+    async def silent(self, now: datetime, limit: int) -> list[Worker]:
+        found = [
+            w
+            for (t, _), w in self._t.workers.items()
+            if self._visible(t) and w.state is not WorkerState.OFFLINE and w.silent(now)
+        ]
+        found.sort(key=lambda w: w.last_heartbeat_at)
+        return found[:limit]
 
 
 class MemoryOutbox(_Scoped):

@@ -22,10 +22,11 @@ from adapters.postgres.queries import sql
 from adapters.postgres.runs import PgRuns
 from domain.errors import Conflict, NotFound, NotLeader
 from domain.events import DomainEvent, EventType
-from domain.ids import EventId, JobId, ScheduleId, TenantId
+from domain.ids import EventId, JobId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
 from domain.ports import OutboxRecord
 from domain.schedule import Schedule, ScheduleState
+from domain.worker import MISSED_HEARTBEATS_OFFLINE, Worker, WorkerState
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -66,6 +67,7 @@ class PostgresUnitOfWork:
         self.runs = PgRuns(conn, tenant_id)
         self.outbox = PgOutbox(conn, tenant_id)
         self.leader = PgLeaderLease(conn)
+        self.workers = PgWorkers(conn, tenant_id)
 
     async def now(self) -> datetime:
         value: datetime = await self._conn.fetchval(sql("db_now"))
@@ -230,6 +232,55 @@ class PgSchedules:
             await _stale_or_missing(
                 self._conn, "schedule_version", "schedule", schedule.id, expected_version
             )
+
+
+class PgWorkers:
+    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId | None) -> None:
+        self._conn = conn
+        self._tenant = tenant_id
+
+    @staticmethod
+    def _from_row(row: asyncpg.Record) -> Worker:
+        return Worker(
+            id=WorkerId(row["id"]),
+            tenant_id=TenantId(row["tenant_id"]),
+            name=row["name"],
+            capabilities=frozenset(row["capabilities"]),
+            capacity=row["capacity"],
+            version=row["version"],
+            state=WorkerState(row["state"]),
+            heartbeat_interval=row["heartbeat_interval"],
+            registered_at=row["registered_at"],
+            last_heartbeat_at=row["last_heartbeat_at"],
+            beats=row["beats"],
+        )
+
+    async def get(self, worker_id: WorkerId) -> Worker:
+        row = await self._conn.fetchrow(sql("get_worker"), worker_id)
+        if row is None:
+            raise NotFound("worker", str(worker_id))
+        return self._from_row(row)
+
+    async def save(self, worker: Worker) -> None:
+        _guard(worker.tenant_id, self._tenant)
+        await self._conn.execute(
+            sql("save_worker"),
+            worker.tenant_id,
+            worker.id,
+            worker.name,
+            sorted(worker.capabilities),
+            worker.capacity,
+            worker.version,
+            worker.state.value,
+            worker.heartbeat_interval,
+            worker.registered_at,
+            worker.last_heartbeat_at,
+            worker.beats,
+        )
+
+    async def silent(self, now: datetime, limit: int) -> list[Worker]:
+        rows = await self._conn.fetch(sql("silent_workers"), now, MISSED_HEARTBEATS_OFFLINE, limit)
+        return [self._from_row(row) for row in rows]
 
 
 class PgOutbox:

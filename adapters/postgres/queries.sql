@@ -157,3 +157,24 @@ UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[]);
 
 -- name: next_due
 SELECT min(next_fire_at) FROM schedules WHERE state = 'enabled';
+
+-- name: get_worker
+SELECT * FROM workers WHERE id = $1;
+
+-- name: save_worker
+INSERT INTO workers (tenant_id, id, name, capabilities, capacity, version, state,
+                     heartbeat_interval, registered_at, last_heartbeat_at, beats)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (tenant_id, id) DO UPDATE SET
+    name = EXCLUDED.name, capabilities = EXCLUDED.capabilities,
+    capacity = EXCLUDED.capacity, version = EXCLUDED.version, state = EXCLUDED.state,
+    heartbeat_interval = EXCLUDED.heartbeat_interval,
+    last_heartbeat_at = EXCLUDED.last_heartbeat_at, beats = EXCLUDED.beats;
+
+-- name: silent_workers
+-- Same rule as Worker.silent: more than N heartbeat intervals without a beat.
+SELECT * FROM workers
+WHERE state <> 'offline' AND last_heartbeat_at + heartbeat_interval * $2 < $1
+ORDER BY last_heartbeat_at
+LIMIT $3
+FOR UPDATE SKIP LOCKED;

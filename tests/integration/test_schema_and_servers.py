@@ -17,6 +17,7 @@ from adapters.postgres.migrate import DEFAULT_DIR, MigrationError, migrate, pend
 from tests.servers import app_dsn
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+ALL = sorted(int(f.name[:4]) for f in DEFAULT_DIR.glob("[0-9]*.sql"))
 
 
 async def add_job(conn: asyncpg.Connection, tenant: str, name: str) -> uuid.UUID:
@@ -36,8 +37,8 @@ async def add_job(conn: asyncpg.Connection, tenant: str, name: str) -> uuid.UUID
 
 async def test_migrate_applies_once_and_reports_nothing_pending(empty_database: str) -> None:
     """A second `migrate` changes nothing; `pending` is empty once applied."""
-    assert await pending(empty_database) == [1, 2, 3]
-    assert await migrate(empty_database) == [1, 2, 3]
+    assert await pending(empty_database) == ALL
+    assert await migrate(empty_database) == ALL
     assert await migrate(empty_database) == []
     assert await pending(empty_database) == []
 
@@ -45,10 +46,10 @@ async def test_migrate_applies_once_and_reports_nothing_pending(empty_database: 
 async def test_replicas_migrating_at_once_apply_each_file_once(empty_database: str) -> None:
     """Four concurrent runners under the advisory lock: exactly one applies 0001."""
     results = await asyncio.gather(*(migrate(empty_database) for _ in range(4)))
-    assert sorted(results) == [[], [], [], [1, 2, 3]]
+    assert sorted(results) == [[], [], [], ALL]
     conn = await asyncpg.connect(empty_database)
     try:
-        assert await conn.fetchval("SELECT count(*) FROM kairos_migrations") == 3
+        assert await conn.fetchval("SELECT count(*) FROM kairos_migrations") == len(ALL)
     finally:
         await conn.close()
 

@@ -1,0 +1,111 @@
+"""Worker registry use cases: register, heartbeat (extends the worker's leases), stop,
+and the leader's sweep that marks silent workers offline (SEMANTICS 10).
+
+A worker belongs to a tenant; the built-in pools (``kairos serve``/``dev``/``worker``)
+serve every tenant and are registered under ``SYSTEM_TENANT``. Their unit of work is
+the system one (``tenant_id=None``), since the runs they hold belong to many tenants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from domain.errors import LeaseLost, NotFound
+from domain.events import DomainEvent
+from domain.ids import RunId, TenantId, WorkerId
+from domain.ports import Database, UnitOfWork
+from domain.run import Run
+from domain.worker import DEFAULT_HEARTBEAT, Worker
+
+
+def _scope(db: Database, tenant_id: TenantId | None) -> AbstractAsyncContextManager[UnitOfWork]:
+    return db.system() if tenant_id is None else db.transaction(tenant_id)
+
+
+async def register_worker(
+    db: Database,
+    *,
+    worker_id: WorkerId,
+    tenant_id: TenantId,
+    name: str,
+    capabilities: frozenset[str],
+    capacity: int,
+    version: str = "",
+    heartbeat_interval: timedelta = DEFAULT_HEARTBEAT,
+    system: bool = False,
+) -> Worker:
+    async with _scope(db, None if system else tenant_id) as tx:
+        worker, events = Worker.register(
+            now=await tx.now(),
+            id=worker_id,
+            tenant_id=tenant_id,
+            name=name,
+            capabilities=capabilities,
+            capacity=capacity,
+            version=version,
+            heartbeat_interval=heartbeat_interval,
+        )
+        await tx.workers.save(worker)
+        await tx.outbox.append(events)
+        return worker
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    worker: Worker
+    lost: frozenset[RunId]  # held runs whose lease is gone: stop working on them
+
+
+async def heartbeat(
+    db: Database,
+    *,
+    worker_id: WorkerId,
+    held: Mapping[RunId, int],
+    lease: timedelta,
+    tenant_id: TenantId | None,
+) -> Beat:
+    """Record a beat and extend the lease of every run the worker holds (``run id ->
+    token``) to ``now + lease``. A run whose token is stale, or that ended (timed out,
+    cancelled, taken back), is reported lost rather than failing the beat."""
+    async with _scope(db, tenant_id) as tx:
+        now = await tx.now()
+        worker, events = (await tx.workers.get(worker_id)).heartbeat(now=now)
+        await tx.workers.save(worker)
+        await tx.outbox.append(events)
+        extended: list[Run] = []
+        lost: set[RunId] = set()
+        for run_id in sorted(held, key=str):  # one lock order for concurrent beats
+            try:
+                run = await tx.runs.get(run_id, lock=True)
+                extended.append(run.extend(token=held[run_id], lease_until=now + lease))
+            except (LeaseLost, NotFound):
+                lost.add(run_id)
+        await tx.runs.save_many(extended)
+        return Beat(worker, frozenset(lost))
+
+
+async def stop_worker(db: Database, *, worker_id: WorkerId, tenant_id: TenantId | None) -> None:
+    """A clean shutdown: offline now (``scheduler.worker.offline``), not after 3 beats."""
+    async with _scope(db, tenant_id) as tx:
+        worker, events = (await tx.workers.get(worker_id)).stop(now=await tx.now())
+        await tx.workers.save(worker)
+        await tx.outbox.append(events)
+
+
+async def sweep_silent(db: Database, *, limit: int = 100) -> list[Worker]:
+    """The leader marks workers offline after missed heartbeats. Their runs are not
+    touched here: the rescuer takes them back when their leases lapse."""
+    async with db.system() as tx:
+        now = await tx.now()
+        gone: list[Worker] = []
+        events: list[DomainEvent] = []
+        for worker in await tx.workers.silent(now, limit):
+            offline, more = worker.mark_offline(now=now)
+            await tx.workers.save(offline)
+            gone.append(offline)
+            events += more
+        await tx.outbox.append(events)
+        return gone
