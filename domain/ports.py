@@ -6,6 +6,7 @@ without inheriting. Each docstring says what the method raises.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -16,9 +17,21 @@ from domain.calendar import Calendar, HolidaySource
 from domain.events import DomainEvent
 from domain.ids import CalendarId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
-from domain.run import Run
+from domain.run import Run, RunStatus
 from domain.schedule import Schedule
 from domain.worker import Worker
+
+# Keyset pagination: the sort key of the last item seen (a timestamp, then the id).
+Keyset = tuple[datetime, uuid.UUID]
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    schedule_id: ScheduleId | None = None
+    job_id: JobId | None = None
+    statuses: frozenset[RunStatus] = frozenset()
+    nominal_from: datetime | None = None  # inclusive
+    nominal_to: datetime | None = None  # exclusive
 
 
 class Clock(Protocol):
@@ -59,6 +72,10 @@ class ScheduleRepository(Protocol):
         """The live (not deleted) schedule with that name; raises ``NotFound``."""
         ...
 
+    async def list(self, *, after: Keyset | None, limit: int) -> Sequence[Schedule]:
+        """Live schedules by (created_at, id), starting after ``after``."""
+        ...
+
     async def next_due(self) -> datetime | None:
         """The earliest next fire of any enabled schedule (None: nothing scheduled)."""
         ...
@@ -94,6 +111,14 @@ class JobRepository(Protocol):
 
     async def save(self, job: Job, *, expected_version: int) -> None:
         """Raises ``Conflict`` when the stored version differs, ``NotFound`` if absent."""
+        ...
+
+    async def by_name(self, name: str) -> Job:
+        """Raises ``NotFound``."""
+        ...
+
+    async def list(self, *, after: Keyset | None, limit: int) -> Sequence[Job]:
+        """Jobs by (created_at, id), starting after ``after``."""
         ...
 
 
@@ -194,6 +219,11 @@ class RunQueue(Protocol):
     async def get(self, run_id: RunId, *, lock: bool = False) -> Run:
         """The run with its attempts; ``lock`` holds it until the transaction ends.
         Raises ``NotFound``."""
+        ...
+
+    async def list(self, where: RunFilter, *, after: Keyset | None, limit: int) -> Sequence[Run]:
+        """Runs matching ``where``, newest fire first: by (nominal_at, id) descending,
+        starting after ``after``. Without attempt history."""
         ...
 
     async def lock_claimable(self, capabilities: frozenset[str], limit: int) -> Claimable:

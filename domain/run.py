@@ -229,6 +229,24 @@ class Run:
         dead = replace(self._end_attempt(outcome, error, now, status=RunStatus.DEAD), reason=error)
         return dead, [dead._event(EventType.RUN_FAILED, now), dead._event(EventType.RUN_DEAD, now)]
 
+    def retry(self, *, attempts: int, now: datetime) -> Run:
+        """A dead run retried by hand: pending now, with ``attempts`` more attempts.
+
+        No event of its own (SEMANTICS 11 has none); the next ``started`` follows.
+        """
+        if self.status is not RunStatus.DEAD:
+            raise InvalidTransition("run", str(self.id), self.status.value, "retried")
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        return replace(
+            self,
+            status=RunStatus.PENDING,
+            max_attempts=self.attempt + attempts,
+            available_at=now,
+            reason="retried by hand",
+            updated_at=now,
+        )
+
     def cancel(self, *, reason: str, now: datetime) -> tuple[Run, list[DomainEvent]]:
         if self.terminal:
             raise InvalidTransition("run", str(self.id), self.status.value, "cancelled")

@@ -174,7 +174,7 @@ class Timing:
         """Strictly build a Timing from a document; unknown keys are refused."""
         if not isinstance(spec, Mapping):
             raise InvalidSchedule("timing", "expected an object")
-        unknown = sorted(set(spec) - _SPEC_KEYS)
+        unknown = sorted(set(spec) - SPEC_KEYS)
         if unknown:
             raise InvalidSchedule(unknown[0], "unknown field")
         trigger_spec = spec.get("trigger")
@@ -320,7 +320,7 @@ class Timing:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SPEC_KEYS = frozenset(
+SPEC_KEYS = frozenset(
     {
         "trigger",
         "timezone",

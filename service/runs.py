@@ -13,7 +13,7 @@ from datetime import timedelta
 from domain.errors import NotFound
 from domain.events import DomainEvent
 from domain.ids import RunId, TenantId, WorkerId
-from domain.ports import Clock, Database, UnitOfWork
+from domain.ports import Clock, Database, Keyset, RunFilter, UnitOfWork
 from domain.run import Run
 
 DEFAULT_LEASE = timedelta(seconds=30)
@@ -122,3 +122,41 @@ async def rescue(
         await tx.runs.save_many(taken)
         await tx.outbox.append(events)
         return taken
+
+
+async def get_run(db: Database, *, tenant_id: TenantId, run_id: RunId) -> Run:
+    async with db.transaction(tenant_id) as tx:
+        return await tx.runs.get(run_id)
+
+
+async def list_runs(
+    db: Database, *, tenant_id: TenantId, where: RunFilter, after: Keyset | None, limit: int
+) -> Sequence[Run]:
+    async with db.transaction(tenant_id) as tx:
+        return await tx.runs.list(where, after=after, limit=limit)
+
+
+async def retry_run(db: Database, *, tenant_id: TenantId, run_id: RunId) -> Run:
+    """A dead run gets a fresh budget of its job's ``max_attempts`` and is pending now."""
+    async with db.transaction(tenant_id) as tx:
+        run = await tx.runs.get(run_id, lock=True)
+        try:
+            attempts = (await tx.jobs.get(run.job_id)).max_attempts
+        except NotFound:
+            attempts = 1
+        retried = run.retry(attempts=attempts, now=await tx.now())
+        await tx.runs.save_many([retried])
+        return retried
+
+
+async def cancel_run(
+    db: Database, *, tenant_id: TenantId, run_id: RunId, reason: str = "cancelled by request"
+) -> Run:
+    """Cancel a run that has not ended. A running one ends ``cancelled`` at once; its
+    worker finds the lease gone at its next heartbeat and stops the delivery."""
+    async with db.transaction(tenant_id) as tx:
+        run = await tx.runs.get(run_id, lock=True)
+        cancelled, events = run.cancel(reason=reason, now=await tx.now())
+        await tx.runs.save_many([cancelled])
+        await tx.outbox.append(events)
+        return cancelled

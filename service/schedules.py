@@ -1,17 +1,38 @@
-"""Schedule use cases."""
+"""Schedule use cases: create, update, delete, read, list."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from domain.errors import InvalidSchedule
+from domain.errors import Conflict, InvalidSchedule, NotFound
 from domain.ids import JobId, ScheduleId, TenantId, new_id
 from domain.planning import plan
-from domain.ports import Database
-from domain.schedule import DEFAULT_CATCHUP_WINDOW, Schedule
+from domain.ports import Database, Keyset, RunFilter
+from domain.run import RunStatus
+from domain.schedule import DEFAULT_CATCHUP_WINDOW, Schedule, ScheduleState
 from domain.timing import Timing
 from domain.triggers import EventTrigger, OneShotTrigger
+
+# Runs of a deleted schedule that have not started are cancelled with it.
+_NOT_STARTED = frozenset({RunStatus.SCHEDULED, RunStatus.PENDING})
+
+
+def _first_fire(
+    timing: Timing, now: datetime, schedule_id: ScheduleId, catchup_window: timedelta
+) -> datetime | None:
+    """The first fire at or after ``now``. A ONE_SHOT whose instant passed less than
+    ``catchup_window`` ago (a request for "now" arriving a few ms late) still fires."""
+    start = now - catchup_window if isinstance(timing.trigger, OneShotTrigger) else now
+    first = next(iter(plan(timing, start, inclusive=True, schedule_id=str(schedule_id))), None)
+    return first.nominal_at if first is not None else None
+
+
+def _check_calendar(timing: Timing) -> None:
+    if timing.calendar_id is not None:
+        # Resolving calendars in the materialiser arrives with the calendar endpoints.
+        raise InvalidSchedule("calendar_id", "schedules cannot reference calendars yet")
 
 
 async def create_schedule(
@@ -26,21 +47,15 @@ async def create_schedule(
 ) -> Schedule:
     """Store a new schedule whose next fire is the first at or after the database's now.
 
-    Fires before creation are not owed (a new schedule has no misfires), with one
-    exception: a ONE_SHOT whose instant passed less than ``catchup_window`` ago (a
-    request for "now" arrives a few milliseconds late) still fires, once, late.
+    Fires before creation are not owed (a new schedule has no misfires), except a
+    ONE_SHOT missed by less than its ``catchup_window``, which fires once, late.
     """
-    if timing.calendar_id is not None:
-        # Resolving calendars in the materialiser arrives with the calendar endpoints.
-        raise InvalidSchedule("calendar_id", "schedules cannot reference calendars yet")
+    _check_calendar(timing)
     async with db.transaction(tenant_id) as tx:
         await tx.jobs.get(job_id)  # NotFound before anything is written
         now = await tx.now()
         schedule_id = ScheduleId(new_id())
-        start = now
-        if isinstance(timing.trigger, OneShotTrigger):
-            start = now - policies.get("catchup_window", DEFAULT_CATCHUP_WINDOW)
-        first = next(iter(plan(timing, start, inclusive=True, schedule_id=str(schedule_id))), None)
+        catchup = policies.get("catchup_window", DEFAULT_CATCHUP_WINDOW)
         schedule, events = Schedule.create(
             now=now,
             id=schedule_id,
@@ -49,14 +64,89 @@ async def create_schedule(
             job_id=job_id,
             timing=timing,
             payload=dict(payload or {}),
-            next_fire_at=first.nominal_at if first is not None else None,
+            next_fire_at=_first_fire(timing, now, schedule_id, catchup),
             **policies,
         )
         await tx.schedules.add(schedule)
-        if first is None and not isinstance(timing.trigger, EventTrigger):
+        if schedule.next_fire_at is None and not isinstance(timing.trigger, EventTrigger):
             done, more = schedule.complete(now=now)
             await tx.schedules.save(done, expected_version=schedule.version)
             events += more
             schedule = done
         await tx.outbox.append(events)
         return schedule
+
+
+async def update_schedule(
+    db: Database,
+    *,
+    tenant_id: TenantId,
+    schedule_id: ScheduleId,
+    changes: Mapping[str, Any],
+    expected_version: int | None = None,
+) -> Schedule:
+    """Change a schedule. Changing its timing restarts it from now: the next fire is the
+    first of the new rule at or after now (fires of the old rule are not owed).
+    Changes equal to the stored values are a no-op (no version bump, no event)."""
+    if "timing" in changes:
+        _check_calendar(changes["timing"])
+    async with db.transaction(tenant_id) as tx:
+        schedule = _live(await tx.schedules.get(schedule_id))
+        if expected_version is not None and expected_version != schedule.version:
+            raise Conflict(
+                f"schedule {schedule_id} is at version {schedule.version}",
+                version=schedule.version,
+                expected_version=expected_version,
+            )
+        if "job_id" in changes:
+            await tx.jobs.get(changes["job_id"])
+        if all(getattr(schedule, key) == value for key, value in changes.items()):
+            return schedule
+        now = await tx.now()
+        updated, events = schedule.update(now=now, **changes)
+        if "timing" in changes and updated.state in (ScheduleState.ENABLED, ScheduleState.PAUSED):
+            first = _first_fire(updated.timing, now, updated.id, updated.catchup_window)
+            updated = updated.advance(next_fire_at=first, dispatched=0, now=now)
+        await tx.schedules.save(updated, expected_version=schedule.version)
+        await tx.outbox.append(events)
+        return updated
+
+
+async def delete_schedule(db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId) -> None:
+    """Delete (soft: runs and history stay); runs not yet started are cancelled."""
+    async with db.transaction(tenant_id) as tx:
+        schedule = _live(await tx.schedules.get(schedule_id))
+        now = await tx.now()
+        gone, events = schedule.delete(now=now)
+        await tx.schedules.save(gone, expected_version=schedule.version)
+        waiting = await tx.runs.list(
+            RunFilter(schedule_id=schedule_id, statuses=_NOT_STARTED), after=None, limit=10_000
+        )
+        cancelled = []
+        for run in waiting:
+            locked = await tx.runs.get(run.id, lock=True)
+            if locked.status in _NOT_STARTED:
+                done, more = locked.cancel(reason="schedule deleted", now=now)
+                cancelled.append(done)
+                events = [*events, *more]
+        await tx.runs.save_many(cancelled)
+        await tx.outbox.append(events)
+
+
+async def get_schedule(db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId) -> Schedule:
+    async with db.transaction(tenant_id) as tx:
+        return _live(await tx.schedules.get(schedule_id))
+
+
+def _live(schedule: Schedule) -> Schedule:
+    """A deleted schedule is gone for its users (its runs and history stay)."""
+    if schedule.state is ScheduleState.DELETED:
+        raise NotFound("schedule", str(schedule.id))
+    return schedule
+
+
+async def list_schedules(
+    db: Database, *, tenant_id: TenantId, after: Keyset | None, limit: int
+) -> Sequence[Schedule]:
+    async with db.transaction(tenant_id) as tx:
+        return await tx.schedules.list(after=after, limit=limit)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from adapters.clock import SystemClock
 from adapters.documents import require_tenant
@@ -21,7 +22,7 @@ from domain.errors import Conflict, LeaseLost, NotFound, NotLeader
 from domain.events import DomainEvent
 from domain.ids import EventId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
-from domain.ports import Claimable, Clock, OutboxRecord
+from domain.ports import Claimable, Clock, Keyset, OutboxRecord, RunFilter
 from domain.run import Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
 from domain.worker import Worker, WorkerState
@@ -173,6 +174,16 @@ class MemoryJobs(_Scoped):
             raise Conflict(f"job {job.id} already exists", id=str(job.id))
         self._t.jobs[(job.tenant_id, job.id)] = job
 
+    async def by_name(self, name: str) -> Job:
+        for (tenant, _), job in self._t.jobs.items():
+            if job.name == name and self._visible(tenant):
+                return job
+        raise NotFound("job", name)
+
+    async def list(self, *, after: Keyset | None, limit: int) -> list[Job]:
+        jobs = [j for (t, _), j in self._t.jobs.items() if self._visible(t)]
+        return _page(jobs, lambda j: (j.created_at, j.id), after, limit)
+
     async def save(self, job: Job, *, expected_version: int) -> None:
         self._guard(job.tenant_id)
         current = await self.get(job.id)
@@ -222,6 +233,14 @@ class MemorySchedules(_Scoped):
                 return s
         raise NotFound("schedule", name)
 
+    async def list(self, *, after: Keyset | None, limit: int) -> list[Schedule]:
+        live = [
+            s
+            for (t, _), s in self._t.schedules.items()
+            if self._visible(t) and s.state is not ScheduleState.DELETED
+        ]
+        return _page(live, lambda s: (s.created_at, s.id), after, limit)
+
     def _check(self, schedule: Schedule) -> None:
         self._guard(schedule.tenant_id)
         if self._live_name_taken(schedule):
@@ -266,6 +285,20 @@ class MemoryRuns(_Scoped):
         if run is None or not self._visible(run.tenant_id):
             raise NotFound("run", str(run_id))
         return run
+
+    async def list(self, where: RunFilter, *, after: Keyset | None, limit: int) -> list[Run]:
+        def matches(r: Run) -> bool:
+            return (
+                self._visible(r.tenant_id)
+                and where.schedule_id in (None, r.schedule_id)
+                and where.job_id in (None, r.job_id)
+                and (not where.statuses or r.status in where.statuses)
+                and (where.nominal_from is None or r.nominal_at >= where.nominal_from)
+                and (where.nominal_to is None or r.nominal_at < where.nominal_to)
+            )
+
+        found = [replace(r, attempts=()) for r in self._t.runs.values() if matches(r)]
+        return _page(found, lambda r: (r.nominal_at, r.id), after, limit, descending=True)
 
     async def lock_claimable(self, capabilities: frozenset[str], limit: int) -> Claimable:
         now = self._clock.now()
@@ -349,6 +382,23 @@ class MemoryOutbox(_Scoped):
     async def mark_published(self, seqs: Sequence[int]) -> None:
         if seqs:
             self._t.published = max(self._t.published, *seqs)
+
+
+T = TypeVar("T")
+
+
+def _page(
+    items: list[T],
+    key: Callable[[T], Keyset],
+    after: Keyset | None,
+    limit: int,
+    *,
+    descending: bool = False,
+) -> list[T]:
+    items.sort(key=key, reverse=descending)
+    if after is not None:
+        items = [i for i in items if (key(i) < after if descending else key(i) > after)]
+    return items[:limit]
 
 
 def _require_version(kind: str, id: uuid.UUID, current: int, expected: int) -> None:

@@ -24,7 +24,7 @@ from domain.errors import Conflict, NotFound, NotLeader
 from domain.events import DomainEvent, EventType
 from domain.ids import EventId, JobId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
-from domain.ports import OutboxRecord
+from domain.ports import Keyset, OutboxRecord
 from domain.schedule import Schedule, ScheduleState
 from domain.worker import MISSED_HEARTBEATS_OFFLINE, Worker, WorkerState
 
@@ -96,6 +96,10 @@ class PgJobs:
         row = await self._conn.fetchrow(sql("get_job"), job_id)
         if row is None:
             raise NotFound("job", str(job_id))
+        return self._from_row(row)
+
+    @staticmethod
+    def _from_row(row: asyncpg.Record) -> Job:
         return Job(
             id=JobId(row["id"]),
             tenant_id=TenantId(row["tenant_id"]),
@@ -105,6 +109,17 @@ class PgJobs:
             updated_at=row["updated_at"],
             **job_fields(row["spec"]),
         )
+
+    async def by_name(self, name: str) -> Job:
+        row = await self._conn.fetchrow(sql("job_by_name"), name)
+        if row is None:
+            raise NotFound("job", name)
+        return self._from_row(row)
+
+    async def list(self, *, after: Keyset | None, limit: int) -> list[Job]:
+        at, id = after or (None, None)
+        rows = await self._conn.fetch(sql("list_jobs"), at, id, limit)
+        return [self._from_row(row) for row in rows]
 
     async def add(self, job: Job) -> None:
         _guard(job.tenant_id, self._tenant)
@@ -198,6 +213,11 @@ class PgSchedules:
         if row is None:
             raise NotFound("schedule", name)
         return self._from_row(row)
+
+    async def list(self, *, after: Keyset | None, limit: int) -> list[Schedule]:
+        at, id = after or (None, None)
+        rows = await self._conn.fetch(sql("list_schedules"), at, id, limit)
+        return [self._from_row(row) for row in rows]
 
     async def add(self, schedule: Schedule) -> None:
         try:

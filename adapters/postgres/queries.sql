@@ -100,11 +100,12 @@ FOR UPDATE SKIP LOCKED;
 UPDATE runs r
 SET status = u.status, reason = u.reason, attempt = u.attempt, available_at = u.available_at,
     lease_until = u.lease_until, timeout_at = u.timeout_at, lease_token = u.lease_token,
-    worker_id = u.worker_id, updated_at = u.updated_at
+    worker_id = u.worker_id, updated_at = u.updated_at, max_attempts = u.max_attempts
 FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::timestamptz[],
-            $7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::uuid[], $11::timestamptz[])
+            $7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::uuid[], $11::timestamptz[],
+            $12::int[])
      AS u(tenant_id, id, status, reason, attempt, available_at, lease_until, timeout_at,
-          lease_token, worker_id, updated_at)
+          lease_token, worker_id, updated_at, max_attempts)
 WHERE r.tenant_id = u.tenant_id AND r.id = u.id AND r.lease_token <= u.lease_token
 RETURNING r.id;
 
@@ -178,3 +179,34 @@ WHERE state <> 'offline' AND last_heartbeat_at + heartbeat_interval * $2 < $1
 ORDER BY last_heartbeat_at
 LIMIT $3
 FOR UPDATE SKIP LOCKED;
+
+-- name: job_by_name
+SELECT tenant_id, id, name, spec, version, created_at, updated_at
+FROM jobs WHERE name = $1;
+
+-- name: list_jobs
+SELECT tenant_id, id, name, spec, version, created_at, updated_at
+FROM jobs
+WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid)
+ORDER BY created_at, id
+LIMIT $3;
+
+-- name: list_schedules
+SELECT tenant_id, id, name, job_id, spec, state, next_fire_at, fire_count, system, version,
+       created_at, updated_at
+FROM schedules
+WHERE state <> 'deleted'
+  AND ($1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid))
+ORDER BY created_at, id
+LIMIT $3;
+
+-- name: list_runs
+SELECT * FROM runs
+WHERE ($1::uuid IS NULL OR schedule_id = $1)
+  AND ($2::uuid IS NULL OR job_id = $2)
+  AND (cardinality($3::text[]) = 0 OR status = ANY($3))
+  AND ($4::timestamptz IS NULL OR nominal_at >= $4)
+  AND ($5::timestamptz IS NULL OR nominal_at < $5)
+  AND ($6::timestamptz IS NULL OR (nominal_at, id) < ($6, $7::uuid))
+ORDER BY nominal_at DESC, id DESC
+LIMIT $8;

@@ -12,7 +12,7 @@ from adapters.postgres.queries import sql
 from domain.errors import LeaseLost, NotFound
 from domain.ids import CalendarId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Priority
-from domain.ports import Claimable
+from domain.ports import Claimable, Keyset, RunFilter
 from domain.run import Attempt, Outcome, Run, RunStatus
 
 
@@ -105,6 +105,21 @@ class PgRuns:
         attempts = await self._conn.fetch(sql("run_attempts"), run_id)
         return run_from_row(row, tuple(_attempt_from_row(a) for a in attempts))
 
+    async def list(self, where: RunFilter, *, after: Keyset | None, limit: int) -> list[Run]:
+        at, id = after or (None, None)
+        rows = await self._conn.fetch(
+            sql("list_runs"),
+            where.schedule_id,
+            where.job_id,
+            sorted(s.value for s in where.statuses),
+            where.nominal_from,
+            where.nominal_to,
+            at,
+            id,
+            limit,
+        )
+        return [run_from_row(row) for row in rows]
+
     async def lock_claimable(self, capabilities: frozenset[str], limit: int) -> Claimable:
         now = await self._conn.fetchval(sql("db_now"))
         rows = await self._conn.fetch(sql("lock_claimable"), sorted(capabilities), limit)
@@ -137,6 +152,7 @@ class PgRuns:
             [r.lease_token for r in runs],
             [r.worker_id for r in runs],
             [r.updated_at for r in runs],
+            [r.max_attempts for r in runs],
         )
         if len(updated) != len(runs):
             done = {row["id"] for row in updated}

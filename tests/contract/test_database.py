@@ -167,3 +167,27 @@ async def test_schedule_save_detects_concurrent_change(subject: Subject) -> None
     with pytest.raises(Conflict):
         async with subject.db.transaction(ACME) as tx:
             await tx.schedules.save(replace(two), expected_version=s.version)
+
+
+async def test_jobs_and_live_schedules_list_in_creation_order(subject: Subject) -> None:
+    """Keyset pages of jobs and of live schedules; a deleted schedule is not listed."""
+    first, second = job(name="a"), replace(job(name="b"), created_at=T0 + timedelta(seconds=1))
+    s1, s2 = schedule(first.id, name="one"), schedule(first.id, name="two")
+    s2 = replace(s2, created_at=T0 + timedelta(seconds=1))
+    async with subject.db.transaction(ACME) as tx:
+        await tx.jobs.add(first)
+        await tx.jobs.add(second)
+        await tx.schedules.add(s1)
+        await tx.schedules.add(s2)
+        gone, _ = s1.delete(now=T0)
+        await tx.schedules.save(gone, expected_version=s1.version)
+    async with subject.db.transaction(ACME) as tx:
+        page = await tx.jobs.list(after=None, limit=1)
+        rest = await tx.jobs.list(after=(page[0].created_at, page[0].id), limit=5)
+        live = await tx.schedules.list(after=None, limit=5)
+        by_name = await tx.jobs.by_name("b")
+    assert [j.name for j in [*page, *rest]] == ["a", "b"]
+    assert [s.name for s in live] == ["two"]
+    assert by_name == second
+    async with subject.db.transaction(GLOBEX) as tx:
+        assert await tx.jobs.list(after=None, limit=5) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from domain.errors import LeaseLost, NotFound
 from domain.events import DomainEvent, EventType
 from domain.ids import ScheduleId, WorkerId
 from domain.job import Job, Priority
+from domain.ports import RunFilter
 from domain.run import Outcome, Run, RunStatus
 from service import runs as use
 from tests.contract.support import ACME, GLOBEX, Subject, job
@@ -265,3 +267,65 @@ async def test_claim_emits_started_events(subject: Subject) -> None:
         for r in claimed
     }
     assert set(after[before:]) == expected
+
+
+async def test_listing_filters_and_pages_newest_first(subject: Subject) -> None:
+    """Runs list by nominal time descending, filtered, and keyset pages cover all once."""
+    j = job()
+    sched = ScheduleId(uuid.uuid4())
+    runs = [fire(j, schedule=sched, at=PAST + timedelta(minutes=i)) for i in range(5)]
+    other = fire(j, at=PAST + timedelta(minutes=10))
+    await seed(subject, j, [*runs, other])
+    await use.claim(
+        subject.db, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=1, tenant_id=ACME
+    )  # the oldest of the six is running now
+    where = RunFilter(schedule_id=sched)
+    seen: list[Run] = []
+    after = None
+    while True:
+        async with subject.db.transaction(ACME) as tx:
+            page = await tx.runs.list(where, after=after, limit=2)
+        seen += page
+        if len(page) < 2:
+            break
+        after = (page[-1].nominal_at, page[-1].id)
+    assert [r.id for r in seen] == [r.id for r in reversed(runs)]
+    async with subject.db.transaction(ACME) as tx:
+        running = await tx.runs.list(
+            RunFilter(statuses=frozenset({RunStatus.RUNNING})), after=None, limit=10
+        )
+        window = await tx.runs.list(
+            RunFilter(
+                nominal_from=PAST + timedelta(minutes=1), nominal_to=PAST + timedelta(minutes=3)
+            ),
+            after=None,
+            limit=10,
+        )
+    assert [r.id for r in running] == [runs[0].id]
+    assert [r.id for r in window] == [runs[2].id, runs[1].id]
+    async with subject.db.transaction(GLOBEX) as tx:
+        assert await tx.runs.list(RunFilter(), after=None, limit=10) == []
+
+
+async def test_a_manual_retry_persists_its_new_budget(subject: Subject) -> None:
+    """retry_run on a dead run stores pending with max_attempts = attempt + job's."""
+    j = replace(job(), max_attempts=1)
+    run = fire(j)
+    await seed(subject, j, [run])
+    (claimed,) = await use.claim(
+        subject.db, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=1, tenant_id=ACME
+    )
+    await use.fail(
+        subject.db, tenant_id=ACME, run_id=run.id, token=claimed.lease_token, error="x", clock=CLOCK
+    )
+    retried = await use.retry_run(subject.db, tenant_id=ACME, run_id=run.id)
+    async with subject.db.transaction(ACME) as tx:
+        stored = await tx.runs.get(run.id)
+    assert (
+        (stored.status, stored.max_attempts)
+        == (RunStatus.PENDING, 2)
+        == (
+            retried.status,
+            retried.max_attempts,
+        )
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from adapters.memory.clock import FakeClock
@@ -92,3 +94,69 @@ async def test_out_of_attempts_is_dead() -> None:
     async with db.transaction(ACME) as tx:
         stored = await tx.runs.get(run.id)
     assert (stored.status, stored.attempt) == (RunStatus.DEAD, 2)
+
+
+class BlockingTarget:
+    """Signals when a delivery starts, then waits until released (or cancelled)."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def execute(self, run: Run, job: Job) -> None:
+        self.started.set()
+        await self.release.wait()
+
+
+async def worker_states(db: MemoryDatabase) -> list[str]:
+    return [e.type.value for e in db.outbox if e.type.value.startswith("scheduler.worker.")]
+
+
+async def test_stop_drains_in_flight_runs_then_goes_offline() -> None:
+    """A stop lets the running delivery finish and record success, then deregisters."""
+    clock = FakeClock(T0)
+    db, run = await setup(clock, max_attempts=3)
+    target = BlockingTarget()
+    pool = WorkerPool(db, {TargetKind.EVENT: target}, clock)
+    stop = asyncio.Event()
+    task = asyncio.create_task(pool.run(stop))
+    await target.started.wait()
+    stop.set()
+    target.release.set()
+    await task
+    async with db.transaction(ACME) as tx:
+        assert (await tx.runs.get(run.id)).status is RunStatus.SUCCEEDED
+    assert await worker_states(db) == ["scheduler.worker.registered", "scheduler.worker.offline"]
+
+
+async def test_a_delivery_outliving_the_grace_is_failed_for_a_prompt_retry() -> None:
+    """Past the drain grace the attempt is cancelled and recorded failed, run pending."""
+    clock = FakeClock(T0)
+    db, run = await setup(clock, max_attempts=3)
+    target = BlockingTarget()
+    pool = WorkerPool(db, {TargetKind.EVENT: target}, clock, grace=timedelta(0))
+    stop = asyncio.Event()
+    task = asyncio.create_task(pool.run(stop))
+    await target.started.wait()
+    stop.set()
+    await task
+    async with db.transaction(ACME) as tx:
+        stored = await tx.runs.get(run.id)
+    assert stored.status is RunStatus.PENDING
+    assert stored.attempts[-1].error == "worker stopped during the attempt"
+
+
+async def test_the_job_timeout_is_applied_by_the_worker() -> None:
+    """A delivery longer than the job's timeout is cut off and recorded as TIMEOUT."""
+    clock = FakeClock(T0)
+    db, run = await setup(clock, max_attempts=1)
+    async with db.transaction(ACME) as tx:
+        job = await tx.jobs.get(run.job_id)
+        await tx.jobs.save(
+            replace(job, timeout=timedelta(milliseconds=1), version=2), expected_version=1
+        )
+    pool = WorkerPool(db, {TargetKind.EVENT: BlockingTarget()}, clock)
+    assert await pool.process() == 1
+    async with db.transaction(ACME) as tx:
+        stored = await tx.runs.get(run.id)
+    assert (stored.status, stored.reason) == (RunStatus.DEAD, "TIMEOUT")

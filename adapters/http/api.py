@@ -1,0 +1,228 @@
+"""The REST API (SEMANTICS 13-14): thin FastAPI routes that parse, resolve the tenant,
+call a use case and render the answer; errors become the envelope (``errors.py``).
+
+Tenant: until token authentication lands (JWT/JWKS, its own issue), the tenant is read
+from the ``Kairos-Tenant`` header by ``header_tenant``; ``create_app`` takes the
+resolver so the token-based one replaces it without touching the routes. The dev and
+serve commands bind the API to 127.0.0.1 by default for that reason.
+
+Lists answer ``{"items": [...], "next_cursor": str | null}``; pass ``cursor`` back to
+get the next page. Cursors are opaque (base64 of the keyset).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
+
+from adapters.http.errors import ApiError, install
+from domain.durations import parse_instant
+from domain.errors import InvalidRequest
+from domain.ids import JobId, RunId, ScheduleId, TenantId, parse_tenant
+from domain.ports import Database, Keyset, RunFilter
+from domain.run import RunStatus
+from service import jobs, runs, schedules
+from service.specs import job_options, render_job, render_run, render_schedule, schedule_changes
+
+TenantResolver = Callable[[Request], Awaitable[TenantId]]
+MAX_PAGE = 500
+
+
+async def header_tenant(request: Request) -> TenantId:
+    value = request.headers.get("kairos-tenant")
+    if not value:
+        raise ApiError(401, "UNAUTHORIZED", "no tenant: send the Kairos-Tenant header")
+    return parse_tenant(value)
+
+
+async def _tenant(request: Request) -> TenantId:
+    resolver: TenantResolver = request.app.state.tenant_resolver
+    return await resolver(request)
+
+
+Tenant = Annotated[TenantId, Depends(_tenant)]
+Doc = Annotated[dict[str, Any], Body()]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+
+
+def create_app(db: Database, *, tenant: TenantResolver = header_tenant) -> FastAPI:
+    app = FastAPI(
+        title="Kairos",
+        version="0.1.0",
+        description="Tenant-scoped scheduling: schedules, jobs and their runs.",
+    )
+    install(app)
+    app.state.tenant_resolver = tenant
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    @app.post("/jobs", status_code=201, tags=["jobs"])
+    async def create_job(body: Doc, t: Tenant, response: Response) -> dict[str, Any]:
+        options = job_options(body)
+        for required in ("name", "target"):
+            if required not in options:
+                raise InvalidRequest(f"{required} is required", field=required)
+        job = await jobs.create_job(db, tenant_id=t, **options)
+        response.headers["Location"] = f"/jobs/{job.id}"
+        return render_job(job)
+
+    @app.get("/jobs", tags=["jobs"])
+    async def list_jobs(t: Tenant, limit: Limit = 50, cursor: str | None = None) -> dict[str, Any]:
+        found = await jobs.list_jobs(db, tenant_id=t, after=_cursor(cursor), limit=limit)
+        last = (found[-1].created_at, found[-1].id) if len(found) == limit else None
+        return {"items": [render_job(j) for j in found], "next_cursor": _encode(last)}
+
+    @app.get("/jobs/{job_id}", tags=["jobs"])
+    async def get_job(job_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
+        return render_job(await jobs.get_job(db, tenant_id=t, job_id=JobId(job_id)))
+
+    @app.patch("/jobs/{job_id}", tags=["jobs"])
+    async def patch_job(job_id: uuid.UUID, body: Doc, t: Tenant) -> dict[str, Any]:
+        job = await jobs.update_job(
+            db, tenant_id=t, job_id=JobId(job_id), changes=job_options(body)
+        )
+        return render_job(job)
+
+    # -- schedules ----------------------------------------------------------------------
+
+    @app.post("/schedules", status_code=201, tags=["schedules"])
+    async def create_schedule(body: Doc, t: Tenant, response: Response) -> dict[str, Any]:
+        fields = schedule_changes(body)
+        for required in ("name", "job_id"):
+            if required not in fields:
+                raise InvalidRequest(f"{required} is required", field=required)
+        schedule = await schedules.create_schedule(db, tenant_id=t, **fields)
+        response.headers["Location"] = f"/schedules/{schedule.id}"
+        response.headers["ETag"] = f'"{schedule.version}"'
+        return render_schedule(schedule)
+
+    @app.get("/schedules", tags=["schedules"])
+    async def list_schedules(
+        t: Tenant, limit: Limit = 50, cursor: str | None = None
+    ) -> dict[str, Any]:
+        found = await schedules.list_schedules(db, tenant_id=t, after=_cursor(cursor), limit=limit)
+        last = (found[-1].created_at, found[-1].id) if len(found) == limit else None
+        return {"items": [render_schedule(s) for s in found], "next_cursor": _encode(last)}
+
+    @app.get("/schedules/{schedule_id}", tags=["schedules"])
+    async def get_schedule(schedule_id: uuid.UUID, t: Tenant, response: Response) -> dict[str, Any]:
+        schedule = await schedules.get_schedule(
+            db, tenant_id=t, schedule_id=ScheduleId(schedule_id)
+        )
+        response.headers["ETag"] = f'"{schedule.version}"'
+        return render_schedule(schedule)
+
+    @app.patch("/schedules/{schedule_id}", tags=["schedules"])
+    async def patch_schedule(
+        schedule_id: uuid.UUID,
+        body: Doc,
+        t: Tenant,
+        response: Response,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        current = await schedules.get_schedule(db, tenant_id=t, schedule_id=ScheduleId(schedule_id))
+        changes = schedule_changes(body, current.timing)
+        schedule = await schedules.update_schedule(
+            db,
+            tenant_id=t,
+            schedule_id=ScheduleId(schedule_id),
+            changes=changes,
+            expected_version=_version(if_match) if if_match else None,
+        )
+        response.headers["ETag"] = f'"{schedule.version}"'
+        return render_schedule(schedule)
+
+    @app.delete("/schedules/{schedule_id}", status_code=204, tags=["schedules"])
+    async def delete_schedule(schedule_id: uuid.UUID, t: Tenant) -> Response:
+        await schedules.delete_schedule(db, tenant_id=t, schedule_id=ScheduleId(schedule_id))
+        return Response(status_code=204)
+
+    # -- runs ---------------------------------------------------------------------------
+
+    @app.get("/runs", tags=["runs"])
+    async def list_runs(
+        t: Tenant,
+        *,
+        limit: Limit = 50,
+        cursor: str | None = None,
+        schedule_id: uuid.UUID | None = None,
+        job_id: uuid.UUID | None = None,
+        status: Annotated[list[str] | None, Query()] = None,
+        from_: Annotated[str | None, Query(alias="from")] = None,
+        to: str | None = None,
+    ) -> dict[str, Any]:
+        where = RunFilter(
+            schedule_id=ScheduleId(schedule_id) if schedule_id else None,
+            job_id=JobId(job_id) if job_id else None,
+            statuses=_statuses(status or []),
+            nominal_from=_instant(from_, "from"),
+            nominal_to=_instant(to, "to"),
+        )
+        found = await runs.list_runs(
+            db, tenant_id=t, where=where, after=_cursor(cursor), limit=limit
+        )
+        last = (found[-1].nominal_at, found[-1].id) if len(found) == limit else None
+        return {"items": [render_run(r) for r in found], "next_cursor": _encode(last)}
+
+    @app.get("/runs/{run_id}", tags=["runs"])
+    async def get_run(run_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
+        run = await runs.get_run(db, tenant_id=t, run_id=RunId(run_id))
+        return render_run(run, attempts=True)
+
+    @app.post("/runs/{run_id}/retry", tags=["runs"])
+    async def retry_run(run_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
+        return render_run(await runs.retry_run(db, tenant_id=t, run_id=RunId(run_id)))
+
+    @app.post("/runs/{run_id}/cancel", tags=["runs"])
+    async def cancel_run(run_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
+        return render_run(await runs.cancel_run(db, tenant_id=t, run_id=RunId(run_id)))
+
+    return app
+
+
+def _statuses(values: list[str]) -> frozenset[RunStatus]:
+    out = set()
+    for value in (v for raw in values for v in raw.split(",") if v):
+        try:
+            out.add(RunStatus(value))
+        except ValueError:
+            raise InvalidRequest(
+                f"unknown status {value!r}; one of {[s.value for s in RunStatus]}",
+                field="status",
+            ) from None
+    return frozenset(out)
+
+
+def _instant(value: str | None, field: str) -> datetime | None:
+    return parse_instant(value, field=field) if value else None
+
+
+def _version(if_match: str) -> int:
+    try:
+        return int(if_match.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise InvalidRequest('If-Match must be a version ETag like "3"', field="If-Match") from None
+
+
+def _encode(key: Keyset | None) -> str | None:
+    if key is None:
+        return None
+    raw = json.dumps([key[0].isoformat(), str(key[1])]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor(text: str | None) -> Keyset | None:
+    if not text:
+        return None
+    try:
+        at, id = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        return datetime.fromisoformat(at), uuid.UUID(id)
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidRequest("cursor is not one this API gave out", field="cursor") from None

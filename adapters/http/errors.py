@@ -1,0 +1,117 @@
+"""The error envelope (SEMANTICS 14) for every error the API answers.
+
+``{"error": {"code", "message", "details", "timestamp"}}`` with a stable code; domain
+errors map by code, request validation answers 422 with field paths, a malformed body
+400, an unknown route 404, and a lost database or NATS connection 503 ``UNAVAILABLE``.
+Nothing answers a bare 500 with a traceback: an unexpected error is logged with an
+error id and answered as 500 ``INTERNAL`` carrying only that id.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from domain.errors import DomainError
+
+log = logging.getLogger("kairos.api")
+
+STATUS = {
+    "INVALID_SCHEDULE": 422,
+    "INVALID_REQUEST": 422,
+    "NOT_FOUND": 404,
+    "CONFLICT": 409,
+    "LEASE_LOST": 409,
+    "TASK_LOCKED": 423,
+    "DEPENDENCY_FAILED": 409,
+    "EXECUTION_FAILED": 502,
+    "TIMEOUT": 504,
+    "UNAUTHORIZED": 401,
+    "FORBIDDEN": 403,
+    "RATE_LIMITED": 429,
+    "UNAVAILABLE": 503,
+}
+_HTTP_CODES = {400: "INVALID_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND"}
+
+
+def envelope(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> JSONResponse:
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details or {},
+            "timestamp": datetime.now(UTC).isoformat(),  # noqa: TID251 - a response stamp
+        }
+    }
+    return JSONResponse(body, status_code=status)
+
+
+class ApiError(Exception):
+    """An error raised by the HTTP layer itself (missing tenant, bad cursor...)."""
+
+    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        return envelope(STATUS.get(exc.code, 422), exc.code, exc.message, _jsonable(exc.details))
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return envelope(exc.status, exc.code, exc.message, _jsonable(exc.details))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
+                "message": e.get("msg", ""),
+                "type": e.get("type", ""),
+            }
+            for e in exc.errors()
+        ]
+        if any(e["type"] == "json_invalid" for e in errors):
+            return envelope(
+                400, "INVALID_REQUEST", "the body is not valid JSON", {"errors": errors}
+            )
+        first = errors[0] if errors else {"field": "", "message": "invalid request"}
+        message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+        return envelope(422, "INVALID_REQUEST", message, {"errors": errors})
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "INVALID_REQUEST")
+        return envelope(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(OSError)
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("dependency unavailable: %s", exc)
+        return envelope(503, "UNAVAILABLE", "a backing service is unavailable; retry shortly")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        error_id = str(uuid.uuid4())
+        log.exception("unexpected error %s", error_id, exc_info=exc)
+        return envelope(500, "INTERNAL", "unexpected error", {"error_id": error_id})
+
+
+def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v if isinstance(v, (str, int, float, bool, type(None), list)) else str(v)
+        for k, v in details.items()
+    }

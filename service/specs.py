@@ -1,0 +1,237 @@
+"""Jobs and schedules as documents: what the REST API and ``kairos apply`` accept and
+answer. Parsing is strict (unknown fields are refused) and every error names its field.
+
+A schedule document is flat: the timing fields (``trigger``, ``timezone``, ``dst``,
+``windows``, ...) sit next to ``name``, ``job`` and the policies.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from domain.durations import format_duration, parse_duration
+from domain.errors import InvalidRequest
+from domain.ids import JobId
+from domain.job import Backoff, BackoffKind, Job, Priority, Target, TargetKind
+from domain.run import Attempt, Run
+from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
+from domain.timing import SPEC_KEYS, Timing
+
+JOB_FIELDS = frozenset(
+    {"name", "target", "max_attempts", "backoff", "timeout", "max_concurrency", "priority"}
+)
+POLICY_FIELDS = frozenset(
+    {"misfire_policy", "catchup_window", "max_catchup", "overlap_policy", "max_buffered"}
+)
+SCHEDULE_FIELDS = frozenset({"name", "job_id", "payload"}) | POLICY_FIELDS | SPEC_KEYS
+
+
+def _refuse_unknown(doc: Mapping[str, Any], allowed: frozenset[str], where: str = "") -> None:
+    if not isinstance(doc, Mapping):
+        raise InvalidRequest("expected an object", field=where or "body")
+    unknown = sorted(set(doc) - allowed)
+    if unknown:
+        raise InvalidRequest(f"unknown field {where}{unknown[0]!r}", field=where + unknown[0])
+
+
+def _int(doc: Mapping[str, Any], key: str, *, minimum: int, optional: bool = False) -> Any:
+    value = doc[key]
+    if value is None and optional:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise InvalidRequest(f"{key} must be an integer >= {minimum}", field=key)
+    return value
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+        raise InvalidRequest(
+            "name must be a non-empty string of at most 200 characters", field="name"
+        )
+    return value
+
+
+def _duration(value: Any, field: str) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InvalidRequest(f"{field} must be a duration like 'PT5M', '30s' or 300", field=field)
+    return parse_duration(str(value), field=field)
+
+
+def _choice(enum: Any, value: Any, field: str) -> Any:
+    try:
+        return enum[str(value).upper()] if enum is Priority else enum(value)
+    except (KeyError, ValueError):
+        names = [m.name.lower() for m in enum] if enum is Priority else [m.value for m in enum]
+        raise InvalidRequest(f"{field} must be one of {names}", field=field) from None
+
+
+# -- jobs -----------------------------------------------------------------------------------
+
+
+def job_options(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Job fields from a (partial) document: only the keys given."""
+    _refuse_unknown(doc, JOB_FIELDS)
+    out: dict[str, Any] = {}
+    if "name" in doc:
+        out["name"] = _name(doc["name"])
+    if "target" in doc:
+        target = doc["target"]
+        _refuse_unknown(target, frozenset({"kind", "config"}), "target.")
+        config = target.get("config", {})
+        if not isinstance(config, Mapping):
+            raise InvalidRequest("target.config must be an object", field="target.config")
+        out["target"] = Target(
+            kind=_choice(TargetKind, str(target.get("kind", "")).upper(), "target.kind"),
+            config=dict(config),
+        )
+    if "max_attempts" in doc:
+        out["max_attempts"] = _int(doc, "max_attempts", minimum=1)
+    if "backoff" in doc:
+        b = doc["backoff"]
+        _refuse_unknown(b, frozenset({"kind", "initial", "multiplier", "max"}), "backoff.")
+        default = Backoff()
+        multiplier = b.get("multiplier", default.multiplier)
+        if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)):
+            raise InvalidRequest("backoff.multiplier must be a number", field="backoff.multiplier")
+        out["backoff"] = Backoff(
+            kind=_choice(BackoffKind, b.get("kind", default.kind.value), "backoff.kind"),
+            initial=_duration(b.get("initial", "PT1S"), "backoff.initial"),
+            multiplier=float(multiplier),
+            max=_duration(b.get("max", "PT5M"), "backoff.max"),
+        )
+    if "timeout" in doc:
+        out["timeout"] = _duration(doc["timeout"], "timeout")
+    if "max_concurrency" in doc:
+        out["max_concurrency"] = _int(doc, "max_concurrency", minimum=1, optional=True)
+    if "priority" in doc:
+        out["priority"] = _choice(Priority, doc["priority"], "priority")
+    return out
+
+
+def render_job(job: Job) -> dict[str, Any]:
+    return {
+        "id": str(job.id),
+        "name": job.name,
+        "target": {"kind": job.target.kind.value, "config": dict(job.target.config)},
+        "max_attempts": job.max_attempts,
+        "backoff": {
+            "kind": job.backoff.kind.value,
+            "initial": format_duration(job.backoff.initial),
+            "multiplier": job.backoff.multiplier,
+            "max": format_duration(job.backoff.max),
+        },
+        "timeout": format_duration(job.timeout),
+        "max_concurrency": job.max_concurrency,
+        "priority": job.priority.name.lower(),
+        "version": job.version,
+        "created_at": job.created_at.isoformat(),
+        "updated_at": job.updated_at.isoformat(),
+    }
+
+
+# -- schedules ------------------------------------------------------------------------------
+
+
+def schedule_changes(doc: Mapping[str, Any], current: Timing | None = None) -> dict[str, Any]:
+    """Schedule fields from a document. Timing fields are merged over ``current`` (a
+    PATCH), or form a whole timing (a create, ``current`` None)."""
+    _refuse_unknown(doc, SCHEDULE_FIELDS)
+    out: dict[str, Any] = {}
+    if "name" in doc:
+        out["name"] = _name(doc["name"])
+    if "job_id" in doc:
+        out["job_id"] = JobId(_uuid(doc["job_id"], "job_id"))
+    if "payload" in doc:
+        if not isinstance(doc["payload"], Mapping):
+            raise InvalidRequest("payload must be an object", field="payload")
+        out["payload"] = dict(doc["payload"])
+    timing_doc = {k: v for k, v in doc.items() if k in SPEC_KEYS}
+    if timing_doc or current is None:
+        base = current.to_spec() if current is not None else {}
+        out["timing"] = Timing.from_spec({**base, **timing_doc})
+    if "misfire_policy" in doc:
+        out["misfire_policy"] = _choice(MisfirePolicy, doc["misfire_policy"], "misfire_policy")
+    if "catchup_window" in doc:
+        out["catchup_window"] = _duration(doc["catchup_window"], "catchup_window")
+    if "max_catchup" in doc:
+        out["max_catchup"] = _int(doc, "max_catchup", minimum=0)
+    if "overlap_policy" in doc:
+        out["overlap_policy"] = _choice(OverlapPolicy, doc["overlap_policy"], "overlap_policy")
+    if "max_buffered" in doc:
+        out["max_buffered"] = _int(doc, "max_buffered", minimum=1)
+    return out
+
+
+def _uuid(value: Any, field: str) -> Any:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidRequest(f"{field} must be a UUID", field=field) from None
+
+
+def render_schedule(schedule: Schedule) -> dict[str, Any]:
+    return {
+        "id": str(schedule.id),
+        "name": schedule.name,
+        "job_id": str(schedule.job_id),
+        "state": schedule.state.value,
+        **schedule.timing.to_spec(),
+        "payload": dict(schedule.payload),
+        "misfire_policy": schedule.misfire_policy.value,
+        "catchup_window": format_duration(schedule.catchup_window),
+        "max_catchup": schedule.max_catchup,
+        "overlap_policy": schedule.overlap_policy.value,
+        "max_buffered": schedule.max_buffered,
+        "next_fire_at": schedule.next_fire_at.isoformat() if schedule.next_fire_at else None,
+        "fire_count": schedule.fire_count,
+        "version": schedule.version,
+        "created_at": schedule.created_at.isoformat(),
+        "updated_at": schedule.updated_at.isoformat(),
+    }
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+
+def render_run(run: Run, *, attempts: bool = False) -> dict[str, Any]:
+    def iso(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    out: dict[str, Any] = {
+        "id": str(run.id),
+        "schedule_id": str(run.schedule_id),
+        "job_id": str(run.job_id),
+        "nominal_at": iso(run.nominal_at),
+        "dispatch_at": iso(run.dispatch_at),
+        "status": run.status.value,
+        "reason": run.reason,
+        "attempt": run.attempt,
+        "max_attempts": run.max_attempts,
+        "priority": run.priority.name.lower(),
+        "available_at": iso(run.available_at),
+        "lease_until": iso(run.lease_until),
+        "timeout_at": iso(run.timeout_at),
+        "worker_id": str(run.worker_id) if run.worker_id else None,
+        "payload": dict(run.payload),
+        "created_at": iso(run.created_at),
+        "updated_at": iso(run.updated_at),
+    }
+    if attempts:
+        out["attempts"] = [_attempt(a) for a in run.attempts]
+    return out
+
+
+def _attempt(a: Attempt) -> dict[str, Any]:
+    duration = a.duration
+    return {
+        "number": a.number,
+        "worker_id": str(a.worker_id),
+        "started_at": a.started_at.isoformat(),
+        "ended_at": a.ended_at.isoformat() if a.ended_at else None,
+        "outcome": a.outcome.value if a.outcome else None,
+        "error": a.error,
+        "duration_ms": round(duration.total_seconds() * 1000, 3) if duration else None,
+    }

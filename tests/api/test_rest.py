@@ -1,0 +1,254 @@
+"""The REST API over the memory adapters with a fake clock (httpx in-process)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.http.api import create_app
+from adapters.memory.clock import FakeClock
+from adapters.memory.database import MemoryDatabase
+from domain.errors import ExecutionFailed
+from domain.job import Job, TargetKind
+from domain.run import Run
+from service.materialiser import LEADER, materialise_due
+from service.worker import WorkerPool
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+ACME = {"Kairos-Tenant": "acme"}
+GLOBEX = {"Kairos-Tenant": "globex"}
+JOB = {"name": "report", "target": {"kind": "EVENT", "config": {"subject": "reports.generate"}}}
+
+
+class Failing:
+    async def execute(self, run: Run, job: Job) -> None:
+        raise ExecutionFailed("receiver down")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def db(clock: FakeClock) -> MemoryDatabase:
+    return MemoryDatabase(clock)
+
+
+@pytest.fixture
+async def api(db: MemoryDatabase) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(db))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kairos") as client:
+        yield client
+
+
+def error(response: httpx.Response) -> dict[str, Any]:
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details", "timestamp"}
+    err: dict[str, Any] = body["error"]
+    return err
+
+
+async def make_job(api: httpx.AsyncClient, **extra: Any) -> dict[str, Any]:
+    r = await api.post("/jobs", json={**JOB, **extra}, headers=ACME)
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def make_schedule(api: httpx.AsyncClient, job_id: str, **extra: Any) -> dict[str, Any]:
+    doc = {
+        "name": "every-minute",
+        "job_id": job_id,
+        "trigger": {"type": "CRON", "expression": "* * * * *"},
+        "timezone": "Europe/Berlin",
+        **extra,
+    }
+    r = await api.post("/schedules", json=doc, headers=ACME)
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def test_create_read_and_list_jobs_and_schedules(
+    api: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """Created objects read back as created; lists page with a cursor."""
+    job = await make_job(api, max_attempts=4, backoff={"kind": "fixed", "initial": "PT10S"})
+    assert (job["max_attempts"], job["backoff"]["initial"], job["priority"]) == (
+        4,
+        "PT10S",
+        "normal",
+    )
+    schedule = await make_schedule(api, job["id"], payload={"n": 1})
+    assert schedule["next_fire_at"] == "2026-03-01T12:00:00+00:00"
+    assert schedule["state"] == "enabled"
+    r = await api.get(f"/schedules/{schedule['id']}", headers=ACME)
+    assert r.json() == schedule
+    assert r.headers["ETag"] == '"1"'
+    for i in range(3):
+        clock.advance(timedelta(seconds=1))  # lists are in creation order
+        await make_schedule(api, job["id"], name=f"s{i}")
+    page1 = (await api.get("/schedules?limit=3", headers=ACME)).json()
+    page2 = (
+        await api.get(f"/schedules?limit=3&cursor={page1['next_cursor']}", headers=ACME)
+    ).json()
+    names = [s["name"] for s in page1["items"] + page2["items"]]
+    assert names == ["every-minute", "s0", "s1", "s2"]
+    assert page2["next_cursor"] is None
+
+
+async def test_another_tenant_sees_nothing(api: httpx.AsyncClient) -> None:
+    """Tenant B gets 404 for tenant A's ids and empty lists."""
+    job = await make_job(api)
+    schedule = await make_schedule(api, job["id"])
+    for path in (f"/jobs/{job['id']}", f"/schedules/{schedule['id']}"):
+        r = await api.get(path, headers=GLOBEX)
+        assert (r.status_code, error(r)["code"]) == (404, "NOT_FOUND")
+    assert (await api.get("/schedules", headers=GLOBEX)).json()["items"] == []
+    r = await api.delete(f"/schedules/{schedule['id']}", headers=GLOBEX)
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("doc", "status", "code", "field"),
+    [
+        (
+            {"trigger": {"type": "CRON", "expression": "61 * * * *"}},
+            422,
+            "INVALID_SCHEDULE",
+            "cron.minute",
+        ),
+        ({"timezone": "Mars/Olympus"}, 422, "INVALID_SCHEDULE", "timezone"),
+        ({"colour": "blue"}, 422, "INVALID_REQUEST", "colour"),
+        ({"overlap_policy": "sometimes"}, 422, "INVALID_REQUEST", "overlap_policy"),
+        ({"catchup_window": "soon"}, 422, "INVALID_SCHEDULE", "catchup_window"),
+        ({"job_id": "00000000-0000-0000-0000-000000000001"}, 404, "NOT_FOUND", None),
+        ({"job_id": "not-a-uuid"}, 422, "INVALID_REQUEST", "job_id"),
+        ({"max_catchup": True}, 422, "INVALID_REQUEST", "max_catchup"),
+    ],
+)
+async def test_bad_schedules_answer_the_envelope_and_write_nothing(
+    api: httpx.AsyncClient, doc: dict[str, Any], status: int, code: str, field: str | None
+) -> None:
+    """Each bad document names its problem; no schedule is stored."""
+    job = await make_job(api)
+    base = {
+        "name": "s",
+        "job_id": job["id"],
+        "trigger": {"type": "CRON", "expression": "* * * * *"},
+    }
+    r = await api.post("/schedules", json={**base, **doc}, headers=ACME)
+    assert r.status_code == status, r.text
+    err = error(r)
+    assert err["code"] == code
+    if field is not None:
+        assert err["details"]["field"] == field
+    assert (await api.get("/schedules", headers=ACME)).json()["items"] == []
+
+
+async def test_malformed_requests_and_unknown_routes(api: httpx.AsyncClient) -> None:
+    """Bad JSON 400, missing tenant 401, bad tenant/cursor/status 422, no route 404."""
+    r = await api.post(
+        "/jobs", content=b"{not json", headers={**ACME, "content-type": "application/json"}
+    )
+    assert (r.status_code, error(r)["code"]) == (400, "INVALID_REQUEST")
+    r = await api.get("/jobs")
+    assert (r.status_code, error(r)["code"]) == (401, "UNAUTHORIZED")
+    r = await api.get("/jobs", headers={"Kairos-Tenant": "a.b"})
+    assert (r.status_code, error(r)["details"]["field"]) == (422, "tenant")
+    r = await api.get("/runs?cursor=zzz", headers=ACME)
+    assert (r.status_code, error(r)["details"]["field"]) == (422, "cursor")
+    r = await api.get("/runs?status=sleeping", headers=ACME)
+    assert (r.status_code, error(r)["details"]["field"]) == (422, "status")
+    r = await api.get("/nowhere", headers=ACME)
+    assert (r.status_code, error(r)["code"]) == (404, "NOT_FOUND")
+    r = await api.get("/jobs/not-a-uuid", headers=ACME)
+    assert (r.status_code, error(r)["details"]["errors"][0]["field"]) == (422, "path.job_id")
+    r = await api.post("/jobs", json={"name": "x", "target": {"kind": "HTTP"}}, headers=ACME)
+    assert (r.status_code, error(r)["details"]["field"]) == (422, "target.kind")
+    r = await api.post(
+        "/jobs",
+        json={**JOB, "target": {"kind": "EVENT", "config": {"subject": "a.>"}}},
+        headers=ACME,
+    )
+    assert (r.status_code, error(r)["details"]["field"]) == (422, "target.config.subject")
+
+
+async def test_patch_changes_timing_and_checks_the_version(
+    api: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """A new rule restarts from now; a stale If-Match is a 409; no-op keeps the version."""
+    job = await make_job(api)
+    schedule = await make_schedule(api, job["id"])
+    path = f"/schedules/{schedule['id']}"
+    clock.advance(timedelta(minutes=5, seconds=30))
+    r = await api.patch(
+        path, json={"trigger": {"type": "CRON", "expression": "0 9 * * *"}}, headers=ACME
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["version"], r.json()["next_fire_at"]) == (2, "2026-03-02T08:00:00+00:00")
+    assert r.json()["timezone"] == "Europe/Berlin"  # untouched timing fields are kept
+    r = await api.patch(path, json={"name": "nine"}, headers={**ACME, "If-Match": '"1"'})
+    assert (r.status_code, error(r)["code"]) == (409, "CONFLICT")
+    r = await api.patch(path, json={"name": "every-minute"}, headers=ACME)
+    assert r.json()["version"] == 2
+    r = await api.patch(path, json={"timezone": "Nowhere/Land"}, headers=ACME)
+    assert error(r)["details"]["field"] == "timezone"
+    assert (await api.get(path, headers=ACME)).json()["timezone"] == "Europe/Berlin"
+
+
+async def test_delete_cancels_waiting_runs_and_hides_the_schedule(
+    api: httpx.AsyncClient, db: MemoryDatabase
+) -> None:
+    """DELETE answers 204; the schedule is gone (404 twice) and its pending run cancelled."""
+    job = await make_job(api)
+    schedule = await make_schedule(api, job["id"])
+    await lead_and_materialise(db)
+    r = await api.get(f"/runs?schedule_id={schedule['id']}", headers=ACME)
+    assert [run["status"] for run in r.json()["items"]] == ["pending"]
+    assert (await api.delete(f"/schedules/{schedule['id']}", headers=ACME)).status_code == 204
+    assert (await api.get(f"/schedules/{schedule['id']}", headers=ACME)).status_code == 404
+    assert (await api.delete(f"/schedules/{schedule['id']}", headers=ACME)).status_code == 404
+    runs = (await api.get(f"/runs?schedule_id={schedule['id']}", headers=ACME)).json()["items"]
+    assert [(run["status"], run["reason"]) for run in runs] == [("cancelled", "schedule deleted")]
+
+
+async def lead_and_materialise(db: MemoryDatabase) -> None:
+    async with db.system() as tx:
+        epoch = await tx.leader.acquire(LEADER, "me", timedelta(minutes=1))
+    assert epoch is not None
+    await materialise_due(db, holder="me", epoch=epoch, horizon=timedelta(0))
+
+
+async def test_dead_runs_are_listed_retried_and_cancelled(
+    api: httpx.AsyncClient, db: MemoryDatabase, clock: FakeClock
+) -> None:
+    """A run that failed its only attempt is dead; retry makes it pending; cancel ends it."""
+    job = await make_job(api, max_attempts=1)
+    await make_schedule(api, job["id"])
+    await lead_and_materialise(db)
+    pool = WorkerPool(db, {TargetKind.EVENT: Failing()}, clock)
+    assert await pool.process() == 1
+    dead = (await api.get("/runs?status=dead", headers=ACME)).json()["items"]
+    assert len(dead) == 1
+    run_id = dead[0]["id"]
+    detail = (await api.get(f"/runs/{run_id}", headers=ACME)).json()
+    assert [(a["number"], a["outcome"], a["error"]) for a in detail["attempts"]] == [
+        (1, "failed", "receiver down")
+    ]
+    r = await api.post(f"/runs/{run_id}/retry", headers=ACME)
+    assert (r.json()["status"], r.json()["max_attempts"]) == ("pending", 2)
+    r = await api.post(f"/runs/{run_id}/retry", headers=ACME)
+    assert (r.status_code, error(r)["code"]) == (409, "CONFLICT")
+    r = await api.post(f"/runs/{run_id}/cancel", headers=ACME)
+    assert r.json()["status"] == "cancelled"
+    r = await api.post(f"/runs/{run_id}/cancel", headers=GLOBEX)
+    assert r.status_code == 404
+    statuses = {e.type.value for e in db.outbox}
+    assert {"scheduler.run.dead", "scheduler.run.cancelled"} <= statuses
