@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -14,15 +15,18 @@ from typing import Any, NoReturn
 from uuid import UUID
 
 import asyncpg
+import yaml
 
 from adapters.clock import SystemClock
 from adapters.holiday_sources import LibraryHolidayProvider
+from adapters.nats.tail import tail
+from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.postgres.migrate import MigrationError, migrate
 from domain.calendar import BusinessCalendar, Calendar, CountryHolidays, Holiday, ICalHolidays
 from domain.durations import parse_duration, parse_instant
 from domain.errors import DomainError, InvalidRequest, InvalidSchedule
 from domain.firing import FoldPolicy, GapPolicy
-from domain.ids import CalendarId, TenantId
+from domain.ids import SYSTEM_TENANT, CalendarId, TenantId, parse_tenant
 from domain.planning import PlannedFire
 from domain.timing import CalendarPolicy, DstPolicy, Timing, WindowPolicy
 from domain.triggers import (
@@ -35,8 +39,9 @@ from domain.triggers import (
 )
 from domain.windows import ExecutionWindow, parse_weekdays
 from domain.zones import get_zone
+from service.apply import Change, apply
 from service.preview import Preview, preview, truncate_to_minute
-from service.runtime import configure_logging, dev, serve
+from service.runtime import ServeOptions, configure_logging, dev, read_dev_env, serve, work
 
 EXIT_USAGE = 2
 _MAX_COUNT = 100_000
@@ -115,34 +120,167 @@ def _build_parser() -> _Parser:
         "dev", help="run Kairos with its own PostgreSQL and nats-server under ./.kairos/"
     )
     dev.add_argument("--data", default=".kairos", help="data folder (default ./.kairos)")
-    srv = sub.add_parser("serve", help="run a scheduler replica against external servers")
+    _api_flags(dev)
+    srv = sub.add_parser("serve", help="run a scheduler replica (and the API) on given servers")
+    _server_flags(srv)
+    _api_flags(srv)
     srv.add_argument(
-        "--database-url",
-        default=os.environ.get("KAIROS_DATABASE_URL"),
-        help="DSN of the kairos_scheduler role (default: $KAIROS_DATABASE_URL)",
+        "--workers",
+        type=int,
+        default=32,
+        metavar="N",
+        help="built-in worker pool concurrency (0: leave runs to `kairos worker`)",
     )
-    srv.add_argument(
+    wrk = sub.add_parser("worker", help="run a worker process that claims and executes runs")
+    _server_flags(wrk)
+    wrk.add_argument("--concurrency", type=int, default=16, metavar="N")
+    wrk.add_argument("--name", default=f"worker-{os.getpid()}", help="shown in events")
+    app = sub.add_parser("apply", help="create or update jobs and schedules from a YAML file")
+    app.add_argument("-f", "--file", required=True, help="YAML document (- for stdin)")
+    app.add_argument("--tenant", required=True)
+    app.add_argument(
+        "--database-url",
+        default=_default("KAIROS_DATABASE_URL"),
+        help="DSN (default: $KAIROS_DATABASE_URL, else the running `kairos dev`)",
+    )
+    events = sub.add_parser("events", help="watch Kairos domain events")
+    events_sub = events.add_subparsers(dest="events_command", required=True, parser_class=_Parser)
+    tail = events_sub.add_parser("tail", help="print events as they are published")
+    tail.add_argument("--tenant", help="only this tenant's events")
+    tail.add_argument("--count", type=int, metavar="N", help="exit after N events")
+    tail.add_argument("--raw", action="store_true", help="print whole CloudEvents JSON")
+    tail.add_argument(
         "--nats-url",
-        default=os.environ.get("KAIROS_NATS_URL"),
-        help="NATS URL (default: $KAIROS_NATS_URL)",
+        default=_default("KAIROS_NATS_URL"),
+        help="NATS URL (default: $KAIROS_NATS_URL, else the running `kairos dev`)",
     )
     return parser
 
 
+def _default(name: str) -> str | None:
+    """An environment variable, else what a `kairos dev` running here recorded."""
+    return os.environ.get(name) or read_dev_env(Path(".kairos")).get(name)
+
+
+def _server_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        default=_default("KAIROS_DATABASE_URL"),
+        help="DSN of the kairos_scheduler role (default: $KAIROS_DATABASE_URL)",
+    )
+    parser.add_argument(
+        "--nats-url",
+        default=_default("KAIROS_NATS_URL"),
+        help="NATS URL (default: $KAIROS_NATS_URL)",
+    )
+
+
+def _api_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api-host", default="127.0.0.1", help="API address (default 127.0.0.1)")
+    parser.add_argument("--api-port", type=int, default=8080, help="API port (0: any free port)")
+
+
 def _dev(args: argparse.Namespace) -> int:
     configure_logging()
-    dev(Path(args.data))
+    dev(Path(args.data), ServeOptions(api_host=args.api_host, api_port=args.api_port))
     return 0
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _need_servers(args: argparse.Namespace) -> None:
     if not args.database_url or not args.nats_url:
         raise InvalidRequest("give --database-url and --nats-url (or KAIROS_DATABASE_URL/NATS_URL)")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    _need_servers(args)
+    if args.workers < 0:
+        raise InvalidRequest("--workers must be 0 or more")
+    configure_logging()
+    opts = ServeOptions(
+        api_host=args.api_host, api_port=args.api_port, worker_capacity=args.workers
+    )
+    try:
+        asyncio.run(serve(args.database_url, args.nats_url, opts))
+    except (RuntimeError, OSError) as exc:
+        print(f"kairos serve: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    _need_servers(args)
+    if args.concurrency < 1:
+        raise InvalidRequest("--concurrency must be at least 1")
     configure_logging()
     try:
-        asyncio.run(serve(args.database_url, args.nats_url))
-    except RuntimeError as exc:
-        print(f"kairos serve: error: {exc}", file=sys.stderr)
+        asyncio.run(
+            work(args.database_url, args.nats_url, concurrency=args.concurrency, name=args.name)
+        )
+    except (RuntimeError, OSError) as exc:
+        print(f"kairos worker: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _apply(args: argparse.Namespace) -> int:
+    if not args.database_url:
+        raise InvalidRequest(
+            "no database: give --database-url, set KAIROS_DATABASE_URL or start `kairos dev`"
+        )
+    tenant = parse_tenant(args.tenant)
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read {args.file}: {exc.strerror}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidRequest(f"{args.file} is not valid YAML: {exc}".replace("\n", " ")) from None
+
+    async def run() -> list[Change]:
+        pool = await create_pool(args.database_url, max_size=2)
+        try:
+            return await apply(PostgresDatabase(pool), tenant_id=tenant, document=document)
+        finally:
+            await pool.close()
+
+    try:
+        changes = asyncio.run(run())
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"kairos apply: error: {exc}", file=sys.stderr)
+        return 1
+    for change in changes:
+        print(f"{change.kind} {change.name}: {change.outcome.value}")
+    return 0
+
+
+def _events(args: argparse.Namespace) -> int:
+    if not args.nats_url:
+        raise InvalidRequest("no NATS: give --nats-url, set KAIROS_NATS_URL or start `kairos dev`")
+
+    async def run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await tail(
+            args.nats_url,
+            # The built-in pools' worker events are under the reserved SYSTEM_TENANT.
+            tenant=None
+            if not args.tenant
+            else args.tenant
+            if args.tenant == SYSTEM_TENANT
+            else parse_tenant(args.tenant),
+            count=args.count,
+            raw=args.raw,
+            out=lambda line: print(line, flush=True),
+            stop=stop,
+        )
+
+    try:
+        asyncio.run(run())
+    except (OSError, TimeoutError) as exc:
+        print(f"kairos events: error: {exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -325,6 +463,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _dev(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "worker":
+            return _worker(args)
+        if args.command == "apply":
+            return _apply(args)
+        if args.command == "events":
+            return _events(args)
     except DomainError as exc:
         print(f"kairos {args.command}: error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE

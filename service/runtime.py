@@ -1,4 +1,11 @@
-"""Composition root: build the adapters, run the scheduler until a signal, clean up."""
+"""Composition root: build the adapters, run the API, scheduler loops and worker pool
+until a signal, clean up.
+
+- ``serve``: one scheduler replica (leader election, materialiser, rescuer, relay, a
+  built-in worker pool unless ``worker_capacity`` is 0) plus the REST API.
+- ``work``: a worker process only (``kairos worker``): claims and executes runs.
+- ``dev``: the embedded default, own PostgreSQL and nats-server under a data folder.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +14,25 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable, Coroutine, Generator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nats
+import uvicorn
 
 from adapters.clock import SystemClock
 from adapters.embedded.nats import EmbeddedNats
 from adapters.embedded.postgres import EmbeddedPostgres
+from adapters.http.api import create_app
 from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.postgres.migrate import migrate, pending
 from domain.job import TargetKind
 from service.app import Scheduler, SchedulerSettings
+from service.worker import WorkerPool
 
 log = logging.getLogger("kairos")
 
@@ -32,42 +45,160 @@ def configure_logging() -> None:
     )
 
 
-async def serve(database_url: str, nats_url: str, *, ready_line: bool = True) -> None:
-    """Run one scheduler replica (leader election, loops, worker pool) until SIGINT/TERM."""
-    waiting = await pending(database_url)
-    if waiting:
-        raise RuntimeError(f"migrations {waiting} are not applied: run `kairos migrate`")
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    api_host: str = "127.0.0.1"
+    api_port: int | None = 8080  # None: no API; 0: any free port
+    worker_capacity: int = 32  # 0: no built-in pool
+
+
+class _Api(uvicorn.Server):
+    """uvicorn without its own signal handling: the process's stop event rules."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def _until_signal(
+    body: Callable[[asyncio.Event, Callable[[str], None]], Coroutine[Any, Any, None]],
+    ready_line: bool,
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with contextlib.AsyncExitStack() as stack:
-        pool = await create_pool(database_url)
-        stack.push_async_callback(pool.close)
-        nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
-        stack.push_async_callback(nc.drain)
-        publisher = JetStreamPublisher(nc)
-        await publisher.ensure_stream()
-        scheduler = Scheduler(
-            PostgresDatabase(pool),
-            publisher,
-            {TargetKind.EVENT: EventTarget(nc)},
-            SystemClock(),
-            SchedulerSettings(),
-            listen_dsn=database_url,
-        )
-        ready = asyncio.Event()
-        task = asyncio.create_task(scheduler.run(stop, ready))
-        await ready.wait()
+
+    def ready(text: str) -> None:
         if ready_line:
-            print(f"kairos ready: database {_redact(database_url)}, nats {nats_url}", flush=True)
-        await task
+            print(f"kairos ready: {text}", flush=True)
+
+    await body(stop, ready)
     log.info("stopped")
 
 
-def dev(root: Path) -> None:
+async def _require_schema(database_url: str) -> None:
+    waiting = await pending(database_url)
+    if waiting:
+        raise RuntimeError(f"migrations {waiting} are not applied: run `kairos migrate`")
+
+
+async def serve(
+    database_url: str,
+    nats_url: str,
+    options: ServeOptions | None = None,
+    *,
+    ready_line: bool = True,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run one scheduler replica and the API until SIGINT/TERM; ``on_ready`` gets the
+    API's URL once everything is up."""
+    opts = options or ServeOptions()
+    await _require_schema(database_url)
+
+    async def body(stop: asyncio.Event, ready: Callable[[str], None]) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            pool = await create_pool(database_url)
+            stack.push_async_callback(pool.close)
+            nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
+            stack.push_async_callback(nc.drain)
+            publisher = JetStreamPublisher(nc)
+            await publisher.ensure_stream()
+            db = PostgresDatabase(pool)
+            settings = SchedulerSettings(worker_capacity=opts.worker_capacity)
+            scheduler = Scheduler(
+                db,
+                publisher,
+                {TargetKind.EVENT: EventTarget(nc)},
+                SystemClock(),
+                settings,
+                listen_dsn=database_url,
+            )
+            async with asyncio.TaskGroup() as group:
+                loops_ready = asyncio.Event()
+                group.create_task(scheduler.run(stop, loops_ready))
+                api_url = "off"
+                if opts.api_port is not None:
+                    api_url = await _start_api(group, db, opts, stop)
+                await loops_ready.wait()
+                if on_ready is not None:
+                    on_ready(api_url)
+                ready(f"api {api_url}, database {_redact(database_url)}, nats {nats_url}")
+
+    await _until_signal(body, ready_line)
+
+
+async def _start_api(
+    group: asyncio.TaskGroup, db: PostgresDatabase, opts: ServeOptions, stop: asyncio.Event
+) -> str:
+    assert opts.api_port is not None
+    config = uvicorn.Config(
+        create_app(db),
+        host=opts.api_host,
+        port=opts.api_port,
+        log_level="warning",
+        lifespan="off",
+    )
+    server = _Api(config)
+    task = group.create_task(server.serve())
+
+    async def shutdown() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    group.create_task(shutdown())
+    while not server.started:
+        if task.done():
+            raise RuntimeError(f"the API could not listen on {opts.api_host}:{opts.api_port}")
+        await asyncio.sleep(0.01)
+    host, port = server.servers[0].sockets[0].getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
+async def work(
+    database_url: str, nats_url: str, *, concurrency: int, name: str, ready_line: bool = True
+) -> None:
+    """A worker process: register, claim and execute runs, drain on SIGTERM/SIGINT."""
+    await _require_schema(database_url)
+
+    async def body(stop: asyncio.Event, ready: Callable[[str], None]) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            pool = await create_pool(database_url)
+            stack.push_async_callback(pool.close)
+            nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
+            stack.push_async_callback(nc.drain)
+            workers = WorkerPool(
+                PostgresDatabase(pool),
+                {TargetKind.EVENT: EventTarget(nc)},
+                SystemClock(),
+                capacity=concurrency,
+                name=name,
+            )
+            task = asyncio.create_task(workers.run(stop))
+            ready(f"worker {name} ({workers.worker_id}), concurrency {concurrency}")
+            await task
+
+    await _until_signal(body, ready_line)
+
+
+ENV_FILE = "env"
+
+
+def read_dev_env(root: Path) -> dict[str, str]:
+    """What a running ``kairos dev`` wrote for the other commands (URLs of its servers)."""
+    try:
+        lines = (root / ENV_FILE).read_text().splitlines()
+    except OSError:
+        return {}
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def dev(root: Path, options: ServeOptions | None = None) -> None:
     """The embedded default: own Postgres and nats-server under ``root``, migrated,
-    then one scheduler replica until Ctrl-C; the servers stop with it."""
+    then one scheduler replica with the API until Ctrl-C; the servers stop with it.
+
+    ``root/env`` records the servers' URLs so ``kairos apply``, ``kairos events tail``
+    and ``kairos worker`` started from the same folder find them without flags."""
     root.mkdir(parents=True, exist_ok=True)
     postgres = EmbeddedPostgres(root / "postgres")
     server = EmbeddedNats(root / "nats")
@@ -76,9 +207,18 @@ def dev(root: Path) -> None:
     postgres.start()
     try:
         server.start()
+        opts = options or ServeOptions()
         try:
             asyncio.run(migrate(postgres.dsn_for("postgres")))
-            asyncio.run(serve(postgres.dsn_for("postgres", "kairos_scheduler"), server.url))
+            dsn = postgres.dsn_for("postgres", "kairos_scheduler")
+
+            def record(api_url: str) -> None:
+                (root / ENV_FILE).write_text(
+                    f"KAIROS_DATABASE_URL={dsn}\nKAIROS_NATS_URL={server.url}\n"
+                    f"KAIROS_API_URL={api_url}\n"
+                )
+
+            asyncio.run(serve(dsn, server.url, opts, on_ready=record))
         finally:
             server.stop()
     finally:
