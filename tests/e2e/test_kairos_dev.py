@@ -15,7 +15,7 @@ KAIROS = shutil.which("kairos", path=str(Path(sys.executable).parent))
 def start_and_interrupt(data: Path) -> tuple[str, str, int]:
     assert KAIROS is not None
     process = subprocess.Popen(
-        [KAIROS, "dev", "--data", str(data)],
+        [KAIROS, "dev", "--data", str(data), "--api-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

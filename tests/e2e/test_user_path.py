@@ -1,0 +1,83 @@
+"""A new user's path on the embedded stack: dev up, apply a file, watch events, ask the API."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+KAIROS = shutil.which("kairos", path=str(Path(sys.executable).parent))
+SCHEDULES = """
+jobs:
+  - name: ping
+    target: {kind: EVENT, config: {subject: demo.ping}}
+schedules:
+  - name: every-second
+    job: ping
+    trigger: {type: CRON, expression: "* * * * * *"}
+    payload: {hello: world}
+"""
+
+
+def kairos(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    assert KAIROS is not None
+    return subprocess.run(
+        [KAIROS, *args], capture_output=True, text=True, timeout=timeout, check=False, env=env
+    )
+
+
+def test_dev_apply_events_and_api() -> None:
+    """Schedules applied to `kairos dev` fire; their events and runs are visible."""
+    assert KAIROS is not None
+    data = Path(tempfile.mkdtemp(prefix="kairos-path-"))
+    data.chmod(0o755)
+    process = subprocess.Popen(
+        [KAIROS, "dev", "--data", str(data / ".kairos"), "--api-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("kairos ready: api http://127.0.0.1:")
+        recorded = dict(
+            line.split("=", 1) for line in (data / ".kairos" / "env").read_text().splitlines()
+        )
+        env = {**os.environ, **recorded}
+        (data / "schedules.yaml").write_text(SCHEDULES)
+        first = kairos("apply", "-f", str(data / "schedules.yaml"), "--tenant", "acme", env=env)
+        assert first.stdout.splitlines() == ["job ping: created", "schedule every-second: created"]
+        again = kairos("apply", "-f", str(data / "schedules.yaml"), "--tenant", "acme", env=env)
+        assert again.stdout.splitlines() == [
+            "job ping: unchanged",
+            "schedule every-second: unchanged",
+        ]
+        tail = kairos("events", "tail", "--tenant", "acme", "--count", "4", env=env, timeout=30)
+        assert tail.returncode == 0, tail.stderr
+        types = [line.split()[1] for line in tail.stdout.splitlines()]
+        assert {"scheduler.run.started", "scheduler.run.succeeded"} <= set(types)
+        runs = httpx.get(
+            f"{recorded['KAIROS_API_URL']}/runs?status=succeeded",
+            headers={"Kairos-Tenant": "acme"},
+        ).json()["items"]
+        assert runs
+        assert runs[0]["payload"] == {"hello": "world"}
+        bad = kairos("apply", "-f", str(data / "missing.yaml"), "--tenant", "acme", env=env)
+        assert bad.returncode == 2
+        assert len(bad.stderr.strip().splitlines()) == 1
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        shutil.rmtree(data, ignore_errors=True)
