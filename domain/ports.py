@@ -72,6 +72,12 @@ class ScheduleRepository(Protocol):
         """The live (not deleted) schedule with that name; raises ``NotFound``."""
         ...
 
+    async def advance_many(self, changes: Sequence[tuple[Schedule, int]]) -> None:
+        """Persist the progress of many schedules at once: (schedule, expected version).
+        Only lifecycle fields are written (state, next fire, fire count, version,
+        updated_at); raises ``Conflict`` when any stored version differs."""
+        ...
+
     async def list(self, *, after: Keyset | None, limit: int) -> Sequence[Schedule]:
         """Live schedules by (created_at, id), starting after ``after``."""
         ...
@@ -219,6 +225,11 @@ class RunQueue(Protocol):
     async def get(self, run_id: RunId, *, lock: bool = False) -> Run:
         """The run with its attempts; ``lock`` holds it until the transaction ends.
         Raises ``NotFound``."""
+        ...
+
+    async def get_many(self, run_ids: Sequence[RunId], *, lock: bool = False) -> Sequence[Run]:
+        """The runs that exist among ``run_ids`` (locked in id order with ``lock``),
+        without their attempt history."""
         ...
 
     async def list(self, where: RunFilter, *, after: Keyset | None, limit: int) -> Sequence[Run]:

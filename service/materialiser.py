@@ -51,6 +51,7 @@ async def materialise_due(
         runs: list[Run] = []
         events: list[DomainEvent] = []
         completed = 0
+        progress: list[tuple[Schedule, int]] = []
         for schedule in due:
             job = jobs.get(schedule.job_id)
             if job is None:
@@ -79,7 +80,8 @@ async def materialise_due(
                 advanced, done_events = advanced.complete(now=now)
                 events.extend(done_events)
                 completed += 1
-            await tx.schedules.save(advanced, expected_version=schedule.version)
+            progress.append((advanced, schedule.version))
+        await tx.schedules.advance_many(progress)
         inserted = await tx.runs.add_many(runs)
         await tx.outbox.append(events)
         return Pass(schedules=len(due), runs=inserted, completed=completed)

@@ -7,16 +7,24 @@ outbox events in the same transaction.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from domain.errors import NotFound
+from domain.errors import LeaseLost, NotFound
 from domain.events import DomainEvent
-from domain.ids import RunId, TenantId, WorkerId
+from domain.ids import JobId, RunId, TenantId, WorkerId
+from domain.job import Job
 from domain.ports import Clock, Database, Keyset, RunFilter, UnitOfWork
 from domain.run import Run
 
 DEFAULT_LEASE = timedelta(seconds=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    runs: list[Run]
+    jobs: dict[JobId, Job]  # the jobs of those runs (a deleted job is absent)
 
 
 async def claim(
@@ -32,12 +40,34 @@ async def claim(
 
     The lease and the timeout clock start at the database's ``now``.
     """
+    claimed = await claim_batch(
+        db,
+        worker_id=worker_id,
+        capabilities=capabilities,
+        limit=limit,
+        lease=lease,
+        tenant_id=tenant_id,
+    )
+    return claimed.runs
+
+
+async def claim_batch(
+    db: Database,
+    *,
+    worker_id: WorkerId,
+    capabilities: frozenset[str],
+    limit: int,
+    lease: timedelta = DEFAULT_LEASE,
+    tenant_id: TenantId | None = None,
+) -> Claimed:
+    """``claim``, also answering the runs' jobs (workers need them to deliver)."""
     scope = db.system() if tenant_id is None else db.transaction(tenant_id)
     async with scope as tx:
         batch = await tx.runs.lock_claimable(capabilities, limit)
         if not batch.runs:
-            return []
-        timeouts = await _job_timeouts(tx, [run for run, _ in batch.runs])
+            return Claimed([], {})
+        jobs = await _jobs(tx, [run for run, _ in batch.runs])
+        timeouts = {job_id: job.timeout for job_id, job in jobs.items()}
         started: list[Run] = []
         events: list[DomainEvent] = []
         for run, token in batch.runs:
@@ -52,17 +82,77 @@ async def claim(
             events.extend(run_events)
         await tx.runs.save_many(started)
         await tx.outbox.append(events)
-        return started
+        return Claimed(started, jobs)
 
 
-async def _job_timeouts(tx: UnitOfWork, runs: Sequence[Run]) -> dict[object, timedelta]:
-    timeouts: dict[object, timedelta] = {}
+async def _jobs(tx: UnitOfWork, runs: Sequence[Run]) -> dict[JobId, Job]:
+    jobs: dict[JobId, Job] = {}
     for job_id in {run.job_id for run in runs}:
         try:
-            timeouts[job_id] = (await tx.jobs.get(job_id)).timeout
+            jobs[job_id] = await tx.jobs.get(job_id)
         except NotFound:
             continue  # a run outlives its job's deletion; it simply has no timeout
-    return timeouts
+    return jobs
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A worker's outcome for one attempt: ``error`` None is success."""
+
+    run: Run  # as claimed (carries the lease token and the current attempt)
+    error: str | None = None
+    retry_after: timedelta | None = None
+
+
+async def record(
+    db: Database,
+    reports: Sequence[Report],
+    *,
+    jobs: Mapping[JobId, Job],
+    tenant_id: TenantId | None = None,
+    unit: Callable[[], float] = random.random,
+) -> list[Run]:
+    """Record many outcomes in one transaction (group commit for busy workers).
+
+    Each run is re-read under lock and decided by the domain on its stored state, so a
+    run cancelled, taken back or re-leased meanwhile is skipped (its lease is lost)
+    rather than overwritten. Returns the runs recorded.
+    """
+    if not reports:
+        return []
+    scope = db.system() if tenant_id is None else db.transaction(tenant_id)
+    async with scope as tx:
+        now = await tx.now()
+        stored = {r.id: r for r in await tx.runs.get_many([r.run.id for r in reports], lock=True)}
+        done: list[Run] = []
+        events: list[DomainEvent] = []
+        for report in reports:
+            current = stored.get(report.run.id)
+            if current is None:
+                continue
+            if current.attempt == report.run.attempt:
+                current = replace(current, attempts=report.run.attempts[-1:])
+            try:
+                if report.error is None:
+                    new, more = current.succeed(token=report.run.lease_token, now=now)
+                else:
+                    delay = _retry_delay(jobs.get(current.job_id), current, unit())
+                    if report.retry_after is not None:
+                        delay = max(delay, report.retry_after)
+                    new, more = current.fail(
+                        token=report.run.lease_token, error=report.error, now=now, retry_in=delay
+                    )
+            except LeaseLost:
+                continue
+            done.append(new)
+            events.extend(more)
+        await tx.runs.save_many(done)
+        await tx.outbox.append(events)
+        return done
+
+
+def _retry_delay(job: Job | None, run: Run, unit: float) -> timedelta:
+    return job.backoff.delay(max(run.attempt, 1), unit) if job is not None else timedelta(0)
 
 
 async def complete(

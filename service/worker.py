@@ -21,9 +21,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from domain.errors import DomainError, ExecutionFailed, LeaseLost, NotFound
-from domain.ids import SYSTEM_TENANT, RunId, TenantId, WorkerId, new_id
-from domain.job import TargetKind
+from domain.errors import DomainError, ExecutionFailed, NotFound
+from domain.ids import SYSTEM_TENANT, JobId, RunId, TenantId, WorkerId, new_id
+from domain.job import Job, TargetKind
 from domain.ports import Clock, Database, TargetExecutor
 from domain.run import Run
 from domain.worker import DEFAULT_HEARTBEAT
@@ -50,6 +50,9 @@ class WorkerPool:
     _inflight: dict[RunId, tuple[Run, asyncio.Task[None]]] = field(default_factory=dict)
     _lost: set[RunId] = field(default_factory=set)
     _slot: asyncio.Event = field(default_factory=asyncio.Event)
+    _jobs: dict[JobId, Job] = field(default_factory=dict)
+    _reports: asyncio.Queue[use.Report | None] = field(default_factory=asyncio.Queue)
+    record_batch: int = 1000
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -60,9 +63,10 @@ class WorkerPool:
         return len(self._inflight)
 
     async def process(self) -> int:
-        """Claim and execute one batch; returns how many runs were executed."""
+        """Claim and execute one batch, record its outcomes; returns how many ran."""
         claimed = await self._claim(self.capacity)
-        await asyncio.gather(*(self._execute(run) for run in claimed))
+        reports = await asyncio.gather(*(self._deliver(run) for run in claimed))
+        await self._record(list(reports))
         return len(claimed)
 
     async def run(
@@ -87,9 +91,12 @@ class WorkerPool:
         try:
             async with asyncio.TaskGroup() as group:
                 beats = group.create_task(self._beat(stop))
+                recorder = group.create_task(self._recorder(on_progress))
                 await self._claim_loop(stop, wake, group, on_progress)
                 await self._drain()
                 beats.cancel()
+                await self._reports.put(None)  # the recorder flushes what is left, then ends
+                await recorder
         finally:
             await asyncio.shield(self._deregister())
 
@@ -107,7 +114,7 @@ class WorkerPool:
                 task = group.create_task(self._execute(run), name=f"run-{run.id}")
                 self._inflight[run.id] = (run, task)
             if claimed and on_progress is not None:
-                on_progress()
+                on_progress()  # started events are in the outbox
             if free > 0 and len(claimed) == free:
                 continue  # a full batch: more may be due right now
             self._slot.clear()
@@ -155,7 +162,7 @@ class WorkerPool:
             log.warning("could not record the worker's stop: %s", exc)
 
     async def _claim(self, limit: int) -> list[Run]:
-        return await use.claim(
+        claimed = await use.claim_batch(
             self.db,
             worker_id=self.worker_id,
             capabilities=self.capabilities,
@@ -163,57 +170,66 @@ class WorkerPool:
             lease=self.lease,
             tenant_id=self.tenant_id,
         )
+        self._jobs.update(claimed.jobs)
+        return claimed.runs
 
-    async def _execute(self, run: Run) -> None:
-        error: str | None = None
-        retry_after: timedelta | None = None
+    async def _deliver(self, run: Run) -> use.Report:
+        """One attempt on the target; the outcome as a report (nothing written here)."""
+        job = self._jobs.get(run.job_id)
+        if job is None:
+            return use.Report(run, error="the run's job no longer exists")
         try:
-            async with self.db.transaction(run.tenant_id) as tx:
-                job = await tx.jobs.get(run.job_id)
             async with asyncio.timeout(job.timeout.total_seconds()):
                 await self.executors[TargetKind(run.capability)].execute(run, job)
         except ExecutionFailed as exc:
-            error = exc.message
-            if exc.retry_after is not None:
-                retry_after = timedelta(seconds=exc.retry_after)
+            retry = None if exc.retry_after is None else timedelta(seconds=exc.retry_after)
+            return use.Report(run, error=exc.message, retry_after=retry)
         except TimeoutError:
-            error = "TIMEOUT"
+            return use.Report(run, error="TIMEOUT")
         except DomainError as exc:
-            error = str(exc) or type(exc).__name__
+            return use.Report(run, error=str(exc) or type(exc).__name__)
+        return use.Report(run)
+
+    async def _execute(self, run: Run) -> None:
+        """``run`` mode: deliver, then queue the outcome for the recorder's next batch."""
+        try:
+            report = await self._deliver(run)
         except asyncio.CancelledError:
-            if run.id not in self._lost:
-                await asyncio.shield(self._record(run, "worker stopped during the attempt", None))
+            if run.id not in self._lost:  # stopping: record it so it is retried at once
+                self._reports.put_nowait(use.Report(run, error="worker stopped during the attempt"))
             raise
         finally:
             self._inflight.pop(run.id, None)
             self._lost.discard(run.id)
             self._slot.set()
-        await asyncio.shield(self._record(run, error, retry_after))
+        self._reports.put_nowait(report)
 
-    async def _record(self, run: Run, error: str | None, retry_after: timedelta | None) -> None:
-        try:
-            if error is None:
-                await use.complete(
-                    self.db,
-                    tenant_id=run.tenant_id,
-                    run_id=run.id,
-                    token=run.lease_token,
-                    clock=self.clock,
-                )
-            else:
-                await use.fail(
-                    self.db,
-                    tenant_id=run.tenant_id,
-                    run_id=run.id,
-                    token=run.lease_token,
-                    error=error,
-                    clock=self.clock,
-                    retry_after=retry_after,
-                )
-        except (LeaseLost, NotFound):
-            # The lease lapsed (rescued, maybe re-run elsewhere) or the run was removed:
-            # its current holder records the outcome.
-            return
+    async def _recorder(self, on_progress: Callable[[], None] | None) -> None:
+        """Write outcomes in batches: whatever arrived while the previous batch was being
+        written goes into the next transaction. Ends at the ``None`` sentinel."""
+        while True:
+            first = await self._reports.get()
+            batch = [first]
+            while not self._reports.empty() and len(batch) < self.record_batch:
+                batch.append(self._reports.get_nowait())
+            final = None in batch
+            reports = [r for r in batch if r is not None]
+            await asyncio.shield(self._record(reports))
+            if reports and on_progress is not None:
+                on_progress()
+            if final:
+                return
+
+    async def _record(self, reports: list[use.Report]) -> None:
+        """Outcomes are written shielded and never lost to a transient error: retried
+        until written (a run whose lease meanwhile lapsed is skipped by ``record``)."""
+        while reports:
+            try:
+                await use.record(self.db, reports, jobs=self._jobs, tenant_id=self.tenant_id)
+                return
+            except (OSError, ConnectionError) as exc:
+                log.warning("recording %d outcome(s) failed: %s; retrying", len(reports), exc)
+                await asyncio.sleep(1.0)
 
 
 async def _first(stop: asyncio.Event, other: asyncio.Event | None, seconds: float) -> None:

@@ -233,6 +233,22 @@ class MemorySchedules(_Scoped):
                 return s
         raise NotFound("schedule", name)
 
+    async def advance_many(self, changes: Sequence[tuple[Schedule, int]]) -> None:
+        for schedule, expected in changes:
+            current = await self.get(schedule.id)
+            _require_version("schedule", schedule.id, current.version, expected)
+        for schedule, _ in changes:
+            self._guard(schedule.tenant_id)
+            current = self._t.schedules[(schedule.tenant_id, schedule.id)]
+            self._t.schedules[(schedule.tenant_id, schedule.id)] = replace(
+                current,
+                state=schedule.state,
+                next_fire_at=schedule.next_fire_at,
+                fire_count=schedule.fire_count,
+                version=schedule.version,
+                updated_at=schedule.updated_at,
+            )
+
     async def list(self, *, after: Keyset | None, limit: int) -> list[Schedule]:
         live = [
             s
@@ -285,6 +301,10 @@ class MemoryRuns(_Scoped):
         if run is None or not self._visible(run.tenant_id):
             raise NotFound("run", str(run_id))
         return run
+
+    async def get_many(self, run_ids: Sequence[RunId], *, lock: bool = False) -> list[Run]:
+        found = [self._t.runs.get(run_id) for run_id in sorted(set(run_ids), key=str)]
+        return [replace(r, attempts=()) for r in found if r and self._visible(r.tenant_id)]
 
     async def list(self, where: RunFilter, *, after: Keyset | None, limit: int) -> list[Run]:
         def matches(r: Run) -> bool:

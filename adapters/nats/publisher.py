@@ -65,11 +65,12 @@ class JetStreamPublisher:
                 )
         except (TimeoutError, NatsError, OSError):
             pass  # whatever was sent before the failure may still be acked below
+        if futures:
+            # One wait for the whole batch (not a timer per ack), then count the prefix.
+            await asyncio.wait(futures, timeout=self._ack_timeout)
         acked = 0
         for future in futures:
-            try:
-                await asyncio.wait_for(future, self._ack_timeout)
-            except (TimeoutError, NatsError, OSError):
+            if not future.done() or future.cancelled() or future.exception() is not None:
                 break
             acked += 1
         for future in futures[acked:]:

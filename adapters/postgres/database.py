@@ -214,6 +214,27 @@ class PgSchedules:
             raise NotFound("schedule", name)
         return self._from_row(row)
 
+    async def advance_many(self, changes: Sequence[tuple[Schedule, int]]) -> None:
+        if not changes:
+            return
+        for schedule, _ in changes:
+            _guard(schedule.tenant_id, self._tenant)
+        updated = await self._conn.fetch(
+            sql("advance_schedules"),
+            [s.tenant_id for s, _ in changes],
+            [s.id for s, _ in changes],
+            [s.state.value for s, _ in changes],
+            [s.next_fire_at for s, _ in changes],
+            [s.fire_count for s, _ in changes],
+            [s.version for s, _ in changes],
+            [s.updated_at for s, _ in changes],
+            [expected for _, expected in changes],
+        )
+        if len(updated) != len(changes):
+            done = {row["id"] for row in updated}
+            first, expected = next((s, e) for s, e in changes if s.id not in done)
+            await _stale_or_missing(self._conn, "schedule_version", "schedule", first.id, expected)
+
     async def list(self, *, after: Keyset | None, limit: int) -> list[Schedule]:
         at, id = after or (None, None)
         rows = await self._conn.fetch(sql("list_schedules"), at, id, limit)

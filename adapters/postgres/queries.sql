@@ -210,3 +210,20 @@ WHERE ($1::uuid IS NULL OR schedule_id = $1)
   AND ($6::timestamptz IS NULL OR (nominal_at, id) < ($6, $7::uuid))
 ORDER BY nominal_at DESC, id DESC
 LIMIT $8;
+
+-- name: get_runs
+SELECT * FROM runs WHERE id = ANY($1::uuid[]) ORDER BY id;
+
+-- name: get_runs_for_update
+-- One lock order (by id) for every batch writer: no deadlock between them.
+SELECT * FROM runs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE;
+
+-- name: advance_schedules
+UPDATE schedules s
+SET state = u.state, next_fire_at = u.next_fire_at, fire_count = u.fire_count,
+    version = u.version, updated_at = u.updated_at
+FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::bigint[], $6::int[],
+            $7::timestamptz[], $8::int[])
+     AS u(tenant_id, id, state, next_fire_at, fire_count, version, updated_at, expected)
+WHERE s.tenant_id = u.tenant_id AND s.id = u.id AND s.version = u.expected
+RETURNING s.id;

@@ -1,0 +1,296 @@
+"""Burst and steady-load benchmark of the durable engine on real servers.
+
+    python bench/burst.py [--n 50000] [--steady-rate 500] [--steady-seconds 60]
+
+Starts its own PostgreSQL and nats-server (as `kairos dev` does), then measures:
+
+1. **Burst.** N one-shot schedules with EVENT targets, all due at the same instant, run
+   by one scheduler replica (materialiser, built-in worker pool, relay). Time from the
+   due instant until every run is `succeeded` *and* every outbox event is in the
+   JetStream stream.
+2. **Baseline** on the same servers and the same N run rows: a bare loop that claims a
+   batch with `FOR UPDATE SKIP LOCKED`, marks it done and publishes one JetStream
+   message per row (no leases, attempts, events or outbox).
+3. **Steady.** `--steady-rate` fires/s (that many every-second cron schedules) for
+   `--steady-seconds`; latency = arrival of `scheduler.run.succeeded` at a subscriber
+   minus the fire's nominal time. p50 / p99.
+
+Prints one table. Medians and ratios only mean something measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+import nats
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from adapters.clock import SystemClock  # noqa: E402
+from adapters.embedded.nats import EmbeddedNats  # noqa: E402
+from adapters.embedded.postgres import EmbeddedPostgres  # noqa: E402
+from adapters.nats.event_target import EventTarget  # noqa: E402
+from adapters.nats.publisher import STREAM, JetStreamPublisher  # noqa: E402
+from adapters.postgres.database import PostgresDatabase, create_pool  # noqa: E402
+from adapters.postgres.migrate import migrate  # noqa: E402
+from domain.ids import JobId, ScheduleId, TenantId, new_id  # noqa: E402
+from domain.job import Job, Target, TargetKind  # noqa: E402
+from domain.schedule import Schedule  # noqa: E402
+from domain.timing import Timing  # noqa: E402
+from domain.triggers import CronTrigger, OneShotTrigger  # noqa: E402
+from service.app import Scheduler, SchedulerSettings  # noqa: E402
+
+TENANT = TenantId("bench")
+
+
+async def reset(owner_dsn: str) -> None:
+    conn = await asyncpg.connect(owner_dsn)
+    try:
+        await conn.execute(
+            "TRUNCATE runs, run_attempts, schedules, jobs, outbox, workers, leader_lease CASCADE"
+        )
+    finally:
+        await conn.close()
+
+
+async def seed(db: PostgresDatabase, schedules: list[Schedule], job: Job) -> None:
+    async with db.transaction(TENANT) as tx:
+        await tx.jobs.add(job)
+    for i in range(0, len(schedules), 2000):
+        async with db.transaction(TENANT) as tx:
+            for schedule in schedules[i : i + 2000]:
+                await tx.schedules.add(schedule)
+
+
+def make_job(now: object) -> Job:
+    return Job(
+        id=JobId(new_id()),
+        tenant_id=TENANT,
+        name="bench",
+        target=Target(kind=TargetKind.EVENT, config={"subject": "bench.fire"}),
+        created_at=now,  # type: ignore[arg-type]
+        updated_at=now,  # type: ignore[arg-type]
+    )
+
+
+async def run_scheduler(
+    system: PostgresDatabase, nc: nats.aio.client.Client, dsn: str, stop: asyncio.Event
+) -> asyncio.Task[None]:
+    app = Scheduler(
+        system,
+        JetStreamPublisher(nc),
+        {TargetKind.EVENT: EventTarget(nc)},
+        SystemClock(),
+        SchedulerSettings(worker_capacity=256),
+        listen_dsn=dsn,
+    )
+    ready = asyncio.Event()
+    task = asyncio.create_task(app.run(stop, ready))
+    await ready.wait()
+    return task
+
+
+async def burst(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int) -> float:
+    owner = pg.dsn_for("postgres")
+    dsn = pg.dsn_for("postgres", "kairos_scheduler")
+    await reset(owner)
+    pool = await create_pool(dsn, max_size=8)
+    db = PostgresDatabase(pool)
+    try:
+        async with db.system() as tx:
+            now = await tx.now()
+        job = make_job(now)
+        due = (now + timedelta(seconds=3 + n / 8000)).replace(microsecond=0)
+        schedules = []
+        for i in range(n):
+            schedule, _ = Schedule.create(
+                now=now,
+                id=ScheduleId(new_id()),
+                tenant_id=TENANT,
+                name=f"burst-{i}",
+                job_id=job.id,
+                timing=Timing(trigger=OneShotTrigger.parse(due.isoformat())),
+                next_fire_at=due,
+            )
+            schedules.append(schedule)
+        await seed(db, schedules, job)
+        js = nc.jetstream()
+        await js.purge_stream(STREAM)
+        stop = asyncio.Event()
+        task = await run_scheduler(db, nc, dsn, stop)
+        conn = await asyncpg.connect(owner)
+        try:
+            wait = (due - now).total_seconds() - (time.time() - now.timestamp())
+            await asyncio.sleep(max(0.0, wait))
+            while True:
+                done = await conn.fetchval(
+                    "SELECT count(*) FROM runs WHERE status = 'succeeded'"
+                )
+                unpublished = await conn.fetchval(
+                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+                )
+                if done == n and unpublished == 0:
+                    break
+                await asyncio.sleep(0.05)
+            elapsed = time.time() - due.timestamp()
+            events = (await js.stream_info(STREAM)).state.messages
+            # schedule completed + run started + run succeeded, + the pool's registration
+            expected = 3 * n + 1
+            assert events == expected, (events, expected)
+        finally:
+            await conn.close()
+            stop.set()
+            await task
+        return elapsed
+    finally:
+        await pool.close()
+
+
+async def baseline(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int) -> float:
+    """Claim 500 with SKIP LOCKED, mark done, publish one message each; same rows."""
+    owner = pg.dsn_for("postgres")
+    conn = await asyncpg.connect(owner)
+    js = nc.jetstream()
+    await js.purge_stream(STREAM)
+    try:
+        await conn.execute("UPDATE runs SET status = 'pending', lease_token = 0")
+        count = await conn.fetchval("SELECT count(*) FROM runs WHERE status = 'pending'")
+        assert count == n, count
+        start = time.perf_counter()
+        while True:
+            async with conn.transaction():
+                rows = await conn.fetch(
+                    "SELECT id, tenant_id FROM runs WHERE status = 'pending' "
+                    "ORDER BY priority DESC, available_at LIMIT 500 FOR UPDATE SKIP LOCKED"
+                )
+                if not rows:
+                    break
+                await conn.execute(
+                    "UPDATE runs SET status = 'succeeded' WHERE id = ANY($1::uuid[])",
+                    [r["id"] for r in rows],
+                )
+            acks = [
+                await js.publish_async(
+                    f"scheduler.run.succeeded.{r['tenant_id']}",
+                    b"{}",
+                    headers={"Nats-Msg-Id": str(uuid.uuid4())},
+                )
+                for r in rows
+            ]
+            await asyncio.gather(*acks)
+        return time.perf_counter() - start
+    finally:
+        await conn.close()
+
+
+async def steady(
+    pg: EmbeddedPostgres, nc: nats.aio.client.Client, rate: int, seconds: int
+) -> list[float]:
+    owner = pg.dsn_for("postgres")
+    dsn = pg.dsn_for("postgres", "kairos_scheduler")
+    await reset(owner)
+    pool = await create_pool(dsn, max_size=8)
+    db = PostgresDatabase(pool)
+    latencies: list[float] = []
+    try:
+        async with db.system() as tx:
+            now = await tx.now()
+        job = make_job(now)
+        first = (now + timedelta(seconds=3)).replace(microsecond=0)
+        end = first + timedelta(seconds=seconds)
+        schedules = [
+            Schedule.create(
+                now=now,
+                id=ScheduleId(new_id()),
+                tenant_id=TENANT,
+                name=f"steady-{i}",
+                job_id=job.id,
+                timing=Timing(trigger=CronTrigger.parse("* * * * * *"), end_at=end),
+                next_fire_at=first,
+            )[0]
+            for i in range(rate)
+        ]
+        await seed(db, schedules, job)
+
+        async def on_event(msg: nats.aio.msg.Msg) -> None:
+            arrived = time.time()
+            data = json.loads(msg.data)["data"]
+            nominal = data["nominal_at"]
+            from datetime import datetime
+
+            latencies.append(arrived - datetime.fromisoformat(nominal).timestamp())
+
+        sub = await nc.subscribe("scheduler.run.succeeded.bench", cb=on_event)
+        stop = asyncio.Event()
+        task = await run_scheduler(db, nc, dsn, stop)
+        await asyncio.sleep(max(0.0, end.timestamp() - time.time()) + 2.0)
+        stop.set()
+        await task
+        await sub.unsubscribe()
+    finally:
+        await pool.close()
+    return latencies
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=1, help="burst+baseline pairs")
+    parser.add_argument("--steady-rate", type=int, default=500)
+    parser.add_argument("--steady-seconds", type=int, default=60)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="kairos-bench-"))
+    root.chmod(0o755)
+    pg = EmbeddedPostgres(root / "pg")
+    server = EmbeddedNats(root / "nats")
+    pg.start()
+    server.start()
+    try:
+        await migrate(pg.dsn_for("postgres"))
+        nc = await nats.connect(server.url)
+        await JetStreamPublisher(nc).ensure_stream()
+        ours, bare = [], []
+        for _ in range(args.rounds):
+            ours.append(args.n / await burst(pg, nc, args.n))
+            bare.append(args.n / await baseline(pg, nc, args.n))
+        latencies = (
+            await steady(pg, nc, args.steady_rate, args.steady_seconds)
+            if args.steady_seconds > 0
+            else []
+        )
+        await nc.drain()
+    finally:
+        server.stop()
+        pg.stop()
+    k, b = statistics.median(ours), statistics.median(bare)
+    print(f"\nburst of {args.n:,} one-shot EVENT fires, {args.rounds} round(s), medians")
+    print("| measure | fires/s | ratio |")
+    print("|---|---:|---:|")
+    print(f"| Kairos: due -> all succeeded + events in stream | {k:,.0f} | {k / b:.2f}x |")
+    print(f"| baseline: SKIP LOCKED claim + done + JetStream publish | {b:,.0f} | 1.00x |")
+    if latencies:
+        print(f"\nsteady {args.steady_rate} fires/s for {args.steady_seconds} s: {len(latencies):,} runs")
+        print("| latency (run.succeeded event arrival - nominal) | ms |")
+        print("|---|---:|")
+        print(f"| p50 | {quantile(latencies, 0.5) * 1000:.1f} |")
+        print(f"| p99 | {quantile(latencies, 0.99) * 1000:.1f} |")
+        print(f"| max | {max(latencies) * 1000:.1f} |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
