@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint typecheck unit bench clean
+.PHONY: install dev test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml scripts/ensure-postgres
 	scripts/ensure-postgres >/dev/null
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml scripts/ensure-postgres
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The embedded default: own PostgreSQL + nats-server under ./.kairos, API on :8080.
+dev: $(STAMP)
+	$(BIN)/kairos dev
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -30,6 +34,7 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/fire_times.py
+	$(BIN)/python bench/burst.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

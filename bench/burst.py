@@ -23,12 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -36,19 +37,19 @@ import nats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.clock import SystemClock  # noqa: E402
-from adapters.embedded.nats import EmbeddedNats  # noqa: E402
-from adapters.embedded.postgres import EmbeddedPostgres  # noqa: E402
-from adapters.nats.event_target import EventTarget  # noqa: E402
-from adapters.nats.publisher import STREAM, JetStreamPublisher  # noqa: E402
-from adapters.postgres.database import PostgresDatabase, create_pool  # noqa: E402
-from adapters.postgres.migrate import migrate  # noqa: E402
-from domain.ids import JobId, ScheduleId, TenantId, new_id  # noqa: E402
-from domain.job import Job, Target, TargetKind  # noqa: E402
-from domain.schedule import Schedule  # noqa: E402
-from domain.timing import Timing  # noqa: E402
-from domain.triggers import CronTrigger, OneShotTrigger  # noqa: E402
-from service.app import Scheduler, SchedulerSettings  # noqa: E402
+from adapters.clock import SystemClock
+from adapters.embedded.nats import EmbeddedNats
+from adapters.embedded.postgres import EmbeddedPostgres
+from adapters.nats.event_target import EventTarget
+from adapters.nats.publisher import STREAM, JetStreamPublisher
+from adapters.postgres.database import PostgresDatabase, create_pool
+from adapters.postgres.migrate import migrate
+from domain.ids import JobId, ScheduleId, TenantId, new_id
+from domain.job import Job, Target, TargetKind
+from domain.schedule import Schedule
+from domain.timing import Timing
+from domain.triggers import CronTrigger, OneShotTrigger
+from service.app import Scheduler, SchedulerSettings
 
 TENANT = TenantId("bench")
 
@@ -133,9 +134,7 @@ async def burst(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int) -> flo
             wait = (due - now).total_seconds() - (time.time() - now.timestamp())
             await asyncio.sleep(max(0.0, wait))
             while True:
-                done = await conn.fetchval(
-                    "SELECT count(*) FROM runs WHERE status = 'succeeded'"
-                )
+                done = await conn.fetchval("SELECT count(*) FROM runs WHERE status = 'succeeded'")
                 unpublished = await conn.fetchval(
                     "SELECT count(*) FROM outbox WHERE published_at IS NULL"
                 )
@@ -226,8 +225,6 @@ async def steady(
             arrived = time.time()
             data = json.loads(msg.data)["data"]
             nominal = data["nominal_at"]
-            from datetime import datetime
-
             latencies.append(arrived - datetime.fromisoformat(nominal).timestamp())
 
         sub = await nc.subscribe("scheduler.run.succeeded.bench", cb=on_event)
@@ -255,7 +252,7 @@ async def main() -> None:
     parser.add_argument("--steady-seconds", type=int, default=60)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="kairos-bench-"))
-    root.chmod(0o755)
+    os.chmod(root, 0o755)  # the cluster runs as postgres
     pg = EmbeddedPostgres(root / "pg")
     server = EmbeddedNats(root / "nats")
     pg.start()
@@ -284,7 +281,8 @@ async def main() -> None:
     print(f"| Kairos: due -> all succeeded + events in stream | {k:,.0f} | {k / b:.2f}x |")
     print(f"| baseline: SKIP LOCKED claim + done + JetStream publish | {b:,.0f} | 1.00x |")
     if latencies:
-        print(f"\nsteady {args.steady_rate} fires/s for {args.steady_seconds} s: {len(latencies):,} runs")
+        rate, secs = args.steady_rate, args.steady_seconds
+        print(f"\nsteady {rate} fires/s for {secs} s: {len(latencies):,} runs")
         print("| latency (run.succeeded event arrival - nominal) | ms |")
         print("|---|---:|")
         print(f"| p50 | {quantile(latencies, 0.5) * 1000:.1f} |")
