@@ -15,22 +15,11 @@ from domain.ids import TenantId
 from domain.job import Backoff, BackoffKind, Job, Priority, Target, TargetKind
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
 from domain.timing import Timing
+from service.specs import job_document
 
 
 def job_spec(job: Job) -> dict[str, Any]:
-    return {
-        "target": {"kind": job.target.kind.value, "config": dict(job.target.config)},
-        "max_attempts": job.max_attempts,
-        "backoff": {
-            "kind": job.backoff.kind.value,
-            "initial": format_duration(job.backoff.initial),
-            "multiplier": job.backoff.multiplier,
-            "max": format_duration(job.backoff.max),
-        },
-        "timeout": format_duration(job.timeout),
-        "max_concurrency": job.max_concurrency,
-        "priority": job.priority.name.lower(),
-    }
+    return job_document(job)
 
 
 def job_fields(spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,13 +14,14 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nats
 import uvicorn
+from nats.aio.client import Client
 
 from adapters.clock import SystemClock
 from adapters.embedded.nats import EmbeddedNats
@@ -77,6 +78,22 @@ async def _until_signal(
     log.info("stopped")
 
 
+@contextlib.asynccontextmanager
+async def _connected(
+    database_url: str, nats_url: str
+) -> AsyncIterator[tuple[PostgresDatabase, Client]]:
+    """The process's Postgres pool and its one NATS connection, drained on exit."""
+    pool = await create_pool(database_url)
+    try:
+        nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
+        try:
+            yield PostgresDatabase(pool), nc
+        finally:
+            await nc.drain()
+    finally:
+        await pool.close()
+
+
 async def _require_schema(database_url: str) -> None:
     waiting = await pending(database_url)
     if waiting:
@@ -97,14 +114,9 @@ async def serve(
     await _require_schema(database_url)
 
     async def body(stop: asyncio.Event, ready: Callable[[str], None]) -> None:
-        async with contextlib.AsyncExitStack() as stack:
-            pool = await create_pool(database_url)
-            stack.push_async_callback(pool.close)
-            nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
-            stack.push_async_callback(nc.drain)
+        async with _connected(database_url, nats_url) as (db, nc):
             publisher = JetStreamPublisher(nc)
             await publisher.ensure_stream()
-            db = PostgresDatabase(pool)
             settings = SchedulerSettings(worker_capacity=opts.worker_capacity)
             scheduler = Scheduler(
                 db,
@@ -162,13 +174,9 @@ async def work(
     await _require_schema(database_url)
 
     async def body(stop: asyncio.Event, ready: Callable[[str], None]) -> None:
-        async with contextlib.AsyncExitStack() as stack:
-            pool = await create_pool(database_url)
-            stack.push_async_callback(pool.close)
-            nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
-            stack.push_async_callback(nc.drain)
+        async with _connected(database_url, nats_url) as (db, nc):
             workers = WorkerPool(
-                PostgresDatabase(pool),
+                db,
                 {TargetKind.EVENT: EventTarget(nc)},
                 SystemClock(),
                 capacity=concurrency,

@@ -111,10 +111,9 @@ def job_options(doc: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def render_job(job: Job) -> dict[str, Any]:
+def job_document(job: Job) -> dict[str, Any]:
+    """A job's options as a JSON-ready document (the API's answer and the stored spec)."""
     return {
-        "id": str(job.id),
-        "name": job.name,
         "target": {"kind": job.target.kind.value, "config": dict(job.target.config)},
         "max_attempts": job.max_attempts,
         "backoff": {
@@ -126,6 +125,14 @@ def render_job(job: Job) -> dict[str, Any]:
         "timeout": format_duration(job.timeout),
         "max_concurrency": job.max_concurrency,
         "priority": job.priority.name.lower(),
+    }
+
+
+def render_job(job: Job) -> dict[str, Any]:
+    return {
+        "id": str(job.id),
+        "name": job.name,
+        **job_document(job),
         "version": job.version,
         "created_at": job.created_at.isoformat(),
         "updated_at": job.updated_at.isoformat(),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -241,34 +241,22 @@ class PgSchedules:
         return [self._from_row(row) for row in rows]
 
     async def add(self, schedule: Schedule) -> None:
-        try:
+        with _schedule_errors(schedule):
             await self._conn.execute(
                 sql("insert_schedule"),
                 *self._values(schedule),
                 schedule.created_at,
                 schedule.updated_at,
             )
-        except asyncpg.UniqueViolationError:
-            raise Conflict(
-                f"a schedule named {schedule.name!r} already exists", name=schedule.name
-            ) from None
-        except asyncpg.ForeignKeyViolationError:
-            raise NotFound("job", str(schedule.job_id)) from None
 
     async def save(self, schedule: Schedule, *, expected_version: int) -> None:
-        try:
+        with _schedule_errors(schedule):
             status = await self._conn.execute(
                 sql("update_schedule"),
                 *self._values(schedule),
                 schedule.updated_at,
                 expected_version,
             )
-        except asyncpg.UniqueViolationError:
-            raise Conflict(
-                f"a schedule named {schedule.name!r} already exists", name=schedule.name
-            ) from None
-        except asyncpg.ForeignKeyViolationError:
-            raise NotFound("job", str(schedule.job_id)) from None
         if status == "UPDATE 0":
             await _stale_or_missing(
                 self._conn, "schedule_version", "schedule", schedule.id, expected_version
@@ -357,6 +345,19 @@ class PgOutbox:
     async def mark_published(self, seqs: Sequence[int]) -> None:
         if seqs:
             await self._conn.execute(sql("outbox_mark"), list(seqs))
+
+
+@contextmanager
+def _schedule_errors(schedule: Schedule) -> Iterator[None]:
+    """Constraint violations of a schedule write as domain errors."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError:
+        raise Conflict(
+            f"a schedule named {schedule.name!r} already exists", name=schedule.name
+        ) from None
+    except asyncpg.ForeignKeyViolationError:
+        raise NotFound("job", str(schedule.job_id)) from None
 
 
 def _guard(owner: TenantId, tenant: TenantId | None) -> None:
