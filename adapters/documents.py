@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from domain.durations import format_duration, parse_duration
+from domain.durations import parse_duration
 from domain.ids import TenantId
 from domain.job import Backoff, BackoffKind, Job, Priority, Target, TargetKind
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
 from domain.timing import Timing
-from service.specs import job_document
+from service.specs import job_document, schedule_policies
 
 
 def job_spec(job: Job) -> dict[str, Any]:
@@ -42,15 +42,7 @@ def job_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def schedule_spec(schedule: Schedule) -> dict[str, Any]:
-    return {
-        "timing": schedule.timing.to_spec(),
-        "payload": dict(schedule.payload),
-        "misfire_policy": schedule.misfire_policy.value,
-        "catchup_window": format_duration(schedule.catchup_window),
-        "max_catchup": schedule.max_catchup,
-        "overlap_policy": schedule.overlap_policy.value,
-        "max_buffered": schedule.max_buffered,
-    }
+    return {"timing": schedule.timing.to_spec(), **schedule_policies(schedule)}
 
 
 def schedule_fields(spec: Mapping[str, Any]) -> dict[str, Any]:

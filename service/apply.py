@@ -31,7 +31,7 @@ from domain.ports import Database
 from domain.schedule import Schedule
 from service import jobs as job_cases
 from service import schedules as schedule_cases
-from service.specs import JOB_FIELDS, POLICY_FIELDS, job_options, schedule_changes
+from service.specs import JOB_FIELDS, POLICY_FIELDS, job_options, require, schedule_changes
 
 
 class Outcome(enum.StrEnum):
@@ -100,8 +100,7 @@ async def apply(db: Database, *, tenant_id: TenantId, document: Any) -> list[Cha
     for i, entry in enumerate(jobs):
         try:
             options = {**JOB_DEFAULTS, **job_options(entry)}
-            if "target" not in options:
-                raise InvalidRequest("target is required", field="target")
+            require(options, "target")
             job_cases.check_target(options["target"])
         except DomainError as exc:
             raise _located(exc, f"jobs[{i}]") from None

@@ -123,10 +123,9 @@ async def delete_schedule(db: Database, *, tenant_id: TenantId, schedule_id: Sch
             RunFilter(schedule_id=schedule_id, statuses=_NOT_STARTED), after=None, limit=10_000
         )
         cancelled = []
-        for run in waiting:
-            locked = await tx.runs.get(run.id, lock=True)
-            if locked.status in _NOT_STARTED:
-                done, more = locked.cancel(reason="schedule deleted", now=now)
+        for run in await tx.runs.get_many([r.id for r in waiting], lock=True):
+            if run.status in _NOT_STARTED:  # re-checked under lock
+                done, more = run.cancel(reason="schedule deleted", now=now)
                 cancelled.append(done)
                 events = [*events, *more]
         await tx.runs.save_many(cancelled)

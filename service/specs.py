@@ -29,6 +29,13 @@ POLICY_FIELDS = frozenset(
 SCHEDULE_FIELDS = frozenset({"name", "job_id", "payload"}) | POLICY_FIELDS | SPEC_KEYS
 
 
+def require(fields: Mapping[str, Any], *names: str) -> None:
+    """A create needs these fields (a PATCH does not)."""
+    for name in names:
+        if name not in fields:
+            raise InvalidRequest(f"{name} is required", field=name)
+
+
 def _refuse_unknown(doc: Mapping[str, Any], allowed: frozenset[str], where: str = "") -> None:
     if not isinstance(doc, Mapping):
         raise InvalidRequest("expected an object", field=where or "body")
@@ -179,6 +186,18 @@ def _uuid(value: Any, field: str) -> Any:
         raise InvalidRequest(f"{field} must be a UUID", field=field) from None
 
 
+def schedule_policies(schedule: Schedule) -> dict[str, Any]:
+    """A schedule's payload and policies as JSON (the API's answer and the stored spec)."""
+    return {
+        "payload": dict(schedule.payload),
+        "misfire_policy": schedule.misfire_policy.value,
+        "catchup_window": format_duration(schedule.catchup_window),
+        "max_catchup": schedule.max_catchup,
+        "overlap_policy": schedule.overlap_policy.value,
+        "max_buffered": schedule.max_buffered,
+    }
+
+
 def render_schedule(schedule: Schedule) -> dict[str, Any]:
     return {
         "id": str(schedule.id),
@@ -186,12 +205,7 @@ def render_schedule(schedule: Schedule) -> dict[str, Any]:
         "job_id": str(schedule.job_id),
         "state": schedule.state.value,
         **schedule.timing.to_spec(),
-        "payload": dict(schedule.payload),
-        "misfire_policy": schedule.misfire_policy.value,
-        "catchup_window": format_duration(schedule.catchup_window),
-        "max_catchup": schedule.max_catchup,
-        "overlap_policy": schedule.overlap_policy.value,
-        "max_buffered": schedule.max_buffered,
+        **schedule_policies(schedule),
         "next_fire_at": schedule.next_fire_at.isoformat() if schedule.next_fire_at else None,
         "fire_count": schedule.fire_count,
         "version": schedule.version,

@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from domain.errors import LeaseLost, NotFound
+from domain.errors import LeaseLost
 from domain.events import DomainEvent
 from domain.ids import RunId, TenantId, WorkerId
 from domain.ports import Database, UnitOfWork
@@ -75,13 +75,13 @@ async def heartbeat(
         worker, events = (await tx.workers.get(worker_id)).heartbeat(now=now)
         await tx.workers.save(worker)
         await tx.outbox.append(events)
+        current = {run.id: run for run in await tx.runs.get_many(list(held), lock=True)}
         extended: list[Run] = []
-        lost: set[RunId] = set()
-        for run_id in sorted(held, key=str):  # one lock order for concurrent beats
+        lost: set[RunId] = set(held) - set(current)
+        for run_id, run in current.items():
             try:
-                run = await tx.runs.get(run_id, lock=True)
                 extended.append(run.extend(token=held[run_id], lease_until=now + lease))
-            except (LeaseLost, NotFound):
+            except LeaseLost:
                 lost.add(run_id)
         await tx.runs.save_many(extended)
         return Beat(worker, frozenset(lost))

@@ -16,9 +16,9 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 
@@ -29,8 +29,16 @@ from domain.ids import JobId, RunId, ScheduleId, TenantId, parse_tenant
 from domain.ports import Database, Keyset, RunFilter
 from domain.run import RunStatus
 from service import jobs, runs, schedules
-from service.specs import job_options, render_job, render_run, render_schedule, schedule_changes
+from service.specs import (
+    job_options,
+    render_job,
+    render_run,
+    render_schedule,
+    require,
+    schedule_changes,
+)
 
+T = TypeVar("T")
 TenantResolver = Callable[[Request], Awaitable[TenantId]]
 MAX_PAGE = 500
 
@@ -66,9 +74,7 @@ def create_app(db: Database, *, tenant: TenantResolver = header_tenant) -> FastA
     @app.post("/jobs", status_code=201, tags=["jobs"])
     async def create_job(body: Doc, t: Tenant, response: Response) -> dict[str, Any]:
         options = job_options(body)
-        for required in ("name", "target"):
-            if required not in options:
-                raise InvalidRequest(f"{required} is required", field=required)
+        require(options, "name", "target")
         job = await jobs.create_job(db, tenant_id=t, **options)
         response.headers["Location"] = f"/jobs/{job.id}"
         return render_job(job)
@@ -76,8 +82,7 @@ def create_app(db: Database, *, tenant: TenantResolver = header_tenant) -> FastA
     @app.get("/jobs", tags=["jobs"])
     async def list_jobs(t: Tenant, limit: Limit = 50, cursor: str | None = None) -> dict[str, Any]:
         found = await jobs.list_jobs(db, tenant_id=t, after=_cursor(cursor), limit=limit)
-        last = (found[-1].created_at, found[-1].id) if len(found) == limit else None
-        return {"items": [render_job(j) for j in found], "next_cursor": _encode(last)}
+        return _page(found, limit, render_job, lambda j: (j.created_at, j.id))
 
     @app.get("/jobs/{job_id}", tags=["jobs"])
     async def get_job(job_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
@@ -95,9 +100,7 @@ def create_app(db: Database, *, tenant: TenantResolver = header_tenant) -> FastA
     @app.post("/schedules", status_code=201, tags=["schedules"])
     async def create_schedule(body: Doc, t: Tenant, response: Response) -> dict[str, Any]:
         fields = schedule_changes(body)
-        for required in ("name", "job_id"):
-            if required not in fields:
-                raise InvalidRequest(f"{required} is required", field=required)
+        require(fields, "name", "job_id")
         schedule = await schedules.create_schedule(db, tenant_id=t, **fields)
         response.headers["Location"] = f"/schedules/{schedule.id}"
         response.headers["ETag"] = f'"{schedule.version}"'
@@ -108,8 +111,7 @@ def create_app(db: Database, *, tenant: TenantResolver = header_tenant) -> FastA
         t: Tenant, limit: Limit = 50, cursor: str | None = None
     ) -> dict[str, Any]:
         found = await schedules.list_schedules(db, tenant_id=t, after=_cursor(cursor), limit=limit)
-        last = (found[-1].created_at, found[-1].id) if len(found) == limit else None
-        return {"items": [render_schedule(s) for s in found], "next_cursor": _encode(last)}
+        return _page(found, limit, render_schedule, lambda s: (s.created_at, s.id))
 
     @app.get("/schedules/{schedule_id}", tags=["schedules"])
     async def get_schedule(schedule_id: uuid.UUID, t: Tenant, response: Response) -> dict[str, Any]:
@@ -168,8 +170,7 @@ def create_app(db: Database, *, tenant: TenantResolver = header_tenant) -> FastA
         found = await runs.list_runs(
             db, tenant_id=t, where=where, after=_cursor(cursor), limit=limit
         )
-        last = (found[-1].nominal_at, found[-1].id) if len(found) == limit else None
-        return {"items": [render_run(r) for r in found], "next_cursor": _encode(last)}
+        return _page(found, limit, render_run, lambda r: (r.nominal_at, r.id))
 
     @app.get("/runs/{run_id}", tags=["runs"])
     async def get_run(run_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
@@ -185,6 +186,14 @@ def create_app(db: Database, *, tenant: TenantResolver = header_tenant) -> FastA
         return render_run(await runs.cancel_run(db, tenant_id=t, run_id=RunId(run_id)))
 
     return app
+
+
+def _page(
+    found: Sequence[T], limit: int, render: Callable[[T], Any], key: Callable[[T], Keyset]
+) -> dict[str, Any]:
+    """A list answer; a full page carries the cursor of its last item."""
+    last = key(found[-1]) if len(found) == limit else None
+    return {"items": [render(item) for item in found], "next_cursor": _encode(last)}
 
 
 def _statuses(values: list[str]) -> frozenset[RunStatus]:
