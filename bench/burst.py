@@ -136,7 +136,7 @@ async def burst(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int) -> flo
             while True:
                 done = await conn.fetchval("SELECT count(*) FROM runs WHERE status = 'succeeded'")
                 unpublished = await conn.fetchval(
-                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+                    "SELECT count(*) FROM outbox"
                 )
                 if done == n and unpublished == 0:
                     break

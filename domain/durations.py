@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 from domain.errors import InvalidSchedule
 
@@ -24,6 +25,19 @@ _UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 def parse_duration(text: str, *, field: str = "duration") -> timedelta:
     """Parse a duration; raise ``InvalidSchedule(field, ...)`` naming what is wrong."""
+    try:
+        return _parsed(text)
+    except InvalidSchedule:
+        return _parse(text, field)  # again, to name the caller's field
+
+
+@lru_cache(maxsize=1024)
+def _parsed(text: str) -> timedelta:
+    """Stored documents repeat a handful of durations; each is parsed once."""
+    return _parse(text, "duration")
+
+
+def _parse(text: str, field: str) -> timedelta:
     raw = text.strip()
     if not raw:
         raise InvalidSchedule(field, "empty duration")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from adapters import jsonfast
 from domain.events import DomainEvent
 
 SOURCE = "kairos"
@@ -25,4 +25,4 @@ def envelope(event: DomainEvent) -> dict[str, Any]:
 
 
 def encode(event: DomainEvent) -> bytes:
-    return json.dumps(envelope(event), separators=(",", ":"), default=str).encode()
+    return jsonfast.dumps(envelope(event))

@@ -7,11 +7,10 @@ a JetStream stream stores a retried run once.
 
 from __future__ import annotations
 
-import json
-
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
+from adapters import jsonfast
 from domain.errors import ExecutionFailed
 from domain.job import Job
 from domain.run import Run
@@ -50,7 +49,7 @@ class EventTarget:
         try:
             await self._nc.publish(
                 tenant_subject(run.tenant_id, subject),
-                json.dumps(body, default=str).encode(),
+                jsonfast.dumps(body),
                 headers=headers,
             )
             await self._nc.flush(timeout=self._flush_timeout)

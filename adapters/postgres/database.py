@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -11,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from adapters import jsonfast
 from adapters.documents import (
     job_fields,
     job_spec,
@@ -30,7 +30,9 @@ from domain.worker import MISSED_HEARTBEATS_OFFLINE, Worker, WorkerState
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec(
+        "jsonb", encoder=jsonfast.dumps_text, decoder=jsonfast.loads, schema="pg_catalog"
+    )
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
@@ -323,20 +325,15 @@ class PgOutbox:
         for event in events:
             if self._tenant is not None and event.tenant_id != self._tenant:
                 raise ValueError(f"event {event.id} belongs to tenant {event.tenant_id}")
-        await self._conn.executemany(
+        await self._conn.execute(
             sql("append_outbox"),
-            [
-                (
-                    event.tenant_id,
-                    event.id,
-                    event.aggregate_id,
-                    event.type.value,
-                    event.subject,
-                    {"occurred_at": event.occurred_at.isoformat(), "data": dict(event.data)},
-                    event.occurred_at,
-                )
-                for event in events
-            ],
+            [event.tenant_id for event in events],
+            [event.id for event in events],
+            [event.aggregate_id for event in events],
+            [event.type.value for event in events],
+            [event.subject for event in events],
+            [_outbox_payload(event) for event in events],
+            [event.occurred_at for event in events],
         )
 
     async def pending(self, limit: int) -> list[OutboxRecord]:
@@ -382,6 +379,11 @@ async def _stale_or_missing(
         version=current,
         expected_version=expected,
     )
+
+
+def _outbox_payload(event: DomainEvent) -> str:
+    body = {"occurred_at": event.occurred_at.isoformat(), "data": dict(event.data)}
+    return jsonfast.dumps_text(body)
 
 
 def _event_from_row(row: asyncpg.Record) -> DomainEvent:

@@ -44,8 +44,13 @@ FROM schedules WHERE name = $1 AND state <> 'deleted';
 SELECT version FROM schedules WHERE id = $1;
 
 -- name: append_outbox
+-- One statement per batch (not one per event): a burst's events cost one round trip and
+-- one NOTIFY. unnest keeps array order, so seq follows the events' order.
 INSERT INTO outbox (tenant_id, event_id, aggregate_id, type, subject, payload, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+SELECT t, e, a, ty, s, p::jsonb, c
+FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+            $7::timestamptz[]) WITH ORDINALITY AS u(t, e, a, ty, s, p, c, n)
+ORDER BY n
 ON CONFLICT (event_id) DO NOTHING;
 
 -- name: set_system
@@ -121,7 +126,8 @@ ON CONFLICT (tenant_id, run_id, number)
 DO UPDATE SET ended_at = EXCLUDED.ended_at, outcome = EXCLUDED.outcome, error = EXCLUDED.error;
 
 -- name: schedules_due
-SELECT tenant_id, id, name, job_id, spec, state, next_fire_at, fire_count, system, version,
+-- spec as text: the adapter parses each distinct timing document once (a cache keyed on it).
+SELECT tenant_id, id, name, job_id, spec::text AS spec, state, next_fire_at, fire_count, system, version,
        created_at, updated_at
 FROM schedules
 WHERE state = 'enabled' AND next_fire_at <= $1
@@ -150,11 +156,12 @@ FOR SHARE;
 -- FOR UPDATE (not SKIP LOCKED): a second relay waits rather than overtake the first,
 -- which keeps events in commit order.
 SELECT seq, tenant_id, event_id, aggregate_id, type, payload
-FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1
+FROM outbox ORDER BY seq LIMIT $1
 FOR UPDATE;
 
 -- name: outbox_mark
-UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[]);
+-- Published events leave the outbox (the stream is their history).
+DELETE FROM outbox WHERE seq = ANY($1::bigint[]);
 
 -- name: next_due
 SELECT min(next_fire_at) FROM schedules WHERE state = 'enabled';

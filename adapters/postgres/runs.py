@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import asyncpg
 
+from adapters import jsonfast
 from adapters.documents import require_tenant
 from adapters.postgres.queries import sql
 from domain.errors import LeaseLost, NotFound
@@ -87,7 +87,7 @@ class PgRuns:
                 int(r.priority),
                 r.available_at,
                 r.capability,
-                json.dumps(dict(r.payload)),
+                jsonfast.dumps_text(dict(r.payload)),
                 r.calendar[0] if r.calendar else None,
                 r.calendar[1] if r.calendar else None,
                 r.created_at,
