@@ -135,9 +135,7 @@ async def burst(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int) -> flo
             await asyncio.sleep(max(0.0, wait))
             while True:
                 done = await conn.fetchval("SELECT count(*) FROM runs WHERE status = 'succeeded'")
-                unpublished = await conn.fetchval(
-                    "SELECT count(*) FROM outbox"
-                )
+                unpublished = await conn.fetchval("SELECT count(*) FROM outbox")
                 if done == n and unpublished == 0:
                     break
                 await asyncio.sleep(0.05)
