@@ -92,7 +92,7 @@ async def run_scheduler(
         JetStreamPublisher(nc),
         {TargetKind.EVENT: EventTarget(nc)},
         SystemClock(),
-        SchedulerSettings(worker_capacity=256),
+        SchedulerSettings(worker_capacity=int(os.environ.get("CAP", "256"))),
         listen_dsn=dsn,
     )
     ready = asyncio.Event()

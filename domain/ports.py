@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from domain.calendar import Calendar, HolidaySource
 from domain.events import DomainEvent
@@ -277,4 +277,15 @@ class TargetExecutor(Protocol):
         Raises ``ExecutionFailed`` (retryable, may carry ``retry_after``) or
         ``TargetGone`` (HTTP 410: disable the target); ``TimeoutError`` on timeout.
         """
+        ...
+
+
+@runtime_checkable
+class BatchTargetExecutor(TargetExecutor, Protocol):
+    """A target that delivers many attempts at once (the EVENT target publishes a batch
+    and waits for one flush instead of one per run)."""
+
+    async def execute_many(self, items: Sequence[tuple[Run, Job]]) -> list[Exception | None]:
+        """One outcome per item, in order: None delivered, else the exception that
+        ``execute`` would have raised for it."""
         ...

@@ -44,6 +44,9 @@ class SchedulerSettings:
     worker_capacity: int = 32
     worker_idle: timedelta = timedelta(milliseconds=25)
     rescue_every: timedelta = timedelta(seconds=1)
+    # Rows per transaction: bigger batches amortise round trips and commits in a burst.
+    materialise_batch: int = 1000
+    relay_batch: int = 2000
 
 
 class Scheduler:
@@ -140,6 +143,7 @@ class Scheduler:
                         holder=self.settings.replica,
                         epoch=epoch,
                         horizon=self.settings.horizon,
+                        limit=self.settings.materialise_batch,
                     )
                 except NotLeader:
                     self.epoch = None
@@ -171,7 +175,9 @@ class Scheduler:
             self._outbox_changed.clear()
             if self.epoch is not None:
                 try:
-                    while await relay_once(self.db, self.publisher):
+                    while await relay_once(
+                        self.db, self.publisher, limit=self.settings.relay_batch
+                    ):
                         pass
                 except ConnectionError as exc:
                     log.warning("relay: %s; events stay in the outbox", exc)

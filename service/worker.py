@@ -24,7 +24,7 @@ from datetime import timedelta
 from domain.errors import DomainError, ExecutionFailed, NotFound
 from domain.ids import SYSTEM_TENANT, JobId, RunId, TenantId, WorkerId, new_id
 from domain.job import Job, TargetKind
-from domain.ports import Clock, Database, TargetExecutor
+from domain.ports import BatchTargetExecutor, Clock, Database, TargetExecutor
 from domain.run import Run
 from domain.worker import DEFAULT_HEARTBEAT
 from service import runs as use
@@ -65,9 +65,23 @@ class WorkerPool:
     async def process(self) -> int:
         """Claim and execute one batch, record its outcomes; returns how many ran."""
         claimed = await self._claim(self.capacity)
-        reports = await asyncio.gather(*(self._deliver(run) for run in claimed))
-        await self._record(list(reports))
+        groups = await asyncio.gather(
+            *(self._deliver_all(runs) for runs in self._deliveries(claimed))
+        )
+        await self._record([report for group in groups for report in group])
         return len(claimed)
+
+    def _deliveries(self, claimed: list[Run]) -> list[list[Run]]:
+        """Units of delivery: the runs of a batch-capable target together, others alone."""
+        batched: dict[str, list[Run]] = {}
+        units: list[list[Run]] = []
+        for run in claimed:
+            executor = self.executors.get(TargetKind(run.capability))
+            if isinstance(executor, BatchTargetExecutor):
+                batched.setdefault(run.capability, []).append(run)
+            else:
+                units.append([run])
+        return [*batched.values(), *units]
 
     async def run(
         self,
@@ -110,9 +124,10 @@ class WorkerPool:
         while not stop.is_set():
             free = self.capacity - len(self._inflight)
             claimed = await self._claim(free) if free > 0 else []
-            for run in claimed:
-                task = group.create_task(self._execute(run), name=f"run-{run.id}")
-                self._inflight[run.id] = (run, task)
+            for runs in self._deliveries(claimed):
+                task = group.create_task(self._execute(runs), name=f"run-{runs[0].id}")
+                for run in runs:
+                    self._inflight[run.id] = (run, task)
             if claimed and on_progress is not None:
                 on_progress()  # started events are in the outbox
             if free > 0 and len(claimed) == free:
@@ -123,7 +138,7 @@ class WorkerPool:
             await _first(stop, self._slot if free == 0 else wake, self.idle.total_seconds())
 
     async def _drain(self) -> None:
-        tasks = [task for _, task in self._inflight.values()]
+        tasks = list({task for _, task in self._inflight.values()})
         if not tasks:
             return
         _, late = await asyncio.wait(tasks, timeout=self.grace.total_seconds())
@@ -151,9 +166,12 @@ class WorkerPool:
             for run_id in beat.lost:
                 entry = self._inflight.get(run_id)
                 if entry is not None:
-                    log.warning("lease on run %s lost; cancelling it here", run_id)
                     self._lost.add(run_id)
-                    entry[1].cancel()
+                    if sum(1 for _, task in self._inflight.values() if task is entry[1]) == 1:
+                        log.warning("lease on run %s lost; cancelling it here", run_id)
+                        entry[1].cancel()
+                    # else it is part of a batch delivery (milliseconds): let it end; its
+                    # outcome is refused by the stale lease token when recorded.
 
     async def _deregister(self) -> None:
         try:
@@ -173,36 +191,53 @@ class WorkerPool:
         self._jobs.update(claimed.jobs)
         return claimed.runs
 
-    async def _deliver(self, run: Run) -> use.Report:
-        """One attempt on the target; the outcome as a report (nothing written here)."""
-        job = self._jobs.get(run.job_id)
-        if job is None:
-            return use.Report(run, error="the run's job no longer exists")
-        try:
-            async with asyncio.timeout(job.timeout.total_seconds()):
-                await self.executors[TargetKind(run.capability)].execute(run, job)
-        except ExecutionFailed as exc:
-            retry = None if exc.retry_after is None else timedelta(seconds=exc.retry_after)
-            return use.Report(run, error=exc.message, retry_after=retry)
-        except TimeoutError:
-            return use.Report(run, error="TIMEOUT")
-        except DomainError as exc:
-            return use.Report(run, error=str(exc) or type(exc).__name__)
-        return use.Report(run)
+    async def _deliver_all(self, runs: list[Run]) -> list[use.Report]:
+        """Attempts on the target (one run, or a batch for a batch-capable target); the
+        outcomes as reports (nothing written here). The batch's deadline is the shortest
+        job timeout among its runs."""
+        reports: dict[RunId, use.Report] = {}
+        items: list[tuple[Run, Job]] = []
+        for run in runs:
+            job = self._jobs.get(run.job_id)
+            if job is None:
+                reports[run.id] = use.Report(run, error="the run's job no longer exists")
+            else:
+                items.append((run, job))
+        if items:
+            executor = self.executors[TargetKind(items[0][0].capability)]
+            deadline = min(job.timeout for _, job in items).total_seconds()
+            outcomes: list[Exception | None]
+            try:
+                async with asyncio.timeout(deadline):
+                    if len(items) == 1 or not isinstance(executor, BatchTargetExecutor):
+                        await executor.execute(*items[0])
+                        outcomes = [None]
+                    else:
+                        outcomes = await executor.execute_many(items)
+            except (ExecutionFailed, TimeoutError, DomainError) as exc:
+                outcomes = [exc] * len(items)
+            for (run, _), outcome in zip(items, outcomes, strict=True):
+                reports[run.id] = _report(run, outcome)
+        return [reports[run.id] for run in runs]
 
-    async def _execute(self, run: Run) -> None:
-        """``run`` mode: deliver, then queue the outcome for the recorder's next batch."""
+    async def _execute(self, runs: list[Run]) -> None:
+        """``run`` mode: deliver, then queue the outcomes for the recorder's next batch."""
         try:
-            report = await self._deliver(run)
+            reports = await self._deliver_all(runs)
         except asyncio.CancelledError:
-            if run.id not in self._lost:  # stopping: record it so it is retried at once
-                self._reports.put_nowait(use.Report(run, error="worker stopped during the attempt"))
+            for run in runs:
+                if run.id not in self._lost:  # stopping: record it so it is retried at once
+                    self._reports.put_nowait(
+                        use.Report(run, error="worker stopped during the attempt")
+                    )
             raise
         finally:
-            self._inflight.pop(run.id, None)
-            self._lost.discard(run.id)
+            for run in runs:
+                self._inflight.pop(run.id, None)
+                self._lost.discard(run.id)
             self._slot.set()
-        self._reports.put_nowait(report)
+        for report in reports:
+            self._reports.put_nowait(report)
 
     async def _recorder(self, on_progress: Callable[[], None] | None) -> None:
         """Write outcomes in batches: whatever arrived while the previous batch was being
@@ -230,6 +265,17 @@ class WorkerPool:
             except (OSError, ConnectionError) as exc:
                 log.warning("recording %d outcome(s) failed: %s; retrying", len(reports), exc)
                 await asyncio.sleep(1.0)
+
+
+def _report(run: Run, outcome: Exception | None) -> use.Report:
+    if outcome is None:
+        return use.Report(run)
+    if isinstance(outcome, ExecutionFailed):
+        retry = None if outcome.retry_after is None else timedelta(seconds=outcome.retry_after)
+        return use.Report(run, error=outcome.message, retry_after=retry)
+    if isinstance(outcome, TimeoutError):
+        return use.Report(run, error="TIMEOUT")
+    return use.Report(run, error=str(outcome) or type(outcome).__name__)
 
 
 async def _first(stop: asyncio.Event, other: asyncio.Event | None, seconds: float) -> None:

@@ -7,11 +7,14 @@ a JetStream stream stores a retried run once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import lru_cache
+
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
 from adapters import jsonfast
-from domain.errors import ExecutionFailed
+from domain.errors import DomainError, ExecutionFailed
 from domain.job import Job
 from domain.run import Run
 from domain.triggers import EventTrigger
@@ -27,31 +30,54 @@ class EventTarget:
         self._flush_timeout = flush_timeout
 
     async def execute(self, run: Run, job: Job) -> None:
-        subject = job.target.config.get("subject")
-        if not isinstance(subject, str):
-            raise ExecutionFailed("EVENT target has no subject", job_id=str(job.id))
-        EventTrigger(subject=subject)  # validates tokens; wildcards are refused below
-        if "*" in subject or ">" in subject:
-            raise ExecutionFailed("EVENT target subject must not contain wildcards")
-        body = {
-            "run_id": str(run.id),
-            "schedule_id": str(run.schedule_id),
-            "nominal_at": run.nominal_at.isoformat(),
-            "attempt": run.attempt,
-            "payload": dict(run.payload),
-        }
-        headers = {
-            "Nats-Msg-Id": str(run.id),
-            "Kairos-Run-Id": str(run.id),
-            "Kairos-Schedule-Id": str(run.schedule_id),
-            "Kairos-Attempt": str(run.attempt),
-        }
+        outcome = (await self.execute_many([(run, job)]))[0]
+        if outcome is not None:
+            raise outcome
+
+    async def execute_many(self, items: Sequence[tuple[Run, Job]]) -> list[Exception | None]:
+        """Publish every run's message, then one flush: delivered once the server has
+        them all (a failed flush fails every run of the batch; each is retried)."""
+        outcomes: list[Exception | None] = []
         try:
-            await self._nc.publish(
-                tenant_subject(run.tenant_id, subject),
-                jsonfast.dumps(body),
-                headers=headers,
-            )
+            for run, job in items:
+                try:
+                    subject, body, headers = _message(run, job)
+                except DomainError as exc:  # a bad subject fails this run only
+                    outcomes.append(exc)
+                    continue
+                await self._nc.publish(subject, body, headers=headers)
+                outcomes.append(None)
             await self._nc.flush(timeout=self._flush_timeout)
         except (NatsError, OSError, TimeoutError) as exc:
-            raise ExecutionFailed(f"publish failed: {exc}") from exc
+            failed = ExecutionFailed(f"publish failed: {exc}")
+            return [failed] * len(items)
+        return outcomes
+
+
+def _message(run: Run, job: Job) -> tuple[str, bytes, dict[str, str]]:
+    subject = job.target.config.get("subject")
+    if not isinstance(subject, str):
+        raise ExecutionFailed("EVENT target has no subject", job_id=str(job.id))
+    _valid_subject(subject)
+    body = {
+        "run_id": str(run.id),
+        "schedule_id": str(run.schedule_id),
+        "nominal_at": run.nominal_at.isoformat(),
+        "attempt": run.attempt,
+        "payload": dict(run.payload),
+    }
+    headers = {
+        "Nats-Msg-Id": str(run.id),
+        "Kairos-Run-Id": str(run.id),
+        "Kairos-Schedule-Id": str(run.schedule_id),
+        "Kairos-Attempt": str(run.attempt),
+    }
+    return tenant_subject(run.tenant_id, subject), jsonfast.dumps(body), headers
+
+
+@lru_cache(maxsize=1024)
+def _valid_subject(subject: str) -> None:
+    """Tokens are checked once per distinct subject; wildcards are refused."""
+    EventTrigger(subject=subject)
+    if "*" in subject or ">" in subject:
+        raise ExecutionFailed("EVENT target subject must not contain wildcards")

@@ -160,3 +160,53 @@ async def test_the_job_timeout_is_applied_by_the_worker() -> None:
     async with db.transaction(ACME) as tx:
         stored = await tx.runs.get(run.id)
     assert (stored.status, stored.reason) == (RunStatus.DEAD, "TIMEOUT")
+
+
+class BatchTarget:
+    """A batch-capable target: fails the runs whose payload says so, per item."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    async def execute(self, run: Run, job: Job) -> None:
+        raise AssertionError("a batch-capable target gets batches")
+
+    async def execute_many(self, items: list[tuple[Run, Job]]) -> list[Exception | None]:
+        self.batches.append(len(items))
+        return [
+            ExecutionFailed("rejected") if run.payload.get("fail") else None for run, _ in items
+        ]
+
+
+async def test_a_batch_capable_target_gets_the_claimed_runs_together() -> None:
+    """One delivery call for the batch; each run's own outcome is recorded."""
+    clock = FakeClock(T0)
+    db, first = await setup(clock, max_attempts=1)
+    others = [
+        Run.materialise(
+            tenant_id=ACME,
+            schedule_id=ScheduleId(uuid.uuid4()),
+            job_id=first.job_id,
+            nominal_at=T0,
+            dispatch_at=T0,
+            max_attempts=1,
+            priority=first.priority,
+            capability="EVENT",
+            now=T0,
+            payload={"fail": fail},
+        )[0]
+        for fail in (True, False)
+    ]
+    async with db.transaction(ACME) as tx:
+        await tx.runs.add_many(others)
+    target = BatchTarget()
+    pool = WorkerPool(db, {TargetKind.EVENT: target}, clock)
+    assert await pool.process() == 3
+    assert target.batches == [3]
+    async with db.transaction(ACME) as tx:
+        stored = [await tx.runs.get(run.id) for run in [first, *others]]
+    assert [(r.status, r.reason) for r in stored] == [
+        (RunStatus.SUCCEEDED, None),
+        (RunStatus.DEAD, "rejected"),
+        (RunStatus.SUCCEEDED, None),
+    ]
