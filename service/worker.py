@@ -48,6 +48,10 @@ class WorkerPool:
     # None: serve every tenant (registered under SYSTEM_TENANT); else one tenant's runs.
     tenant_id: TenantId | None = None
     _inflight: dict[RunId, tuple[Run, asyncio.Task[None]]] = field(default_factory=dict)
+    # Claimed and not yet recorded (being delivered, or delivered and waiting for the
+    # recorder): these count against capacity and are heartbeated, so a backlog of
+    # outcomes never lets leases lapse or the pool claim more than it can write back.
+    _held: dict[RunId, Run] = field(default_factory=dict)
     _lost: set[RunId] = field(default_factory=set)
     _slot: asyncio.Event = field(default_factory=asyncio.Event)
     _jobs: dict[JobId, Job] = field(default_factory=dict)
@@ -60,7 +64,7 @@ class WorkerPool:
 
     @property
     def busy(self) -> int:
-        return len(self._inflight)
+        return len(self._held)
 
     async def process(self) -> int:
         """Claim and execute one batch, record its outcomes; returns how many ran."""
@@ -122,7 +126,7 @@ class WorkerPool:
         on_progress: Callable[[], None] | None,
     ) -> None:
         while not stop.is_set():
-            free = self.capacity - len(self._inflight)
+            free = self.capacity - len(self._held)
             claimed = await self._claim(free) if free > 0 else []
             for runs in self._deliveries(claimed):
                 task = group.create_task(self._execute(runs), name=f"run-{runs[0].id}")
@@ -156,7 +160,7 @@ class WorkerPool:
                 beat = await registry.heartbeat(
                     self.db,
                     worker_id=self.worker_id,
-                    held={run_id: run.lease_token for run_id, (run, _) in self._inflight.items()},
+                    held={run_id: run.lease_token for run_id, run in self._held.items()},
                     lease=self.lease,
                     tenant_id=self.tenant_id,
                 )
@@ -189,6 +193,8 @@ class WorkerPool:
             tenant_id=self.tenant_id,
         )
         self._jobs.update(claimed.jobs)
+        for run in claimed.runs:
+            self._held[run.id] = run
         return claimed.runs
 
     async def _deliver_all(self, runs: list[Run]) -> list[use.Report]:
@@ -226,7 +232,10 @@ class WorkerPool:
             reports = await self._deliver_all(runs)
         except asyncio.CancelledError:
             for run in runs:
-                if run.id not in self._lost:  # stopping: record it so it is retried at once
+                if run.id in self._lost:  # taken back by the server: nothing to record
+                    self._held.pop(run.id, None)
+                    self._slot.set()
+                else:  # stopping: record it so it is retried at once
                     self._reports.put_nowait(
                         use.Report(run, error="worker stopped during the attempt")
                     )
@@ -235,7 +244,6 @@ class WorkerPool:
             for run in runs:
                 self._inflight.pop(run.id, None)
                 self._lost.discard(run.id)
-            self._slot.set()
         for report in reports:
             self._reports.put_nowait(report)
 
@@ -261,6 +269,9 @@ class WorkerPool:
         while reports:
             try:
                 await use.record(self.db, reports, jobs=self._jobs, tenant_id=self.tenant_id)
+                for report in reports:
+                    self._held.pop(report.run.id, None)
+                self._slot.set()
                 return
             except (OSError, ConnectionError) as exc:
                 log.warning("recording %d outcome(s) failed: %s; retrying", len(reports), exc)
