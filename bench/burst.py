@@ -84,15 +84,23 @@ def make_job(now: object) -> Job:
     )
 
 
+CAPACITY = int(os.environ.get("KAIROS_BENCH_CAPACITY", "1000"))  # runs in flight per pool
+
+
 async def run_scheduler(
-    system: PostgresDatabase, nc: nats.aio.client.Client, dsn: str, stop: asyncio.Event
+    system: PostgresDatabase,
+    nc: nats.aio.client.Client,
+    dsn: str,
+    stop: asyncio.Event,
+    *,
+    pool: bool = True,
 ) -> asyncio.Task[None]:
     app = Scheduler(
         system,
         JetStreamPublisher(nc),
         {TargetKind.EVENT: EventTarget(nc)},
         SystemClock(),
-        SchedulerSettings(worker_capacity=int(os.environ.get("CAP", "256"))),
+        SchedulerSettings(worker_capacity=CAPACITY if pool else 0),
         listen_dsn=dsn,
     )
     ready = asyncio.Event()
@@ -101,7 +109,44 @@ async def run_scheduler(
     return task
 
 
-async def burst(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int) -> float:
+async def start_workers(count: int, dsn: str, nats_url: str) -> list[asyncio.subprocess.Process]:
+    """``kairos worker`` processes (the production shape: workers scale out)."""
+    kairos = str(Path(sys.executable).with_name("kairos"))
+    procs = []
+    for i in range(count):
+        proc = await asyncio.create_subprocess_exec(
+            kairos,
+            "worker",
+            "--database-url",
+            dsn,
+            "--nats-url",
+            nats_url,
+            "--concurrency",
+            str(CAPACITY),
+            "--name",
+            f"bench-{i}",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert b"concurrency" in line, line
+        procs.append(proc)
+    return procs
+
+
+async def stop_workers(procs: list[asyncio.subprocess.Process]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        await proc.wait()
+
+
+async def burst(
+    pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int, nats_url: str, processes: int
+) -> float:
+    """0 processes: the scheduler's built-in pool runs the fires; else that many
+    ``kairos worker`` processes do."""
     owner = pg.dsn_for("postgres")
     dsn = pg.dsn_for("postgres", "kairos_scheduler")
     await reset(owner)
@@ -128,7 +173,8 @@ async def burst(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int) -> flo
         js = nc.jetstream()
         await js.purge_stream(STREAM)
         stop = asyncio.Event()
-        task = await run_scheduler(db, nc, dsn, stop)
+        workers = await start_workers(processes, dsn, nats_url)
+        task = await run_scheduler(db, nc, dsn, stop, pool=processes == 0)
         conn = await asyncpg.connect(owner)
         try:
             wait = (due - now).total_seconds() - (time.time() - now.timestamp())
@@ -141,13 +187,14 @@ async def burst(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int) -> flo
                 await asyncio.sleep(0.05)
             elapsed = time.time() - due.timestamp()
             events = (await js.stream_info(STREAM)).state.messages
-            # schedule completed + run started + run succeeded, + the pool's registration
-            expected = 3 * n + 1
+            # schedule completed + run started + run succeeded, + each pool's registration
+            expected = 3 * n + max(1, processes)
             assert events == expected, (events, expected)
         finally:
             await conn.close()
             stop.set()
             await task
+            await stop_workers(workers)
         return elapsed
     finally:
         await pool.close()
@@ -246,6 +293,12 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=1, help="burst+baseline pairs")
+    parser.add_argument(
+        "--worker-processes",
+        type=int,
+        default=1,
+        help="also measure the burst with this many `kairos worker` processes (0: skip)",
+    )
     parser.add_argument("--steady-rate", type=int, default=500)
     parser.add_argument("--steady-seconds", type=int, default=60)
     args = parser.parse_args()
@@ -259,10 +312,14 @@ async def main() -> None:
         await migrate(pg.dsn_for("postgres"))
         nc = await nats.connect(server.url)
         await JetStreamPublisher(nc).ensure_stream()
-        ours, bare = [], []
+        ours, split, bare = [], [], []
         for _ in range(args.rounds):
-            ours.append(args.n / await burst(pg, nc, args.n))
+            ours.append(args.n / await burst(pg, nc, args.n, server.url, 0))
             bare.append(args.n / await baseline(pg, nc, args.n))
+            if args.worker_processes:
+                split.append(
+                    args.n / await burst(pg, nc, args.n, server.url, args.worker_processes)
+                )
         latencies = (
             await steady(pg, nc, args.steady_rate, args.steady_seconds)
             if args.steady_seconds > 0
@@ -276,7 +333,15 @@ async def main() -> None:
     print(f"\nburst of {args.n:,} one-shot EVENT fires, {args.rounds} round(s), medians")
     print("| measure | fires/s | ratio |")
     print("|---|---:|---:|")
-    print(f"| Kairos: due -> all succeeded + events in stream | {k:,.0f} | {k / b:.2f}x |")
+    print(
+        f"| Kairos, one process: due -> all succeeded + events in stream "
+        f"| {k:,.0f} | {k / b:.2f}x |"
+    )
+    if split:
+        w, procs = statistics.median(split), args.worker_processes
+        print(
+            f"| Kairos, scheduler + {procs} `kairos worker` process(es) | {w:,.0f} | {w / b:.2f}x |"
+        )
     print(f"| baseline: SKIP LOCKED claim + done + JetStream publish | {b:,.0f} | 1.00x |")
     if latencies:
         rate, secs = args.steady_rate, args.steady_seconds
