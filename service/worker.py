@@ -79,9 +79,11 @@ class WorkerPool:
         """Units of delivery: the runs of a batch-capable target together, others alone."""
         batched: dict[str, list[Run]] = {}
         units: list[list[Run]] = []
+        batchable = {
+            kind.value for kind, ex in self.executors.items() if isinstance(ex, BatchTargetExecutor)
+        }  # a Protocol isinstance check is slow: once per kind, not once per run
         for run in claimed:
-            executor = self.executors.get(TargetKind(run.capability))
-            if isinstance(executor, BatchTargetExecutor):
+            if run.capability in batchable:
                 batched.setdefault(run.capability, []).append(run)
             else:
                 units.append([run])
