@@ -11,7 +11,10 @@ Starts its own PostgreSQL and nats-server (as `kairos dev` does), then measures:
 2. **Baseline** on the same servers and the same N run rows: a bare loop that claims a
    batch with `FOR UPDATE SKIP LOCKED`, marks it done and publishes one JetStream
    message per row (no leases, attempts, events or outbox).
-3. **Steady.** `--steady-rate` fires/s (that many every-second cron schedules) for
+3. **Contract floor** (``bench/floor.py``): the same burst with no Kairos code; every
+   write, event and message SEMANTICS requires per fire, as set-based SQL in parallel
+   loops. What any implementation of the contract could at best reach here.
+4. **Steady.** `--steady-rate` fires/s (that many every-second cron schedules) for
    `--steady-seconds`; latency = arrival of `scheduler.run.succeeded` at a subscriber
    minus the fire's nominal time. p50 / p99.
 
@@ -44,6 +47,7 @@ from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import STREAM, JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.postgres.migrate import migrate
+from bench.floor import run_floor
 from domain.ids import JobId, ScheduleId, TenantId, new_id
 from domain.job import Job, Target, TargetKind
 from domain.schedule import Schedule
@@ -142,15 +146,12 @@ async def stop_workers(procs: list[asyncio.subprocess.Process]) -> None:
         await proc.wait()
 
 
-async def burst(
-    pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int, nats_url: str, processes: int
-) -> float:
-    """0 processes: the scheduler's built-in pool runs the fires; else that many
-    ``kairos worker`` processes do."""
+async def prepare(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int) -> datetime:
+    """Fresh tables, N one-shot EVENT schedules due at one instant, an empty stream;
+    returns the due instant."""
     owner = pg.dsn_for("postgres")
-    dsn = pg.dsn_for("postgres", "kairos_scheduler")
     await reset(owner)
-    pool = await create_pool(dsn, max_size=8)
+    pool = await create_pool(pg.dsn_for("postgres", "kairos_scheduler"), max_size=8)
     db = PostgresDatabase(pool)
     try:
         async with db.system() as tx:
@@ -170,15 +171,29 @@ async def burst(
             )
             schedules.append(schedule)
         await seed(db, schedules, job)
-        js = nc.jetstream()
-        await js.purge_stream(STREAM)
+    finally:
+        await pool.close()
+    await nc.jetstream().purge_stream(STREAM)
+    return due
+
+
+async def burst(
+    pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int, nats_url: str, processes: int
+) -> float:
+    """0 processes: the scheduler's built-in pool runs the fires; else that many
+    ``kairos worker`` processes do."""
+    owner = pg.dsn_for("postgres")
+    dsn = pg.dsn_for("postgres", "kairos_scheduler")
+    due = await prepare(pg, nc, n)
+    pool = await create_pool(dsn, max_size=8)
+    db = PostgresDatabase(pool)
+    try:
         stop = asyncio.Event()
         workers = await start_workers(processes, dsn, nats_url)
         task = await run_scheduler(db, nc, dsn, stop, pool=processes == 0)
         conn = await asyncpg.connect(owner)
         try:
-            wait = (due - now).total_seconds() - (time.time() - now.timestamp())
-            await asyncio.sleep(max(0.0, wait))
+            await asyncio.sleep(max(0.0, due.timestamp() - time.time()))
             while True:
                 done = await conn.fetchval("SELECT count(*) FROM runs WHERE status = 'succeeded'")
                 unpublished = await conn.fetchval("SELECT count(*) FROM outbox")
@@ -186,10 +201,8 @@ async def burst(
                     break
                 await asyncio.sleep(0.05)
             elapsed = time.time() - due.timestamp()
-            events = (await js.stream_info(STREAM)).state.messages
             # schedule completed + run started + run succeeded, + each pool's registration
-            expected = 3 * n + max(1, processes)
-            assert events == expected, (events, expected)
+            await expect_events(nc, 3 * n + max(1, processes))
         finally:
             await conn.close()
             stop.set()
@@ -198,6 +211,27 @@ async def burst(
         return elapsed
     finally:
         await pool.close()
+
+
+async def expect_events(nc: nats.aio.client.Client, expected: int) -> None:
+    events = (await nc.jetstream().stream_info(STREAM)).state.messages
+    if events != expected:
+        raise SystemExit(f"the stream holds {events} events, expected {expected}")
+
+
+async def contract_floor(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int) -> float:
+    """The same burst with no Kairos code: the contract as set-based SQL (bench/floor.py)."""
+    due = await prepare(pg, nc, n)
+    elapsed = await run_floor(pg.dsn_for("postgres"), nc, n, due, TENANT)
+    conn = await asyncpg.connect(pg.dsn_for("postgres"))
+    try:
+        done = await conn.fetchval("SELECT count(*) FROM runs WHERE status = 'succeeded'")
+        if done != n:
+            raise SystemExit(f"floor: {done} of {n} runs succeeded")
+    finally:
+        await conn.close()
+    await expect_events(nc, 3 * n)
+    return elapsed
 
 
 async def baseline(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int) -> float:
@@ -312,7 +346,7 @@ async def main() -> None:
         await migrate(pg.dsn_for("postgres"))
         nc = await nats.connect(server.url)
         await JetStreamPublisher(nc).ensure_stream()
-        ours, split, bare = [], [], []
+        ours, split, bare, floor = [], [], [], []
         for _ in range(args.rounds):
             ours.append(args.n / await burst(pg, nc, args.n, server.url, 0))
             bare.append(args.n / await baseline(pg, nc, args.n))
@@ -320,6 +354,7 @@ async def main() -> None:
                 split.append(
                     args.n / await burst(pg, nc, args.n, server.url, args.worker_processes)
                 )
+            floor.append(args.n / await contract_floor(pg, nc, args.n))
         latencies = (
             await steady(pg, nc, args.steady_rate, args.steady_seconds)
             if args.steady_seconds > 0
@@ -342,7 +377,13 @@ async def main() -> None:
         print(
             f"| Kairos, scheduler + {procs} `kairos worker` process(es) | {w:,.0f} | {w / b:.2f}x |"
         )
+    f = statistics.median(floor)
+    print(
+        "| contract floor: the same writes, events and messages as set-based SQL, "
+        f"no Kairos code (bench/floor.py) | {f:,.0f} | {f / b:.2f}x |"
+    )
     print(f"| baseline: SKIP LOCKED claim + done + JetStream publish | {b:,.0f} | 1.00x |")
+    print(f"\nKairos (one process) / contract floor: {k / f:.2f}x")
     if latencies:
         rate, secs = args.steady_rate, args.steady_seconds
         print(f"\nsteady {rate} fires/s for {secs} s: {len(latencies):,} runs")
