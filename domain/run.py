@@ -86,6 +86,8 @@ class Run:
     payload: Mapping[str, Any] = field(default_factory=dict)
     calendar: tuple[CalendarId, int] | None = None
     attempts: tuple[Attempt, ...] = ()
+    # A missed-fires summary (SEMANTICS 7): how many late fires this one record stands for.
+    missed_count: int | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -106,14 +108,22 @@ class Run:
         calendar: tuple[CalendarId, int] | None = None,
         skipped_reason: str | None = None,
         missed: bool = False,
+        missed_reason: str = "misfire",
+        missed_count: int | None = None,
     ) -> tuple[Run, list[DomainEvent]]:
-        """A run for one fire; its id is derived from ``(tenant, schedule, nominal_at)``."""
+        """A run for one fire; its id is derived from ``(tenant, schedule, nominal_at)``.
+
+        ``missed_count``: this missed record summarises that many late fires (its nominal
+        time is the latest of them).
+        """
         if skipped_reason is not None and missed:
             raise ValueError("a fire is either skipped or missed")
+        if missed_count is not None and (not missed or missed_count < 1):
+            raise ValueError("only a missed record summarises missed fires")
         if skipped_reason is not None:
             status, reason = RunStatus.SKIPPED, skipped_reason
         elif missed:
-            status, reason = RunStatus.MISSED, "misfire"
+            status, reason = RunStatus.MISSED, missed_reason
         else:
             status = RunStatus.PENDING if dispatch_at <= now else RunStatus.SCHEDULED
             reason = None
@@ -132,6 +142,7 @@ class Run:
             available_at=dispatch_at,
             payload=dict(payload or {}),
             calendar=calendar,
+            missed_count=missed_count,
             created_at=now,
             updated_at=now,
         )
@@ -290,5 +301,6 @@ class Run:
                 "status": self.status.value,
                 "attempt": self.attempt,
                 "reason": self.reason,
+                **({"missed_count": self.missed_count} if self.missed_count else {}),
             },
         )

@@ -15,6 +15,8 @@ from domain.timing import Timing
 
 _NAME_MAX = 200
 DEFAULT_CATCHUP_WINDOW = timedelta(hours=24)
+# Missed fires recorded one by one per catch-up, at most (older ones go in a summary).
+MAX_CATCHUP = 10_000
 
 
 class ScheduleState(enum.StrEnum):
@@ -80,8 +82,8 @@ class Schedule:
             raise InvalidSchedule("name", f"1 to {_NAME_MAX} characters")
         if self.catchup_window < timedelta(0):
             raise InvalidSchedule("catchup_window", "must not be negative")
-        if self.max_catchup < 1:
-            raise InvalidSchedule("max_catchup", "must be at least 1")
+        if not 1 <= self.max_catchup <= MAX_CATCHUP:
+            raise InvalidSchedule("max_catchup", f"must be between 1 and {MAX_CATCHUP}")
         if self.max_buffered < 1:
             raise InvalidSchedule("max_buffered", "must be at least 1")
         if self.fire_count < 0:

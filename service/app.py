@@ -40,6 +40,9 @@ class SchedulerSettings:
     lease_ttl: timedelta = timedelta(seconds=15)
     max_sleep: timedelta = timedelta(seconds=5)
     horizon: timedelta = timedelta(milliseconds=200)
+    # A fire whose dispatch time is older than this when materialised is a misfire
+    # (SEMANTICS 7); younger ones are ordinary lateness (a burst's tail) and just run.
+    misfire_threshold: timedelta = timedelta(seconds=60)
     # 0: no built-in worker pool (runs are executed by `kairos worker` processes).
     worker_capacity: int = 32
     worker_idle: timedelta = timedelta(milliseconds=25)
@@ -144,6 +147,7 @@ class Scheduler:
                         epoch=epoch,
                         horizon=self.settings.horizon,
                         limit=self.settings.materialise_batch,
+                        misfire_threshold=self.settings.misfire_threshold,
                     )
                 except NotLeader:
                     self.epoch = None

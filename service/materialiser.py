@@ -6,18 +6,21 @@ runs keyed by (tenant, schedule, nominal) with ON CONFLICT DO NOTHING -> advance
 schedule's next fire and fire count -> complete schedules with no fires left -> outbox.
 
 Every fire becomes a run: a dispatched one (``scheduled`` until its dispatch time, then
-claimable) or a ``skipped`` record with its reason. Misfire policies (what to do with
-fires missed while Kairos was down) arrive with the operating-schedules work; until
-then every missed fire is run, oldest first.
+claimable), a ``skipped`` record with its reason, or - when it is late, its dispatch
+time more than ``misfire_threshold`` ago because every replica was down or the schedule
+was paused - whatever the schedule's misfire policy makes of it (``domain.misfire``):
+a run, a ``missed`` record, or a count in one summary record.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.events import DomainEvent
 from domain.job import Job
+from domain.misfire import MisfireRules, MissedSummary, Triage, is_late, triage
 from domain.planning import PlannedFire, plan
 from domain.ports import Database
 from domain.run import Run
@@ -41,6 +44,7 @@ async def materialise_due(
     horizon: timedelta = timedelta(seconds=1),
     limit: int = 500,
     per_schedule: int = 1000,
+    misfire_threshold: timedelta = timedelta(seconds=60),
 ) -> Pass:
     async with db.system() as tx:
         await tx.leader.fence(LEADER, holder, epoch)
@@ -56,25 +60,18 @@ async def materialise_due(
             job = jobs.get(schedule.job_id)
             if job is None:
                 job = jobs[schedule.job_id] = await tx.jobs.get(schedule.job_id)
-            fires, next_at, exhausted = _due_fires(schedule, until, per_schedule)
-            for fire in fires:
-                run, run_events = Run.materialise(
-                    tenant_id=schedule.tenant_id,
-                    schedule_id=schedule.id,
-                    job_id=job.id,
-                    nominal_at=fire.nominal_at,
-                    dispatch_at=fire.dispatch_at,
-                    max_attempts=job.max_attempts,
-                    priority=job.priority,
-                    capability=job.target.kind.value,
-                    now=now,
-                    payload=schedule.payload,
-                    calendar=fire.calendar,
-                    skipped_reason=fire.skipped.value if fire.skipped else None,
-                )
+            head, fires, next_at, exhausted = _due_fires(
+                schedule, now, until, per_schedule, misfire_threshold
+            )
+            dispatched = sum(1 for f in fires if f.skipped is None)
+            records: list[tuple[PlannedFire, _Missed]] = [(fire, None) for fire in fires]
+            if head is not None:
+                dispatched += head.fires
+                records = [*_late_records(head), *((f, None) for f in head.run), *records]
+            for fire, missed in records:
+                run, run_events = _materialise(schedule, job, fire, now, missed)
                 runs.append(run)
                 events.extend(run_events)
-            dispatched = sum(1 for f in fires if f.skipped is None)
             advanced = schedule.advance(next_fire_at=next_at, dispatched=dispatched, now=now)
             if exhausted:
                 advanced, done_events = advanced.complete(now=now)
@@ -88,19 +85,78 @@ async def materialise_due(
 
 
 def _due_fires(
-    schedule: Schedule, until: datetime, per_schedule: int
-) -> tuple[list[PlannedFire], datetime | None, bool]:
-    """Fires from the schedule's next fire up to ``until``; (fires, next nominal, done)."""
+    schedule: Schedule,
+    now: datetime,
+    until: datetime,
+    per_schedule: int,
+    threshold: timedelta,
+) -> tuple[Triage | None, list[PlannedFire], datetime | None, bool]:
+    """(late head triaged or None, fires up to ``until`` after it, next nominal, done)."""
     assert schedule.next_fire_at is not None
+
+    def planned(after: datetime) -> Iterator[PlannedFire]:
+        return plan(
+            schedule.timing,
+            after,
+            inclusive=True,
+            schedule_id=str(schedule.id),
+            fired=schedule.fire_count,
+        )
+
+    upcoming = planned(schedule.next_fire_at)
+    head = None
+    if is_late(schedule.next_fire_at, now, threshold):
+        rules = MisfireRules(
+            policy=schedule.misfire_policy,
+            catchup_window=schedule.catchup_window,
+            max_catchup=schedule.max_catchup,
+            threshold=threshold,
+        )
+        head = triage(upcoming, now=now, rules=rules, run_limit=per_schedule, replan=planned)
+        upcoming = head.rest
+        if len(head.run) >= per_schedule:  # run_all's catch-up goes on next pass
+            following = next(upcoming, None)
+            done = following is None
+            return head, [], None if following is None else following.nominal_at, done
     fires: list[PlannedFire] = []
-    for fire in plan(
-        schedule.timing,
-        schedule.next_fire_at,
-        inclusive=True,
-        schedule_id=str(schedule.id),
-        fired=schedule.fire_count,
-    ):
+    for fire in upcoming:
         if fire.nominal_at > until or len(fires) >= per_schedule:
-            return fires, fire.nominal_at, False
+            return head, fires, fire.nominal_at, False
         fires.append(fire)
-    return fires, None, True
+    return head, fires, None, True
+
+
+_Missed = MissedSummary | bool | None  # a summary, a missed fire (True), or neither
+
+
+def _late_records(head: Triage) -> Iterator[tuple[PlannedFire, _Missed]]:
+    """The triage's records: the summary first (it stands for the oldest fires), then
+    each kept fire (missed, or skipped if the calendar, a window or DST skipped it)."""
+    if head.summary is not None:
+        last = head.summary.last_at
+        yield PlannedFire(nominal_at=last, dispatch_at=last), head.summary
+    for fire in head.missed:
+        yield fire, fire.skipped is None
+
+
+def _materialise(
+    schedule: Schedule, job: Job, fire: PlannedFire, now: datetime, missed: _Missed
+) -> tuple[Run, list[DomainEvent]]:
+    summary = missed if isinstance(missed, MissedSummary) else None
+    return Run.materialise(
+        tenant_id=schedule.tenant_id,
+        schedule_id=schedule.id,
+        job_id=job.id,
+        nominal_at=fire.nominal_at,
+        dispatch_at=fire.dispatch_at,
+        max_attempts=job.max_attempts,
+        priority=job.priority,
+        capability=job.target.kind.value,
+        now=now,
+        payload=schedule.payload,
+        calendar=fire.calendar,
+        skipped_reason=fire.skipped.value if fire.skipped else None,
+        missed=bool(missed),
+        missed_reason=summary.reason if summary else "misfire",
+        missed_count=summary.count if summary else None,
+    )

@@ -229,6 +229,7 @@ def render_run(run: Run, *, attempts: bool = False) -> dict[str, Any]:
         "dispatch_at": iso(run.dispatch_at),
         "status": run.status.value,
         "reason": run.reason,
+        "missed_count": run.missed_count,
         "attempt": run.attempt,
         "max_attempts": run.max_attempts,
         "priority": run.priority.name.lower(),

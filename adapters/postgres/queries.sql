@@ -62,13 +62,13 @@ SELECT now();
 -- name: insert_runs
 INSERT INTO runs (tenant_id, id, schedule_id, job_id, nominal_at, dispatch_at, status, reason,
                   attempt, max_attempts, priority, available_at, capability, payload,
-                  calendar_id, calendar_version, created_at, updated_at)
-SELECT t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl::jsonb, ci, cv, ca, ua
+                  calendar_id, calendar_version, created_at, updated_at, missed_count)
+SELECT t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl::jsonb, ci, cv, ca, ua, mc
 FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::timestamptz[],
             $6::timestamptz[], $7::text[], $8::text[], $9::int[], $10::int[], $11::smallint[],
             $12::timestamptz[], $13::text[], $14::text[], $15::uuid[], $16::int[],
-            $17::timestamptz[], $18::timestamptz[])
-     AS u(t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl, ci, cv, ca, ua)
+            $17::timestamptz[], $18::timestamptz[], $19::int[])
+     AS u(t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl, ci, cv, ca, ua, mc)
 ON CONFLICT (tenant_id, schedule_id, nominal_at) DO NOTHING
 RETURNING id;
 

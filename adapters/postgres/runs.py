@@ -41,6 +41,7 @@ def run_from_row(row: asyncpg.Record, attempts: tuple[Attempt, ...] = ()) -> Run
         payload=row["payload"],
         calendar=calendar,
         attempts=attempts,
+        missed_count=row["missed_count"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -71,7 +72,7 @@ class PgRuns:
         if not runs:
             return 0
         self._check(runs)
-        columns: list[list[object]] = [[] for _ in range(18)]
+        columns: list[list[object]] = [[] for _ in range(19)]
         for r in runs:
             values = (
                 r.tenant_id,
@@ -92,6 +93,7 @@ class PgRuns:
                 r.calendar[1] if r.calendar else None,
                 r.created_at,
                 r.updated_at,
+                r.missed_count,
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)

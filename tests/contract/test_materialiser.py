@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from domain.errors import NotLeader
 from domain.events import DomainEvent, EventType
 from domain.ids import ScheduleId, run_id_for
+from domain.ports import RunFilter
 from domain.run import RunStatus
-from domain.schedule import Schedule, ScheduleState
+from domain.schedule import MisfirePolicy, Schedule, ScheduleState
 from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger, OneShotTrigger
 from service.materialiser import LEADER, materialise_due
@@ -29,7 +31,7 @@ async def lead(subject: Subject, holder: str = "replica-a", ttl: timedelta = TTL
     return epoch
 
 
-async def overdue_schedule(subject: Subject, minutes: int) -> Schedule:
+async def overdue_schedule(subject: Subject, minutes: int, **policies: Any) -> Schedule:
     """A per-minute schedule whose next fire was ``minutes`` minutes ago (downtime)."""
     j = job()
     async with subject.db.transaction(ACME) as tx:
@@ -44,6 +46,7 @@ async def overdue_schedule(subject: Subject, minutes: int) -> Schedule:
         job_id=j.id,
         timing=Timing(trigger=FixedDelayTrigger(every=timedelta(minutes=1)), start_at=start),
         next_fire_at=start,
+        **policies,
     )
     async with subject.db.transaction(ACME) as tx:
         await tx.schedules.add(schedule)
@@ -65,24 +68,99 @@ async def test_leader_lease_renews_fences_and_hands_over(subject: Subject) -> No
     await materialise_due(subject.system, holder="b", epoch=second)
 
 
-async def test_every_due_fire_becomes_one_run_and_the_schedule_advances(subject: Subject) -> None:
-    """11 fires were due (t-10m .. t); each becomes a run with its key-derived id."""
-    schedule = await overdue_schedule(subject, minutes=10)
+async def statuses(subject: Subject, schedule: Schedule, fires: int) -> list[RunStatus]:
+    """The status of each per-minute fire from the schedule's first one, in order."""
+    assert schedule.next_fire_at is not None
+    async with subject.db.transaction(ACME) as tx:
+        return [
+            (
+                await tx.runs.get(run_id_for(ACME, schedule.id, schedule.next_fire_at + k * MINUTE))
+            ).status
+            for k in range(fires)
+        ]
+
+
+MINUTE = timedelta(minutes=1)
+P, M = RunStatus.PENDING, RunStatus.MISSED
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (MisfirePolicy.RUN_ALL, [P] * 11),
+        (MisfirePolicy.RUN_ONCE, [M] * 9 + [P, P]),
+        (MisfirePolicy.SKIP, [M] * 10 + [P]),
+    ],
+)
+async def test_after_downtime_the_misfire_policy_accounts_for_every_fire(
+    subject: Subject, policy: MisfirePolicy, expected: list[RunStatus]
+) -> None:
+    """11 fires were due (t-10m .. t): the 10 late ones follow the policy, the on-time
+    one runs; every fire is one record and the schedule moves past them all."""
+    schedule = await overdue_schedule(subject, minutes=10, misfire_policy=policy)
     epoch = await lead(subject)
     result = await materialise_due(subject.system, holder="replica-a", epoch=epoch)
     assert (result.schedules, result.runs) == (1, 11)
+    assert await statuses(subject, schedule, 11) == expected
     async with subject.db.transaction(ACME) as tx:
         stored = await tx.schedules.get(schedule.id)
         assert stored.fire_count == 11
         assert stored.next_fire_at is not None
         assert stored.next_fire_at > await tx.now()
-        assert schedule.next_fire_at is not None
-        for k in range(11):
-            nominal = schedule.next_fire_at + timedelta(minutes=k)
-            run = await tx.runs.get(run_id_for(ACME, schedule.id, nominal))
-            assert run.status is RunStatus.PENDING
+        missed = [r for r in await tx.runs.list(RunFilter(), after=None, limit=50) if r.status is M]
+    assert {r.reason for r in missed} <= {"misfire"}
     again = await materialise_due(subject.system, holder="replica-a", epoch=epoch)
     assert (again.schedules, again.runs) == (0, 0)
+
+
+async def test_fires_older_than_the_catchup_window_are_never_run(subject: Subject) -> None:
+    """run_all with a 5.5 min window: the 5 fires older than it are missed, the rest run."""
+    schedule = await overdue_schedule(
+        subject,
+        minutes=10,
+        misfire_policy=MisfirePolicy.RUN_ALL,
+        catchup_window=timedelta(minutes=5, seconds=30),
+    )
+    await materialise_due(subject.system, holder="replica-a", epoch=await lead(subject))
+    assert await statuses(subject, schedule, 11) == [M] * 5 + [P] * 6
+
+
+async def test_missed_fires_beyond_max_catchup_are_counted_in_one_summary(
+    subject: Subject,
+) -> None:
+    """skip, max_catchup 3: the latest 3 late fires are recorded one by one and the 7
+    older ones by one summary record; with the on-time run, 3 + 7 + 1 = 11 fires."""
+    schedule = await overdue_schedule(
+        subject, minutes=10, misfire_policy=MisfirePolicy.SKIP, max_catchup=3
+    )
+    await materialise_due(subject.system, holder="replica-a", epoch=await lead(subject))
+    assert schedule.next_fire_at is not None
+    async with subject.db.transaction(ACME) as tx:
+        runs = await tx.runs.list(RunFilter(), after=None, limit=50)
+    summary = [r for r in runs if r.missed_count]
+    single = [r for r in runs if r.status is M and not r.missed_count]
+    assert [r.status for r in runs if r.status is not M] == [P]
+    assert [r.nominal_at for r in sorted(single, key=lambda r: r.nominal_at)] == [
+        schedule.next_fire_at + k * MINUTE for k in (7, 8, 9)
+    ]
+    assert len(summary) == 1
+    assert summary[0].missed_count == 7
+    assert summary[0].nominal_at == schedule.next_fire_at + 6 * MINUTE  # the latest of the 7
+    assert summary[0].reason is not None
+    assert "7 missed fires" in summary[0].reason
+    assert len(runs) == 5
+
+
+async def test_a_fire_late_by_less_than_the_threshold_is_not_a_misfire(subject: Subject) -> None:
+    """The tail of an ordinary burst (a few seconds late) runs even under ``skip``."""
+    schedule = await overdue_schedule(subject, minutes=2, misfire_policy=MisfirePolicy.SKIP)
+    await materialise_due(
+        subject.system,
+        holder="replica-a",
+        epoch=await lead(subject),
+        misfire_threshold=timedelta(minutes=5),
+    )
+    assert await statuses(subject, schedule, 3) == [P, P, P]
 
 
 async def test_a_stale_replay_creates_no_duplicate_runs(subject: Subject) -> None:
