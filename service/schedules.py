@@ -1,15 +1,17 @@
-"""Schedule use cases: create, update, delete, read, list."""
+"""Schedule use cases: create, update, pause, resume, delete, read, list."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from domain.errors import Conflict, InvalidSchedule, NotFound
+from domain.events import DomainEvent
 from domain.ids import JobId, ScheduleId, TenantId, new_id
 from domain.planning import plan
-from domain.ports import Database, Keyset, RunFilter
+from domain.ports import Database, Keyset, RunFilter, UnitOfWork
 from domain.run import RunStatus
 from domain.schedule import DEFAULT_CATCHUP_WINDOW, Schedule, ScheduleState
 from domain.timing import Timing
@@ -17,6 +19,14 @@ from domain.triggers import EventTrigger, OneShotTrigger
 
 # Runs of a deleted schedule that have not started are cancelled with it.
 _NOT_STARTED = frozenset({RunStatus.SCHEDULED, RunStatus.PENDING})
+# Pausing cancels only runs whose dispatch time is still ahead (materialised within the
+# leader's horizon); a pending run's fire came before the pause and still runs.
+_NOT_DUE = frozenset({RunStatus.SCHEDULED})
+
+
+class ResumeFrom(enum.StrEnum):
+    LAST_FIRE = "last_fire"  # fires due during the pause follow the misfire policy
+    NOW = "now"  # the pause was intended: no misfires, the next fire is the first from now
 
 
 def _first_fire(
@@ -112,6 +122,43 @@ async def update_schedule(
         return updated
 
 
+async def pause_schedule(db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId) -> Schedule:
+    """Stop firing; the next fire stays visible. Pausing a paused schedule is a no-op."""
+    async with db.transaction(tenant_id) as tx:
+        schedule = _live(await tx.schedules.get(schedule_id))
+        now = await tx.now()
+        paused, events = schedule.pause(now=now)
+        if not events:
+            return schedule
+        await tx.schedules.save(paused, expected_version=schedule.version)
+        events += await _cancel_waiting(tx, schedule_id, _NOT_DUE, "schedule paused", now)
+        await tx.outbox.append(events)
+        return paused
+
+
+async def resume_schedule(
+    db: Database,
+    *,
+    tenant_id: TenantId,
+    schedule_id: ScheduleId,
+    resume_from: ResumeFrom = ResumeFrom.LAST_FIRE,
+) -> Schedule:
+    """Fire again. From ``last_fire`` the fires due during the pause are misfires (the
+    schedule's policy decides); from ``now`` they are not owed."""
+    async with db.transaction(tenant_id) as tx:
+        schedule = _live(await tx.schedules.get(schedule_id))
+        now = await tx.now()
+        resumed, events = schedule.resume(now=now)
+        if not events:
+            return schedule
+        if resume_from is ResumeFrom.NOW and resumed.next_fire_at is not None:
+            first = _first_fire(resumed.timing, now, resumed.id, timedelta(0))
+            resumed = resumed.advance(next_fire_at=first, dispatched=0, now=now)
+        await tx.schedules.save(resumed, expected_version=schedule.version)
+        await tx.outbox.append(events)
+        return resumed
+
+
 async def delete_schedule(db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId) -> None:
     """Delete (soft: runs and history stay); runs not yet started are cancelled."""
     async with db.transaction(tenant_id) as tx:
@@ -119,17 +166,29 @@ async def delete_schedule(db: Database, *, tenant_id: TenantId, schedule_id: Sch
         now = await tx.now()
         gone, events = schedule.delete(now=now)
         await tx.schedules.save(gone, expected_version=schedule.version)
-        waiting = await tx.runs.list(
-            RunFilter(schedule_id=schedule_id, statuses=_NOT_STARTED), after=None, limit=10_000
-        )
-        cancelled = []
-        for run in await tx.runs.get_many([r.id for r in waiting], lock=True):
-            if run.status in _NOT_STARTED:  # re-checked under lock
-                done, more = run.cancel(reason="schedule deleted", now=now)
-                cancelled.append(done)
-                events = [*events, *more]
-        await tx.runs.save_many(cancelled)
+        events += await _cancel_waiting(tx, schedule_id, _NOT_STARTED, "schedule deleted", now)
         await tx.outbox.append(events)
+
+
+async def _cancel_waiting(
+    tx: UnitOfWork,
+    schedule_id: ScheduleId,
+    statuses: frozenset[RunStatus],
+    reason: str,
+    now: datetime,
+) -> list[DomainEvent]:
+    """Cancel the schedule's runs in ``statuses`` (re-checked under lock)."""
+    waiting = await tx.runs.list(
+        RunFilter(schedule_id=schedule_id, statuses=statuses), after=None, limit=10_000
+    )
+    cancelled, events = [], []
+    for run in await tx.runs.get_many([r.id for r in waiting], lock=True):
+        if run.status in statuses:
+            done, more = run.cancel(reason=reason, now=now)
+            cancelled.append(done)
+            events += more
+    await tx.runs.save_many(cancelled)
+    return events
 
 
 async def get_schedule(db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId) -> Schedule:

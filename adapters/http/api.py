@@ -141,6 +141,32 @@ def create_app(db: Database, *, tenant: TenantResolver = header_tenant) -> FastA
         response.headers["ETag"] = f'"{schedule.version}"'
         return render_schedule(schedule)
 
+    @app.post("/schedules/{schedule_id}/pause", tags=["schedules"])
+    async def pause_schedule(
+        schedule_id: uuid.UUID, t: Tenant, response: Response
+    ) -> dict[str, Any]:
+        schedule = await schedules.pause_schedule(
+            db, tenant_id=t, schedule_id=ScheduleId(schedule_id)
+        )
+        response.headers["ETag"] = f'"{schedule.version}"'
+        return render_schedule(schedule)
+
+    @app.post("/schedules/{schedule_id}/resume", tags=["schedules"])
+    async def resume_schedule(
+        schedule_id: uuid.UUID,
+        t: Tenant,
+        response: Response,
+        body: Annotated[dict[str, Any] | None, Body()] = None,
+    ) -> dict[str, Any]:
+        schedule = await schedules.resume_schedule(
+            db,
+            tenant_id=t,
+            schedule_id=ScheduleId(schedule_id),
+            resume_from=_resume_from((body or {}).get("resume_from", "last_fire")),
+        )
+        response.headers["ETag"] = f'"{schedule.version}"'
+        return render_schedule(schedule)
+
     @app.delete("/schedules/{schedule_id}", status_code=204, tags=["schedules"])
     async def delete_schedule(schedule_id: uuid.UUID, t: Tenant) -> Response:
         await schedules.delete_schedule(db, tenant_id=t, schedule_id=ScheduleId(schedule_id))
@@ -207,6 +233,14 @@ def _statuses(values: list[str]) -> frozenset[RunStatus]:
                 field="status",
             ) from None
     return frozenset(out)
+
+
+def _resume_from(value: object) -> schedules.ResumeFrom:
+    try:
+        return schedules.ResumeFrom(str(value) if isinstance(value, str) else "")
+    except ValueError:
+        choices = [r.value for r in schedules.ResumeFrom]
+        raise InvalidRequest(f"resume_from must be one of {choices}", field="resume_from") from None
 
 
 def _instant(value: str | None, field: str) -> datetime | None:

@@ -252,3 +252,73 @@ async def test_dead_runs_are_listed_retried_and_cancelled(
     assert r.status_code == 404
     statuses = {e.type.value for e in db.outbox}
     assert {"scheduler.run.dead", "scheduler.run.cancelled"} <= statuses
+
+
+async def statuses_of(api: httpx.AsyncClient, schedule_id: str) -> list[tuple[str, str]]:
+    r = await api.get(f"/runs?schedule_id={schedule_id}&limit=500", headers=ACME)
+    return sorted((run["nominal_at"], run["status"]) for run in r.json()["items"])
+
+
+async def test_pause_keeps_the_next_fire_and_resume_applies_the_misfire_policy(
+    api: httpx.AsyncClient, db: MemoryDatabase, clock: FakeClock
+) -> None:
+    """Paused 10 min then resumed (from the last fire, the default): of the 11 fires
+    due (12:00..12:10), the 9 older than the 60 s misfire threshold are late; run_once
+    runs the latest of them and misses 8; 12:09 and 12:10 are not late and run."""
+    job = await make_job(api)
+    schedule = await make_schedule(api, job["id"])
+    path = f"/schedules/{schedule['id']}"
+    r = await api.post(f"{path}/pause", headers=ACME)
+    assert r.status_code == 200, r.text
+    paused = r.json()
+    assert (paused["state"], paused["next_fire_at"]) == ("paused", schedule["next_fire_at"])
+    again = await api.post(f"{path}/pause", headers=ACME)
+    assert again.json()["version"] == paused["version"]  # a no-op
+    clock.advance(timedelta(minutes=10))
+    await lead_and_materialise(db)
+    assert await statuses_of(api, schedule["id"]) == []  # nothing fires while paused
+    r = await api.post(f"{path}/resume", headers=ACME)
+    assert (r.status_code, r.json()["state"]) == (200, "enabled")
+    await lead_and_materialise(db)
+    found = [status for _, status in await statuses_of(api, schedule["id"])]
+    assert found == ["missed"] * 8 + ["pending"] * 3
+
+
+async def test_resume_from_now_owes_nothing_for_the_pause(
+    api: httpx.AsyncClient, db: MemoryDatabase, clock: FakeClock
+) -> None:
+    """resume_from=now: the next fire is the first from now; no missed records."""
+    job = await make_job(api)
+    schedule = await make_schedule(api, job["id"])
+    path = f"/schedules/{schedule['id']}"
+    await api.post(f"{path}/pause", headers=ACME)
+    clock.advance(timedelta(minutes=10))
+    r = await api.post(f"{path}/resume", json={"resume_from": "now"}, headers=ACME)
+    assert r.json()["next_fire_at"] == (T0 + timedelta(minutes=10)).isoformat()
+    await lead_and_materialise(db)
+    assert await statuses_of(api, schedule["id"]) == [
+        ((T0 + timedelta(minutes=10)).isoformat(), "pending")
+    ]
+
+
+async def test_pause_cancels_runs_not_yet_due_and_resume_checks_its_input(
+    api: httpx.AsyncClient, db: MemoryDatabase
+) -> None:
+    """Runs materialised ahead (dispatch still in the future) are cancelled by a pause;
+    the due one still runs. A bad resume_from is a 422; a deleted schedule a 404."""
+    job = await make_job(api)
+    schedule = await make_schedule(api, job["id"])
+    path = f"/schedules/{schedule['id']}"
+    async with db.system() as tx:
+        epoch = await tx.leader.acquire(LEADER, "me", timedelta(minutes=1))
+    assert epoch is not None
+    await materialise_due(db, holder="me", epoch=epoch, horizon=timedelta(minutes=2))
+    await api.post(f"{path}/pause", headers=ACME)
+    found = await statuses_of(api, schedule["id"])
+    assert [status for _, status in found] == ["pending", "cancelled", "cancelled"]
+    r = await api.post(f"{path}/resume", json={"resume_from": "yesterday"}, headers=ACME)
+    assert (r.status_code, error(r)["details"]["field"]) == (422, "resume_from")
+    assert (await api.get(path, headers=ACME)).json()["state"] == "paused"  # nothing written
+    await api.delete(path, headers=ACME)
+    assert (await api.post(f"{path}/resume", headers=ACME)).status_code == 404
+    assert (await api.post(f"{path}/pause", headers=ACME)).status_code == 404
