@@ -243,6 +243,20 @@ class RunQueue(Protocol):
         rows another transaction holds. Runs come without their attempt history."""
         ...
 
+    async def active(
+        self, keys: Sequence[tuple[TenantId, ScheduleId]]
+    ) -> Mapping[ScheduleId, Sequence[Run]]:
+        """Each schedule's runs that have not ended (scheduled, pending, running), oldest
+        fire first, without attempt history. Schedules with none are absent."""
+        ...
+
+    async def running_counts(
+        self, keys: Sequence[tuple[TenantId, JobId]], *, lock: bool = False
+    ) -> Mapping[JobId, int]:
+        """How many runs of each job are running. ``lock`` first serialises, until the
+        transaction ends, with every other caller locking any of these jobs."""
+        ...
+
     async def lock_expired(self, limit: int) -> Claimable:
         """Lock running runs whose lease or timeout has passed (tokens unused)."""
         ...

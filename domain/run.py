@@ -88,6 +88,9 @@ class Run:
     attempts: tuple[Attempt, ...] = ()
     # A missed-fires summary (SEMANTICS 7): how many late fires this one record stands for.
     missed_count: int | None = None
+    # Admitted behind earlier active runs of its schedule (overlap buffer_one/buffer_all):
+    # claimable only once every earlier run of the schedule has ended.
+    buffered: bool = False
     created_at: datetime
     updated_at: datetime
 
@@ -110,6 +113,7 @@ class Run:
         missed: bool = False,
         missed_reason: str = "misfire",
         missed_count: int | None = None,
+        buffered: bool = False,
     ) -> tuple[Run, list[DomainEvent]]:
         """A run for one fire; its id is derived from ``(tenant, schedule, nominal_at)``.
 
@@ -143,6 +147,7 @@ class Run:
             payload=dict(payload or {}),
             calendar=calendar,
             missed_count=missed_count,
+            buffered=buffered,
             created_at=now,
             updated_at=now,
         )

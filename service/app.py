@@ -25,6 +25,7 @@ from domain.errors import NotLeader
 from domain.ids import WorkerId, new_id
 from domain.job import TargetKind
 from domain.ports import Clock, Database, EventPublisher, TargetExecutor
+from domain.worker import DEFAULT_HEARTBEAT
 from service.materialiser import LEADER, materialise_due
 from service.relay import relay_once
 from service.runs import rescue
@@ -46,6 +47,9 @@ class SchedulerSettings:
     # 0: no built-in worker pool (runs are executed by `kairos worker` processes).
     worker_capacity: int = 32
     worker_idle: timedelta = timedelta(milliseconds=25)
+    # How often the built-in pool beats: it extends its leases and learns of runs it lost
+    # (cancelled, replaced, taken back), which it then stops.
+    worker_heartbeat: timedelta = DEFAULT_HEARTBEAT
     rescue_every: timedelta = timedelta(seconds=1)
     # Rows per transaction: bigger batches amortise round trips and commits in a burst.
     materialise_batch: int = 1000
@@ -74,6 +78,7 @@ class Scheduler:
             worker_id=WorkerId(new_id()),
             name=f"{self.settings.replica}-pool",
             idle=self.settings.worker_idle,
+            heartbeat_interval=self.settings.worker_heartbeat,
         )
         self.epoch: int | None = None
         self._listen_dsn = listen_dsn

@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.events import DomainEvent
+from domain.firing import SkipReason
+from domain.ids import RunId
 from domain.job import Job
 from domain.misfire import MisfireRules, MissedSummary, Triage, is_late, triage
+from domain.overlap import ACTIVE, Admission, Decision, admit
 from domain.planning import PlannedFire, plan
-from domain.ports import Database
+from domain.ports import Database, UnitOfWork
 from domain.run import Run
 from domain.schedule import Schedule
 
@@ -56,6 +59,7 @@ async def materialise_due(
         events: list[DomainEvent] = []
         completed = 0
         progress: list[tuple[Schedule, int]] = []
+        planned: list[tuple[Schedule, Job, list[tuple[PlannedFire, _Missed]]]] = []
         for schedule in due:
             job = jobs.get(schedule.job_id)
             if job is None:
@@ -68,16 +72,42 @@ async def materialise_due(
             if head is not None:
                 dispatched += head.fires
                 records = [*_late_records(head), *((f, None) for f in head.run), *records]
-            for fire, missed in records:
-                run, run_events = _materialise(schedule, job, fire, now, missed)
-                runs.append(run)
-                events.extend(run_events)
+            planned.append((schedule, job, records))
             advanced = schedule.advance(next_fire_at=next_at, dispatched=dispatched, now=now)
             if exhausted:
                 advanced, done_events = advanced.complete(now=now)
                 events.extend(done_events)
                 completed += 1
             progress.append((advanced, schedule.version))
+        active = await tx.runs.active(
+            [
+                (schedule.tenant_id, schedule.id)
+                for schedule, _, records in planned
+                if any(_dispatched(fire, missed) for fire, missed in records)
+            ]
+        )
+        fresh: dict[RunId, int] = {}  # runs of this pass, by id: their index in ``runs``
+        for schedule, job, records in planned:
+            earlier = list(active.get(schedule.id, ()))
+            for fire, missed in records:
+                decision = None
+                if _dispatched(fire, missed):
+                    before = [r for r in earlier if r.nominal_at < fire.nominal_at]
+                    decision = admit(schedule.overlap_policy, schedule.max_buffered, before)
+                    if decision.admission is Admission.REPLACE:
+                        reason = f"replaced by the fire of {fire.nominal_at.isoformat()}"
+                        for old in decision.cancel:
+                            events += await _cancel(tx, old, runs, fresh, reason=reason, now=now)
+                        gone = {r.id for r in decision.cancel}
+                        earlier = [r for r in earlier if r.id not in gone]
+                run, run_events = _materialise(
+                    schedule, job, fire, now, missed=missed, decision=decision
+                )
+                fresh[run.id] = len(runs)
+                runs.append(run)
+                events.extend(run_events)
+                if decision is not None and decision.admission is not Admission.SKIP:
+                    earlier.append(run)
         await tx.schedules.advance_many(progress)
         inserted = await tx.runs.add_many(runs)
         await tx.outbox.append(events)
@@ -139,10 +169,47 @@ def _late_records(head: Triage) -> Iterator[tuple[PlannedFire, _Missed]]:
         yield fire, fire.skipped is None
 
 
+def _dispatched(fire: PlannedFire, missed: _Missed) -> bool:
+    """A fire that becomes a run to execute (not a skipped, missed or summary record)."""
+    return fire.skipped is None and not missed
+
+
+async def _cancel(
+    tx: UnitOfWork,
+    old: Run,
+    runs: list[Run],
+    fresh: dict[RunId, int],
+    *,
+    reason: str,
+    now: datetime,
+) -> list[DomainEvent]:
+    """Overlap ``replace``: end an earlier run (one of this pass's, or a stored one, which
+    is re-read under lock with its attempts; a running one's worker loses its lease)."""
+    if old.id in fresh:
+        runs[fresh[old.id]], events = runs[fresh[old.id]].cancel(reason=reason, now=now)
+        return events
+    stored = await tx.runs.get(old.id, lock=True)
+    if stored.status not in ACTIVE:
+        return []
+    cancelled, events = stored.cancel(reason=reason, now=now)
+    await tx.runs.save_many([cancelled])
+    return events
+
+
 def _materialise(
-    schedule: Schedule, job: Job, fire: PlannedFire, now: datetime, missed: _Missed
+    schedule: Schedule,
+    job: Job,
+    fire: PlannedFire,
+    now: datetime,
+    *,
+    missed: _Missed,
+    decision: Decision | None = None,
 ) -> tuple[Run, list[DomainEvent]]:
     summary = missed if isinstance(missed, MissedSummary) else None
+    admission = decision.admission if decision else None
+    skipped = fire.skipped.value if fire.skipped else None
+    if admission is Admission.SKIP:
+        skipped = SkipReason.OVERLAP.value
     return Run.materialise(
         tenant_id=schedule.tenant_id,
         schedule_id=schedule.id,
@@ -155,8 +222,9 @@ def _materialise(
         now=now,
         payload=schedule.payload,
         calendar=fire.calendar,
-        skipped_reason=fire.skipped.value if fire.skipped else None,
+        skipped_reason=skipped,
         missed=bool(missed),
         missed_reason=summary.reason if summary else "misfire",
         missed_count=summary.count if summary else None,
+        buffered=admission is Admission.BUFFER,
     )

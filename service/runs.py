@@ -70,7 +70,7 @@ async def claim_batch(
         timeouts = {job_id: job.timeout for job_id, job in jobs.items()}
         started: list[Run] = []
         events: list[DomainEvent] = []
-        for run, token in batch.runs:
+        for run, token in await _within_job_limits(tx, batch.runs, jobs):
             run_started, run_events = run.start(
                 worker_id=worker_id,
                 token=token,
@@ -83,6 +83,36 @@ async def claim_batch(
         await tx.runs.save_many(started)
         await tx.outbox.append(events)
         return Claimed(started, jobs)
+
+
+async def _within_job_limits(
+    tx: UnitOfWork, candidates: Sequence[tuple[Run, int]], jobs: Mapping[JobId, Job]
+) -> list[tuple[Run, int]]:
+    """The candidates that keep each job within its ``max_concurrency``, in claim order.
+
+    The claim query already leaves out jobs at their limit; this is the exact count,
+    taken under per-job locks so concurrent claimers cannot both take the last slot.
+    Candidates left out stay pending (their row locks end with the transaction).
+    """
+    limited = sorted(
+        {
+            (run.tenant_id, run.job_id)
+            for run, _ in candidates
+            if run.job_id in jobs and jobs[run.job_id].max_concurrency is not None
+        }
+    )
+    if not limited:
+        return list(candidates)
+    running = dict(await tx.runs.running_counts(limited, lock=True))
+    admitted = []
+    for run, token in candidates:
+        job = jobs.get(run.job_id)
+        if job is not None and job.max_concurrency is not None:
+            if running.get(run.job_id, 0) >= job.max_concurrency:
+                continue
+            running[run.job_id] = running.get(run.job_id, 0) + 1
+        admitted.append((run, token))
+    return admitted
 
 
 async def _jobs(tx: UnitOfWork, runs: Sequence[Run]) -> dict[JobId, Job]:

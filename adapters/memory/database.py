@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from domain.errors import Conflict, LeaseLost, NotFound, NotLeader
 from domain.events import DomainEvent
 from domain.ids import EventId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
+from domain.overlap import ACTIVE
 from domain.ports import Claimable, Clock, Keyset, OutboxRecord, RunFilter
 from domain.run import Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
@@ -322,19 +324,55 @@ class MemoryRuns(_Scoped):
 
     async def lock_claimable(self, capabilities: frozenset[str], limit: int) -> Claimable:
         now = self._clock.now()
+        running: Counter[tuple[TenantId, JobId]] = Counter(
+            (r.tenant_id, r.job_id) for r in self._t.runs.values() if r.status is RunStatus.RUNNING
+        )
+
+        def claimable(r: Run) -> bool:
+            if r.status not in _CLAIMABLE or r.capability not in capabilities:
+                return False
+            if r.available_at > now or not self._visible(r.tenant_id):
+                return False
+            if r.buffered and any(
+                e.tenant_id == r.tenant_id
+                and e.schedule_id == r.schedule_id
+                and e.nominal_at < r.nominal_at
+                and e.status in ACTIVE
+                for e in self._t.runs.values()
+            ):
+                return False
+            job = self._t.jobs.get((r.tenant_id, r.job_id))
+            limit_ = job.max_concurrency if job else None
+            return limit_ is None or running[(r.tenant_id, r.job_id)] < limit_
+
         due = sorted(
-            (
-                r
-                for r in self._t.runs.values()
-                if r.status in _CLAIMABLE
-                and r.capability in capabilities
-                and r.available_at <= now
-                and self._visible(r.tenant_id)
-            ),
+            (r for r in self._t.runs.values() if claimable(r)),
             key=lambda r: (-int(r.priority), r.available_at),
         )[:limit]
         # As in Postgres, a claim sees no attempt history.
         return Claimable(now=now, runs=[(replace(r, attempts=()), next(self._tokens)) for r in due])
+
+    async def active(
+        self, keys: Sequence[tuple[TenantId, ScheduleId]]
+    ) -> Mapping[ScheduleId, Sequence[Run]]:
+        wanted = set(keys)
+        found: dict[ScheduleId, list[Run]] = {}
+        for run in sorted(self._t.runs.values(), key=lambda r: r.nominal_at):
+            key = (run.tenant_id, run.schedule_id)
+            if run.status in ACTIVE and key in wanted and self._visible(run.tenant_id):
+                found.setdefault(run.schedule_id, []).append(replace(run, attempts=()))
+        return found
+
+    async def running_counts(
+        self, keys: Sequence[tuple[TenantId, JobId]], *, lock: bool = False
+    ) -> dict[JobId, int]:
+        wanted = set(keys)
+        counts: Counter[JobId] = Counter(
+            r.job_id
+            for r in self._t.runs.values()
+            if r.status is RunStatus.RUNNING and (r.tenant_id, r.job_id) in wanted
+        )
+        return dict(counts)
 
     async def lock_expired(self, limit: int) -> Claimable:
         now = self._clock.now()

@@ -62,13 +62,14 @@ SELECT now();
 -- name: insert_runs
 INSERT INTO runs (tenant_id, id, schedule_id, job_id, nominal_at, dispatch_at, status, reason,
                   attempt, max_attempts, priority, available_at, capability, payload,
-                  calendar_id, calendar_version, created_at, updated_at, missed_count)
-SELECT t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl::jsonb, ci, cv, ca, ua, mc
+                  calendar_id, calendar_version, created_at, updated_at, missed_count,
+                  buffered)
+SELECT t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl::jsonb, ci, cv, ca, ua, mc, b
 FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::timestamptz[],
             $6::timestamptz[], $7::text[], $8::text[], $9::int[], $10::int[], $11::smallint[],
             $12::timestamptz[], $13::text[], $14::text[], $15::uuid[], $16::int[],
-            $17::timestamptz[], $18::timestamptz[], $19::int[])
-     AS u(t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl, ci, cv, ca, ua, mc)
+            $17::timestamptz[], $18::timestamptz[], $19::int[], $20::bool[])
+     AS u(t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl, ci, cv, ca, ua, mc, b)
 ON CONFLICT (tenant_id, schedule_id, nominal_at) DO NOTHING
 RETURNING id;
 
@@ -83,14 +84,51 @@ SELECT * FROM run_attempts WHERE run_id = $1 ORDER BY number;
 
 -- name: lock_claimable
 -- Volatile nextval() is evaluated after ORDER BY/LIMIT: one token per returned row.
+-- A buffered run waits until every earlier run of its schedule has ended (overlap).
+-- Runs of a job already at its max_concurrency are left out, so they do not fill the
+-- batch; the exact count is re-checked under a per-job lock (``running_counts``).
 SELECT r.*, nextval('run_lease_token_seq') AS fresh_token
 FROM runs r
+LEFT JOIN jobs j ON j.tenant_id = r.tenant_id AND j.id = r.job_id
 WHERE r.status IN ('pending', 'scheduled')
   AND r.capability = ANY($1::text[])
   AND r.available_at <= now()
+  AND (NOT r.buffered OR NOT EXISTS (
+        SELECT 1 FROM runs e
+        WHERE e.tenant_id = r.tenant_id AND e.schedule_id = r.schedule_id
+          AND e.nominal_at < r.nominal_at
+          AND e.status IN ('scheduled', 'pending', 'running')))
+  AND (j.spec->'max_concurrency' IS NULL OR jsonb_typeof(j.spec->'max_concurrency') = 'null'
+       OR (SELECT count(*) FROM runs x
+           WHERE x.tenant_id = r.tenant_id AND x.job_id = r.job_id AND x.status = 'running')
+          < (j.spec->>'max_concurrency')::int)
 ORDER BY r.priority DESC, r.available_at
 LIMIT $2
-FOR UPDATE SKIP LOCKED;
+FOR UPDATE OF r SKIP LOCKED;
+
+-- name: active_runs
+-- The schedules' runs that have not ended, oldest first (overlap decisions).
+SELECT r.*
+FROM runs r
+JOIN unnest($1::text[], $2::uuid[]) AS k(tenant_id, schedule_id)
+  ON r.tenant_id = k.tenant_id AND r.schedule_id = k.schedule_id
+WHERE r.status IN ('scheduled', 'pending', 'running')
+ORDER BY r.nominal_at;
+
+-- name: lock_jobs
+-- Serialises admissions against a job's max_concurrency (held until commit), in one
+-- order so two claimers never wait on each other crosswise.
+SELECT pg_advisory_xact_lock(hashtextextended(t || '/' || j::text, 7))
+FROM unnest($1::text[], $2::uuid[]) AS k(t, j)
+ORDER BY t, j;
+
+-- name: running_counts
+SELECT r.job_id, count(*) AS running
+FROM runs r
+JOIN unnest($1::text[], $2::uuid[]) AS k(tenant_id, job_id)
+  ON r.tenant_id = k.tenant_id AND r.job_id = k.job_id
+WHERE r.status = 'running'
+GROUP BY r.job_id;
 
 -- name: lock_expired
 SELECT r.*

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import asyncpg
 
@@ -42,6 +42,7 @@ def run_from_row(row: asyncpg.Record, attempts: tuple[Attempt, ...] = ()) -> Run
         calendar=calendar,
         attempts=attempts,
         missed_count=row["missed_count"],
+        buffered=row["buffered"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -72,7 +73,7 @@ class PgRuns:
         if not runs:
             return 0
         self._check(runs)
-        columns: list[list[object]] = [[] for _ in range(19)]
+        columns: list[list[object]] = [[] for _ in range(20)]
         for r in runs:
             values = (
                 r.tenant_id,
@@ -94,6 +95,7 @@ class PgRuns:
                 r.created_at,
                 r.updated_at,
                 r.missed_count,
+                r.buffered,
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
@@ -132,6 +134,30 @@ class PgRuns:
         now = await self._conn.fetchval(sql("db_now"))
         rows = await self._conn.fetch(sql("lock_claimable"), sorted(capabilities), limit)
         return Claimable(now=now, runs=[(run_from_row(r), r["fresh_token"]) for r in rows])
+
+    async def active(
+        self, keys: Sequence[tuple[TenantId, ScheduleId]]
+    ) -> Mapping[ScheduleId, Sequence[Run]]:
+        if not keys:
+            return {}
+        rows = await self._conn.fetch(
+            sql("active_runs"), [t for t, _ in keys], [s for _, s in keys]
+        )
+        found: dict[ScheduleId, list[Run]] = {}
+        for row in rows:
+            found.setdefault(ScheduleId(row["schedule_id"]), []).append(run_from_row(row))
+        return found
+
+    async def running_counts(
+        self, keys: Sequence[tuple[TenantId, JobId]], *, lock: bool = False
+    ) -> dict[JobId, int]:
+        if not keys:
+            return {}
+        tenants, jobs = [t for t, _ in keys], [j for _, j in keys]
+        if lock:
+            await self._conn.execute(sql("lock_jobs"), tenants, jobs)
+        rows = await self._conn.fetch(sql("running_counts"), tenants, jobs)
+        return {JobId(row["job_id"]): row["running"] for row in rows}
 
     async def lock_expired(self, limit: int) -> Claimable:
         now = await self._conn.fetchval(sql("db_now"))

@@ -264,7 +264,8 @@ async def test_pause_keeps_the_next_fire_and_resume_applies_the_misfire_policy(
 ) -> None:
     """Paused 10 min then resumed (from the last fire, the default): of the 11 fires
     due (12:00..12:10), the 9 older than the 60 s misfire threshold are late; run_once
-    runs the latest of them and misses 8; 12:09 and 12:10 are not late and run."""
+    runs the latest of them and misses 8. 12:09 and 12:10 are not late, but that run is
+    still pending, so the default overlap policy (skip) records them skipped."""
     job = await make_job(api)
     schedule = await make_schedule(api, job["id"])
     path = f"/schedules/{schedule['id']}"
@@ -281,7 +282,7 @@ async def test_pause_keeps_the_next_fire_and_resume_applies_the_misfire_policy(
     assert (r.status_code, r.json()["state"]) == (200, "enabled")
     await lead_and_materialise(db)
     found = [status for _, status in await statuses_of(api, schedule["id"])]
-    assert found == ["missed"] * 8 + ["pending"] * 3
+    assert found == ["missed"] * 8 + ["pending", "skipped", "skipped"]
 
 
 async def test_resume_from_now_owes_nothing_for_the_pause(
@@ -307,7 +308,7 @@ async def test_pause_cancels_runs_not_yet_due_and_resume_checks_its_input(
     """Runs materialised ahead (dispatch still in the future) are cancelled by a pause;
     the due one still runs. A bad resume_from is a 422; a deleted schedule a 404."""
     job = await make_job(api)
-    schedule = await make_schedule(api, job["id"])
+    schedule = await make_schedule(api, job["id"], overlap_policy="allow")
     path = f"/schedules/{schedule['id']}"
     async with db.system() as tx:
         epoch = await tx.leader.acquire(LEADER, "me", timedelta(minutes=1))

@@ -14,7 +14,7 @@ from domain.events import DomainEvent, EventType
 from domain.ids import ScheduleId, run_id_for
 from domain.ports import RunFilter
 from domain.run import RunStatus
-from domain.schedule import MisfirePolicy, Schedule, ScheduleState
+from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule, ScheduleState
 from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger, OneShotTrigger
 from service.materialiser import LEADER, materialise_due
@@ -97,7 +97,9 @@ async def test_after_downtime_the_misfire_policy_accounts_for_every_fire(
 ) -> None:
     """11 fires were due (t-10m .. t): the 10 late ones follow the policy, the on-time
     one runs; every fire is one record and the schedule moves past them all."""
-    schedule = await overdue_schedule(subject, minutes=10, misfire_policy=policy)
+    schedule = await overdue_schedule(
+        subject, minutes=10, misfire_policy=policy, overlap_policy=OverlapPolicy.ALLOW
+    )
     epoch = await lead(subject)
     result = await materialise_due(subject.system, holder="replica-a", epoch=epoch)
     assert (result.schedules, result.runs) == (1, 11)
@@ -120,6 +122,7 @@ async def test_fires_older_than_the_catchup_window_are_never_run(subject: Subjec
         minutes=10,
         misfire_policy=MisfirePolicy.RUN_ALL,
         catchup_window=timedelta(minutes=5, seconds=30),
+        overlap_policy=OverlapPolicy.ALLOW,
     )
     await materialise_due(subject.system, holder="replica-a", epoch=await lead(subject))
     assert await statuses(subject, schedule, 11) == [M] * 5 + [P] * 6
@@ -153,7 +156,9 @@ async def test_missed_fires_beyond_max_catchup_are_counted_in_one_summary(
 
 async def test_a_fire_late_by_less_than_the_threshold_is_not_a_misfire(subject: Subject) -> None:
     """The tail of an ordinary burst (a few seconds late) runs even under ``skip``."""
-    schedule = await overdue_schedule(subject, minutes=2, misfire_policy=MisfirePolicy.SKIP)
+    schedule = await overdue_schedule(
+        subject, minutes=2, misfire_policy=MisfirePolicy.SKIP, overlap_policy=OverlapPolicy.ALLOW
+    )
     await materialise_due(
         subject.system,
         holder="replica-a",

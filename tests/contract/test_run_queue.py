@@ -12,7 +12,7 @@ import pytest
 from adapters.clock import SystemClock
 from domain.errors import LeaseLost, NotFound
 from domain.events import DomainEvent, EventType
-from domain.ids import ScheduleId, WorkerId
+from domain.ids import ScheduleId, TenantId, WorkerId
 from domain.job import Job, Priority
 from domain.ports import RunFilter
 from domain.run import Outcome, Run, RunStatus
@@ -72,9 +72,14 @@ async def test_materialising_a_fire_twice_is_a_no_op(subject: Subject) -> None:
         assert await tx.runs.get(first.id) == first
 
 
+def unlimited(tenant: TenantId = ACME, name: str = "unlimited") -> Job:
+    """A job without max_concurrency (the claim tests below are about order alone)."""
+    return replace(job(tenant, name), max_concurrency=None)
+
+
 async def test_claim_orders_by_priority_then_dispatch_and_filters(subject: Subject) -> None:
     """Highest priority first, then oldest dispatch; future and other capabilities wait."""
-    j = job()
+    j = unlimited()
     low_old = fire(j, at=PAST, priority=Priority.LOW)
     high_new = fire(j, at=PAST + timedelta(hours=1), priority=Priority.HIGH)
     high_old = fire(j, at=PAST, priority=Priority.HIGH)
@@ -113,7 +118,7 @@ async def test_tokens_grow_and_timeouts_come_from_the_job(subject: Subject) -> N
 
 async def test_concurrent_claims_never_share_a_run(subject: Subject) -> None:
     """Four workers claiming at once get disjoint runs that cover the queue."""
-    j = job()
+    j = unlimited()
     runs = [fire(j) for _ in range(40)]
     await seed(subject, j, runs)
     batches = await asyncio.gather(
@@ -246,7 +251,7 @@ async def test_rescuer_takes_back_lapsed_leases(subject: Subject) -> None:
 
 async def test_claim_emits_started_events(subject: Subject) -> None:
     """Each claimed run emits scheduler.run.started in the same transaction."""
-    j = job()
+    j = unlimited()
     runs = [fire(j) for _ in range(3)]
     await seed(subject, j, runs)
     before = len(await subject.committed_events())
@@ -329,3 +334,38 @@ async def test_a_manual_retry_persists_its_new_budget(subject: Subject) -> None:
             retried.max_attempts,
         )
     )
+
+
+async def test_a_job_never_runs_more_than_its_max_concurrency(subject: Subject) -> None:
+    """max_concurrency 2, 10 due runs, 4 workers claiming at once: 2 start; the rest wait
+    (and do not block another job's run), and one more starts when one ends."""
+    limited, other = job(), unlimited()
+    assert limited.max_concurrency == 2
+    await seed(subject, limited, [fire(limited) for _ in range(10)])
+    free = fire(other, priority=Priority.LOW)
+    await seed(subject, other, [free])
+    batches = await asyncio.gather(
+        *(
+            use.claim(
+                subject.system,
+                worker_id=WorkerId(uuid.UUID(int=20 + i)),
+                capabilities=frozenset({"EVENT"}),
+                limit=5,
+            )
+            for i in range(4)
+        )
+    )
+    claimed = [r for batch in batches for r in batch]
+    assert sorted(r.job_id == limited.id for r in claimed) == [False, True, True]
+    assert (
+        await use.claim(subject.system, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=5)
+        == []
+    )
+    done = next(r for r in claimed if r.job_id == limited.id)
+    async with subject.system.system() as tx:
+        finished, _ = done.succeed(token=done.lease_token, now=await tx.now())
+        await tx.runs.save_many([finished])
+    again = await use.claim(
+        subject.system, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=5
+    )
+    assert [r.job_id for r in again] == [limited.id]

@@ -18,7 +18,7 @@ from adapters.nats.publisher import JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
 from domain.ids import JobId, TenantId, new_id
 from domain.job import Job, Target, TargetKind
-from domain.schedule import MisfirePolicy, Schedule
+from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from service.app import Scheduler, SchedulerSettings
@@ -70,7 +70,7 @@ async def test_after_a_full_outage_each_policy_accounts_for_every_fire(
         )
         async with app.transaction(ACME) as tx:
             await tx.jobs.add(job)
-        variants: dict[str, dict[str, Any]] = {
+        variants: dict[str, dict[str, Any]] = {  # overlap allow: misfires alone
             "run_all": {"misfire_policy": MisfirePolicy.RUN_ALL},
             "run_once": {"misfire_policy": MisfirePolicy.RUN_ONCE},
             "skip": {"misfire_policy": MisfirePolicy.SKIP},
@@ -84,6 +84,7 @@ async def test_after_a_full_outage_each_policy_accounts_for_every_fire(
                 name=name,
                 job_id=job.id,
                 timing=Timing(trigger=CronTrigger.parse("* * * * * *")),
+                overlap_policy=OverlapPolicy.ALLOW,
                 **policies,
             )
         system = PostgresDatabase(pool)

@@ -1,0 +1,149 @@
+"""Overlap policies (SEMANTICS 8) in the materialiser and the claim, memory and Postgres."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from domain.ids import ScheduleId, WorkerId, run_id_for
+from domain.run import Outcome, Run, RunStatus
+from domain.schedule import OverlapPolicy, Schedule
+from domain.timing import Timing
+from domain.triggers import FixedDelayTrigger
+from service import runs as use
+from service import workers as registry
+from service.materialiser import LEADER, materialise_due
+from tests.contract.support import ACME, Subject, job
+
+MINUTE = timedelta(minutes=1)
+W = WorkerId(uuid.UUID(int=7))
+EVENT = frozenset({"EVENT"})
+P, S, C = RunStatus.PENDING, RunStatus.SKIPPED, RunStatus.CANCELLED
+
+
+async def minutely(subject: Subject, policy: OverlapPolicy, back: int = 2) -> Schedule:
+    """A per-minute schedule whose first fire was ``back`` minutes ago."""
+    j = replace(job(), max_concurrency=None)
+    async with subject.db.transaction(ACME) as tx:
+        await tx.jobs.add(j)
+        now = await tx.now()
+    start = (now - back * MINUTE).replace(microsecond=0)
+    schedule, _ = Schedule.create(
+        now=now,
+        id=ScheduleId(uuid.uuid4()),
+        tenant_id=ACME,
+        name="minutely",
+        job_id=j.id,
+        timing=Timing(trigger=FixedDelayTrigger(every=MINUTE), start_at=start),
+        next_fire_at=start,
+        overlap_policy=policy,
+        max_buffered=5,
+    )
+    async with subject.db.transaction(ACME) as tx:
+        await tx.schedules.add(schedule)
+    return schedule
+
+
+async def materialise(subject: Subject) -> None:
+    """One pass; the misfire threshold is out of the way (these fires are not misfires)."""
+    async with subject.system.system() as tx:
+        epoch = await tx.leader.acquire(LEADER, "r", timedelta(minutes=1))
+    assert epoch is not None
+    await materialise_due(
+        subject.system, holder="r", epoch=epoch, misfire_threshold=timedelta(hours=1)
+    )
+
+
+async def fires(subject: Subject, schedule: Schedule, count: int) -> list[Run]:
+    assert schedule.next_fire_at is not None
+    async with subject.db.transaction(ACME) as tx:
+        return [
+            await tx.runs.get(run_id_for(ACME, schedule.id, schedule.next_fire_at + k * MINUTE))
+            for k in range(count)
+        ]
+
+
+@pytest.mark.parametrize(
+    ("policy", "statuses", "buffered"),
+    [
+        (OverlapPolicy.SKIP, [P, S, S], [False, False, False]),
+        (OverlapPolicy.BUFFER_ONE, [P, P, S], [False, True, False]),
+        (OverlapPolicy.BUFFER_ALL, [P, P, P], [False, True, True]),
+        (OverlapPolicy.REPLACE, [C, C, P], [False, False, False]),
+        (OverlapPolicy.ALLOW, [P, P, P], [False, False, False]),
+    ],
+)
+async def test_three_fires_due_together_follow_the_overlap_policy(
+    subject: Subject, policy: OverlapPolicy, statuses: list[RunStatus], buffered: list[bool]
+) -> None:
+    """Fires at t-2m, t-1m and t in one pass: each later fire meets the earlier ones
+    still pending; skipped ones say why, replaced ones say by what."""
+    schedule = await minutely(subject, policy)
+    await materialise(subject)
+    found = await fires(subject, schedule, 3)
+    assert [r.status for r in found] == statuses
+    assert [r.buffered for r in found] == buffered
+    assert {r.reason for r in found if r.status is S} <= {"overlap"}
+    for run in (r for r in found if r.status is C):
+        assert run.reason is not None
+        assert run.reason.startswith("replaced by the fire of")
+
+
+async def test_buffered_fires_run_one_at_a_time_in_order(subject: Subject) -> None:
+    """buffer_all: only the oldest of three is claimable; the next once it has ended."""
+    schedule = await minutely(subject, OverlapPolicy.BUFFER_ALL)
+    await materialise(subject)
+    first, second, third = await fires(subject, schedule, 3)
+    claimed = await use.claim(subject.db, worker_id=W, capabilities=EVENT, limit=10, tenant_id=ACME)
+    assert [r.id for r in claimed] == [first.id]
+    assert (
+        await use.claim(subject.db, worker_id=W, capabilities=EVENT, limit=10, tenant_id=ACME) == []
+    )
+    await use.record(subject.db, [use.Report(claimed[0])], jobs={}, tenant_id=ACME)
+    claimed = await use.claim(subject.db, worker_id=W, capabilities=EVENT, limit=10, tenant_id=ACME)
+    assert [r.id for r in claimed] == [second.id]
+    assert third.status is P
+
+
+async def test_replace_cancels_a_running_run_and_its_worker_loses_the_lease(
+    subject: Subject,
+) -> None:
+    """A running attempt is ended `cancelled` by the newer fire; the worker's next
+    heartbeat reports the run lost and its late success is refused."""
+    schedule = await minutely(subject, OverlapPolicy.REPLACE, back=0)
+    await materialise(subject)
+    await registry.register_worker(
+        subject.db, worker_id=W, tenant_id=ACME, name="w", capabilities=EVENT, capacity=4
+    )
+    running = (
+        await use.claim(subject.db, worker_id=W, capabilities=EVENT, limit=1, tenant_id=ACME)
+    )[0]
+    assert schedule.next_fire_at == running.nominal_at
+    # The next fire (a minute on) is materialised within a two-minute horizon:
+    async with subject.system.system() as tx:
+        epoch = await tx.leader.acquire(LEADER, "r", timedelta(minutes=1))
+    assert epoch is not None
+    await materialise_due(
+        subject.system,
+        holder="r",
+        epoch=epoch,
+        horizon=2 * MINUTE,
+        misfire_threshold=timedelta(hours=1),
+    )
+    async with subject.db.transaction(ACME) as tx:
+        cancelled = await tx.runs.get(running.id)
+    assert cancelled.status is C
+    assert cancelled.attempts[-1].outcome is Outcome.CANCELLED
+    beat = await registry.heartbeat(
+        subject.db,
+        worker_id=W,
+        held={running.id: running.lease_token},
+        lease=MINUTE,
+        tenant_id=ACME,
+    )
+    assert running.id in beat.lost
+    written = await use.record(subject.db, [use.Report(running)], jobs={}, tenant_id=ACME)
+    assert running.id not in {r.id for r in written}
