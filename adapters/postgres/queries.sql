@@ -84,27 +84,30 @@ SELECT * FROM run_attempts WHERE run_id = $1 ORDER BY number;
 
 -- name: lock_claimable
 -- Volatile nextval() is evaluated after ORDER BY/LIMIT: one token per returned row.
+-- Walks runs_due_idx in claim order and stops at the limit (no sort of every due run).
 -- A buffered run waits until every earlier run of its schedule has ended (overlap).
 -- Runs of a job already at its max_concurrency are left out, so they do not fill the
 -- batch; the exact count is re-checked under a per-job lock (``running_counts``).
 SELECT r.*, nextval('run_lease_token_seq') AS fresh_token
 FROM runs r
-LEFT JOIN jobs j ON j.tenant_id = r.tenant_id AND j.id = r.job_id
 WHERE r.status IN ('pending', 'scheduled')
-  AND r.capability = ANY($1::text[])
   AND r.available_at <= now()
+  AND r.capability = ANY($1::text[])
   AND (NOT r.buffered OR NOT EXISTS (
         SELECT 1 FROM runs e
         WHERE e.tenant_id = r.tenant_id AND e.schedule_id = r.schedule_id
           AND e.nominal_at < r.nominal_at
           AND e.status IN ('scheduled', 'pending', 'running')))
-  AND (j.spec->'max_concurrency' IS NULL OR jsonb_typeof(j.spec->'max_concurrency') = 'null'
-       OR (SELECT count(*) FROM runs x
-           WHERE x.tenant_id = r.tenant_id AND x.job_id = r.job_id AND x.status = 'running')
-          < (j.spec->>'max_concurrency')::int)
+  AND NOT EXISTS (
+        SELECT 1 FROM jobs j
+        WHERE j.tenant_id = r.tenant_id AND j.id = r.job_id
+          AND jsonb_typeof(j.spec->'max_concurrency') = 'number'
+          AND (SELECT count(*) FROM runs x
+               WHERE x.tenant_id = r.tenant_id AND x.job_id = r.job_id
+                 AND x.status = 'running') >= (j.spec->>'max_concurrency')::int)
 ORDER BY r.priority DESC, r.available_at
 LIMIT $2
-FOR UPDATE OF r SKIP LOCKED;
+FOR UPDATE SKIP LOCKED;
 
 -- name: active_runs
 -- The schedules' runs that have not ended, oldest first (overlap decisions).
