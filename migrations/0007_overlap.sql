@@ -11,10 +11,3 @@ CREATE INDEX runs_active_idx ON runs (tenant_id, schedule_id, nominal_at)
 
 -- A job's running runs: max_concurrency at claim time.
 CREATE INDEX runs_running_job_idx ON runs (tenant_id, job_id) WHERE status = 'running';
-
--- Claim order without a sort: (priority, available_at) for every capability at once
--- (capability = ANY(...) on the old (capability, priority, available_at) index made
--- each claim read and sort every due run, on disk past work_mem, in a burst).
-CREATE INDEX runs_due_idx ON runs (priority DESC, available_at)
-    WHERE status IN ('pending', 'scheduled');
-DROP INDEX runs_claim_idx;
