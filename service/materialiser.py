@@ -31,6 +31,9 @@ from domain.schedule import Schedule
 
 LEADER = "scheduler"
 
+_Missed = MissedSummary | bool | None  # a summary, a missed fire (True), or neither
+_Planned = tuple[Schedule, Job, list[tuple[PlannedFire, _Missed]]]  # a schedule's records
+
 
 @dataclass(frozen=True, slots=True)
 class Pass:
@@ -55,11 +58,10 @@ async def materialise_due(
         until = now + horizon
         due = await tx.schedules.due(until, limit)
         jobs: dict[object, Job] = {}
-        runs: list[Run] = []
         events: list[DomainEvent] = []
         completed = 0
         progress: list[tuple[Schedule, int]] = []
-        planned: list[tuple[Schedule, Job, list[tuple[PlannedFire, _Missed]]]] = []
+        planned: list[_Planned] = []
         for schedule in due:
             job = jobs.get(schedule.job_id)
             if job is None:
@@ -79,39 +81,51 @@ async def materialise_due(
                 events.extend(done_events)
                 completed += 1
             progress.append((advanced, schedule.version))
-        active = await tx.runs.active(
-            [
-                (schedule.tenant_id, schedule.id)
-                for schedule, _, records in planned
-                if any(_dispatched(fire, missed) for fire, missed in records)
-            ]
-        )
-        fresh: dict[RunId, int] = {}  # runs of this pass, by id: their index in ``runs``
-        for schedule, job, records in planned:
-            earlier = list(active.get(schedule.id, ()))
-            for fire, missed in records:
-                decision = None
-                if _dispatched(fire, missed):
-                    before = [r for r in earlier if r.nominal_at < fire.nominal_at]
-                    decision = admit(schedule.overlap_policy, schedule.max_buffered, before)
-                    if decision.admission is Admission.REPLACE:
-                        reason = f"replaced by the fire of {fire.nominal_at.isoformat()}"
-                        for old in decision.cancel:
-                            events += await _cancel(tx, old, runs, fresh, reason=reason, now=now)
-                        gone = {r.id for r in decision.cancel}
-                        earlier = [r for r in earlier if r.id not in gone]
-                run, run_events = _materialise(
-                    schedule, job, fire, now, missed=missed, decision=decision
-                )
-                fresh[run.id] = len(runs)
-                runs.append(run)
-                events.extend(run_events)
-                if decision is not None and decision.admission is not Admission.SKIP:
-                    earlier.append(run)
+        fired, fired_events = await _admit(tx, planned, now)
+        events += fired_events
         await tx.schedules.advance_many(progress)
-        inserted = await tx.runs.add_many(runs)
+        inserted = await tx.runs.add_many(fired)
         await tx.outbox.append(events)
         return Pass(schedules=len(due), runs=inserted, completed=completed)
+
+
+async def _admit(
+    tx: UnitOfWork, planned: list[_Planned], now: datetime
+) -> tuple[list[Run], list[DomainEvent]]:
+    """Each planned record as a run, its fires admitted against the schedule's earlier
+    active runs (overlap, ``domain.overlap``); ``replace`` cancels those runs here."""
+    active = await tx.runs.active(
+        [
+            (schedule.tenant_id, schedule.id)
+            for schedule, _, records in planned
+            if any(_dispatched(fire, missed) for fire, missed in records)
+        ]
+    )
+    runs: list[Run] = []
+    events: list[DomainEvent] = []
+    fresh: dict[RunId, int] = {}  # runs of this pass, by id: their index in ``runs``
+    for schedule, job, records in planned:
+        earlier = list(active.get(schedule.id, ()))
+        for fire, missed in records:
+            decision = None
+            if _dispatched(fire, missed):
+                before = [r for r in earlier if r.nominal_at < fire.nominal_at]
+                decision = admit(schedule.overlap_policy, schedule.max_buffered, before)
+                if decision.admission is Admission.REPLACE:
+                    reason = f"replaced by the fire of {fire.nominal_at.isoformat()}"
+                    for old in decision.cancel:
+                        events += await _cancel(tx, old, runs, fresh, reason=reason, now=now)
+                    gone = {r.id for r in decision.cancel}
+                    earlier = [r for r in earlier if r.id not in gone]
+            run, run_events = _materialise(
+                schedule, job, fire, now, missed=missed, decision=decision
+            )
+            fresh[run.id] = len(runs)
+            runs.append(run)
+            events.extend(run_events)
+            if decision is not None and decision.admission is not Admission.SKIP:
+                earlier.append(run)
+    return runs, events
 
 
 def _due_fires(
@@ -154,9 +168,6 @@ def _due_fires(
             return head, fires, fire.nominal_at, False
         fires.append(fire)
     return head, fires, None, True
-
-
-_Missed = MissedSummary | bool | None  # a summary, a missed fire (True), or neither
 
 
 def _late_records(head: Triage) -> Iterator[tuple[PlannedFire, _Missed]]:
