@@ -45,6 +45,12 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
+def manual_run_id(tenant_id: TenantId, schedule_id: ScheduleId, idempotency_key: str) -> RunId:
+    """The run id of a manual trigger carrying an ``Idempotency-Key``: the same key for
+    the same schedule always names the same run (SEMANTICS 6)."""
+    return RunId(uuid.uuid5(RUN_NAMESPACE, f"{tenant_id}|{schedule_id}|manual|{idempotency_key}"))
+
+
 def run_id_for(tenant_id: TenantId, schedule_id: ScheduleId, nominal_at: datetime) -> RunId:
     """The run id of a fire: UUIDv5 of ``(tenant_id, schedule_id, nominal_at)``.
 

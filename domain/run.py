@@ -42,6 +42,14 @@ TERMINAL = frozenset(
 )
 
 
+class RunOrigin(enum.StrEnum):
+    """What made the run: its schedule's rule, a manual trigger, or a backfill."""
+
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+    BACKFILL = "backfill"
+
+
 class Outcome(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -91,6 +99,7 @@ class Run:
     # Admitted behind earlier active runs of its schedule (overlap buffer_one/buffer_all):
     # claimable only once every earlier run of the schedule has ended.
     buffered: bool = False
+    origin: RunOrigin = RunOrigin.SCHEDULE
     created_at: datetime
     updated_at: datetime
 
@@ -114,11 +123,14 @@ class Run:
         missed_reason: str = "misfire",
         missed_count: int | None = None,
         buffered: bool = False,
+        origin: RunOrigin = RunOrigin.SCHEDULE,
+        run_id: RunId | None = None,
     ) -> tuple[Run, list[DomainEvent]]:
         """A run for one fire; its id is derived from ``(tenant, schedule, nominal_at)``.
 
         ``missed_count``: this missed record summarises that many late fires (its nominal
-        time is the latest of them).
+        time is the latest of them). ``run_id`` overrides the key-derived id (a manual
+        trigger's idempotency key names its run).
         """
         if skipped_reason is not None and missed:
             raise ValueError("a fire is either skipped or missed")
@@ -132,7 +144,7 @@ class Run:
             status = RunStatus.PENDING if dispatch_at <= now else RunStatus.SCHEDULED
             reason = None
         run = cls(
-            id=run_id_for(tenant_id, schedule_id, nominal_at),
+            id=run_id or run_id_for(tenant_id, schedule_id, nominal_at),
             tenant_id=tenant_id,
             schedule_id=schedule_id,
             job_id=job_id,
@@ -148,6 +160,7 @@ class Run:
             calendar=calendar,
             missed_count=missed_count,
             buffered=buffered,
+            origin=origin,
             created_at=now,
             updated_at=now,
         )
@@ -306,6 +319,7 @@ class Run:
                 "status": self.status.value,
                 "attempt": self.attempt,
                 "reason": self.reason,
+                "origin": self.origin.value,
                 **({"missed_count": self.missed_count} if self.missed_count else {}),
             },
         )

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 from uuid import UUID
 
 import asyncpg
@@ -27,7 +27,6 @@ from domain.durations import parse_duration, parse_instant
 from domain.errors import DomainError, InvalidRequest, InvalidSchedule
 from domain.firing import FoldPolicy, GapPolicy
 from domain.ids import SYSTEM_TENANT, CalendarId, TenantId, parse_tenant
-from domain.planning import PlannedFire
 from domain.timing import CalendarPolicy, DstPolicy, Timing, WindowPolicy
 from domain.triggers import (
     CronTrigger,
@@ -40,7 +39,7 @@ from domain.triggers import (
 from domain.windows import ExecutionWindow, parse_weekdays
 from domain.zones import get_zone
 from service.apply import Change, apply
-from service.preview import Preview, preview, truncate_to_minute
+from service.preview import Preview, fire_json, preview, truncate_to_minute, utc_text
 from service.runtime import ServeOptions, configure_logging, dev, read_dev_env, serve, work
 
 EXIT_USAGE = 2
@@ -394,28 +393,10 @@ def _next(args: argparse.Namespace) -> int:
         include_skipped=args.include_skipped,
     )
     if args.json:
-        print(json.dumps([_as_json(fire) for fire in result.fires], indent=2))
+        print(json.dumps([fire_json(fire) for fire in result.fires], indent=2))
     else:
         print(_table(result, args.tz))
     return 0
-
-
-def _z(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
-def _as_json(fire: PlannedFire) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "nominal_at": _z(fire.nominal_at),
-        "dispatch_at": _z(fire.dispatch_at),
-        "local": fire.local_at.isoformat(),
-        "dispatch_local": fire.dispatch_local_at.isoformat(),
-        "skipped": fire.skipped is not None,
-        "notes": list(fire.notes),
-    }
-    if fire.skipped is not None:
-        out["reason"] = fire.skipped.value
-    return out
 
 
 def _table(result: Preview, zone_name: str) -> str:
@@ -426,7 +407,7 @@ def _table(result: Preview, zone_name: str) -> str:
         if fire.skipped is None:
             number += 1
             index = str(number)
-            dispatch = _z(fire.dispatch_at) if fire.dispatch_at != fire.nominal_at else "="
+            dispatch = utc_text(fire.dispatch_at) if fire.dispatch_at != fire.nominal_at else "="
         else:
             index, dispatch = "-", f"skipped ({fire.skipped.value})"
         local = fire.local_at
@@ -434,7 +415,7 @@ def _table(result: Preview, zone_name: str) -> str:
             (
                 index,
                 f"{local:%Y-%m-%d %a %H:%M:%S} {local.isoformat()[-6:]}",
-                _z(fire.nominal_at),
+                utc_text(fire.nominal_at),
                 dispatch,
                 "; ".join(fire.notes),
             )

@@ -1,11 +1,12 @@
-"""Preview a schedule's upcoming fires without any server (``kairos next``; later also
-``GET /schedules/{id}/next``)."""
+"""Preview a schedule's upcoming fires: ``kairos next`` (no server) and
+``GET /schedules/{id}/next`` (a stored schedule), with one planner and one JSON shape."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from domain.calendar import BusinessCalendar
 from domain.planning import PlannedFire, plan
@@ -58,9 +59,15 @@ def preview(
     calendar: BusinessCalendar | None = None,
     schedule_id: str | None = None,
     include_skipped: bool = False,
+    fired: int | None = None,
 ) -> Preview:
-    """The next ``count`` dispatched fires with nominal time at or after ``start``."""
-    fired = fired_before(timing, start, calendar=calendar, schedule_id=schedule_id)
+    """The next ``count`` dispatched fires with nominal time at or after ``start``.
+
+    ``fired``: fires the schedule already dispatched (for ``max_fires``); counted from
+    ``start_at`` when not given.
+    """
+    if fired is None:
+        fired = fired_before(timing, start, calendar=calendar, schedule_id=schedule_id)
     rows: list[PlannedFire] = []
     found = 0
     stream: Iterator[PlannedFire] = plan(
@@ -86,3 +93,22 @@ def preview(
 
 def truncate_to_minute(value: datetime) -> datetime:
     return value - timedelta(seconds=value.second, microseconds=value.microsecond)
+
+
+def utc_text(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def fire_json(fire: PlannedFire) -> dict[str, Any]:
+    """One fire as ``kairos next --json`` and the API print it."""
+    out: dict[str, Any] = {
+        "nominal_at": utc_text(fire.nominal_at),
+        "dispatch_at": utc_text(fire.dispatch_at),
+        "local": fire.local_at.isoformat(),
+        "dispatch_local": fire.dispatch_local_at.isoformat(),
+        "skipped": fire.skipped is not None,
+        "notes": list(fire.notes),
+    }
+    if fire.skipped is not None:
+        out["reason"] = fire.skipped.value
+    return out

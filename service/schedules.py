@@ -16,6 +16,7 @@ from domain.run import RunStatus
 from domain.schedule import DEFAULT_CATCHUP_WINDOW, Schedule, ScheduleState
 from domain.timing import Timing
 from domain.triggers import EventTrigger, OneShotTrigger
+from service.preview import Preview, preview
 
 # Runs of a deleted schedule that have not started are cancelled with it.
 _NOT_STARTED = frozenset({RunStatus.SCHEDULED, RunStatus.PENDING})
@@ -189,6 +190,23 @@ async def _cancel_waiting(
             events += more
     await tx.runs.save_many(cancelled)
     return events
+
+
+async def upcoming_fires(
+    db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId, count: int
+) -> Preview:
+    """The schedule's next ``count`` fires from its next fire (a paused schedule's too),
+    planned as the materialiser will; none for a completed schedule."""
+    schedule = await get_schedule(db, tenant_id=tenant_id, schedule_id=schedule_id)
+    if schedule.next_fire_at is None:
+        return Preview(fires=[], exhausted=True, scan_limited=False)
+    return preview(
+        schedule.timing,
+        start=schedule.next_fire_at,
+        count=count,
+        schedule_id=str(schedule.id),
+        fired=schedule.fire_count,
+    )
 
 
 async def get_schedule(db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId) -> Schedule:

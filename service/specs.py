@@ -230,6 +230,7 @@ def render_run(run: Run, *, attempts: bool = False) -> dict[str, Any]:
         "status": run.status.value,
         "reason": run.reason,
         "missed_count": run.missed_count,
+        "origin": run.origin.value,
         "attempt": run.attempt,
         "max_attempts": run.max_attempts,
         "priority": run.priority.name.lower(),

@@ -28,7 +28,9 @@ from domain.errors import InvalidRequest
 from domain.ids import JobId, RunId, ScheduleId, TenantId, parse_tenant
 from domain.ports import Database, Keyset, RunFilter
 from domain.run import RunStatus
-from service import jobs, runs, schedules
+from domain.schedule import OverlapPolicy
+from service import jobs, runs, schedules, triggers
+from service.preview import fire_json
 from service.specs import (
     job_options,
     render_job,
@@ -167,6 +169,53 @@ def create_app(db: Database, *, tenant: TenantResolver = header_tenant) -> FastA
         response.headers["ETag"] = f'"{schedule.version}"'
         return render_schedule(schedule)
 
+    @app.post("/schedules/{schedule_id}/trigger", tags=["schedules"])
+    async def trigger_schedule(
+        schedule_id: uuid.UUID,
+        t: Tenant,
+        response: Response,
+        body: Annotated[dict[str, Any] | None, Body()] = None,
+        idempotency_key: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        options = _trigger_options(body or {}, idempotency_key)
+        done = await triggers.trigger_schedule(
+            db, tenant_id=t, schedule_id=ScheduleId(schedule_id), **options
+        )
+        response.status_code = 201 if done.created else 200
+        response.headers["Location"] = f"/runs/{done.run.id}"
+        return render_run(done.run)
+
+    @app.get("/schedules/{schedule_id}/next", tags=["schedules"])
+    async def next_fires(
+        schedule_id: uuid.UUID, t: Tenant, count: Annotated[int, Query(ge=1, le=1000)] = 10
+    ) -> dict[str, Any]:
+        found = await schedules.upcoming_fires(
+            db, tenant_id=t, schedule_id=ScheduleId(schedule_id), count=count
+        )
+        return {"items": [fire_json(f) for f in found.fires], "exhausted": found.exhausted}
+
+    @app.get("/schedules/{schedule_id}/runs", tags=["schedules"])
+    async def schedule_runs(
+        schedule_id: uuid.UUID,
+        t: Tenant,
+        *,
+        limit: Limit = 50,
+        cursor: str | None = None,
+        status: Annotated[list[str] | None, Query()] = None,
+        from_: Annotated[str | None, Query(alias="from")] = None,
+        to: str | None = None,
+    ) -> dict[str, Any]:
+        await schedules.get_schedule(db, tenant_id=t, schedule_id=ScheduleId(schedule_id))
+        return await list_runs(
+            t,
+            limit=limit,
+            cursor=cursor,
+            schedule_id=schedule_id,
+            status=status,
+            from_=from_,
+            to=to,
+        )
+
     @app.delete("/schedules/{schedule_id}", status_code=204, tags=["schedules"])
     async def delete_schedule(schedule_id: uuid.UUID, t: Tenant) -> Response:
         await schedules.delete_schedule(db, tenant_id=t, schedule_id=ScheduleId(schedule_id))
@@ -233,6 +282,33 @@ def _statuses(values: list[str]) -> frozenset[RunStatus]:
                 field="status",
             ) from None
     return frozenset(out)
+
+
+_TRIGGER_FIELDS = frozenset({"payload", "overlap_policy"})
+_KEY_MAX = 200
+
+
+def _trigger_options(body: dict[str, Any], key: str | None) -> dict[str, Any]:
+    unknown = sorted(set(body) - _TRIGGER_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"unknown field {unknown[0]!r}", field=unknown[0])
+    payload = body.get("payload", {})
+    if not isinstance(payload, dict):
+        raise InvalidRequest("payload must be an object", field="payload")
+    overlap = None
+    if "overlap_policy" in body:
+        try:
+            overlap = OverlapPolicy(body["overlap_policy"])
+        except ValueError:
+            choices = [p.value for p in OverlapPolicy]
+            raise InvalidRequest(
+                f"overlap_policy must be one of {choices}", field="overlap_policy"
+            ) from None
+    if key is not None and not 0 < len(key) <= _KEY_MAX:
+        raise InvalidRequest(
+            f"Idempotency-Key must be 1 to {_KEY_MAX} characters", field="Idempotency-Key"
+        )
+    return {"payload": payload, "overlap": overlap, "idempotency_key": key}
 
 
 def _resume_from(value: object) -> schedules.ResumeFrom:

@@ -291,7 +291,7 @@ class MemoryRuns(_Scoped):
         new = 0
         for run in runs:
             key = (run.tenant_id, run.schedule_id, run.nominal_at)
-            if key in self._t.run_keys:
+            if key in self._t.run_keys or run.id in self._t.runs:
                 continue
             self._t.run_keys.add(key)
             self._t.runs[run.id] = run

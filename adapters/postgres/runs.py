@@ -13,7 +13,7 @@ from domain.errors import LeaseLost, NotFound
 from domain.ids import CalendarId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Priority
 from domain.ports import Claimable, Keyset, RunFilter
-from domain.run import Attempt, Outcome, Run, RunStatus
+from domain.run import Attempt, Outcome, Run, RunOrigin, RunStatus
 
 
 def run_from_row(row: asyncpg.Record, attempts: tuple[Attempt, ...] = ()) -> Run:
@@ -43,6 +43,7 @@ def run_from_row(row: asyncpg.Record, attempts: tuple[Attempt, ...] = ()) -> Run
         attempts=attempts,
         missed_count=row["missed_count"],
         buffered=row["buffered"],
+        origin=RunOrigin(row["origin"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -73,7 +74,7 @@ class PgRuns:
         if not runs:
             return 0
         self._check(runs)
-        columns: list[list[object]] = [[] for _ in range(20)]
+        columns: list[list[object]] = [[] for _ in range(21)]
         for r in runs:
             values = (
                 r.tenant_id,
@@ -96,6 +97,7 @@ class PgRuns:
                 r.updated_at,
                 r.missed_count,
                 r.buffered,
+                r.origin.value,
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)

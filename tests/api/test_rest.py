@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -323,3 +324,95 @@ async def test_pause_cancels_runs_not_yet_due_and_resume_checks_its_input(
     await api.delete(path, headers=ACME)
     assert (await api.post(f"{path}/resume", headers=ACME)).status_code == 404
     assert (await api.post(f"{path}/pause", headers=ACME)).status_code == 404
+
+
+async def test_trigger_with_an_idempotency_key_makes_one_run(
+    api: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """The same key twice answers the same run (201 then 200); no key, a new run each
+    time; the request's payload is merged over the schedule's."""
+    job = await make_job(api)
+    schedule = await make_schedule(api, job["id"], payload={"a": 1}, overlap_policy="allow")
+    path = f"/schedules/{schedule['id']}/trigger"
+    key = {**ACME, "Idempotency-Key": "deploy-42"}
+    first = await api.post(path, json={"payload": {"b": 2}}, headers=key)
+    assert first.status_code == 201, first.text
+    assert first.headers["Location"] == f"/runs/{first.json()['id']}"
+    run = first.json()
+    assert (run["origin"], run["status"], run["payload"]) == ("manual", "pending", {"a": 1, "b": 2})
+    clock.advance(timedelta(seconds=5))
+    again = await api.post(path, json={"payload": {"b": 3}}, headers=key)
+    assert (again.status_code, again.json()["id"]) == (200, run["id"])
+    plain = [await api.post(path, headers=ACME) for _ in range(2)]
+    assert [r.status_code for r in plain] == [201, 201]
+    assert len({run["id"], *(r.json()["id"] for r in plain)}) == 3
+    listed = await api.get(f"/schedules/{schedule['id']}/runs", headers=ACME)
+    assert len(listed.json()["items"]) == 3
+
+
+async def test_trigger_follows_the_overlap_policy_unless_overridden(
+    api: httpx.AsyncClient,
+) -> None:
+    """Under skip, a trigger meeting a pending run is recorded skipped (overlap); with
+    overlap_policy=allow in the request it runs."""
+    job = await make_job(api)
+    schedule = await make_schedule(api, job["id"])
+    path = f"/schedules/{schedule['id']}/trigger"
+    assert (await api.post(path, headers=ACME)).json()["status"] == "pending"
+    skipped = (await api.post(path, headers=ACME)).json()
+    assert (skipped["status"], skipped["reason"]) == ("skipped", "overlap")
+    forced = await api.post(path, json={"overlap_policy": "allow"}, headers=ACME)
+    assert forced.json()["status"] == "pending"
+
+
+async def test_trigger_refuses_bad_input_and_unknown_schedules(api: httpx.AsyncClient) -> None:
+    """Bad fields are 422 with the field named, nothing written; a deleted or unknown
+    schedule is 404; a paused one can still be triggered."""
+    job = await make_job(api)
+    schedule = await make_schedule(api, job["id"])
+    path = f"/schedules/{schedule['id']}/trigger"
+    for body, headers, field in [
+        ({"payload": [1]}, ACME, "payload"),
+        ({"overlap_policy": "sometimes"}, ACME, "overlap_policy"),
+        ({"when": "now"}, ACME, "when"),
+        ({}, {**ACME, "Idempotency-Key": "k" * 201}, "Idempotency-Key"),
+    ]:
+        r = await api.post(path, json=body, headers=headers)
+        assert (r.status_code, error(r)["details"]["field"]) == (422, field), body
+    assert (await api.get(f"/schedules/{schedule['id']}/runs", headers=ACME)).json()["items"] == []
+    assert (await api.post(path, headers=GLOBEX)).status_code == 404  # another tenant's
+    await api.post(f"/schedules/{schedule['id']}/pause", headers=ACME)
+    assert (await api.post(path, headers=ACME)).status_code == 201
+    await api.delete(f"/schedules/{schedule['id']}", headers=ACME)
+    assert (await api.post(path, headers=ACME)).status_code == 404
+    assert (await api.post(f"/schedules/{uuid.uuid4()}/trigger", headers=ACME)).status_code == 404
+
+
+async def test_next_previews_the_stored_schedule_as_kairos_next_does(
+    api: httpx.AsyncClient,
+) -> None:
+    """GET /schedules/{id}/next?count=3: the next three fires from the schedule's next
+    fire, in kairos next's JSON shape; a bad count is 422."""
+    job = await make_job(api)
+    schedule = await make_schedule(
+        api, job["id"], trigger={"type": "CRON", "expression": "30 2 * * *"}
+    )
+    r = await api.get(f"/schedules/{schedule['id']}/next?count=3", headers=ACME)
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert [i["local"] for i in items] == [
+        "2026-03-02T02:30:00+01:00",
+        "2026-03-03T02:30:00+01:00",
+        "2026-03-04T02:30:00+01:00",
+    ]
+    assert set(items[0]) == {
+        "nominal_at",
+        "dispatch_at",
+        "local",
+        "dispatch_local",
+        "skipped",
+        "notes",
+    }
+    assert r.json()["exhausted"] is False
+    bad = await api.get(f"/schedules/{schedule['id']}/next?count=0", headers=ACME)
+    assert bad.status_code == 422
