@@ -29,6 +29,7 @@ from adapters.embedded.postgres import EmbeddedPostgres
 from adapters.http.api import create_app
 from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import JetStreamPublisher
+from adapters.nats.trigger_responder import TriggerResponder
 from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.postgres.migrate import migrate, pending
 from domain.job import TargetKind
@@ -126,6 +127,8 @@ async def serve(
                 settings,
                 listen_dsn=database_url,
             )
+            responder = TriggerResponder(nc, db)
+            await responder.start()  # scheduler.trigger.<tenant>, answered by one replica
             async with asyncio.TaskGroup() as group:
                 loops_ready = asyncio.Event()
                 group.create_task(scheduler.run(stop, loops_ready))

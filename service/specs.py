@@ -214,6 +214,38 @@ def render_schedule(schedule: Schedule) -> dict[str, Any]:
     }
 
 
+# -- triggers -------------------------------------------------------------------------------
+
+
+_TRIGGER_FIELDS = frozenset({"payload", "overlap_policy"})
+_KEY_MAX = 200
+
+
+def trigger_options(body: Mapping[str, Any], key: str | None) -> dict[str, Any]:
+    """A manual trigger's options (REST body or NATS request), as ``trigger_schedule``
+    keywords."""
+    unknown = sorted(set(body) - _TRIGGER_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"unknown field {unknown[0]!r}", field=unknown[0])
+    payload = body.get("payload", {})
+    if not isinstance(payload, dict):
+        raise InvalidRequest("payload must be an object", field="payload")
+    overlap = None
+    if "overlap_policy" in body:
+        try:
+            overlap = OverlapPolicy(body["overlap_policy"])
+        except ValueError:
+            choices = [p.value for p in OverlapPolicy]
+            raise InvalidRequest(
+                f"overlap_policy must be one of {choices}", field="overlap_policy"
+            ) from None
+    if key is not None and not 0 < len(key) <= _KEY_MAX:
+        raise InvalidRequest(
+            f"Idempotency-Key must be 1 to {_KEY_MAX} characters", field="Idempotency-Key"
+        )
+    return {"payload": payload, "overlap": overlap, "idempotency_key": key}
+
+
 # -- runs -----------------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from domain.errors import NotFound
+from domain.errors import InvalidRequest, NotFound
 from domain.events import DomainEvent
 from domain.firing import SkipReason
 from domain.ids import ScheduleId, TenantId, manual_run_id
@@ -42,15 +42,24 @@ async def trigger_schedule(
     db: Database,
     *,
     tenant_id: TenantId,
-    schedule_id: ScheduleId,
+    schedule_id: ScheduleId | None = None,
+    name: str | None = None,
     payload: Mapping[str, Any] | None = None,
     idempotency_key: str | None = None,
     overlap: OverlapPolicy | None = None,
 ) -> Triggered:
+    """Fire the schedule (by id, or by name) now; see the module doc."""
+    if (schedule_id is None) == (name is None):
+        raise InvalidRequest("name the schedule by schedule_id or by name", field="schedule_id")
     async with db.transaction(tenant_id) as tx:
-        schedule = await tx.schedules.get(schedule_id)
+        if schedule_id is not None:
+            schedule = await tx.schedules.get(schedule_id)
+        else:
+            assert name is not None
+            schedule = await tx.schedules.by_name(name)
         if schedule.state is ScheduleState.DELETED:
-            raise NotFound("schedule", str(schedule_id))
+            raise NotFound("schedule", str(schedule.id))
+        schedule_id = schedule.id
         run_id = None
         if idempotency_key is not None:
             run_id = manual_run_id(tenant_id, schedule_id, idempotency_key)

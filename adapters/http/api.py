@@ -28,7 +28,6 @@ from domain.errors import InvalidRequest
 from domain.ids import JobId, RunId, ScheduleId, TenantId, parse_tenant
 from domain.ports import Database, Keyset, RunFilter
 from domain.run import RunStatus
-from domain.schedule import OverlapPolicy
 from service import jobs, runs, schedules, triggers
 from service.preview import fire_json
 from service.specs import (
@@ -38,6 +37,7 @@ from service.specs import (
     render_schedule,
     require,
     schedule_changes,
+    trigger_options,
 )
 
 T = TypeVar("T")
@@ -177,7 +177,7 @@ def create_app(db: Database, *, tenant: TenantResolver = header_tenant) -> FastA
         body: Annotated[dict[str, Any] | None, Body()] = None,
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
-        options = _trigger_options(body or {}, idempotency_key)
+        options = trigger_options(body or {}, idempotency_key)
         done = await triggers.trigger_schedule(
             db, tenant_id=t, schedule_id=ScheduleId(schedule_id), **options
         )
@@ -282,33 +282,6 @@ def _statuses(values: list[str]) -> frozenset[RunStatus]:
                 field="status",
             ) from None
     return frozenset(out)
-
-
-_TRIGGER_FIELDS = frozenset({"payload", "overlap_policy"})
-_KEY_MAX = 200
-
-
-def _trigger_options(body: dict[str, Any], key: str | None) -> dict[str, Any]:
-    unknown = sorted(set(body) - _TRIGGER_FIELDS)
-    if unknown:
-        raise InvalidRequest(f"unknown field {unknown[0]!r}", field=unknown[0])
-    payload = body.get("payload", {})
-    if not isinstance(payload, dict):
-        raise InvalidRequest("payload must be an object", field="payload")
-    overlap = None
-    if "overlap_policy" in body:
-        try:
-            overlap = OverlapPolicy(body["overlap_policy"])
-        except ValueError:
-            choices = [p.value for p in OverlapPolicy]
-            raise InvalidRequest(
-                f"overlap_policy must be one of {choices}", field="overlap_policy"
-            ) from None
-    if key is not None and not 0 < len(key) <= _KEY_MAX:
-        raise InvalidRequest(
-            f"Idempotency-Key must be 1 to {_KEY_MAX} characters", field="Idempotency-Key"
-        )
-    return {"payload": payload, "overlap": overlap, "idempotency_key": key}
 
 
 def _resume_from(value: object) -> schedules.ResumeFrom:

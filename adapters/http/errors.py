@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -20,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from adapters.envelope import error_body, jsonable
 from domain.errors import DomainError
 
 log = logging.getLogger("kairos.api")
@@ -45,15 +45,7 @@ _HTTP_CODES = {400: "INVALID_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 40
 def envelope(
     status: int, code: str, message: str, details: dict[str, Any] | None = None
 ) -> JSONResponse:
-    body = {
-        "error": {
-            "code": code,
-            "message": message,
-            "details": details or {},
-            "timestamp": datetime.now(UTC).isoformat(),  # noqa: TID251 - a response stamp
-        }
-    }
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(error_body(code, message, details), status_code=status)
 
 
 class ApiError(Exception):
@@ -67,11 +59,11 @@ class ApiError(Exception):
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return envelope(STATUS.get(exc.code, 422), exc.code, exc.message, _jsonable(exc.details))
+        return envelope(STATUS.get(exc.code, 422), exc.code, exc.message, jsonable(exc.details))
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return envelope(exc.status, exc.code, exc.message, _jsonable(exc.details))
+        return envelope(exc.status, exc.code, exc.message, jsonable(exc.details))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -108,10 +100,3 @@ def install(app: FastAPI) -> None:
         error_id = str(uuid.uuid4())
         log.exception("unexpected error %s", error_id, exc_info=exc)
         return envelope(500, "INTERNAL", "unexpected error", {"error_id": error_id})
-
-
-def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: v if isinstance(v, (str, int, float, bool, type(None), list)) else str(v)
-        for k, v in details.items()
-    }
