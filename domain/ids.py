@@ -20,6 +20,7 @@ RunId = NewType("RunId", uuid.UUID)
 WorkerId = NewType("WorkerId", uuid.UUID)
 CalendarId = NewType("CalendarId", uuid.UUID)
 EventId = NewType("EventId", uuid.UUID)
+BackfillId = NewType("BackfillId", uuid.UUID)
 
 # A tenant id is one NATS subject token (events go to ``scheduler.<entity>.<event>.<tenant>``):
 # no dots, wildcards or spaces. A leading underscore is reserved for Kairos itself.

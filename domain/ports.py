@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from domain.backfill import Backfill
 from domain.calendar import Calendar, HolidaySource
 from domain.events import DomainEvent
-from domain.ids import CalendarId, JobId, RunId, ScheduleId, TenantId, WorkerId
+from domain.ids import BackfillId, CalendarId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
 from domain.run import Run, RunStatus
 from domain.schedule import Schedule
@@ -179,6 +180,9 @@ class UnitOfWork(Protocol):
     def leader(self) -> LeaderLease: ...
 
     @property
+    def backfills(self) -> BackfillRepository: ...
+
+    @property
     def workers(self) -> WorkerRepository: ...
 
     async def now(self) -> datetime:
@@ -194,6 +198,14 @@ class Database(Protocol):
     def system(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A unit of work across tenants, for the scheduler's own loops (materialiser,
         rescuer, relay, built-in workers). Objects carry their tenant."""
+        ...
+
+
+class BackfillRepository(Protocol):
+    async def add(self, backfill: Backfill) -> None: ...
+
+    async def get(self, backfill_id: BackfillId) -> Backfill:
+        """Raises ``NotFound``."""
         ...
 
 
@@ -255,6 +267,20 @@ class RunQueue(Protocol):
     ) -> Mapping[JobId, int]:
         """How many runs of each job are running. ``lock`` first serialises, until the
         transaction ends, with every other caller locking any of these jobs."""
+        ...
+
+    async def at_nominals(
+        self, schedule_id: ScheduleId, nominals: Sequence[datetime]
+    ) -> Sequence[Run]:
+        """The schedule's runs whose nominal time is among ``nominals`` (no attempts)."""
+        ...
+
+    async def rearm_many(self, runs: Sequence[Run]) -> None:
+        """Store missed/skipped records a backfill turned into runs (``Run.rearm``)."""
+        ...
+
+    async def backfill_progress(self, backfill_id: BackfillId) -> Mapping[str, int]:
+        """How many of the backfill's runs are in each status."""
         ...
 
     async def lock_expired(self, limit: int) -> Claimable:

@@ -15,7 +15,16 @@ from typing import Any
 
 from domain.errors import InvalidTransition, LeaseLost
 from domain.events import DomainEvent, EventType
-from domain.ids import CalendarId, JobId, RunId, ScheduleId, TenantId, WorkerId, run_id_for
+from domain.ids import (
+    BackfillId,
+    CalendarId,
+    JobId,
+    RunId,
+    ScheduleId,
+    TenantId,
+    WorkerId,
+    run_id_for,
+)
 from domain.job import Priority
 
 
@@ -100,6 +109,7 @@ class Run:
     # claimable only once every earlier run of the schedule has ended.
     buffered: bool = False
     origin: RunOrigin = RunOrigin.SCHEDULE
+    backfill_id: BackfillId | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -125,6 +135,7 @@ class Run:
         buffered: bool = False,
         origin: RunOrigin = RunOrigin.SCHEDULE,
         run_id: RunId | None = None,
+        backfill_id: BackfillId | None = None,
     ) -> tuple[Run, list[DomainEvent]]:
         """A run for one fire; its id is derived from ``(tenant, schedule, nominal_at)``.
 
@@ -161,6 +172,7 @@ class Run:
             missed_count=missed_count,
             buffered=buffered,
             origin=origin,
+            backfill_id=backfill_id,
             created_at=now,
             updated_at=now,
         )
@@ -170,6 +182,33 @@ class Run:
         elif status is RunStatus.MISSED:
             events.append(run._event(EventType.RUN_MISSED, now))
         return run, events
+
+    def rearm(
+        self,
+        *,
+        backfill_id: BackfillId,
+        available_at: datetime,
+        priority: Priority,
+        buffered: bool,
+        now: datetime,
+    ) -> Run:
+        """A fire that never ran (``missed`` or ``skipped``, summary records included)
+        run after all, by an explicit backfill: the one way out of those terminal states.
+        No event of its own (SEMANTICS 11 has none); ``started`` follows."""
+        if self.status not in (RunStatus.MISSED, RunStatus.SKIPPED):
+            raise InvalidTransition("run", str(self.id), self.status.value, "backfilled")
+        return replace(
+            self,
+            status=RunStatus.PENDING if available_at <= now else RunStatus.SCHEDULED,
+            reason="backfill",
+            missed_count=None,
+            available_at=available_at,
+            priority=priority,
+            buffered=buffered,
+            origin=RunOrigin.BACKFILL,
+            backfill_id=backfill_id,
+            updated_at=now,
+        )
 
     @property
     def terminal(self) -> bool:

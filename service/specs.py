@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from domain.durations import format_duration, parse_duration
+from domain.backfill import DEFAULT_MAX_RUNS, Backfill, BackfillRequest
+from domain.durations import format_duration, parse_duration, parse_instant
 from domain.errors import InvalidRequest
-from domain.ids import JobId
+from domain.ids import JobId, ScheduleId, TenantId
 from domain.job import Backoff, BackoffKind, Job, Priority, Target, TargetKind
 from domain.run import Attempt, Run
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
@@ -246,6 +247,67 @@ def trigger_options(body: Mapping[str, Any], key: str | None) -> dict[str, Any]:
     return {"payload": payload, "overlap": overlap, "idempotency_key": key}
 
 
+# -- backfills ------------------------------------------------------------------------------
+
+_BACKFILL_FIELDS = frozenset({"from", "to", "max_runs", "overlap_policy", "ignore_calendar"})
+
+
+def backfill_request(
+    doc: Mapping[str, Any], *, tenant_id: TenantId, schedule_id: ScheduleId
+) -> BackfillRequest:
+    """A backfill request from its document: ``from`` and ``to`` (instants with an
+    offset), optional ``max_runs``, ``overlap_policy``, ``ignore_calendar``."""
+    _refuse_unknown(doc, _BACKFILL_FIELDS)
+    for key in ("from", "to"):
+        if not isinstance(doc.get(key), str):
+            raise InvalidRequest(
+                f"{key} is required: an instant like 2026-11-01T00:00:00Z", field=key
+            )
+    ignore = doc.get("ignore_calendar", False)
+    if not isinstance(ignore, bool):
+        raise InvalidRequest("ignore_calendar must be true or false", field="ignore_calendar")
+    return BackfillRequest(
+        tenant_id=tenant_id,
+        schedule_id=schedule_id,
+        from_at=parse_instant(doc["from"], field="from"),
+        to_at=parse_instant(doc["to"], field="to"),
+        max_runs=_int(doc, "max_runs", minimum=1) if "max_runs" in doc else DEFAULT_MAX_RUNS,
+        overlap_policy=_choice(OverlapPolicy, doc["overlap_policy"], "overlap_policy")
+        if "overlap_policy" in doc
+        else OverlapPolicy.BUFFER_ALL,
+        ignore_calendar=ignore,
+    )
+
+
+def render_backfill(
+    backfill: Backfill, progress: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    request = backfill.request
+    out: dict[str, Any] = {
+        "id": str(backfill.id),
+        "schedule_id": str(request.schedule_id),
+        "from": request.from_at.isoformat(),
+        "to": request.to_at.isoformat(),
+        "max_runs": request.max_runs,
+        "overlap_policy": request.overlap_policy.value,
+        "ignore_calendar": request.ignore_calendar,
+        "planned": backfill.planned,
+        "created": backfill.created,
+        "rearmed": backfill.rearmed,
+        "existing": backfill.existing,
+        "next_from": backfill.next_from.isoformat() if backfill.next_from else None,
+        "created_at": backfill.created_at.isoformat(),
+    }
+    if progress is not None:
+        runs = backfill.created + backfill.rearmed
+        ended = sum(n for status, n in progress.items() if status in _ENDED)
+        out["progress"] = {"runs": runs, "ended": ended, "by_status": dict(progress)}
+    return out
+
+
+_ENDED = frozenset({"succeeded", "dead", "cancelled", "missed", "skipped"})
+
+
 # -- runs -----------------------------------------------------------------------------------
 
 
@@ -263,6 +325,7 @@ def render_run(run: Run, *, attempts: bool = False) -> dict[str, Any]:
         "reason": run.reason,
         "missed_count": run.missed_count,
         "origin": run.origin.value,
+        "backfill_id": str(run.backfill_id) if run.backfill_id else None,
         "attempt": run.attempt,
         "max_attempts": run.max_attempts,
         "priority": run.priority.name.lower(),

@@ -25,13 +25,15 @@ from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 from adapters.http.errors import ApiError, install
 from domain.durations import parse_instant
 from domain.errors import InvalidRequest
-from domain.ids import JobId, RunId, ScheduleId, TenantId, parse_tenant
+from domain.ids import BackfillId, JobId, RunId, ScheduleId, TenantId, parse_tenant
 from domain.ports import Database, Keyset, RunFilter
 from domain.run import RunStatus
-from service import jobs, runs, schedules, triggers
+from service import backfills, jobs, runs, schedules, triggers
 from service.preview import fire_json
 from service.specs import (
+    backfill_request,
     job_options,
+    render_backfill,
     render_job,
     render_run,
     render_schedule,
@@ -184,6 +186,23 @@ def create_app(db: Database, *, tenant: TenantResolver = header_tenant) -> FastA
         response.status_code = 201 if done.created else 200
         response.headers["Location"] = f"/runs/{done.run.id}"
         return render_run(done.run)
+
+    @app.post("/schedules/{schedule_id}/backfill", tags=["schedules"])
+    async def backfill_schedule(
+        schedule_id: uuid.UUID, body: Doc, t: Tenant, response: Response
+    ) -> dict[str, Any]:
+        request = backfill_request(body, tenant_id=t, schedule_id=ScheduleId(schedule_id))
+        started = await backfills.start_backfill(db, request)
+        response.status_code = 201 if started.created else 200
+        response.headers["Location"] = f"/backfills/{started.backfill.id}"
+        return render_backfill(started.backfill)
+
+    @app.get("/backfills/{backfill_id}", tags=["schedules"])
+    async def get_backfill(backfill_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
+        backfill, progress = await backfills.get_backfill(
+            db, tenant_id=t, backfill_id=BackfillId(backfill_id)
+        )
+        return render_backfill(backfill, progress)
 
     @app.get("/schedules/{schedule_id}/next", tags=["schedules"])
     async def next_fires(

@@ -19,9 +19,10 @@ from typing import TypeVar
 
 from adapters.clock import SystemClock
 from adapters.documents import require_tenant
+from domain.backfill import Backfill
 from domain.errors import Conflict, LeaseLost, NotFound, NotLeader
 from domain.events import DomainEvent
-from domain.ids import EventId, JobId, RunId, ScheduleId, TenantId, WorkerId
+from domain.ids import BackfillId, EventId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
 from domain.overlap import ACTIVE
 from domain.ports import Claimable, Clock, Keyset, OutboxRecord, RunFilter
@@ -43,6 +44,7 @@ class _Tables:
     published: int = 0  # events before this index were relayed
     leases: dict[str, tuple[str, int, datetime]] = field(default_factory=dict)
     workers: dict[tuple[TenantId, WorkerId], Worker] = field(default_factory=dict)
+    backfills: dict[BackfillId, Backfill] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -55,6 +57,7 @@ class _Tables:
             self.published,
             dict(self.leases),
             dict(self.workers),
+            dict(self.backfills),
         )
 
 
@@ -102,6 +105,7 @@ class MemoryUnitOfWork:
         self.outbox = MemoryOutbox(tables, tenant_id)
         self.leader = MemoryLeaderLease(tables, clock)
         self.workers = MemoryWorkers(tables, tenant_id)
+        self.backfills = MemoryBackfills(tables, tenant_id)
         self._clock = clock
 
     async def now(self) -> datetime:
@@ -374,6 +378,34 @@ class MemoryRuns(_Scoped):
         )
         return dict(counts)
 
+    async def at_nominals(
+        self, schedule_id: ScheduleId, nominals: Sequence[datetime]
+    ) -> Sequence[Run]:
+        wanted = set(nominals)
+        return [
+            replace(r, attempts=())
+            for r in self._t.runs.values()
+            if r.schedule_id == schedule_id
+            and r.nominal_at in wanted
+            and self._visible(r.tenant_id)
+        ]
+
+    async def rearm_many(self, runs: Sequence[Run]) -> None:
+        for run in runs:
+            self._guard(run.tenant_id)
+            stored = self._t.runs.get(run.id)
+            if stored is not None and stored.status in (RunStatus.MISSED, RunStatus.SKIPPED):
+                self._t.runs[run.id] = replace(run, attempts=stored.attempts)
+
+    async def backfill_progress(self, backfill_id: BackfillId) -> Mapping[str, int]:
+        return dict(
+            Counter(
+                r.status.value
+                for r in self._t.runs.values()
+                if r.backfill_id == backfill_id and self._visible(r.tenant_id)
+            )
+        )
+
     async def lock_expired(self, limit: int) -> Claimable:
         now = self._clock.now()
         expired = [
@@ -397,6 +429,20 @@ class MemoryRuns(_Scoped):
             history = {a.number: a for a in stored.attempts}
             history.update({a.number: a for a in run.attempts})
             self._t.runs[run.id] = replace(run, attempts=tuple(history[n] for n in sorted(history)))
+
+
+class MemoryBackfills(_Scoped):
+    async def add(self, backfill: Backfill) -> None:
+        self._guard(backfill.request.tenant_id)
+        if backfill.id in self._t.backfills:
+            raise Conflict(f"backfill {backfill.id} exists")
+        self._t.backfills[backfill.id] = backfill
+
+    async def get(self, backfill_id: BackfillId) -> Backfill:
+        found = self._t.backfills.get(backfill_id)
+        if found is None or not self._visible(found.request.tenant_id):
+            raise NotFound("backfill", str(backfill_id))
+        return found
 
 
 class MemoryWorkers(_Scoped):

@@ -20,12 +20,13 @@ from adapters.documents import (
 )
 from adapters.postgres.queries import sql
 from adapters.postgres.runs import PgRuns
+from domain.backfill import Backfill, BackfillRequest
 from domain.errors import Conflict, NotFound, NotLeader
 from domain.events import DomainEvent, EventType
-from domain.ids import EventId, JobId, ScheduleId, TenantId, WorkerId
+from domain.ids import BackfillId, EventId, JobId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
 from domain.ports import Keyset, OutboxRecord
-from domain.schedule import Schedule, ScheduleState
+from domain.schedule import OverlapPolicy, Schedule, ScheduleState
 from domain.worker import MISSED_HEARTBEATS_OFFLINE, Worker, WorkerState
 
 
@@ -70,6 +71,7 @@ class PostgresUnitOfWork:
         self.outbox = PgOutbox(conn, tenant_id)
         self.leader = PgLeaderLease(conn)
         self.workers = PgWorkers(conn, tenant_id)
+        self.backfills = PgBackfills(conn, tenant_id)
 
     async def now(self) -> datetime:
         value: datetime = await self._conn.fetchval(sql("db_now"))
@@ -263,6 +265,57 @@ class PgSchedules:
             await _stale_or_missing(
                 self._conn, "schedule_version", "schedule", schedule.id, expected_version
             )
+
+
+class PgBackfills:
+    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId | None) -> None:
+        self._conn = conn
+        self._tenant = tenant_id
+
+    async def add(self, backfill: Backfill) -> None:
+        request = backfill.request
+        if self._tenant is not None:
+            require_tenant(request.tenant_id, self._tenant)
+        await self._conn.execute(
+            sql("insert_backfill"),
+            request.tenant_id,
+            backfill.id,
+            request.schedule_id,
+            request.from_at,
+            request.to_at,
+            request.max_runs,
+            request.overlap_policy.value,
+            request.ignore_calendar,
+            backfill.planned,
+            backfill.created,
+            backfill.rearmed,
+            backfill.existing,
+            backfill.next_from,
+            backfill.created_at,
+        )
+
+    async def get(self, backfill_id: BackfillId) -> Backfill:
+        row = await self._conn.fetchrow(sql("get_backfill"), backfill_id)
+        if row is None:
+            raise NotFound("backfill", str(backfill_id))
+        request = BackfillRequest(
+            tenant_id=TenantId(row["tenant_id"]),
+            schedule_id=ScheduleId(row["schedule_id"]),
+            from_at=row["from_at"],
+            to_at=row["to_at"],
+            max_runs=row["max_runs"],
+            overlap_policy=OverlapPolicy(row["overlap_policy"]),
+            ignore_calendar=row["ignore_calendar"],
+        )
+        return Backfill(
+            request=request,
+            planned=row["planned"],
+            created=row["created"],
+            rearmed=row["rearmed"],
+            existing=row["existing"],
+            next_from=row["next_from"],
+            created_at=row["created_at"],
+        )
 
 
 class PgWorkers:

@@ -63,13 +63,14 @@ SELECT now();
 INSERT INTO runs (tenant_id, id, schedule_id, job_id, nominal_at, dispatch_at, status, reason,
                   attempt, max_attempts, priority, available_at, capability, payload,
                   calendar_id, calendar_version, created_at, updated_at, missed_count,
-                  buffered, origin)
-SELECT t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl::jsonb, ci, cv, ca, ua, mc, b, o
+                  buffered, origin, backfill_id)
+SELECT t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl::jsonb, ci, cv, ca, ua, mc, b, o, bf
 FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::timestamptz[],
             $6::timestamptz[], $7::text[], $8::text[], $9::int[], $10::int[], $11::smallint[],
             $12::timestamptz[], $13::text[], $14::text[], $15::uuid[], $16::int[],
-            $17::timestamptz[], $18::timestamptz[], $19::int[], $20::bool[], $21::text[])
-     AS u(t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl, ci, cv, ca, ua, mc, b, o)
+            $17::timestamptz[], $18::timestamptz[], $19::int[], $20::bool[], $21::text[],
+            $22::uuid[])
+     AS u(t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl, ci, cv, ca, ua, mc, b, o, bf)
 -- The run key, or the id (a manual trigger's idempotency key names its run).
 ON CONFLICT DO NOTHING
 RETURNING id;
@@ -276,3 +277,29 @@ FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::bigint[],
      AS u(tenant_id, id, state, next_fire_at, fire_count, version, updated_at, expected)
 WHERE s.tenant_id = u.tenant_id AND s.id = u.id AND s.version = u.expected
 RETURNING s.id;
+
+-- name: runs_at_nominals
+SELECT * FROM runs WHERE schedule_id = $1 AND nominal_at = ANY($2::timestamptz[]);
+
+-- name: rearm_runs
+UPDATE runs r
+SET status = u.status, reason = u.reason, missed_count = NULL, available_at = u.available_at,
+    priority = u.priority, buffered = u.buffered, origin = 'backfill',
+    backfill_id = u.backfill_id, updated_at = u.updated_at
+FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
+            $6::smallint[], $7::bool[], $8::uuid[], $9::timestamptz[])
+     AS u(tenant_id, id, status, reason, available_at, priority, buffered, backfill_id,
+          updated_at)
+WHERE r.tenant_id = u.tenant_id AND r.id = u.id AND r.status IN ('missed', 'skipped');
+
+-- name: backfill_progress
+SELECT status, count(*) AS runs FROM runs WHERE backfill_id = $1 GROUP BY status;
+
+-- name: insert_backfill
+INSERT INTO backfills (tenant_id, id, schedule_id, from_at, to_at, max_runs, overlap_policy,
+                       ignore_calendar, planned, created, rearmed, existing, next_from,
+                       created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14);
+
+-- name: get_backfill
+SELECT * FROM backfills WHERE id = $1;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 import asyncpg
 
@@ -10,7 +11,7 @@ from adapters import jsonfast
 from adapters.documents import require_tenant
 from adapters.postgres.queries import sql
 from domain.errors import LeaseLost, NotFound
-from domain.ids import CalendarId, JobId, RunId, ScheduleId, TenantId, WorkerId
+from domain.ids import BackfillId, CalendarId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Priority
 from domain.ports import Claimable, Keyset, RunFilter
 from domain.run import Attempt, Outcome, Run, RunOrigin, RunStatus
@@ -44,6 +45,7 @@ def run_from_row(row: asyncpg.Record, attempts: tuple[Attempt, ...] = ()) -> Run
         missed_count=row["missed_count"],
         buffered=row["buffered"],
         origin=RunOrigin(row["origin"]),
+        backfill_id=BackfillId(row["backfill_id"]) if row["backfill_id"] else None,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -74,7 +76,7 @@ class PgRuns:
         if not runs:
             return 0
         self._check(runs)
-        columns: list[list[object]] = [[] for _ in range(21)]
+        columns: list[list[object]] = [[] for _ in range(22)]
         for r in runs:
             values = (
                 r.tenant_id,
@@ -98,6 +100,7 @@ class PgRuns:
                 r.missed_count,
                 r.buffered,
                 r.origin.value,
+                r.backfill_id,
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
@@ -160,6 +163,33 @@ class PgRuns:
             await self._conn.execute(sql("lock_jobs"), tenants, jobs)
         rows = await self._conn.fetch(sql("running_counts"), tenants, jobs)
         return {JobId(row["job_id"]): row["running"] for row in rows}
+
+    async def at_nominals(
+        self, schedule_id: ScheduleId, nominals: Sequence[datetime]
+    ) -> Sequence[Run]:
+        rows = await self._conn.fetch(sql("runs_at_nominals"), schedule_id, list(nominals))
+        return [run_from_row(row) for row in rows]
+
+    async def rearm_many(self, runs: Sequence[Run]) -> None:
+        if not runs:
+            return
+        self._check(runs)
+        await self._conn.execute(
+            sql("rearm_runs"),
+            [r.tenant_id for r in runs],
+            [r.id for r in runs],
+            [r.status.value for r in runs],
+            [r.reason for r in runs],
+            [r.available_at for r in runs],
+            [int(r.priority) for r in runs],
+            [r.buffered for r in runs],
+            [r.backfill_id for r in runs],
+            [r.updated_at for r in runs],
+        )
+
+    async def backfill_progress(self, backfill_id: BackfillId) -> Mapping[str, int]:
+        rows = await self._conn.fetch(sql("backfill_progress"), backfill_id)
+        return {row["status"]: row["runs"] for row in rows}
 
     async def lock_expired(self, limit: int) -> Claimable:
         now = await self._conn.fetchval(sql("db_now"))

@@ -416,3 +416,42 @@ async def test_next_previews_the_stored_schedule_as_kairos_next_does(
     assert r.json()["exhausted"] is False
     bad = await api.get(f"/schedules/{schedule['id']}/next?count=0", headers=ACME)
     assert bad.status_code == 422
+
+
+async def test_backfill_answers_the_backfill_and_its_progress(
+    api: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """POST .../backfill: 201 with the counts, 200 and the same id when repeated;
+    GET /backfills/{id} adds progress; bad requests are 422 naming the field, another
+    tenant's schedule or backfill a 404."""
+    job = await make_job(api)
+    schedule = await make_schedule(api, job["id"])
+    clock.advance(timedelta(hours=1))
+    path = f"/schedules/{schedule['id']}/backfill"
+    body = {"from": "2026-03-01T11:00:00Z", "to": "2026-03-01T11:30:00Z"}
+    r = await api.post(path, json=body, headers=ACME)
+    assert r.status_code == 201, r.text
+    made = r.json()
+    assert (made["planned"], made["created"], made["existing"]) == (30, 30, 0)
+    assert made["overlap_policy"] == "buffer_all"
+    assert r.headers["Location"] == f"/backfills/{made['id']}"
+    again = await api.post(path, json=body, headers=ACME)
+    assert (again.status_code, again.json()["id"]) == (200, made["id"])
+    shown = (await api.get(f"/backfills/{made['id']}", headers=ACME)).json()
+    assert shown["progress"]["runs"] == 30
+    assert shown["progress"]["ended"] == 0
+    assert sum(shown["progress"]["by_status"].values()) == 30
+    assert (await api.get(f"/backfills/{made['id']}", headers=GLOBEX)).status_code == 404
+    assert (await api.post(path, json=body, headers=GLOBEX)).status_code == 404
+    for bad, field in [
+        ({"from": "2026-03-01T11:00:00Z"}, "to"),
+        ({**body, "to": "2026-03-09T00:00:00Z"}, "to"),
+        ({**body, "from": "2026-03-01T11:30:00Z"}, "from"),
+        ({**body, "max_runs": 0}, "max_runs"),
+        ({**body, "overlap_policy": "skip"}, "overlap_policy"),
+        ({**body, "ignore_calendar": "yes"}, "ignore_calendar"),
+        ({**body, "until": "later"}, "until"),
+        ({**body, "from": "yesterday"}, "from"),
+    ]:
+        r = await api.post(path, json=bad, headers=ACME)
+        assert (r.status_code, error(r)["details"].get("field")) == (422, field), bad
