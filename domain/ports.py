@@ -35,6 +35,25 @@ class RunFilter:
     nominal_to: datetime | None = None  # exclusive
 
 
+@dataclass(frozen=True, slots=True)
+class RunStats:
+    """Runs whose fire is in a span: counts by status, and (seconds) the durations of
+    attempts that ended and the lateness of first attempts (start - nominal time)."""
+
+    counts: Mapping[str, int]
+    duration_p50: float | None
+    duration_p95: float | None
+    lateness_p50: float | None
+    lateness_p95: float | None
+
+    @property
+    def success_rate(self) -> float | None:
+        """Succeeded / (succeeded + dead): of the runs that finished for good, how many
+        succeeded (retries on the way count for nothing)."""
+        done = self.counts.get("succeeded", 0) + self.counts.get("dead", 0)
+        return None if done == 0 else self.counts.get("succeeded", 0) / done
+
+
 class Clock(Protocol):
     """The only source of "now" for the service (tests use a fake that can advance)."""
 
@@ -281,6 +300,11 @@ class RunQueue(Protocol):
 
     async def backfill_progress(self, backfill_id: BackfillId) -> Mapping[str, int]:
         """How many of the backfill's runs are in each status."""
+        ...
+
+    async def stats(self, schedule_id: ScheduleId | None, since: datetime) -> RunStats:
+        """Statistics of the runs (of one schedule, or all visible) with fires since
+        ``since``."""
         ...
 
     async def lock_expired(self, limit: int) -> Claimable:

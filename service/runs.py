@@ -9,13 +9,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from domain.errors import LeaseLost, NotFound
 from domain.events import DomainEvent
-from domain.ids import JobId, RunId, TenantId, WorkerId
+from domain.ids import JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
-from domain.ports import Clock, Database, Keyset, RunFilter, UnitOfWork
+from domain.ports import Clock, Database, Keyset, RunFilter, RunStats, UnitOfWork
 from domain.run import Run
 
 DEFAULT_LEASE = timedelta(seconds=30)
@@ -254,6 +254,25 @@ async def list_runs(
 ) -> Sequence[Run]:
     async with db.transaction(tenant_id) as tx:
         return await tx.runs.list(where, after=after, limit=limit)
+
+
+STATS_WINDOW = timedelta(hours=24)
+
+
+async def run_stats(
+    db: Database,
+    *,
+    tenant_id: TenantId,
+    schedule_id: ScheduleId | None,
+    since: datetime | None = None,
+) -> tuple[RunStats, datetime]:
+    """The tenant's (or one schedule's) run statistics for fires since ``since`` (default:
+    the last 24 hours), and that instant."""
+    async with db.transaction(tenant_id) as tx:
+        if schedule_id is not None:
+            await tx.schedules.get(schedule_id)  # NotFound for another tenant's
+        start = since if since is not None else await tx.now() - STATS_WINDOW
+        return await tx.runs.stats(schedule_id, start), start
 
 
 async def retry_run(db: Database, *, tenant_id: TenantId, run_id: RunId) -> Run:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from domain.backfill import DEFAULT_MAX_RUNS, Backfill, BackfillRequest
@@ -17,6 +17,7 @@ from domain.durations import format_duration, parse_duration, parse_instant
 from domain.errors import InvalidRequest
 from domain.ids import JobId, ScheduleId, TenantId
 from domain.job import Backoff, BackoffKind, Job, Priority, Target, TargetKind
+from domain.ports import RunStats
 from domain.run import Attempt, Run
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
 from domain.timing import SPEC_KEYS, Timing
@@ -306,6 +307,23 @@ def render_backfill(
 
 
 _ENDED = frozenset({"succeeded", "dead", "cancelled", "missed", "skipped"})
+
+
+# -- statistics ------------------------------------------------------------------------------
+
+
+def render_stats(stats: RunStats, since: datetime) -> dict[str, Any]:
+    def ms(seconds: float | None) -> float | None:
+        return None if seconds is None else round(seconds * 1000, 3)
+
+    return {
+        "since": since.isoformat(),
+        "runs": sum(stats.counts.values()),
+        "by_status": dict(stats.counts),
+        "success_rate": stats.success_rate,
+        "duration_ms": {"p50": ms(stats.duration_p50), "p95": ms(stats.duration_p95)},
+        "lateness_ms": {"p50": ms(stats.lateness_p50), "p95": ms(stats.lateness_p95)},
+    }
 
 
 # -- runs -----------------------------------------------------------------------------------

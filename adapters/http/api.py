@@ -37,6 +37,7 @@ from service.specs import (
     render_job,
     render_run,
     render_schedule,
+    render_stats,
     require,
     schedule_changes,
     trigger_options,
@@ -203,6 +204,24 @@ def create_app(db: Database, *, tenant: TenantResolver = header_tenant) -> FastA
             db, tenant_id=t, backfill_id=BackfillId(backfill_id)
         )
         return render_backfill(backfill, progress)
+
+    @app.get("/stats", tags=["runs"])
+    async def stats(t: Tenant, since: str | None = None) -> dict[str, Any]:
+        return await _stats(t, None, since)
+
+    @app.get("/schedules/{schedule_id}/stats", tags=["schedules"])
+    async def schedule_stats(
+        schedule_id: uuid.UUID, t: Tenant, since: str | None = None
+    ) -> dict[str, Any]:
+        return await _stats(t, ScheduleId(schedule_id), since)
+
+    async def _stats(
+        t: TenantId, schedule_id: ScheduleId | None, since: str | None
+    ) -> dict[str, Any]:
+        found, start = await runs.run_stats(
+            db, tenant_id=t, schedule_id=schedule_id, since=_instant(since, "since")
+        )
+        return render_stats(found, start)
 
     @app.get("/schedules/{schedule_id}/next", tags=["schedules"])
     async def next_fires(

@@ -25,7 +25,7 @@ from domain.events import DomainEvent
 from domain.ids import BackfillId, EventId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
 from domain.overlap import ACTIVE
-from domain.ports import Claimable, Clock, Keyset, OutboxRecord, RunFilter
+from domain.ports import Claimable, Clock, Keyset, OutboxRecord, RunFilter, RunStats
 from domain.run import Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
 from domain.worker import Worker, WorkerState
@@ -397,6 +397,31 @@ class MemoryRuns(_Scoped):
             if stored is not None and stored.status in (RunStatus.MISSED, RunStatus.SKIPPED):
                 self._t.runs[run.id] = replace(run, attempts=stored.attempts)
 
+    async def stats(self, schedule_id: ScheduleId | None, since: datetime) -> RunStats:
+        runs = [
+            r
+            for r in self._t.runs.values()
+            if self._visible(r.tenant_id)
+            and (schedule_id is None or r.schedule_id == schedule_id)
+            and r.nominal_at >= since
+        ]
+        durations = [
+            d.total_seconds() for r in runs for a in r.attempts if (d := a.duration) is not None
+        ]
+        lateness = [
+            (a.started_at - r.nominal_at).total_seconds()
+            for r in runs
+            for a in r.attempts
+            if a.number == 1
+        ]
+        return RunStats(
+            counts=dict(Counter(r.status.value for r in runs)),
+            duration_p50=_percentile(durations, 0.5),
+            duration_p95=_percentile(durations, 0.95),
+            lateness_p50=_percentile(lateness, 0.5),
+            lateness_p95=_percentile(lateness, 0.95),
+        )
+
     async def backfill_progress(self, backfill_id: BackfillId) -> Mapping[str, int]:
         return dict(
             Counter(
@@ -513,3 +538,14 @@ def _require_version(kind: str, id: uuid.UUID, current: int, expected: int) -> N
             version=current,
             expected_version=expected,
         )
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks, as Postgres' percentile_cont."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

@@ -303,3 +303,23 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14);
 
 -- name: get_backfill
 SELECT * FROM backfills WHERE id = $1;
+
+-- name: run_counts
+SELECT status, count(*) AS runs FROM runs
+WHERE ($1::uuid IS NULL OR schedule_id = $1) AND nominal_at >= $2
+GROUP BY status;
+
+-- name: run_timings
+-- Durations of ended attempts; lateness of first attempts (start - nominal), seconds.
+SELECT
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.ended_at - a.started_at))
+        FILTER (WHERE a.ended_at IS NOT NULL) AS duration_p50,
+    percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM a.ended_at - a.started_at))
+        FILTER (WHERE a.ended_at IS NOT NULL) AS duration_p95,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - r.nominal_at))
+        FILTER (WHERE a.number = 1) AS lateness_p50,
+    percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - r.nominal_at))
+        FILTER (WHERE a.number = 1) AS lateness_p95
+FROM runs r
+JOIN run_attempts a ON a.tenant_id = r.tenant_id AND a.run_id = r.id
+WHERE ($1::uuid IS NULL OR r.schedule_id = $1) AND r.nominal_at >= $2;

@@ -13,7 +13,7 @@ from adapters.postgres.queries import sql
 from domain.errors import LeaseLost, NotFound
 from domain.ids import BackfillId, CalendarId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Priority
-from domain.ports import Claimable, Keyset, RunFilter
+from domain.ports import Claimable, Keyset, RunFilter, RunStats
 from domain.run import Attempt, Outcome, Run, RunOrigin, RunStatus
 
 
@@ -190,6 +190,23 @@ class PgRuns:
     async def backfill_progress(self, backfill_id: BackfillId) -> Mapping[str, int]:
         rows = await self._conn.fetch(sql("backfill_progress"), backfill_id)
         return {row["status"]: row["runs"] for row in rows}
+
+    async def stats(self, schedule_id: ScheduleId | None, since: datetime) -> RunStats:
+        counts = await self._conn.fetch(sql("run_counts"), schedule_id, since)
+        timings = await self._conn.fetchrow(sql("run_timings"), schedule_id, since)
+        assert timings is not None
+
+        def seconds(key: str) -> float | None:
+            value = timings[key]
+            return None if value is None else float(value)
+
+        return RunStats(
+            counts={row["status"]: row["runs"] for row in counts},
+            duration_p50=seconds("duration_p50"),
+            duration_p95=seconds("duration_p95"),
+            lateness_p50=seconds("lateness_p50"),
+            lateness_p95=seconds("lateness_p95"),
+        )
 
     async def lock_expired(self, limit: int) -> Claimable:
         now = await self._conn.fetchval(sql("db_now"))

@@ -25,6 +25,11 @@ GLOBEX = {"Kairos-Tenant": "globex"}
 JOB = {"name": "report", "target": {"kind": "EVENT", "config": {"subject": "reports.generate"}}}
 
 
+class Succeeding:
+    async def execute(self, run: Run, job: Job) -> None:
+        return None
+
+
 class Failing:
     async def execute(self, run: Run, job: Job) -> None:
         raise ExecutionFailed("receiver down")
@@ -455,3 +460,31 @@ async def test_backfill_answers_the_backfill_and_its_progress(
     ]:
         r = await api.post(path, json=bad, headers=ACME)
         assert (r.status_code, error(r)["details"].get("field")) == (422, field), bad
+
+
+async def test_stats_answer_counts_rates_and_percentiles(
+    api: httpx.AsyncClient, db: MemoryDatabase, clock: FakeClock
+) -> None:
+    """GET /stats and /schedules/{id}/stats after one run succeeded: its counts, a
+    success rate of 1, its duration and lateness; a bad `since` is 422."""
+    job = await make_job(api)
+    schedule = await make_schedule(api, job["id"], overlap_policy="allow")
+    await lead_and_materialise(db)
+    clock.advance(timedelta(seconds=3))
+    pool = WorkerPool(db, {TargetKind.EVENT: Succeeding()}, clock, capacity=4)
+    assert await pool.process() == 1
+    for path in ("/stats", f"/schedules/{schedule['id']}/stats"):
+        r = await api.get(path, headers=ACME)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["runs"], body["by_status"], body["success_rate"]) == (
+            1,
+            {"succeeded": 1},
+            1.0,
+        )
+        assert body["lateness_ms"]["p50"] == 3000.0
+        assert body["duration_ms"]["p50"] == 0.0  # the fake clock did not move meanwhile
+    bad = await api.get("/stats?since=last-week", headers=ACME)
+    assert (bad.status_code, error(bad)["details"]["field"]) == (422, "since")
+    other = await api.get(f"/schedules/{schedule['id']}/stats", headers=GLOBEX)
+    assert other.status_code == 404

@@ -1,0 +1,80 @@
+"""Run statistics (memory and PostgreSQL): counts, success rate, duration, lateness."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from domain.errors import NotFound
+from domain.ids import ScheduleId, WorkerId
+from domain.job import Priority
+from domain.run import Run
+from service.runs import run_stats
+from tests.contract.support import ACME, Subject, job
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+S = timedelta(seconds=1)
+W = WorkerId(uuid.UUID(int=3))
+
+
+def fire(schedule: ScheduleId, job_id: object, nominal: datetime, attempts: int = 1) -> Run:
+    run, _ = Run.materialise(
+        tenant_id=ACME,
+        schedule_id=schedule,
+        job_id=job_id,  # type: ignore[arg-type]
+        nominal_at=nominal,
+        dispatch_at=nominal,
+        max_attempts=attempts,
+        priority=Priority.NORMAL,
+        capability="EVENT",
+        now=nominal,
+    )
+    return run
+
+
+def ran(run: Run, *, late: int, took: int, ok: bool) -> Run:
+    started, _ = run.start(
+        worker_id=W, token=1, lease_until=run.nominal_at + 60 * S, now=run.nominal_at + late * S
+    )
+    end = run.nominal_at + (late + took) * S
+    if ok:
+        return started.succeed(token=1, now=end)[0]
+    return started.fail(token=1, error="boom", now=end, retry_in=S)[0]
+
+
+async def test_stats_count_by_status_and_take_percentiles(subject: Subject) -> None:
+    """One success (late 2 s, 10 s), one dead (late 4 s, 30 s), one pending, and a run
+    of another schedule: the schedule's stats see its three runs only."""
+    j = replace(job(), max_concurrency=None)
+    mine, other = ScheduleId(uuid.uuid4()), ScheduleId(uuid.uuid4())
+    a, b, c = (fire(mine, j.id, T0 + k * timedelta(minutes=1)) for k in range(3))
+    d = fire(other, j.id, T0)
+    async with subject.system.system() as tx:
+        await tx.jobs.add(j)
+        assert await tx.runs.add_many([a, b, c, d]) == 4
+        await tx.runs.save_many(
+            [ran(a, late=2, took=10, ok=True), ran(b, late=4, took=30, ok=False)]
+        )
+    # The schedules need not exist for the system's view; the tenant's API checks them.
+    async with subject.system.system() as tx:
+        stats = await tx.runs.stats(mine, T0)
+        everything = await tx.runs.stats(None, T0)
+        later = await tx.runs.stats(mine, T0 + timedelta(minutes=1, seconds=30))
+    assert dict(stats.counts) == {"succeeded": 1, "dead": 1, "pending": 1}
+    assert stats.success_rate == 0.5
+    assert stats.duration_p50 == pytest.approx(20.0)
+    assert stats.duration_p95 == pytest.approx(29.0)
+    assert stats.lateness_p50 == pytest.approx(3.0)
+    assert stats.lateness_p95 == pytest.approx(3.9)
+    assert sum(everything.counts.values()) == 4
+    assert dict(later.counts) == {"pending": 1}
+    assert (later.success_rate, later.duration_p50) == (None, None)
+
+
+async def test_an_unknown_schedule_has_no_stats(subject: Subject) -> None:
+    """Per-schedule stats look the schedule up in the caller's tenant first (404)."""
+    with pytest.raises(NotFound):
+        await run_stats(subject.db, tenant_id=ACME, schedule_id=ScheduleId(uuid.uuid4()))
