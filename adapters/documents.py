@@ -8,10 +8,12 @@ documents forget.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from adapters import jsonfast
+from domain.calendar import Calendar, CountryHolidays, Holiday, HolidaySource, ICalHolidays
 from domain.durations import parse_duration
 from domain.ids import TenantId
 from domain.job import Backoff, BackoffKind, Job, Priority, Target, TargetKind
@@ -40,6 +42,38 @@ def job_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
         "timeout": parse_duration(spec["timeout"]),
         "max_concurrency": spec["max_concurrency"],
         "priority": Priority[str(spec["priority"]).upper()],
+    }
+
+
+def calendar_spec(calendar: Calendar) -> dict[str, Any]:
+    sources: list[dict[str, Any]] = []
+    for source in calendar.sources:
+        if isinstance(source, CountryHolidays):
+            sources.append({"country": source.country, "subdivision": source.subdivision})
+        else:
+            sources.append({"ical": source.text})
+    return {
+        "business_days": sorted(calendar.business_days),
+        "holidays": [{"date": h.day.isoformat(), "name": h.name} for h in calendar.holidays],
+        "sources": sources,
+    }
+
+
+def calendar_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
+    sources: list[HolidaySource] = []
+    for source in spec["sources"]:
+        if "ical" in source:
+            sources.append(ICalHolidays(text=source["ical"]))
+        else:
+            sources.append(
+                CountryHolidays(country=source["country"], subdivision=source["subdivision"])
+            )
+    return {
+        "business_days": frozenset(spec["business_days"]),
+        "holidays": tuple(
+            Holiday(day=date.fromisoformat(h["date"]), name=h["name"]) for h in spec["holidays"]
+        ),
+        "sources": tuple(sources),
     }
 
 

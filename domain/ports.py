@@ -202,6 +202,9 @@ class UnitOfWork(Protocol):
     def backfills(self) -> BackfillRepository: ...
 
     @property
+    def calendars(self) -> CalendarRepository: ...
+
+    @property
     def workers(self) -> WorkerRepository: ...
 
     async def now(self) -> datetime:
@@ -229,12 +232,32 @@ class BackfillRepository(Protocol):
 
 
 class CalendarRepository(Protocol):
+    """Calendars of the transaction's tenant."""
+
     async def get(self, calendar_id: CalendarId) -> Calendar:
         """Raises ``NotFound``."""
         ...
 
-    async def save(self, calendar: Calendar) -> None:
-        """Insert or replace; raises ``Conflict`` when the stored version is newer."""
+    async def list(self, *, after: Keyset | None, limit: int) -> Sequence[Calendar]:
+        """By (created_at, id), starting after ``after``."""
+        ...
+
+    async def add(self, calendar: Calendar) -> None:
+        """Raises ``Conflict`` if the name is taken in the tenant."""
+        ...
+
+    async def save(self, calendar: Calendar, *, expected_version: int) -> None:
+        """Replace the stored version ``expected_version``; ``Conflict`` if it moved on
+        or the name is taken, ``NotFound`` if it is gone."""
+        ...
+
+    async def users(self, calendar_id: CalendarId) -> int:
+        """How many schedules (not deleted) use the calendar."""
+        ...
+
+    async def delete(self, calendar_id: CalendarId) -> None:
+        """Raises ``Conflict`` while any schedule (deleted ones included: their history
+        names it) references it, ``NotFound`` if there is none."""
         ...
 
 

@@ -24,7 +24,7 @@ import asyncpg
 from domain.errors import NotLeader
 from domain.ids import WorkerId, new_id
 from domain.job import TargetKind
-from domain.ports import Clock, Database, EventPublisher, TargetExecutor
+from domain.ports import Clock, Database, EventPublisher, HolidayProvider, TargetExecutor
 from domain.worker import DEFAULT_HEARTBEAT
 from service.materialiser import LEADER, materialise_due
 from service.relay import relay_once
@@ -66,8 +66,10 @@ class Scheduler:
         settings: SchedulerSettings | None = None,
         *,
         listen_dsn: str | None = None,
+        holidays: HolidayProvider | None = None,
     ) -> None:
         self.db = db
+        self.holidays = holidays  # reads calendars' holiday sources (countries, iCal)
         self.publisher = publisher
         self.settings = settings or SchedulerSettings()
         self.pool = WorkerPool(
@@ -153,6 +155,7 @@ class Scheduler:
                         horizon=self.settings.horizon,
                         limit=self.settings.materialise_batch,
                         misfire_threshold=self.settings.misfire_threshold,
+                        holidays=self.holidays,
                     )
                 except NotLeader:
                     self.epoch = None

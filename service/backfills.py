@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.backfill import PACE, Backfill, BackfillRequest
+from domain.calendar import BusinessCalendar
 from domain.errors import NotFound
 from domain.ids import BackfillId, TenantId
 from domain.job import Priority
 from domain.planning import PlannedFire, plan
-from domain.ports import Database
+from domain.ports import Database, HolidayProvider
 from domain.run import Run, RunOrigin, RunStatus
 from domain.schedule import OverlapPolicy, ScheduleState
 from domain.timing import Timing
+from service.calendars import business_calendar
 
 _NEVER_RAN = frozenset({RunStatus.MISSED, RunStatus.SKIPPED})
 
@@ -25,7 +27,11 @@ class Started:
     created: bool  # False: the same request was made before; nothing new was written
 
 
-async def start_backfill(db: Database, request: BackfillRequest) -> Started:
+async def start_backfill(
+    db: Database, request: BackfillRequest, *, holidays: HolidayProvider | None = None
+) -> Started:
+    """Runs for the span's fires that never ran (see ``domain.backfill``); the same
+    request again answers the same backfill and writes nothing."""
     async with db.transaction(request.tenant_id) as tx:
         schedule = await tx.schedules.get(request.schedule_id)
         if schedule.state is ScheduleState.DELETED:
@@ -37,7 +43,10 @@ async def start_backfill(db: Database, request: BackfillRequest) -> Started:
         except NotFound:
             pass
         job = await tx.jobs.get(schedule.job_id)
-        fires, next_from = _fires(schedule.timing, request, str(schedule.id))
+        calendar = None
+        if not request.ignore_calendar:
+            calendar = await business_calendar(tx.calendars, schedule.timing.calendar_id, holidays)
+        fires, next_from = _fires(schedule.timing, request, str(schedule.id), calendar)
         stored = {
             r.nominal_at: r
             for r in await tx.runs.at_nominals(schedule.id, [f.nominal_at for f in fires])
@@ -60,6 +69,7 @@ async def start_backfill(db: Database, request: BackfillRequest) -> Started:
                     capability=job.target.kind.value,
                     now=now,
                     payload=schedule.payload,
+                    calendar=fire.calendar,
                     buffered=buffered,
                     origin=RunOrigin.BACKFILL,
                     backfill_id=request.id,
@@ -91,12 +101,18 @@ async def start_backfill(db: Database, request: BackfillRequest) -> Started:
 
 
 def _fires(
-    timing: Timing, request: BackfillRequest, schedule_id: str
+    timing: Timing,
+    request: BackfillRequest,
+    schedule_id: str,
+    calendar: BusinessCalendar | None,
 ) -> tuple[list[PlannedFire], datetime | None]:
     """The rule's dispatched fires in [from, to), at most max_runs; and the first fire
     beyond the cap (None if the span fits)."""
     fires: list[PlannedFire] = []
-    for fire in plan(timing, request.from_at, inclusive=True, schedule_id=schedule_id):
+    fired = plan(
+        timing, request.from_at, inclusive=True, calendar=calendar, schedule_id=schedule_id
+    )
+    for fire in fired:
         if fire.nominal_at >= request.to_at:
             break
         if fire.skipped is not None:

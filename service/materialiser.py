@@ -18,16 +18,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from domain.calendar import BusinessCalendar
 from domain.events import DomainEvent
 from domain.firing import SkipReason
-from domain.ids import RunId
+from domain.ids import CalendarId, RunId
 from domain.job import Job
 from domain.misfire import MisfireRules, MissedSummary, Triage, is_late, triage
 from domain.overlap import ACTIVE, Admission, Decision, admit
 from domain.planning import PlannedFire, plan
-from domain.ports import Database, UnitOfWork
+from domain.ports import Database, HolidayProvider, UnitOfWork
 from domain.run import Run
 from domain.schedule import Schedule
+from service.calendars import business_calendar
 
 LEADER = "scheduler"
 
@@ -51,7 +53,10 @@ async def materialise_due(
     limit: int = 500,
     per_schedule: int = 1000,
     misfire_threshold: timedelta = timedelta(seconds=60),
+    holidays: HolidayProvider | None = None,
 ) -> Pass:
+    """One pass. ``holidays`` reads calendars' holiday sources (needed once any schedule
+    uses a calendar with sources)."""
     async with db.system() as tx:
         await tx.leader.fence(LEADER, holder, epoch)
         now = await tx.now()
@@ -62,12 +67,20 @@ async def materialise_due(
         completed = 0
         progress: list[tuple[Schedule, int]] = []
         planned: list[_Planned] = []
+        calendars: dict[CalendarId, BusinessCalendar] = {}  # current versions, this pass
         for schedule in due:
             job = jobs.get(schedule.job_id)
             if job is None:
                 job = jobs[schedule.job_id] = await tx.jobs.get(schedule.job_id)
+            calendar = None
+            if (calendar_id := schedule.timing.calendar_id) is not None:
+                calendar = calendars.get(calendar_id)
+                if calendar is None:
+                    found = await business_calendar(tx.calendars, calendar_id, holidays)
+                    assert found is not None
+                    calendar = calendars[calendar_id] = found
             head, fires, next_at, exhausted = _due_fires(
-                schedule, now, until, per_schedule, misfire_threshold
+                schedule, now, until, per_schedule, misfire_threshold, calendar=calendar
             )
             dispatched = sum(1 for f in fires if f.skipped is None)
             records: list[tuple[PlannedFire, _Missed]] = [(fire, None) for fire in fires]
@@ -134,6 +147,8 @@ def _due_fires(
     until: datetime,
     per_schedule: int,
     threshold: timedelta,
+    *,
+    calendar: BusinessCalendar | None = None,
 ) -> tuple[Triage | None, list[PlannedFire], datetime | None, bool]:
     """(late head triaged or None, fires up to ``until`` after it, next nominal, done)."""
     assert schedule.next_fire_at is not None
@@ -143,6 +158,7 @@ def _due_fires(
             schedule.timing,
             after,
             inclusive=True,
+            calendar=calendar,
             schedule_id=str(schedule.id),
             fired=schedule.fire_count,
         )

@@ -26,6 +26,7 @@ from nats.aio.client import Client
 from adapters.clock import SystemClock
 from adapters.embedded.nats import EmbeddedNats
 from adapters.embedded.postgres import EmbeddedPostgres
+from adapters.holiday_sources import LibraryHolidayProvider
 from adapters.http.api import create_app
 from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import JetStreamPublisher
@@ -126,6 +127,7 @@ async def serve(
                 SystemClock(),
                 settings,
                 listen_dsn=database_url,
+                holidays=LibraryHolidayProvider(),
             )
             responder = TriggerResponder(nc, db)
             await responder.start()  # scheduler.trigger.<tenant>, answered by one replica

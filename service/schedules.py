@@ -7,15 +7,16 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.errors import Conflict, InvalidSchedule, NotFound
+from domain.errors import Conflict, NotFound
 from domain.events import DomainEvent
 from domain.ids import JobId, ScheduleId, TenantId, new_id
 from domain.planning import plan
-from domain.ports import Database, Keyset, RunFilter, UnitOfWork
+from domain.ports import Database, HolidayProvider, Keyset, RunFilter, UnitOfWork
 from domain.run import RunStatus
 from domain.schedule import DEFAULT_CATCHUP_WINDOW, Schedule, ScheduleState
 from domain.timing import Timing
 from domain.triggers import EventTrigger, OneShotTrigger
+from service.calendars import business_calendar, require_calendar
 from service.preview import Preview, preview
 
 # Runs of a deleted schedule that have not started are cancelled with it.
@@ -40,12 +41,6 @@ def _first_fire(
     return first.nominal_at if first is not None else None
 
 
-def _check_calendar(timing: Timing) -> None:
-    if timing.calendar_id is not None:
-        # Resolving calendars in the materialiser arrives with the calendar endpoints.
-        raise InvalidSchedule("calendar_id", "schedules cannot reference calendars yet")
-
-
 async def create_schedule(
     db: Database,
     *,
@@ -61,9 +56,9 @@ async def create_schedule(
     Fires before creation are not owed (a new schedule has no misfires), except a
     ONE_SHOT missed by less than its ``catchup_window``, which fires once, late.
     """
-    _check_calendar(timing)
     async with db.transaction(tenant_id) as tx:
         await tx.jobs.get(job_id)  # NotFound before anything is written
+        await require_calendar(tx.calendars, timing.calendar_id)
         now = await tx.now()
         schedule_id = ScheduleId(new_id())
         catchup = policies.get("catchup_window", DEFAULT_CATCHUP_WINDOW)
@@ -99,9 +94,9 @@ async def update_schedule(
     """Change a schedule. Changing its timing restarts it from now: the next fire is the
     first of the new rule at or after now (fires of the old rule are not owed).
     Changes equal to the stored values are a no-op (no version bump, no event)."""
-    if "timing" in changes:
-        _check_calendar(changes["timing"])
     async with db.transaction(tenant_id) as tx:
+        if "timing" in changes:
+            await require_calendar(tx.calendars, changes["timing"].calendar_id)
         schedule = _live(await tx.schedules.get(schedule_id))
         if expected_version is not None and expected_version != schedule.version:
             raise Conflict(
@@ -193,17 +188,26 @@ async def _cancel_waiting(
 
 
 async def upcoming_fires(
-    db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId, count: int
+    db: Database,
+    *,
+    tenant_id: TenantId,
+    schedule_id: ScheduleId,
+    count: int,
+    holidays: HolidayProvider | None,
 ) -> Preview:
     """The schedule's next ``count`` fires from its next fire (a paused schedule's too),
-    planned as the materialiser will; none for a completed schedule."""
-    schedule = await get_schedule(db, tenant_id=tenant_id, schedule_id=schedule_id)
+    planned as the materialiser will (its calendar's current version included); none for
+    a completed schedule."""
+    async with db.transaction(tenant_id) as tx:
+        schedule = _live(await tx.schedules.get(schedule_id))
+        calendar = await business_calendar(tx.calendars, schedule.timing.calendar_id, holidays)
     if schedule.next_fire_at is None:
         return Preview(fires=[], exhausted=True, scan_limited=False)
     return preview(
         schedule.timing,
         start=schedule.next_fire_at,
         count=count,
+        calendar=calendar,
         schedule_id=str(schedule.id),
         fired=schedule.fire_count,
     )

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from domain.backfill import DEFAULT_MAX_RUNS, Backfill, BackfillRequest
+from domain.calendar import Calendar, CountryHolidays, Holiday, HolidaySource, ICalHolidays
 from domain.durations import format_duration, parse_duration, parse_instant
 from domain.errors import InvalidRequest
 from domain.ids import JobId, ScheduleId, TenantId
@@ -216,6 +217,104 @@ def render_schedule(schedule: Schedule) -> dict[str, Any]:
     }
 
 
+# -- calendars ------------------------------------------------------------------------------
+
+CALENDAR_FIELDS = frozenset({"name", "business_days", "holidays", "sources"})
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOLIDAY_MAX = 5000
+_ICAL_MAX = 1_000_000
+
+
+def calendar_changes(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Calendar fields from a (partial) document: ``name``; ``business_days`` as weekday
+    numbers (0 = Monday) or names (``mon``..``sun``); ``holidays`` as
+    ``[{"date": "2026-12-24", "name": "..."}]``; ``sources`` as ``"DE-BY"``,
+    ``{"country": "DE", "subdivision": "BY"}`` or ``{"ical": "<iCalendar text>"}``."""
+    _refuse_unknown(doc, CALENDAR_FIELDS)
+    out: dict[str, Any] = {}
+    if "name" in doc:
+        out["name"] = _name(doc["name"])
+    if "business_days" in doc:
+        out["business_days"] = _weekdays(doc["business_days"])
+    if "holidays" in doc:
+        out["holidays"] = _holidays(doc["holidays"])
+    if "sources" in doc:
+        raw = doc["sources"]
+        if not isinstance(raw, list):
+            raise InvalidRequest("sources must be a list", field="sources")
+        out["sources"] = tuple(_source(item, f"sources[{i}]") for i, item in enumerate(raw))
+    return out
+
+
+def _weekdays(value: Any) -> frozenset[int]:
+    if not isinstance(value, list) or not value:
+        raise InvalidRequest("business_days must be a non-empty list", field="business_days")
+    days = set()
+    for item in value:
+        if isinstance(item, int) and not isinstance(item, bool) and 0 <= item <= 6:
+            days.add(item)
+        elif isinstance(item, str) and item.lower()[:3] in _DAYS:
+            days.add(_DAYS.index(item.lower()[:3]))
+        else:
+            raise InvalidRequest(
+                f"{item!r} is not a weekday (0-6, 0 = Monday, or mon..sun)",
+                field="business_days",
+            )
+    return frozenset(days)
+
+
+def _holidays(value: Any) -> tuple[Holiday, ...]:
+    if not isinstance(value, list) or len(value) > _HOLIDAY_MAX:
+        raise InvalidRequest(f"holidays must be a list of at most {_HOLIDAY_MAX}", field="holidays")
+    out = []
+    for i, item in enumerate(value):
+        where = f"holidays[{i}]"
+        _refuse_unknown(item, frozenset({"date", "name"}), f"{where}.")
+        try:
+            day = date.fromisoformat(str(item.get("date")))
+        except ValueError:
+            raise InvalidRequest("date must be YYYY-MM-DD", field=f"{where}.date") from None
+        name = item.get("name", "holiday")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidRequest("name must be a non-empty string", field=f"{where}.name")
+        out.append(Holiday(day=day, name=name))
+    return tuple(out)
+
+
+def _source(item: Any, where: str) -> HolidaySource:
+    if isinstance(item, str):
+        return CountryHolidays.parse(item)
+    _refuse_unknown(item, frozenset({"country", "subdivision", "ical"}), f"{where}.")
+    if "ical" in item:
+        text = item["ical"]
+        if not isinstance(text, str) or not text.strip() or len(text) > _ICAL_MAX:
+            raise InvalidRequest("ical must be an iCalendar document", field=f"{where}.ical")
+        return ICalHolidays(text=text)
+    country = item.get("country")
+    if not isinstance(country, str):
+        raise InvalidRequest("country is required, e.g. DE", field=f"{where}.country")
+    subdivision = item.get("subdivision")
+    if subdivision is not None and not isinstance(subdivision, str):
+        raise InvalidRequest("subdivision must be a string", field=f"{where}.subdivision")
+    return CountryHolidays.parse(f"{country}-{subdivision}" if subdivision else country)
+
+
+def render_calendar(calendar: Calendar) -> dict[str, Any]:
+    sources: list[Any] = [
+        str(s) if isinstance(s, CountryHolidays) else {"ical": s.text} for s in calendar.sources
+    ]
+    return {
+        "id": str(calendar.id),
+        "name": calendar.name,
+        "version": calendar.version,
+        "business_days": [_DAYS[d] for d in sorted(calendar.business_days)],
+        "holidays": [{"date": h.day.isoformat(), "name": h.name} for h in calendar.holidays],
+        "sources": sources,
+        "created_at": calendar.created_at.isoformat(),
+        "updated_at": calendar.updated_at.isoformat(),
+    }
+
+
 # -- triggers -------------------------------------------------------------------------------
 
 
@@ -344,6 +443,9 @@ def render_run(run: Run, *, attempts: bool = False) -> dict[str, Any]:
         "missed_count": run.missed_count,
         "origin": run.origin.value,
         "backfill_id": str(run.backfill_id) if run.backfill_id else None,
+        "calendar": {"id": str(run.calendar[0]), "version": run.calendar[1]}
+        if run.calendar
+        else None,
         "attempt": run.attempt,
         "max_attempts": run.max_attempts,
         "priority": run.priority.name.lower(),

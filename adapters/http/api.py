@@ -22,18 +22,21 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 
+from adapters.holiday_sources import LibraryHolidayProvider
 from adapters.http.errors import ApiError, install
 from domain.durations import parse_instant
 from domain.errors import InvalidRequest
-from domain.ids import BackfillId, JobId, RunId, ScheduleId, TenantId, parse_tenant
-from domain.ports import Database, Keyset, RunFilter
+from domain.ids import BackfillId, CalendarId, JobId, RunId, ScheduleId, TenantId, parse_tenant
+from domain.ports import Database, HolidayProvider, Keyset, RunFilter
 from domain.run import RunStatus
-from service import backfills, jobs, runs, schedules, triggers
+from service import backfills, calendars, jobs, runs, schedules, triggers
 from service.preview import fire_json
 from service.specs import (
     backfill_request,
+    calendar_changes,
     job_options,
     render_backfill,
+    render_calendar,
     render_job,
     render_run,
     render_schedule,
@@ -65,7 +68,15 @@ Doc = Annotated[dict[str, Any], Body()]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
 
-def create_app(db: Database, *, tenant: TenantResolver = header_tenant) -> FastAPI:
+def create_app(
+    db: Database,
+    *,
+    tenant: TenantResolver = header_tenant,
+    holidays: HolidayProvider | None = None,
+) -> FastAPI:
+    """The API over ``db``. ``holidays`` reads calendars' holiday sources (countries,
+    iCalendar): the library one unless a test gives another."""
+    holiday_provider: HolidayProvider = holidays or LibraryHolidayProvider()
     app = FastAPI(
         title="Kairos",
         version="0.1.0",
@@ -193,7 +204,7 @@ def create_app(db: Database, *, tenant: TenantResolver = header_tenant) -> FastA
         schedule_id: uuid.UUID, body: Doc, t: Tenant, response: Response
     ) -> dict[str, Any]:
         request = backfill_request(body, tenant_id=t, schedule_id=ScheduleId(schedule_id))
-        started = await backfills.start_backfill(db, request)
+        started = await backfills.start_backfill(db, request, holidays=holiday_provider)
         response.status_code = 201 if started.created else 200
         response.headers["Location"] = f"/backfills/{started.backfill.id}"
         return render_backfill(started.backfill)
@@ -228,7 +239,11 @@ def create_app(db: Database, *, tenant: TenantResolver = header_tenant) -> FastA
         schedule_id: uuid.UUID, t: Tenant, count: Annotated[int, Query(ge=1, le=1000)] = 10
     ) -> dict[str, Any]:
         found = await schedules.upcoming_fires(
-            db, tenant_id=t, schedule_id=ScheduleId(schedule_id), count=count
+            db,
+            tenant_id=t,
+            schedule_id=ScheduleId(schedule_id),
+            count=count,
+            holidays=holiday_provider,
         )
         return {"items": [fire_json(f) for f in found.fires], "exhausted": found.exhausted}
 
@@ -257,6 +272,53 @@ def create_app(db: Database, *, tenant: TenantResolver = header_tenant) -> FastA
     @app.delete("/schedules/{schedule_id}", status_code=204, tags=["schedules"])
     async def delete_schedule(schedule_id: uuid.UUID, t: Tenant) -> Response:
         await schedules.delete_schedule(db, tenant_id=t, schedule_id=ScheduleId(schedule_id))
+        return Response(status_code=204)
+
+    # -- calendars ----------------------------------------------------------------------
+
+    @app.post("/calendars", status_code=201, tags=["calendars"])
+    async def create_calendar(body: Doc, t: Tenant, response: Response) -> dict[str, Any]:
+        fields = calendar_changes(body)
+        require(fields, "name")
+        calendar = await calendars.create_calendar(
+            db, tenant_id=t, fields=fields, holidays=holiday_provider
+        )
+        response.headers["Location"] = f"/calendars/{calendar.id}"
+        response.headers["ETag"] = f'"{calendar.version}"'
+        return render_calendar(calendar)
+
+    @app.get("/calendars", tags=["calendars"])
+    async def list_calendars(
+        t: Tenant, limit: Limit = 50, cursor: str | None = None
+    ) -> dict[str, Any]:
+        found = await calendars.list_calendars(db, tenant_id=t, after=_cursor(cursor), limit=limit)
+        return _page(found, limit, render_calendar, lambda c: (c.created_at, c.id))
+
+    @app.get("/calendars/{calendar_id}", tags=["calendars"])
+    async def get_calendar(calendar_id: uuid.UUID, t: Tenant, response: Response) -> dict[str, Any]:
+        calendar = await calendars.get_calendar(
+            db, tenant_id=t, calendar_id=CalendarId(calendar_id)
+        )
+        response.headers["ETag"] = f'"{calendar.version}"'
+        return render_calendar(calendar)
+
+    @app.patch("/calendars/{calendar_id}", tags=["calendars"])
+    async def patch_calendar(
+        calendar_id: uuid.UUID, body: Doc, t: Tenant, response: Response
+    ) -> dict[str, Any]:
+        calendar = await calendars.update_calendar(
+            db,
+            tenant_id=t,
+            calendar_id=CalendarId(calendar_id),
+            changes=calendar_changes(body),
+            holidays=holiday_provider,
+        )
+        response.headers["ETag"] = f'"{calendar.version}"'
+        return render_calendar(calendar)
+
+    @app.delete("/calendars/{calendar_id}", status_code=204, tags=["calendars"])
+    async def delete_calendar(calendar_id: uuid.UUID, t: Tenant) -> Response:
+        await calendars.delete_calendar(db, tenant_id=t, calendar_id=CalendarId(calendar_id))
         return Response(status_code=204)
 
     # -- runs ---------------------------------------------------------------------------

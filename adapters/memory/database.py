@@ -20,9 +20,10 @@ from typing import TypeVar
 from adapters.clock import SystemClock
 from adapters.documents import require_tenant
 from domain.backfill import Backfill
+from domain.calendar import Calendar
 from domain.errors import Conflict, LeaseLost, NotFound, NotLeader
 from domain.events import DomainEvent
-from domain.ids import BackfillId, EventId, JobId, RunId, ScheduleId, TenantId, WorkerId
+from domain.ids import BackfillId, CalendarId, EventId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
 from domain.overlap import ACTIVE
 from domain.ports import Claimable, Clock, Keyset, OutboxRecord, RunFilter, RunStats
@@ -45,6 +46,7 @@ class _Tables:
     leases: dict[str, tuple[str, int, datetime]] = field(default_factory=dict)
     workers: dict[tuple[TenantId, WorkerId], Worker] = field(default_factory=dict)
     backfills: dict[BackfillId, Backfill] = field(default_factory=dict)
+    calendars: dict[tuple[TenantId, CalendarId], Calendar] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -58,6 +60,7 @@ class _Tables:
             dict(self.leases),
             dict(self.workers),
             dict(self.backfills),
+            dict(self.calendars),
         )
 
 
@@ -106,6 +109,7 @@ class MemoryUnitOfWork:
         self.leader = MemoryLeaderLease(tables, clock)
         self.workers = MemoryWorkers(tables, tenant_id)
         self.backfills = MemoryBackfills(tables, tenant_id)
+        self.calendars = MemoryCalendars(tables, tenant_id)
         self._clock = clock
 
     async def now(self) -> datetime:
@@ -454,6 +458,55 @@ class MemoryRuns(_Scoped):
             history = {a.number: a for a in stored.attempts}
             history.update({a.number: a for a in run.attempts})
             self._t.runs[run.id] = replace(run, attempts=tuple(history[n] for n in sorted(history)))
+
+
+class MemoryCalendars(_Scoped):
+    def _name_taken(self, calendar: Calendar) -> bool:
+        return any(
+            c.name == calendar.name and c.id != calendar.id
+            for (t, _), c in self._t.calendars.items()
+            if t == calendar.tenant_id
+        )
+
+    async def get(self, calendar_id: CalendarId) -> Calendar:
+        for (tenant, cid), calendar in self._t.calendars.items():
+            if cid == calendar_id and self._visible(tenant):
+                return calendar
+        raise NotFound("calendar", str(calendar_id))
+
+    async def list(self, *, after: Keyset | None, limit: int) -> list[Calendar]:
+        found = [c for (t, _), c in self._t.calendars.items() if self._visible(t)]
+        return _page(found, lambda c: (c.created_at, c.id), after, limit)
+
+    async def add(self, calendar: Calendar) -> None:
+        self._guard(calendar.tenant_id)
+        if self._name_taken(calendar):
+            raise Conflict(f"a calendar named {calendar.name!r} already exists", name=calendar.name)
+        self._t.calendars[(calendar.tenant_id, calendar.id)] = calendar
+
+    async def save(self, calendar: Calendar, *, expected_version: int) -> None:
+        self._guard(calendar.tenant_id)
+        current = await self.get(calendar.id)
+        _require_version("calendar", calendar.id, current.version, expected_version)
+        if self._name_taken(calendar):
+            raise Conflict(f"a calendar named {calendar.name!r} already exists", name=calendar.name)
+        self._t.calendars[(calendar.tenant_id, calendar.id)] = calendar
+
+    async def users(self, calendar_id: CalendarId) -> int:
+        return sum(
+            1
+            for s in self._t.schedules.values()
+            if s.timing.calendar_id == calendar_id and s.state is not ScheduleState.DELETED
+        )
+
+    async def delete(self, calendar_id: CalendarId) -> None:
+        calendar = await self.get(calendar_id)
+        if any(s.timing.calendar_id == calendar_id for s in self._t.schedules.values()):
+            raise Conflict(
+                "the calendar is referenced by schedules (deleted ones keep their history)",
+                calendar_id=str(calendar_id),
+            )
+        del self._t.calendars[(calendar.tenant_id, calendar_id)]
 
 
 class MemoryBackfills(_Scoped):

@@ -323,3 +323,29 @@ SELECT
 FROM runs r
 JOIN run_attempts a ON a.tenant_id = r.tenant_id AND a.run_id = r.id
 WHERE ($1::uuid IS NULL OR r.schedule_id = $1) AND r.nominal_at >= $2;
+
+-- name: insert_calendar
+INSERT INTO calendars (tenant_id, id, name, version, spec, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7);
+
+-- name: update_calendar
+UPDATE calendars SET name = $3, version = $4, spec = $5, updated_at = $6
+WHERE tenant_id = $1 AND id = $2 AND version = $7;
+
+-- name: get_calendar
+SELECT * FROM calendars WHERE id = $1;
+
+-- name: calendar_version
+SELECT version FROM calendars WHERE id = $1;
+
+-- name: list_calendars
+SELECT * FROM calendars
+WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid)
+ORDER BY created_at, id
+LIMIT $3;
+
+-- name: delete_calendar
+DELETE FROM calendars WHERE id = $1;
+
+-- name: calendar_users
+SELECT count(*) FROM schedules WHERE calendar_id = $1 AND state <> 'deleted';

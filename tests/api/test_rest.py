@@ -488,3 +488,115 @@ async def test_stats_answer_counts_rates_and_percentiles(
     assert (bad.status_code, error(bad)["details"]["field"]) == (422, "since")
     other = await api.get(f"/schedules/{schedule['id']}/stats", headers=GLOBEX)
     assert other.status_code == 404
+
+
+async def make_calendar(api: httpx.AsyncClient, **extra: Any) -> dict[str, Any]:
+    doc = {"name": "bavaria", "business_days": ["mon", "tue", "wed", "thu", "fri"], **extra}
+    r = await api.post("/calendars", json=doc, headers=ACME)
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def test_calendars_are_created_read_listed_revised_and_deleted(
+    api: httpx.AsyncClient,
+) -> None:
+    """Each change is a new version; a calendar in use cannot be deleted (409), an
+    unused one can; another tenant sees none of it."""
+    made = await make_calendar(
+        api, holidays=[{"date": "2026-12-24", "name": "Heiligabend"}], sources=["DE-BY"]
+    )
+    assert (made["version"], made["sources"], made["business_days"][0]) == (1, ["DE-BY"], "mon")
+    path = f"/calendars/{made['id']}"
+    assert (await api.get(path, headers=ACME)).json() == made
+    assert [c["id"] for c in (await api.get("/calendars", headers=ACME)).json()["items"]] == [
+        made["id"]
+    ]
+    revised = await api.patch(path, json={"business_days": [0, 1, 2, 3]}, headers=ACME)
+    assert (revised.json()["version"], revised.json()["business_days"]) == (
+        2,
+        ["mon", "tue", "wed", "thu"],
+    )
+    same = await api.patch(path, json={"business_days": [0, 1, 2, 3]}, headers=ACME)
+    assert same.json()["version"] == 2  # unchanged: no new version
+    assert (await api.get(path, headers=GLOBEX)).status_code == 404
+    assert (await api.get("/calendars", headers=GLOBEX)).json()["items"] == []
+    job = await make_job(api)
+    schedule = await make_schedule(api, job["id"], calendar_id=made["id"])
+    r = await api.delete(path, headers=ACME)
+    assert (r.status_code, error(r)["code"]) == (409, "CONFLICT")
+    await api.delete(f"/schedules/{schedule['id']}", headers=ACME)
+    assert (await api.delete(path, headers=ACME)).status_code == 409  # history names it
+    spare = await make_calendar(api, name="spare")
+    assert (await api.delete(f"/calendars/{spare['id']}", headers=ACME)).status_code == 204
+    assert (await api.get(f"/calendars/{spare['id']}", headers=ACME)).status_code == 404
+
+
+async def test_bad_calendars_and_references_answer_422_naming_the_field(
+    api: httpx.AsyncClient,
+) -> None:
+    """Bad weekdays, dates, sources (an unknown country is found at once, not at the
+    first fire); a schedule naming an unknown or foreign calendar."""
+    for doc, field in [
+        ({"name": "x", "business_days": ["someday"]}, "business_days"),
+        ({"name": "x", "business_days": []}, "business_days"),
+        ({"name": "x", "holidays": [{"date": "24.12.2026"}]}, "holidays[0].date"),
+        ({"name": "x", "sources": [{"country": "XX"}]}, "holidays.country"),
+        ({"name": "x", "sources": [{"ical": "not a calendar"}]}, "ical"),
+        ({"name": "x", "colour": "red"}, "colour"),
+        ({"business_days": [0]}, "name"),
+    ]:
+        r = await api.post("/calendars", json=doc, headers=ACME)
+        assert (r.status_code, error(r)["details"].get("field")) == (422, field), doc
+    assert (await api.get("/calendars", headers=ACME)).json()["items"] == []
+    foreign = await api.post("/calendars", json={"name": "theirs"}, headers=GLOBEX)
+    job = await make_job(api)
+    for calendar_id in (str(uuid.uuid4()), foreign.json()["id"]):
+        doc = {
+            "name": "with-calendar",
+            "job_id": job["id"],
+            "trigger": {"type": "CRON", "expression": "0 9 * * *"},
+            "calendar_id": calendar_id,
+        }
+        r = await api.post("/schedules", json=doc, headers=ACME)
+        assert (r.status_code, error(r)["details"]["field"]) == (422, "calendar_id")
+
+
+async def test_a_holiday_added_to_the_calendar_moves_the_next_fire(
+    api: httpx.AsyncClient, db: MemoryDatabase, clock: FakeClock
+) -> None:
+    """Mondays 09:00 Berlin, next business day on holidays: Monday's fire is dispatched
+    on Tuesday once Monday becomes a holiday, in the preview and in the run (which
+    records the calendar version it was planned with)."""
+    calendar = await make_calendar(api)
+    job = await make_job(api)
+    schedule = await make_schedule(
+        api,
+        job["id"],
+        trigger={"type": "CRON", "expression": "0 9 * * 1"},
+        calendar_id=calendar["id"],
+        calendar_policy="next_business_day",
+    )
+    path = f"/schedules/{schedule['id']}/next?count=1"
+    first = (await api.get(path, headers=ACME)).json()["items"][0]
+    assert (first["local"], first["dispatch_local"]) == (
+        "2026-03-02T09:00:00+01:00",
+        "2026-03-02T09:00:00+01:00",
+    )
+    await api.patch(
+        f"/calendars/{calendar['id']}",
+        json={"holidays": [{"date": "2026-03-02", "name": "Betriebsausflug"}]},
+        headers=ACME,
+    )
+    moved = (await api.get(path, headers=ACME)).json()["items"][0]
+    assert (moved["local"], moved["dispatch_local"]) == (
+        "2026-03-02T09:00:00+01:00",
+        "2026-03-03T09:00:00+01:00",
+    )
+    clock.advance(timedelta(hours=20))  # Monday 08:00 UTC, 09:00 in Berlin
+    await lead_and_materialise(db)
+    runs = (await api.get(f"/schedules/{schedule['id']}/runs", headers=ACME)).json()["items"]
+    assert [(r["status"], r["dispatch_at"]) for r in runs] == [
+        ("scheduled", "2026-03-03T08:00:00+00:00")
+    ]
+    assert runs[0]["calendar"] == {"id": calendar["id"], "version": 2}

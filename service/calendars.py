@@ -1,0 +1,99 @@
+"""Calendar use cases: create, read, list, update (a new version), delete; and the
+business-day view the planner uses.
+
+Every change makes a new version. Schedules are planned with the calendar's current
+version whenever fires are materialised or previewed, so a holiday added today moves
+the next fire of every schedule that uses the calendar without touching them; each run
+records the calendar id and version it was planned with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from domain.calendar import BusinessCalendar, Calendar
+from domain.errors import InvalidSchedule, NotFound
+from domain.ids import CalendarId, TenantId, new_id
+from domain.ports import CalendarRepository, Database, HolidayProvider, Keyset
+
+
+async def create_calendar(
+    db: Database,
+    *,
+    tenant_id: TenantId,
+    fields: Mapping[str, Any],
+    holidays: HolidayProvider,
+) -> Calendar:
+    async with db.transaction(tenant_id) as tx:
+        now = await tx.now()
+        calendar = Calendar(
+            id=CalendarId(new_id()), tenant_id=tenant_id, created_at=now, updated_at=now, **fields
+        )
+        _check_sources(calendar, holidays)
+        await tx.calendars.add(calendar)
+        return calendar
+
+
+async def update_calendar(
+    db: Database,
+    *,
+    tenant_id: TenantId,
+    calendar_id: CalendarId,
+    changes: Mapping[str, Any],
+    holidays: HolidayProvider,
+) -> Calendar:
+    """A new version with ``changes``; unchanged values are a no-op (same version)."""
+    async with db.transaction(tenant_id) as tx:
+        current = await tx.calendars.get(calendar_id)
+        if all(getattr(current, key) == value for key, value in changes.items()):
+            return current
+        revised = current.revise(now=await tx.now(), **changes)
+        _check_sources(revised, holidays)
+        await tx.calendars.save(revised, expected_version=current.version)
+        return revised
+
+
+async def delete_calendar(db: Database, *, tenant_id: TenantId, calendar_id: CalendarId) -> None:
+    async with db.transaction(tenant_id) as tx:
+        await tx.calendars.delete(calendar_id)
+
+
+async def get_calendar(db: Database, *, tenant_id: TenantId, calendar_id: CalendarId) -> Calendar:
+    async with db.transaction(tenant_id) as tx:
+        return await tx.calendars.get(calendar_id)
+
+
+async def list_calendars(
+    db: Database, *, tenant_id: TenantId, after: Keyset | None, limit: int
+) -> Sequence[Calendar]:
+    async with db.transaction(tenant_id) as tx:
+        return await tx.calendars.list(after=after, limit=limit)
+
+
+async def business_calendar(
+    calendars: CalendarRepository,
+    calendar_id: CalendarId | None,
+    holidays: HolidayProvider | None,
+) -> BusinessCalendar | None:
+    """The business-day view of a schedule's calendar (its current version), or None."""
+    if calendar_id is None:
+        return None
+    return BusinessCalendar(await calendars.get(calendar_id), holidays)
+
+
+async def require_calendar(calendars: CalendarRepository, calendar_id: CalendarId | None) -> None:
+    """A schedule may only name a calendar of its own tenant."""
+    if calendar_id is None:
+        return
+    try:
+        await calendars.get(calendar_id)
+    except NotFound:
+        raise InvalidSchedule("calendar_id", f"no calendar {calendar_id}") from None
+
+
+def _check_sources(calendar: Calendar, holidays: HolidayProvider) -> None:
+    """A holiday source that cannot be read fails now, not at the first fire."""
+    year = calendar.updated_at.year
+    for source in calendar.sources:
+        holidays.holidays(source, year)
