@@ -7,6 +7,7 @@ documents forget.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from datetime import date
 from functools import lru_cache
@@ -15,7 +16,7 @@ from typing import Any
 from adapters import jsonfast
 from domain.calendar import Calendar, CountryHolidays, Holiday, HolidaySource, ICalHolidays
 from domain.durations import parse_duration
-from domain.ids import TenantId
+from domain.ids import ScheduleId, TenantId
 from domain.job import Backoff, BackoffKind, Job, Priority, Target, TargetKind
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
 from domain.timing import Timing
@@ -102,6 +103,7 @@ def schedule_fields(spec: Mapping[str, Any] | str) -> dict[str, Any]:
         "max_catchup": doc["max_catchup"],
         "overlap_policy": OverlapPolicy(doc["overlap_policy"]),
         "max_buffered": doc["max_buffered"],
+        "depends_on": tuple(ScheduleId(uuid.UUID(u)) for u in doc.get("depends_on", ())),
     }
 
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from domain.run import Run, RunStatus
 from domain.schedule import OverlapPolicy
 
-ACTIVE = frozenset({RunStatus.SCHEDULED, RunStatus.PENDING, RunStatus.RUNNING})
-_WAITING = frozenset({RunStatus.SCHEDULED, RunStatus.PENDING})
+ACTIVE = frozenset({RunStatus.WAITING, RunStatus.SCHEDULED, RunStatus.PENDING, RunStatus.RUNNING})
+_WAITING = frozenset({RunStatus.WAITING, RunStatus.SCHEDULED, RunStatus.PENDING})
 
 
 class Admission(enum.Enum):

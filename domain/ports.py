@@ -330,6 +330,10 @@ class RunQueue(Protocol):
         ``since``."""
         ...
 
+    async def lock_waiting(self, limit: int) -> Sequence[Run]:
+        """Lock up to ``limit`` waiting runs (oldest fire first), skipping locked ones."""
+        ...
+
     async def lock_expired(self, limit: int) -> Claimable:
         """Lock running runs whose lease or timeout has passed (tokens unused)."""
         ...

@@ -29,6 +29,7 @@ from domain.job import Priority
 
 
 class RunStatus(enum.StrEnum):
+    WAITING = "waiting"  # for its upstream schedules' runs of the same period
     SCHEDULED = "scheduled"
     PENDING = "pending"
     RUNNING = "running"
@@ -136,6 +137,7 @@ class Run:
         origin: RunOrigin = RunOrigin.SCHEDULE,
         run_id: RunId | None = None,
         backfill_id: BackfillId | None = None,
+        waiting_for: str | None = None,
     ) -> tuple[Run, list[DomainEvent]]:
         """A run for one fire; its id is derived from ``(tenant, schedule, nominal_at)``.
 
@@ -151,6 +153,8 @@ class Run:
             status, reason = RunStatus.SKIPPED, skipped_reason
         elif missed:
             status, reason = RunStatus.MISSED, missed_reason
+        elif waiting_for is not None:
+            status, reason = RunStatus.WAITING, waiting_for
         else:
             status = RunStatus.PENDING if dispatch_at <= now else RunStatus.SCHEDULED
             reason = None
@@ -182,6 +186,23 @@ class Run:
         elif status is RunStatus.MISSED:
             events.append(run._event(EventType.RUN_MISSED, now))
         return run, events
+
+    def release(self, *, now: datetime) -> Run:
+        """Its upstream runs succeeded: claimable at its dispatch time."""
+        if self.status is not RunStatus.WAITING:
+            raise InvalidTransition("run", str(self.id), self.status.value, "released")
+        ready = RunStatus.PENDING if self.available_at <= now else RunStatus.SCHEDULED
+        return replace(self, status=ready, reason=None, updated_at=now)
+
+    def fail_dependency(self, *, reason: str, now: datetime) -> tuple[Run, list[DomainEvent]]:
+        """An upstream run ended without success: ``dead`` (visible with the dead letters,
+        retryable by hand), reason ``DEPENDENCY_FAILED: ...``."""
+        if self.status is not RunStatus.WAITING:
+            raise InvalidTransition("run", str(self.id), self.status.value, "failed")
+        dead = replace(
+            self, status=RunStatus.DEAD, reason=f"DEPENDENCY_FAILED: {reason}", updated_at=now
+        )
+        return dead, [dead._event(EventType.RUN_DEAD, now)]
 
     def rearm(
         self,
@@ -229,7 +250,9 @@ class Run:
         however often the lease is extended.
         """
         if self.status not in (RunStatus.PENDING, RunStatus.SCHEDULED):
-            raise InvalidTransition("run", str(self.id), self.status.value, "running")
+            raise InvalidTransition(
+                "run", str(self.id), self.status.value, "running"
+            )  # waiting too
         if token <= self.lease_token:
             raise LeaseLost(str(self.id), token, self.lease_token)
         number = self.attempt + 1

@@ -52,8 +52,10 @@ _UPDATABLE = frozenset(
         "max_catchup",
         "overlap_policy",
         "max_buffered",
+        "depends_on",
     }
 )
+MAX_UPSTREAMS = 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +71,9 @@ class Schedule:
     max_catchup: int = 100
     overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
     max_buffered: int = 100
+    # Upstream schedules whose run for the same period must succeed first (SEMANTICS:
+    # issue 4 dependencies; the period rule is in ``domain.dependencies``).
+    depends_on: tuple[ScheduleId, ...] = ()
     state: ScheduleState = ScheduleState.ENABLED
     next_fire_at: datetime | None = None
     fire_count: int = 0
@@ -88,6 +93,12 @@ class Schedule:
             raise InvalidSchedule("max_buffered", "must be at least 1")
         if self.fire_count < 0:
             raise InvalidSchedule("fire_count", "must not be negative")
+        if self.id in self.depends_on:
+            raise InvalidSchedule("depends_on", "a schedule cannot depend on itself")
+        if len(set(self.depends_on)) != len(self.depends_on):
+            raise InvalidSchedule("depends_on", "an upstream is named twice")
+        if len(self.depends_on) > MAX_UPSTREAMS:
+            raise InvalidSchedule("depends_on", f"at most {MAX_UPSTREAMS} upstream schedules")
 
     # -- lifecycle ------------------------------------------------------------------------
 

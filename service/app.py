@@ -26,6 +26,7 @@ from domain.ids import WorkerId, new_id
 from domain.job import TargetKind
 from domain.ports import Clock, Database, EventPublisher, HolidayProvider, TargetExecutor
 from domain.worker import DEFAULT_HEARTBEAT
+from service.dependencies import resolve_waiting
 from service.materialiser import LEADER, materialise_due
 from service.relay import relay_once
 from service.runs import rescue
@@ -180,6 +181,9 @@ class Scheduler:
             if self.epoch is not None:
                 await rescue(self.db, limit=500)
                 await sweep_silent(self.db)
+                if await resolve_waiting(self.db):
+                    self._runs_ready.set()  # released runs are claimable
+                    self._outbox_changed.set()
             await _sleep(stop, self.settings.rescue_every.total_seconds())
 
     async def _relay(self, stop: asyncio.Event) -> None:

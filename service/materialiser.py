@@ -237,6 +237,9 @@ def _materialise(
     skipped = fire.skipped.value if fire.skipped else None
     if admission is Admission.SKIP:
         skipped = SkipReason.OVERLAP.value
+    waiting = None
+    if schedule.depends_on and _dispatched(fire, missed) and skipped is None:
+        waiting = "waiting for upstream schedules' runs of the same period"
     return Run.materialise(
         tenant_id=schedule.tenant_id,
         schedule_id=schedule.id,
@@ -254,4 +257,5 @@ def _materialise(
         missed_reason=summary.reason if summary else "misfire",
         missed_count=summary.count if summary else None,
         buffered=admission is Admission.BUFFER,
+        waiting_for=waiting,
     )

@@ -17,6 +17,7 @@ from domain.schedule import DEFAULT_CATCHUP_WINDOW, Schedule, ScheduleState
 from domain.timing import Timing
 from domain.triggers import EventTrigger, OneShotTrigger
 from service.calendars import business_calendar, require_calendar
+from service.dependencies import check_upstreams
 from service.preview import Preview, preview
 
 # Runs of a deleted schedule that have not started are cancelled with it.
@@ -59,8 +60,9 @@ async def create_schedule(
     async with db.transaction(tenant_id) as tx:
         await tx.jobs.get(job_id)  # NotFound before anything is written
         await require_calendar(tx.calendars, timing.calendar_id)
-        now = await tx.now()
         schedule_id = ScheduleId(new_id())
+        await check_upstreams(tx.schedules, schedule_id, policies.get("depends_on", ()))
+        now = await tx.now()
         catchup = policies.get("catchup_window", DEFAULT_CATCHUP_WINDOW)
         schedule, events = Schedule.create(
             now=now,
@@ -106,6 +108,8 @@ async def update_schedule(
             )
         if "job_id" in changes:
             await tx.jobs.get(changes["job_id"])
+        if "depends_on" in changes:
+            await check_upstreams(tx.schedules, schedule_id, changes["depends_on"])
         if all(getattr(schedule, key) == value for key, value in changes.items()):
             return schedule
         now = await tx.now()

@@ -27,7 +27,14 @@ JOB_FIELDS = frozenset(
     {"name", "target", "max_attempts", "backoff", "timeout", "max_concurrency", "priority"}
 )
 POLICY_FIELDS = frozenset(
-    {"misfire_policy", "catchup_window", "max_catchup", "overlap_policy", "max_buffered"}
+    {
+        "misfire_policy",
+        "catchup_window",
+        "max_catchup",
+        "overlap_policy",
+        "max_buffered",
+        "depends_on",
+    }
 )
 SCHEDULE_FIELDS = frozenset({"name", "job_id", "payload"}) | POLICY_FIELDS | SPEC_KEYS
 
@@ -179,6 +186,11 @@ def schedule_changes(doc: Mapping[str, Any], current: Timing | None = None) -> d
         out["overlap_policy"] = _choice(OverlapPolicy, doc["overlap_policy"], "overlap_policy")
     if "max_buffered" in doc:
         out["max_buffered"] = _int(doc, "max_buffered", minimum=1)
+    if "depends_on" in doc:
+        upstreams = doc["depends_on"]
+        if not isinstance(upstreams, list):
+            raise InvalidRequest("depends_on must be a list of schedule ids", field="depends_on")
+        out["depends_on"] = tuple(ScheduleId(_uuid(u, "depends_on")) for u in upstreams)
     return out
 
 
@@ -198,6 +210,7 @@ def schedule_policies(schedule: Schedule) -> dict[str, Any]:
         "max_catchup": schedule.max_catchup,
         "overlap_policy": schedule.overlap_policy.value,
         "max_buffered": schedule.max_buffered,
+        "depends_on": [str(u) for u in schedule.depends_on],
     }
 
 

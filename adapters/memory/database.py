@@ -435,6 +435,14 @@ class MemoryRuns(_Scoped):
             )
         )
 
+    async def lock_waiting(self, limit: int) -> Sequence[Run]:
+        waiting = [
+            replace(r, attempts=())
+            for r in self._t.runs.values()
+            if r.status is RunStatus.WAITING and self._visible(r.tenant_id)
+        ]
+        return sorted(waiting, key=lambda r: r.nominal_at)[:limit]
+
     async def lock_expired(self, limit: int) -> Claimable:
         now = self._clock.now()
         expired = [

@@ -99,7 +99,7 @@ WHERE r.status IN ('pending', 'scheduled')
         SELECT 1 FROM runs e
         WHERE e.tenant_id = r.tenant_id AND e.schedule_id = r.schedule_id
           AND e.nominal_at < r.nominal_at
-          AND e.status IN ('scheduled', 'pending', 'running')))
+          AND e.status IN ('waiting', 'scheduled', 'pending', 'running')))
   AND NOT EXISTS (
         SELECT 1 FROM jobs j
         WHERE j.tenant_id = r.tenant_id AND j.id = r.job_id
@@ -117,7 +117,7 @@ SELECT r.*
 FROM runs r
 JOIN unnest($1::text[], $2::uuid[]) AS k(tenant_id, schedule_id)
   ON r.tenant_id = k.tenant_id AND r.schedule_id = k.schedule_id
-WHERE r.status IN ('scheduled', 'pending', 'running')
+WHERE r.status IN ('waiting', 'scheduled', 'pending', 'running')
 ORDER BY r.nominal_at;
 
 -- name: lock_jobs
@@ -349,3 +349,6 @@ DELETE FROM calendars WHERE id = $1;
 
 -- name: calendar_users
 SELECT count(*) FROM schedules WHERE calendar_id = $1 AND state <> 'deleted';
+
+-- name: lock_waiting
+SELECT * FROM runs WHERE status = 'waiting' ORDER BY nominal_at LIMIT $1 FOR UPDATE SKIP LOCKED;

@@ -208,6 +208,9 @@ class PgRuns:
             lateness_p95=seconds("lateness_p95"),
         )
 
+    async def lock_waiting(self, limit: int) -> Sequence[Run]:
+        return [run_from_row(row) for row in await self._conn.fetch(sql("lock_waiting"), limit)]
+
     async def lock_expired(self, limit: int) -> Claimable:
         now = await self._conn.fetchval(sql("db_now"))
         rows = await self._conn.fetch(sql("lock_expired"), limit)
