@@ -60,6 +60,12 @@ class Conflict(DomainError):
     code = "CONFLICT"
 
 
+class Forbidden(DomainError, PermissionError):
+    """The caller may not do this (a system schedule managed by Kairos, ...)."""
+
+    code = "FORBIDDEN"
+
+
 class InvalidTransition(Conflict):
     """An aggregate was asked to move to a state its lifecycle does not allow."""
 

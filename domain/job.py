@@ -58,6 +58,7 @@ class TargetKind(enum.StrEnum):
     EVENT = "EVENT"
     QUEUE = "QUEUE"
     HTTP = "HTTP"
+    SYSTEM = "SYSTEM"  # Kairos' own tasks (retention), run by the scheduler's pool only
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

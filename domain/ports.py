@@ -330,6 +330,12 @@ class RunQueue(Protocol):
         ``since``."""
         ...
 
+    async def purge(self, *, older_than: datetime | None, keep_last: int | None, limit: int) -> int:
+        """Delete up to ``limit`` ended runs (with their attempts) whose fire is older than
+        ``older_than`` and that are not among their schedule's ``keep_last`` newest ended
+        runs (None: that condition does not apply). Returns how many went."""
+        ...
+
     async def lock_waiting(self, limit: int) -> Sequence[Run]:
         """Lock up to ``limit`` waiting runs (oldest fire first), skipping locked ones."""
         ...

@@ -29,6 +29,7 @@ from domain.worker import DEFAULT_HEARTBEAT
 from service.dependencies import resolve_waiting
 from service.materialiser import LEADER, materialise_due
 from service.relay import relay_once
+from service.retention import RetentionPolicy, SystemTasks
 from service.runs import rescue
 from service.worker import WorkerPool
 from service.workers import sweep_silent
@@ -45,7 +46,8 @@ class SchedulerSettings:
     # A fire whose dispatch time is older than this when materialised is a misfire
     # (SEMANTICS 7); younger ones are ordinary lateness (a burst's tail) and just run.
     misfire_threshold: timedelta = timedelta(seconds=60)
-    # 0: no built-in worker pool (runs are executed by `kairos worker` processes).
+    # 0: the built-in pool runs only Kairos' own SYSTEM tasks (retention); tenants' runs
+    # are executed by `kairos worker` processes.
     worker_capacity: int = 32
     worker_idle: timedelta = timedelta(milliseconds=25)
     # How often the built-in pool beats: it extends its leases and learns of runs it lost
@@ -54,6 +56,9 @@ class SchedulerSettings:
     rescue_every: timedelta = timedelta(seconds=1)
     # Rows per transaction: bigger batches amortise round trips and commits in a burst.
     materialise_batch: int = 1000
+    # Every tenant's system.retention (daily): ended runs older than keep_days and beyond
+    # their schedule's keep_last newest go.
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     relay_batch: int = 2000
 
 
@@ -73,11 +78,13 @@ class Scheduler:
         self.holidays = holidays  # reads calendars' holiday sources (countries, iCal)
         self.publisher = publisher
         self.settings = settings or SchedulerSettings()
+        system = {TargetKind.SYSTEM: SystemTasks(db, self.settings.retention)}
+        own = self.settings.worker_capacity > 0
         self.pool = WorkerPool(
             db,
-            executors,
+            {**executors, **system} if own else system,  # Kairos' own tasks run here always
             clock,
-            capacity=max(1, self.settings.worker_capacity),
+            capacity=self.settings.worker_capacity if own else 1,
             worker_id=WorkerId(new_id()),
             name=f"{self.settings.replica}-pool",
             idle=self.settings.worker_idle,
@@ -202,9 +209,6 @@ class Scheduler:
             await _wait_any(stop, self._outbox_changed, self.settings.max_sleep.total_seconds())
 
     async def _workers(self, stop: asyncio.Event) -> None:
-        if self.settings.worker_capacity <= 0:
-            await stop.wait()
-            return
         await self.pool.run(stop, wake=self._runs_ready, on_progress=self._outbox_changed.set)
 
 

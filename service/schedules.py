@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, Forbidden, NotFound
 from domain.events import DomainEvent
 from domain.ids import JobId, ScheduleId, TenantId, new_id
 from domain.planning import plan
@@ -19,6 +19,7 @@ from domain.triggers import EventTrigger, OneShotTrigger
 from service.calendars import business_calendar, require_calendar
 from service.dependencies import check_upstreams
 from service.preview import Preview, preview
+from service.retention import ensure_retention
 
 # Runs of a deleted schedule that have not started are cancelled with it.
 _NOT_STARTED = frozenset({RunStatus.SCHEDULED, RunStatus.PENDING})
@@ -81,6 +82,7 @@ async def create_schedule(
             await tx.schedules.save(done, expected_version=schedule.version)
             events += more
             schedule = done
+        events += await ensure_retention(tx, tenant_id, now)
         await tx.outbox.append(events)
         return schedule
 
@@ -99,7 +101,7 @@ async def update_schedule(
     async with db.transaction(tenant_id) as tx:
         if "timing" in changes:
             await require_calendar(tx.calendars, changes["timing"].calendar_id)
-        schedule = _live(await tx.schedules.get(schedule_id))
+        schedule = _managed_by_us(_live(await tx.schedules.get(schedule_id)))
         if expected_version is not None and expected_version != schedule.version:
             raise Conflict(
                 f"schedule {schedule_id} is at version {schedule.version}",
@@ -125,7 +127,7 @@ async def update_schedule(
 async def pause_schedule(db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId) -> Schedule:
     """Stop firing; the next fire stays visible. Pausing a paused schedule is a no-op."""
     async with db.transaction(tenant_id) as tx:
-        schedule = _live(await tx.schedules.get(schedule_id))
+        schedule = _managed_by_us(_live(await tx.schedules.get(schedule_id)))
         now = await tx.now()
         paused, events = schedule.pause(now=now)
         if not events:
@@ -146,7 +148,7 @@ async def resume_schedule(
     """Fire again. From ``last_fire`` the fires due during the pause are misfires (the
     schedule's policy decides); from ``now`` they are not owed."""
     async with db.transaction(tenant_id) as tx:
-        schedule = _live(await tx.schedules.get(schedule_id))
+        schedule = _managed_by_us(_live(await tx.schedules.get(schedule_id)))
         now = await tx.now()
         resumed, events = schedule.resume(now=now)
         if not events:
@@ -162,7 +164,7 @@ async def resume_schedule(
 async def delete_schedule(db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId) -> None:
     """Delete (soft: runs and history stay); runs not yet started are cancelled."""
     async with db.transaction(tenant_id) as tx:
-        schedule = _live(await tx.schedules.get(schedule_id))
+        schedule = _managed_by_us(_live(await tx.schedules.get(schedule_id)))
         now = await tx.now()
         gone, events = schedule.delete(now=now)
         await tx.schedules.save(gone, expected_version=schedule.version)
@@ -220,6 +222,15 @@ async def upcoming_fires(
 async def get_schedule(db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId) -> Schedule:
     async with db.transaction(tenant_id) as tx:
         return _live(await tx.schedules.get(schedule_id))
+
+
+def _managed_by_us(schedule: Schedule) -> Schedule:
+    """Changes through the API stop at system schedules (Kairos manages them)."""
+    if schedule.system:
+        raise Forbidden(
+            f"{schedule.name} is a system schedule, managed by Kairos", schedule=schedule.name
+        )
+    return schedule
 
 
 def _live(schedule: Schedule) -> Schedule:

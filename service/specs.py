@@ -63,12 +63,24 @@ def _int(doc: Mapping[str, Any], key: str, *, minimum: int, optional: bool = Fal
     return value
 
 
+SYSTEM_PREFIX = "system."  # names of Kairos' own jobs and schedules
+
+
 def _name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 200:
         raise InvalidRequest(
             "name must be a non-empty string of at most 200 characters", field="name"
         )
+    if value.startswith(SYSTEM_PREFIX):
+        raise InvalidRequest(f"names starting with {SYSTEM_PREFIX!r} are reserved", field="name")
     return value
+
+
+def _user_kind(value: Any) -> TargetKind:
+    kind: TargetKind = _choice(TargetKind, str(value).upper(), "target.kind")
+    if kind is TargetKind.SYSTEM:
+        raise InvalidRequest("target.kind SYSTEM is reserved for Kairos", field="target.kind")
+    return kind
 
 
 def _duration(value: Any, field: str) -> timedelta:
@@ -101,7 +113,7 @@ def job_options(doc: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(config, Mapping):
             raise InvalidRequest("target.config must be an object", field="target.config")
         out["target"] = Target(
-            kind=_choice(TargetKind, str(target.get("kind", "")).upper(), "target.kind"),
+            kind=_user_kind(target.get("kind", "")),
             config=dict(config),
         )
     if "max_attempts" in doc:
@@ -220,6 +232,7 @@ def render_schedule(schedule: Schedule) -> dict[str, Any]:
         "name": schedule.name,
         "job_id": str(schedule.job_id),
         "state": schedule.state.value,
+        "system": schedule.system,
         **schedule.timing.to_spec(),
         **schedule_policies(schedule),
         "next_fire_at": schedule.next_fire_at.isoformat() if schedule.next_fire_at else None,

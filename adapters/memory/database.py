@@ -27,7 +27,7 @@ from domain.ids import BackfillId, CalendarId, EventId, JobId, RunId, ScheduleId
 from domain.job import Job
 from domain.overlap import ACTIVE
 from domain.ports import Claimable, Clock, Keyset, OutboxRecord, RunFilter, RunStats
-from domain.run import Run, RunStatus
+from domain.run import TERMINAL, Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
 from domain.worker import Worker, WorkerState
 
@@ -434,6 +434,24 @@ class MemoryRuns(_Scoped):
                 if r.backfill_id == backfill_id and self._visible(r.tenant_id)
             )
         )
+
+    async def purge(self, *, older_than: datetime | None, keep_last: int | None, limit: int) -> int:
+        ended: dict[tuple[TenantId, ScheduleId], list[Run]] = {}
+        for run in self._t.runs.values():
+            if run.status in TERMINAL and self._visible(run.tenant_id):
+                ended.setdefault((run.tenant_id, run.schedule_id), []).append(run)
+        doomed = []
+        for runs in ended.values():
+            runs.sort(key=lambda r: r.nominal_at, reverse=True)
+            for newest, run in enumerate(runs, start=1):
+                old = older_than is None or run.nominal_at < older_than
+                beyond = keep_last is None or newest > keep_last
+                if old and beyond:
+                    doomed.append(run)
+        for run in doomed[:limit]:
+            del self._t.runs[run.id]
+            self._t.run_keys.discard((run.tenant_id, run.schedule_id, run.nominal_at))
+        return min(len(doomed), limit)
 
     async def lock_waiting(self, limit: int) -> Sequence[Run]:
         waiting = [

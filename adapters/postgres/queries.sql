@@ -352,3 +352,18 @@ SELECT count(*) FROM schedules WHERE calendar_id = $1 AND state <> 'deleted';
 
 -- name: lock_waiting
 SELECT * FROM runs WHERE status = 'waiting' ORDER BY nominal_at LIMIT $1 FOR UPDATE SKIP LOCKED;
+
+-- name: purge_runs
+-- Retention: ended runs older than $1 and beyond their schedule's $2 newest ended ones.
+WITH ranked AS (
+    SELECT tenant_id, id, nominal_at,
+           row_number() OVER (PARTITION BY tenant_id, schedule_id ORDER BY nominal_at DESC)
+               AS newest
+    FROM runs
+    WHERE status IN ('succeeded', 'dead', 'cancelled', 'missed', 'skipped')
+), doomed AS (
+    SELECT tenant_id, id FROM ranked
+    WHERE ($1::timestamptz IS NULL OR nominal_at < $1) AND ($2::int IS NULL OR newest > $2)
+    LIMIT $3
+)
+DELETE FROM runs r USING doomed d WHERE r.tenant_id = d.tenant_id AND r.id = d.id;

@@ -208,6 +208,10 @@ class PgRuns:
             lateness_p95=seconds("lateness_p95"),
         )
 
+    async def purge(self, *, older_than: datetime | None, keep_last: int | None, limit: int) -> int:
+        status = await self._conn.execute(sql("purge_runs"), older_than, keep_last, limit)
+        return int(status.split()[-1])
+
     async def lock_waiting(self, limit: int) -> Sequence[Run]:
         return [run_from_row(row) for row in await self._conn.fetch(sql("lock_waiting"), limit)]
 

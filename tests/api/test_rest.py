@@ -84,7 +84,8 @@ async def make_schedule(api: httpx.AsyncClient, job_id: str, **extra: Any) -> di
 async def test_create_read_and_list_jobs_and_schedules(
     api: httpx.AsyncClient, clock: FakeClock
 ) -> None:
-    """Created objects read back as created; lists page with a cursor."""
+    """Created objects read back as created; lists page with a cursor; the tenant's
+    first schedule brings its protected system.retention schedule along."""
     job = await make_job(api, max_attempts=4, backoff={"kind": "fixed", "initial": "PT10S"})
     assert (job["max_attempts"], job["backoff"]["initial"], job["priority"]) == (
         4,
@@ -105,7 +106,8 @@ async def test_create_read_and_list_jobs_and_schedules(
         await api.get(f"/schedules?limit=3&cursor={page1['next_cursor']}", headers=ACME)
     ).json()
     names = [s["name"] for s in page1["items"] + page2["items"]]
-    assert names == ["every-minute", "s0", "s1", "s2"]
+    assert sorted(names[:2]) == ["every-minute", "system.retention"]  # created together
+    assert names[2:] == ["s0", "s1", "s2"]
     assert page2["next_cursor"] is None
 
 
@@ -600,3 +602,31 @@ async def test_a_holiday_added_to_the_calendar_moves_the_next_fire(
         ("scheduled", "2026-03-03T08:00:00+00:00")
     ]
     assert runs[0]["calendar"] == {"id": calendar["id"], "version": 2}
+
+
+async def test_system_schedules_answer_403_and_system_names_are_reserved(
+    api: httpx.AsyncClient,
+) -> None:
+    """The tenant sees its system.retention schedule; changing, pausing, resuming or
+    deleting it is 403 FORBIDDEN; users cannot name things system.* or use SYSTEM."""
+    job = await make_job(api)
+    await make_schedule(api, job["id"])
+    listed = (await api.get("/schedules", headers=ACME)).json()["items"]
+    retention = next(s for s in listed if s["name"] == "system.retention")
+    assert retention["system"] is True
+    path = f"/schedules/{retention['id']}"
+    for call in (
+        api.patch(path, json={"name": "mine"}, headers=ACME),
+        api.post(f"{path}/pause", headers=ACME),
+        api.post(f"{path}/resume", headers=ACME),
+        api.delete(path, headers=ACME),
+    ):
+        r = await call
+        assert (r.status_code, error(r)["code"]) == (403, "FORBIDDEN")
+    assert (await api.get(path, headers=ACME)).json()["state"] == "enabled"
+    r = await api.post("/jobs", json={**JOB, "name": "system.mine"}, headers=ACME)
+    assert (r.status_code, error(r)["details"]["field"]) == (422, "name")
+    r = await api.post(
+        "/jobs", json={**JOB, "name": "x", "target": {"kind": "SYSTEM"}}, headers=ACME
+    )
+    assert (r.status_code, error(r)["details"]["field"]) == (422, "target.kind")

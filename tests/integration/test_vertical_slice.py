@@ -93,6 +93,7 @@ async def test_schedule_fires_runs_publishes_and_emits_events(
         ]
         assert subjects == [
             "scheduler.schedule.created.acme",
+            "scheduler.schedule.created.acme",  # the tenant's system.retention schedule
             "scheduler.schedule.completed.acme",
             "scheduler.run.started.acme",
             "scheduler.run.succeeded.acme",
