@@ -88,6 +88,10 @@ class ScheduleRepository(Protocol):
         ``NotFound`` when there is no such schedule."""
         ...
 
+    async def event_schedules(self) -> Sequence[Schedule]:
+        """The tenant's enabled schedules with an EVENT trigger."""
+        ...
+
     async def by_name(self, name: str) -> Schedule:
         """The live (not deleted) schedule with that name; raises ``NotFound``."""
         ...

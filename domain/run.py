@@ -58,6 +58,7 @@ class RunOrigin(enum.StrEnum):
     SCHEDULE = "schedule"
     MANUAL = "manual"
     BACKFILL = "backfill"
+    EVENT = "event"
 
 
 class Outcome(enum.StrEnum):

@@ -28,6 +28,7 @@ from adapters.embedded.nats import EmbeddedNats
 from adapters.embedded.postgres import EmbeddedPostgres
 from adapters.holiday_sources import LibraryHolidayProvider
 from adapters.http.api import create_app
+from adapters.nats.event_consumer import EventTriggerConsumer
 from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import JetStreamPublisher
 from adapters.nats.trigger_responder import TriggerResponder
@@ -134,6 +135,7 @@ async def serve(
             async with asyncio.TaskGroup() as group:
                 loops_ready = asyncio.Event()
                 group.create_task(scheduler.run(stop, loops_ready))
+                group.create_task(EventTriggerConsumer(nc, db).run(stop))  # EVENT schedules
                 api_url = "off"
                 if opts.api_port is not None:
                     api_url = await _start_api(group, db, opts, stop)

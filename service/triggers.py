@@ -16,17 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from domain.errors import InvalidRequest, NotFound
 from domain.events import DomainEvent
 from domain.firing import SkipReason
-from domain.ids import ScheduleId, TenantId, manual_run_id
-from domain.overlap import Admission, admit
-from domain.ports import Database
+from domain.ids import RunId, ScheduleId, TenantId, manual_run_id
+from domain.overlap import Admission, Decision, admit
+from domain.ports import Database, UnitOfWork
 from domain.run import Run, RunOrigin
-from domain.schedule import OverlapPolicy, ScheduleState
+from domain.schedule import OverlapPolicy, Schedule, ScheduleState
 
 _MICROSECOND = timedelta(microseconds=1)
 _NOMINAL_TRIES = 100
@@ -67,46 +67,75 @@ async def trigger_schedule(
                 return Triggered(await tx.runs.get(run_id), created=False)
             except NotFound:
                 pass
-        job = await tx.jobs.get(schedule.job_id)
-        now = await tx.now()
-        active = (await tx.runs.active([(tenant_id, schedule_id)])).get(schedule_id, ())
-        decision = admit(overlap or schedule.overlap_policy, schedule.max_buffered, active)
-        events: list[DomainEvent] = []
-        for old in decision.cancel:  # replace
-            stored = await tx.runs.get(old.id, lock=True)
-            if not stored.terminal:
-                cancelled, more = stored.cancel(reason="replaced by a manual trigger", now=now)
-                await tx.runs.save_many([cancelled])
-                events += more
-        nominal = now
-        for _ in range(_NOMINAL_TRIES):
-            run, run_events = Run.materialise(
-                tenant_id=tenant_id,
-                schedule_id=schedule_id,
-                job_id=job.id,
-                nominal_at=nominal,
-                dispatch_at=now,
-                max_attempts=job.max_attempts,
-                priority=job.priority,
-                capability=job.target.kind.value,
-                now=now,
-                payload={**schedule.payload, **(payload or {})},
-                skipped_reason=SkipReason.OVERLAP.value
-                if decision.admission is Admission.SKIP
-                else None,
-                buffered=decision.admission is Admission.BUFFER,
-                origin=RunOrigin.MANUAL,
-                run_id=run_id,
-            )
-            if await tx.runs.add_many([run]):
-                break
-            if run_id is not None:  # the same key, sent twice at once: the other won
-                try:
-                    return Triggered(await tx.runs.get(run_id), created=False)
-                except NotFound:
-                    pass
-            nominal += _MICROSECOND  # a fire of this schedule has this very instant
-        else:  # pragma: no cover - a hundred fires in the same microseconds
-            raise RuntimeError("no free nominal instant for a manual trigger")
-        await tx.outbox.append([*events, *run_events])
-        return Triggered(run, created=True)
+        return await fire_now(
+            tx,
+            schedule,
+            payload=payload,
+            run_id=run_id,
+            origin=RunOrigin.MANUAL,
+            overlap=overlap,
+        )
+
+
+async def fire_now(
+    tx: UnitOfWork,
+    schedule: Schedule,
+    *,
+    payload: Mapping[str, Any] | None,
+    run_id: RunId | None,
+    origin: RunOrigin,
+    overlap: OverlapPolicy | None = None,
+    nominal_at: datetime | None = None,
+    skip_reason: str | None = None,
+) -> Triggered:
+    """One run of ``schedule`` outside its rule (a manual or event trigger), in ``tx``:
+    admitted by the overlap policy (``overlap`` overrides the schedule's), nominal time
+    ``nominal_at`` (default: now) bumped past any fire holding that instant. A
+    ``run_id`` already taken answers that run (``created`` False). ``skip_reason``
+    records the fire as skipped with that reason (a debounced event)."""
+    tenant_id, schedule_id = schedule.tenant_id, schedule.id
+    job = await tx.jobs.get(schedule.job_id)
+    now = await tx.now()
+    active = (await tx.runs.active([(tenant_id, schedule_id)])).get(schedule_id, ())
+    decision = admit(overlap or schedule.overlap_policy, schedule.max_buffered, active)
+    if skip_reason is not None:
+        decision = Decision(Admission.SKIP)
+    events: list[DomainEvent] = []
+    for old in decision.cancel:  # replace
+        stored = await tx.runs.get(old.id, lock=True)
+        if not stored.terminal:
+            cancelled, more = stored.cancel(reason=f"replaced by a {origin.value} trigger", now=now)
+            await tx.runs.save_many([cancelled])
+            events += more
+    nominal = nominal_at or now
+    for _ in range(_NOMINAL_TRIES):
+        run, run_events = Run.materialise(
+            tenant_id=tenant_id,
+            schedule_id=schedule_id,
+            job_id=job.id,
+            nominal_at=nominal,
+            dispatch_at=now,
+            max_attempts=job.max_attempts,
+            priority=job.priority,
+            capability=job.target.kind.value,
+            now=now,
+            payload={**schedule.payload, **(payload or {})},
+            skipped_reason=(skip_reason or SkipReason.OVERLAP.value)
+            if decision.admission is Admission.SKIP
+            else None,
+            buffered=decision.admission is Admission.BUFFER,
+            origin=origin,
+            run_id=run_id,
+        )
+        if await tx.runs.add_many([run]):
+            break
+        if run_id is not None:  # the same key, sent twice at once: the other won
+            try:
+                return Triggered(await tx.runs.get(run_id), created=False)
+            except NotFound:
+                pass
+        nominal += _MICROSECOND  # a fire of this schedule has this very instant
+    else:  # pragma: no cover - a hundred fires in the same microseconds
+        raise RuntimeError("no free nominal instant for a trigger")
+    await tx.outbox.append([*events, *run_events])
+    return Triggered(run, created=True)

@@ -29,6 +29,7 @@ from domain.overlap import ACTIVE
 from domain.ports import Claimable, Clock, Keyset, OutboxRecord, RunFilter, RunStats
 from domain.run import TERMINAL, Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
+from domain.triggers import EventTrigger
 from domain.worker import Worker, WorkerState
 
 _CLAIMABLE = (RunStatus.PENDING, RunStatus.SCHEDULED)
@@ -210,6 +211,15 @@ class MemorySchedules(_Scoped):
             for (t, _), s in self._t.schedules.items()
             if t == schedule.tenant_id
         )
+
+    async def event_schedules(self) -> list[Schedule]:
+        return [
+            s
+            for (t, _), s in self._t.schedules.items()
+            if self._visible(t)
+            and s.state is ScheduleState.ENABLED
+            and isinstance(s.timing.trigger, EventTrigger)
+        ]
 
     async def get(self, schedule_id: ScheduleId) -> Schedule:
         for (tenant, sid), schedule in self._t.schedules.items():

@@ -300,6 +300,9 @@ class PgSchedules:
         rows = await self._conn.fetch(sql("schedules_due"), until, limit)
         return [self._from_row(row) for row in rows]
 
+    async def event_schedules(self) -> list[Schedule]:
+        return [self._from_row(row) for row in await self._conn.fetch(sql("event_schedules"))]
+
     async def by_name(self, name: str) -> Schedule:
         row = await self._conn.fetchrow(sql("schedule_by_name"), name)
         if row is None:

@@ -367,3 +367,9 @@ WITH ranked AS (
     LIMIT $3
 )
 DELETE FROM runs r USING doomed d WHERE r.tenant_id = d.tenant_id AND r.id = d.id;
+
+-- name: event_schedules
+SELECT tenant_id, id, name, job_id, spec, state, next_fire_at, fire_count, system, version,
+       created_at, updated_at
+FROM schedules
+WHERE state = 'enabled' AND (spec -> 'timing' -> 'trigger' ->> 'type') = 'EVENT';

@@ -1,0 +1,98 @@
+"""Inbound events for EVENT-triggered schedules, through a durable JetStream consumer.
+
+The stream ``KAIROS_INBOUND`` captures ``t.>`` (tenants' namespaces; Kairos' own EVENT
+targets publish there too, so a schedule can follow another's output). Messages that
+arrive while every replica is down wait in the stream; the durable pull consumer
+``kairos-event-triggers`` is shared by all replicas, so each message is handled once
+(a redelivery after a crash finds the runs it already made: run ids derive from the
+message). A message is acknowledged only after its runs are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, timedelta
+
+import asyncpg
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+from nats.js.errors import BadRequestError
+
+from domain.errors import DomainError
+from domain.ports import Database
+from service.event_triggers import Message, on_message
+
+log = logging.getLogger("kairos.inbound")
+
+STREAM = "KAIROS_INBOUND"
+SUBJECTS = ["t.>"]
+DURABLE = "kairos-event-triggers"
+
+
+class EventTriggerConsumer:
+    def __init__(
+        self,
+        nc: Client,
+        db: Database,
+        *,
+        max_age: timedelta = timedelta(days=7),
+        batch: int = 100,
+    ) -> None:
+        self._nc = nc
+        self._js = nc.jetstream()
+        self._db = db
+        self._max_age = max_age
+        self._batch = batch
+
+    async def ensure(self) -> None:
+        """The stream and the durable consumer (idempotent)."""
+        config = StreamConfig(
+            name=STREAM,
+            subjects=SUBJECTS,
+            max_age=self._max_age.total_seconds(),
+            duplicate_window=600,
+        )
+        try:
+            await self._js.add_stream(config)
+        except BadRequestError:
+            await self._js.update_stream(config)
+        await self._js.add_consumer(
+            STREAM,
+            ConsumerConfig(durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT, ack_wait=30),
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.ensure()
+        sub = await self._js.pull_subscribe_bind(DURABLE, STREAM)
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(self._batch, timeout=1)
+                except NatsTimeout:
+                    continue
+                for msg in msgs:
+                    await self._handle(msg)
+        finally:
+            await sub.unsubscribe()
+
+    async def _handle(self, msg: Msg) -> None:
+        stamp = msg.metadata.timestamp
+        received = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+        message = Message(
+            subject=msg.subject,
+            body=msg.data,
+            headers=dict(msg.headers or {}),
+            received_at=received.astimezone(UTC),
+        )
+        try:
+            await on_message(self._db, message)
+        except DomainError as exc:  # a malformed tenant or the like: it will never fit
+            log.warning("event on %s dropped: %s", msg.subject, exc)
+        except (OSError, ConnectionError, asyncpg.PostgresError) as exc:
+            log.warning("event on %s not handled yet: %s", msg.subject, exc)
+            await msg.nak(delay=1)
+            return
+        await msg.ack()
