@@ -5,13 +5,14 @@ or fail waiting runs (the leader's resolver). The period rule is in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from domain.dependencies import Verdict, upstream_fire, verdict
 from domain.errors import InvalidSchedule, NotFound
 from domain.events import DomainEvent
 from domain.ids import ScheduleId
 from domain.ports import Database, ScheduleRepository
-from domain.run import Run
+from domain.run import Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
 
 
@@ -57,25 +58,38 @@ async def resolve_waiting(db: Database, *, limit: int = 500) -> int:
                     return None
             return schedules[schedule_id]
 
-        changed: list[Run] = []
-        events: list[DomainEvent] = []
+        # Which upstream fire each waiting run needs, then one query per upstream.
+        needs: list[tuple[Run, list[tuple[Schedule, datetime]]]] = []
+        wanted: dict[ScheduleId, set[datetime]] = {}
         for run in waiting:
             downstream = await schedule(run.schedule_id)
             if downstream is None:
                 continue
-            outcome, why = Verdict.GO, ""
+            upstreams: list[tuple[Schedule, datetime]] = []
+            needs.append((run, upstreams))
             for upstream_id in downstream.depends_on:
                 upstream = await schedule(upstream_id)
                 if upstream is None:
                     continue  # gone: nothing to wait for
                 fire = upstream_fire(upstream.timing, run.nominal_at, str(upstream.id))
-                if fire is None:
-                    continue
-                found = await tx.runs.at_nominals(upstream.id, [fire])
-                answer = verdict(found[0].status if found else None)
+                if fire is not None:
+                    upstreams.append((upstream, fire))
+                    wanted.setdefault(upstream.id, set()).add(fire)
+        found: dict[tuple[ScheduleId, datetime], RunStatus] = {}
+        for upstream_id, fires in wanted.items():
+            for upstream_run in await tx.runs.at_nominals(upstream_id, sorted(fires)):
+                found[(upstream_id, upstream_run.nominal_at)] = upstream_run.status
+        changed: list[Run] = []
+        events: list[DomainEvent] = []
+        for run, upstreams in needs:
+            outcome, why = Verdict.GO, ""
+            for upstream, fire in upstreams:
+                status = found.get((upstream.id, fire))
+                answer = verdict(status)
                 if answer is Verdict.FAIL:
-                    status = found[0].status.value
-                    outcome, why = answer, f"{upstream.name} ({fire.isoformat()}) ended {status}"
+                    assert status is not None
+                    outcome = answer
+                    why = f"{upstream.name} ({fire.isoformat()}) ended {status.value}"
                     break
                 if answer is Verdict.WAIT:
                     outcome = Verdict.WAIT
