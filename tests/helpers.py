@@ -6,7 +6,10 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
+from domain.ids import JobId, TenantId, new_id
+from domain.job import Job, Target, TargetKind
 from domain.planning import PlannedFire, plan
+from domain.ports import Database
 from domain.timing import Timing
 from domain.triggers import CronTrigger, RRuleTrigger
 
@@ -35,3 +38,20 @@ def planned(timing: Timing, start: datetime, n: int, **kw: Any) -> list[PlannedF
 
 def nominal(timing: Timing, start: datetime, n: int, **kw: Any) -> list[str]:
     return [z(p.nominal_at) for p in planned(timing, start, n, **kw) if p.skipped is None]
+
+
+async def add_event_job(db: Database, tenant: TenantId, name: str, **fields: Any) -> Job:
+    """Store a job whose EVENT target publishes on the subject ``name``."""
+    async with db.transaction(tenant) as tx:
+        now = await tx.now()
+        job = Job(
+            id=JobId(new_id()),
+            tenant_id=tenant,
+            name=name,
+            target=Target(kind=TargetKind.EVENT, config={"subject": name}),
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
+        await tx.jobs.add(job)
+    return job

@@ -8,18 +8,17 @@ from datetime import timedelta
 
 import nats
 
-from adapters.clock import SystemClock
 from adapters.embedded.nats import EmbeddedNats
 from adapters.nats.event_consumer import EventTriggerConsumer
 from adapters.postgres.database import PostgresDatabase, create_pool
-from domain.ids import JobId, TenantId, new_id
-from domain.job import Job, Target, TargetKind
+from domain.ids import TenantId
 from domain.ports import RunFilter
 from domain.run import Run, RunOrigin, RunStatus
 from domain.schedule import OverlapPolicy
 from domain.timing import Timing
 from domain.triggers import EventTrigger
 from service.schedules import create_schedule
+from tests.helpers import add_event_job
 from tests.servers import app_dsn
 
 ACME = TenantId("acme")
@@ -44,17 +43,7 @@ async def test_each_distinct_message_fires_once_even_while_kairos_is_stopped(
     db = PostgresDatabase(pool)
     nc = await nats.connect(nats_server.url)
     try:
-        now = SystemClock().now()
-        job = Job(
-            id=JobId(new_id()),
-            tenant_id=ACME,
-            name="on-order",
-            target=Target(kind=TargetKind.EVENT, config={"subject": "handled"}),
-            created_at=now,
-            updated_at=now,
-        )
-        async with db.transaction(ACME) as tx:
-            await tx.jobs.add(job)
+        job = await add_event_job(db, ACME, "on-order")
         orders = await create_schedule(
             db,
             tenant_id=ACME,

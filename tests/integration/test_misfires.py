@@ -16,13 +16,14 @@ from adapters.embedded.nats import EmbeddedNats
 from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
-from domain.ids import JobId, TenantId, new_id
-from domain.job import Job, Target, TargetKind
+from domain.ids import TenantId
+from domain.job import TargetKind
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from service.app import Scheduler, SchedulerSettings
 from service.schedules import create_schedule
+from tests.helpers import add_event_job
 from tests.servers import app_dsn
 
 ACME = TenantId("acme")
@@ -59,17 +60,7 @@ async def test_after_a_full_outage_each_policy_accounts_for_every_fire(
     nc = await nats.connect(nats_server.url)
     try:
         await JetStreamPublisher(nc).ensure_stream()
-        now = SystemClock().now()
-        job = Job(
-            id=JobId(new_id()),
-            tenant_id=ACME,
-            name="tick",
-            target=Target(kind=TargetKind.EVENT, config={"subject": "tick"}),
-            created_at=now,
-            updated_at=now,
-        )
-        async with app.transaction(ACME) as tx:
-            await tx.jobs.add(job)
+        job = await add_event_job(app, ACME, "tick")
         variants: dict[str, dict[str, Any]] = {  # overlap allow: misfires alone
             "run_all": {"misfire_policy": MisfirePolicy.RUN_ALL},
             "run_once": {"misfire_policy": MisfirePolicy.RUN_ONCE},

@@ -13,14 +13,15 @@ from adapters.clock import SystemClock
 from adapters.embedded.nats import EmbeddedNats
 from adapters.nats.publisher import JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
-from domain.ids import JobId, TenantId, new_id
-from domain.job import Job, Target, TargetKind
+from domain.ids import TenantId
+from domain.job import Job, TargetKind
 from domain.run import Run
 from domain.schedule import OverlapPolicy
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from service.app import Scheduler, SchedulerSettings
 from service.schedules import create_schedule
+from tests.helpers import add_event_job
 from tests.servers import app_dsn
 
 ACME = TenantId("acme")
@@ -51,18 +52,7 @@ async def test_replace_stops_the_running_attempt_and_skip_records_overlaps(
     target = SlowTarget()
     try:
         await JetStreamPublisher(nc).ensure_stream()
-        now = SystemClock().now()
-        job = Job(
-            id=JobId(new_id()),
-            tenant_id=ACME,
-            name="slow",
-            target=Target(kind=TargetKind.EVENT, config={"subject": "slow"}),
-            timeout=timedelta(minutes=1),
-            created_at=now,
-            updated_at=now,
-        )
-        async with app.transaction(ACME) as tx:
-            await tx.jobs.add(job)
+        job = await add_event_job(app, ACME, "slow", timeout=timedelta(minutes=1))
         ids = {}
         for policy in (OverlapPolicy.REPLACE, OverlapPolicy.SKIP):
             schedule = await create_schedule(

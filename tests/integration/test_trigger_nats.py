@@ -8,16 +8,15 @@ from typing import Any
 
 import nats
 
-from adapters.clock import SystemClock
 from adapters.embedded.nats import EmbeddedNats
 from adapters.nats.trigger_responder import TriggerResponder
 from adapters.postgres.database import PostgresDatabase, create_pool
-from domain.ids import JobId, TenantId, new_id
-from domain.job import Job, Target, TargetKind
+from domain.ids import TenantId
 from domain.schedule import OverlapPolicy
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from service.schedules import create_schedule
+from tests.helpers import add_event_job
 from tests.servers import app_dsn
 
 ACME = TenantId("acme")
@@ -34,17 +33,7 @@ async def test_trigger_requests_answer_the_run_or_the_error_envelope(
     responder = TriggerResponder(nc, db)
     await responder.start()
     try:
-        now = SystemClock().now()
-        job = Job(
-            id=JobId(new_id()),
-            tenant_id=ACME,
-            name="nightly",
-            target=Target(kind=TargetKind.EVENT, config={"subject": "nightly"}),
-            created_at=now,
-            updated_at=now,
-        )
-        async with db.transaction(ACME) as tx:
-            await tx.jobs.add(job)
+        job = await add_event_job(db, ACME, "nightly")
         schedule = await create_schedule(
             db,
             tenant_id=ACME,
