@@ -60,7 +60,8 @@ def test_dev_apply_events_and_api() -> None:
             "job ping: unchanged",
             "schedule every-second: unchanged",
         ]
-        tail = kairos("events", "tail", "--tenant", "acme", "--count", "4", env=env, timeout=30)
+        # created (every-second, and the tenant's system.retention), then run events
+        tail = kairos("events", "tail", "--tenant", "acme", "--count", "6", env=env, timeout=30)
         assert tail.returncode == 0, tail.stderr
         types = [line.split()[1] for line in tail.stdout.splitlines()]
         assert {"scheduler.run.started", "scheduler.run.succeeded"} <= set(types)
