@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from domain.errors import NotFound
+from domain.errors import DomainError, NotFound
 from domain.ids import parse_tenant
 from domain.inbound import DEBOUNCED, event_run_id, message_key, split_subject, subject_matches
 from domain.ports import Database, RunFilter, UnitOfWork
@@ -26,6 +26,38 @@ class Message:
     body: bytes
     headers: Mapping[str, str]
     received_at: datetime  # when the stream stored it: the runs' nominal time
+
+
+async def listened(db: Database, messages: list[Message]) -> list[bool]:
+    """For each message, whether any enabled EVENT schedule of its tenant matches it:
+    one query per tenant for the whole batch, so the messages nobody listens to (Kairos'
+    own EVENT-target output, mostly) cost no transaction of their own."""
+    patterns: dict[str, list[str] | None] = {}
+    answers = []
+    for message in messages:
+        parts = split_subject(message.subject)
+        if parts is None:
+            answers.append(False)
+            continue
+        tenant, rest = parts
+        if tenant not in patterns:
+            try:
+                tenant_id = parse_tenant(tenant)
+            except DomainError:
+                patterns[tenant] = None
+            else:
+                async with db.transaction(tenant_id) as tx:
+                    found = await tx.schedules.event_schedules()
+                patterns[tenant] = [_pattern(s) for s in found]
+        listening = patterns[tenant]
+        answers.append(bool(listening) and any(subject_matches(p, rest) for p in listening or ()))
+    return answers
+
+
+def _pattern(schedule: Schedule) -> str:
+    trigger = schedule.timing.trigger
+    assert isinstance(trigger, EventTrigger)
+    return trigger.subject
 
 
 async def on_message(db: Database, message: Message) -> list[Run]:

@@ -11,19 +11,21 @@ message). A message is acknowledged only after its runs are committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, timedelta
 
 import asyncpg
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.errors import BadRequestError
 
 from domain.errors import DomainError
 from domain.ports import Database
-from service.event_triggers import Message, on_message
+from service.event_triggers import Message, listened, on_message
 
 log = logging.getLogger("kairos.inbound")
 
@@ -65,6 +67,17 @@ class EventTriggerConsumer:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop``; a lost database or NATS connection is waited out (the
+        messages stay in the stream), never fatal to the process."""
+        while not stop.is_set():
+            try:
+                await self._consume(stop)
+            except (OSError, ConnectionError, NatsError, asyncpg.PostgresError) as exc:
+                log.warning("event consumer: %s; retrying in 1 s", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+
+    async def _consume(self, stop: asyncio.Event) -> None:
         await self.ensure()
         sub = await self._js.pull_subscribe_bind(DURABLE, STREAM)
         try:
@@ -73,20 +86,18 @@ class EventTriggerConsumer:
                     msgs = await sub.fetch(self._batch, timeout=1)
                 except NatsTimeout:
                     continue
-                for msg in msgs:
-                    await self._handle(msg)
+                messages = [_message(msg) for msg in msgs]
+                wanted = await listened(self._db, messages)  # unacked on failure: redelivered
+                for msg, message, listens in zip(msgs, messages, wanted, strict=True):
+                    if listens:
+                        await self._handle(msg, message)
+                    else:
+                        await msg.ack()  # no schedule listens to it
         finally:
-            await sub.unsubscribe()
+            with contextlib.suppress(NatsError, OSError):
+                await sub.unsubscribe()
 
-    async def _handle(self, msg: Msg) -> None:
-        stamp = msg.metadata.timestamp
-        received = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-        message = Message(
-            subject=msg.subject,
-            body=msg.data,
-            headers=dict(msg.headers or {}),
-            received_at=received.astimezone(UTC),
-        )
+    async def _handle(self, msg: Msg, message: Message) -> None:
         try:
             await on_message(self._db, message)
         except DomainError as exc:  # a malformed tenant or the like: it will never fit
@@ -96,3 +107,14 @@ class EventTriggerConsumer:
             await msg.nak(delay=1)
             return
         await msg.ack()
+
+
+def _message(msg: Msg) -> Message:
+    stamp = msg.metadata.timestamp
+    received = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    return Message(
+        subject=msg.subject,
+        body=msg.data,
+        headers=dict(msg.headers or {}),
+        received_at=received.astimezone(UTC),
+    )
