@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from domain.calendar import BusinessCalendar, Calendar
-from domain.errors import InvalidSchedule, NotFound
+from domain.errors import Conflict, InvalidSchedule, NotFound
 from domain.ids import CalendarId, TenantId, new_id
 from domain.ports import CalendarRepository, Database, HolidayProvider, Keyset
 
@@ -55,7 +55,15 @@ async def update_calendar(
 
 
 async def delete_calendar(db: Database, *, tenant_id: TenantId, calendar_id: CalendarId) -> None:
+    """Refused (409) while schedules use it; the answer says how many."""
     async with db.transaction(tenant_id) as tx:
+        users = await tx.calendars.users(calendar_id)
+        if users:
+            raise Conflict(
+                f"the calendar is used by {users} schedule(s)",
+                calendar_id=str(calendar_id),
+                schedules=users,
+            )
         await tx.calendars.delete(calendar_id)
 
 

@@ -527,6 +527,7 @@ async def test_calendars_are_created_read_listed_revised_and_deleted(
     schedule = await make_schedule(api, job["id"], calendar_id=made["id"])
     r = await api.delete(path, headers=ACME)
     assert (r.status_code, error(r)["code"]) == (409, "CONFLICT")
+    assert error(r)["details"]["schedules"] == 1
     await api.delete(f"/schedules/{schedule['id']}", headers=ACME)
     assert (await api.delete(path, headers=ACME)).status_code == 409  # history names it
     spare = await make_calendar(api, name="spare")
