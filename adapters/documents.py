@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -17,14 +17,22 @@ from adapters import jsonfast
 from domain.calendar import Calendar, CountryHolidays, Holiday, HolidaySource, ICalHolidays
 from domain.durations import parse_duration
 from domain.ids import ScheduleId, TenantId
-from domain.job import Backoff, BackoffKind, Job, Priority, Target, TargetKind
+from domain.job import Backoff, BackoffKind, Job, Priority, SealedSecret, Target, TargetKind
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
 from domain.timing import Timing
 from service.specs import job_document, schedule_policies
 
 
 def job_spec(job: Job) -> dict[str, Any]:
-    return job_document(job)
+    """What is stored: the document, the sealed signing secrets, the disabled mark."""
+    return {
+        **job_document(job),
+        "secrets": [
+            {"id": s.id, "sealed": s.sealed, "created_at": s.created_at.isoformat()}
+            for s in job.secrets
+        ],
+        "disabled": job.disabled,
+    }
 
 
 def job_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,6 +51,13 @@ def job_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
         "timeout": parse_duration(spec["timeout"]),
         "max_concurrency": spec["max_concurrency"],
         "priority": Priority[str(spec["priority"]).upper()],
+        "secrets": tuple(
+            SealedSecret(
+                id=s["id"], sealed=s["sealed"], created_at=datetime.fromisoformat(s["created_at"])
+            )
+            for s in spec.get("secrets", ())
+        ),
+        "disabled": spec.get("disabled"),
     }
 
 

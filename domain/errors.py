@@ -66,6 +66,12 @@ class Forbidden(DomainError, PermissionError):
     code = "FORBIDDEN"
 
 
+class Unavailable(DomainError):
+    """Something the request needs is not configured or not reachable (503)."""
+
+    code = "UNAVAILABLE"
+
+
 class InvalidTransition(Conflict):
     """An aggregate was asked to move to a state its lifecycle does not allow."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -74,3 +74,7 @@ class DomainEvent:
             occurred_at=occurred_at,
             data=dict(data or {}),
         )
+
+    def with_data(self, **more: Any) -> DomainEvent:
+        """The same event (same id) with more fields in its data."""
+        return replace(self, data={**self.data, **more})

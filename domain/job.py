@@ -9,6 +9,7 @@ from typing import Any
 
 from domain.errors import InvalidRequest
 from domain.ids import JobId, TenantId
+from domain.targets import check_config
 
 
 class Priority(enum.IntEnum):
@@ -58,15 +59,41 @@ class TargetKind(enum.StrEnum):
     EVENT = "EVENT"
     QUEUE = "QUEUE"
     HTTP = "HTTP"
+    # Run by an external worker (the SDK) that declares the job's ``type`` as a capability.
+    WORKER = "WORKER"
     SYSTEM = "SYSTEM"  # Kairos' own tasks (retention), run by the scheduler's pool only
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
-    """Where a run is delivered. ``config`` is validated per kind by later issues."""
+    """Where a run is delivered; ``config`` is checked per kind (``domain.targets``)."""
 
     kind: TargetKind
     config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_config(self.kind.value, self.config)
+
+    @property
+    def capability(self) -> str:
+        """What a worker must declare to claim this target's runs: the kind, or for
+        ``WORKER`` the job's type."""
+        if self.kind is TargetKind.WORKER:
+            return str(self.config["type"])
+        return self.kind.value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SealedSecret:
+    """A signing secret as stored: encrypted with the operator's key (``SecretBox``).
+    The plain value is shown once, when it is created, and never kept in the clear."""
+
+    id: str
+    sealed: str
+    created_at: datetime
+
+
+MAX_SECRETS = 5  # active at once, during a rotation
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +107,11 @@ class Job:
     timeout: timedelta = timedelta(minutes=5)
     max_concurrency: int | None = None
     priority: Priority = Priority.NORMAL
+    # HTTP: the signing secrets in force (several during a rotation); newest last.
+    secrets: tuple[SealedSecret, ...] = ()
+    # Set when the target answered 410 Gone: its runs fail at once until the target
+    # is changed (a PATCH of ``target`` clears it).
+    disabled: str | None = None
     version: int = 1
     created_at: datetime
     updated_at: datetime
@@ -94,7 +126,22 @@ class Job:
         if self.max_concurrency is not None and self.max_concurrency < 1:
             raise InvalidRequest("max_concurrency must be at least 1", field="max_concurrency")
 
+        if len(self.secrets) > MAX_SECRETS:
+            raise InvalidRequest(
+                f"at most {MAX_SECRETS} signing secrets can be active", field="secrets"
+            )
+
+    @property
+    def capability(self) -> str:
+        return self.target.capability
+
     def revise(self, *, now: datetime, **changes: Any) -> Job:
         if {"id", "tenant_id", "created_at", "version"} & set(changes):
             raise InvalidRequest("identity fields cannot change", fields=sorted(changes))
+        if "target" in changes and "disabled" not in changes:
+            changes["disabled"] = None  # a new target is a fresh start
         return replace(self, **changes, version=self.version + 1, updated_at=now)
+
+    def disable(self, *, reason: str, now: datetime) -> Job:
+        """The target is gone (HTTP 410): stop delivering until it is changed."""
+        return replace(self, disabled=reason, version=self.version + 1, updated_at=now)

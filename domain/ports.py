@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from domain.backfill import Backfill
 from domain.calendar import Calendar, HolidaySource
@@ -90,6 +90,10 @@ class ScheduleRepository(Protocol):
 
     async def event_schedules(self) -> Sequence[Schedule]:
         """The tenant's enabled schedules with an EVENT trigger."""
+        ...
+
+    async def of_job(self, job_id: JobId) -> Sequence[Schedule]:
+        """The job's enabled schedules, locked (pausing them with the job's target)."""
         ...
 
     async def by_name(self, name: str) -> Schedule:
@@ -340,6 +344,10 @@ class RunQueue(Protocol):
         runs (None: that condition does not apply). Returns how many went."""
         ...
 
+    async def held_by(self, worker_id: WorkerId) -> int:
+        """How many runs the worker holds (running under its lease): its used capacity."""
+        ...
+
     async def lock_waiting(self, limit: int) -> Sequence[Run]:
         """Lock up to ``limit`` waiting runs (oldest fire first), skipping locked ones."""
         ...
@@ -365,18 +373,32 @@ class WorkerRepository(Protocol):
         """Insert or replace (registration and every state change)."""
         ...
 
+    async def list(self, *, after: Keyset | None, limit: int) -> Sequence[Worker]:
+        """Workers in registration order, keyset-paginated by ``(registered_at, id)``."""
+        ...
+
     async def silent(self, now: datetime, limit: int) -> Sequence[Worker]:
         """Lock workers not yet offline that missed their heartbeats as of ``now``,
         skipping rows another transaction holds."""
         ...
 
 
-class TargetExecutor(Protocol):
-    async def execute(self, run: Run, job: Job) -> None:
-        """Deliver one attempt of ``run``.
+class SecretBox(Protocol):
+    """Seals signing secrets with the operator's key, so none is stored in the clear."""
 
-        Raises ``ExecutionFailed`` (retryable, may carry ``retry_after``) or
-        ``TargetGone`` (HTTP 410: disable the target); ``TimeoutError`` on timeout.
+    def seal(self, plain: str) -> str: ...
+
+    def open(self, sealed: str) -> str: ...
+
+
+class TargetExecutor(Protocol):
+    async def execute(self, run: Run, job: Job) -> Mapping[str, Any] | None:
+        """Deliver one attempt of ``run``; answers what the target said (kept on the
+        attempt: HTTP status, latency, a truncated body), or None.
+
+        Raises ``ExecutionFailed`` (retryable, may carry ``retry_after``, its
+        ``details["response"]`` kept on the attempt) or ``TargetGone`` (HTTP 410: disable
+        the target); ``TimeoutError`` on timeout.
         """
         ...
 

@@ -77,6 +77,8 @@ class Attempt:
     ended_at: datetime | None = None
     outcome: Outcome | None = None
     error: str | None = None
+    # What the target answered (HTTP: status, latency_ms, a truncated body), if anything.
+    detail: Mapping[str, Any] | None = None
 
     @property
     def duration(self) -> timedelta | None:
@@ -112,6 +114,9 @@ class Run:
     buffered: bool = False
     origin: RunOrigin = RunOrigin.SCHEDULE
     backfill_id: BackfillId | None = None
+    # A cancel asked for while running: its worker is told (heartbeat answer), its lease
+    # is no longer extended, and the attempt ends ``cancelled`` however it ends.
+    cancel_requested: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -290,12 +295,20 @@ class Run:
         outcome = self.expired(now)
         if outcome is None:
             raise InvalidTransition("run", str(self.id), self.status.value, "taken back")
+        if self.cancel_requested is not None:
+            return self._cancelled(
+                f"{self.cancel_requested} (its worker did not stop; lease expired)", now
+            )
         error = "TIMEOUT" if outcome is Outcome.TIMEOUT else "lease expired"
         return self._failed(outcome, error, now, retry_in)
 
-    def succeed(self, *, token: int, now: datetime) -> tuple[Run, list[DomainEvent]]:
+    def succeed(
+        self, *, token: int, now: datetime, detail: Mapping[str, Any] | None = None
+    ) -> tuple[Run, list[DomainEvent]]:
+        """The attempt succeeded. Also when a cancel was asked for meanwhile: the work
+        was done, and the record says so."""
         self._check_lease(token)
-        done = self._end_attempt(Outcome.SUCCEEDED, None, now, status=RunStatus.SUCCEEDED)
+        done = self._end_attempt(Outcome.SUCCEEDED, None, now, RunStatus.SUCCEEDED, detail)
         return done, [done._event(EventType.RUN_SUCCEEDED, now)]
 
     def fail(
@@ -306,19 +319,32 @@ class Run:
         now: datetime,
         retry_in: timedelta,
         outcome: Outcome = Outcome.FAILED,
+        final: bool = False,
+        detail: Mapping[str, Any] | None = None,
     ) -> tuple[Run, list[DomainEvent]]:
-        """End the attempt as failed; retry after ``retry_in`` if attempts are left."""
+        """End the attempt as failed; retry after ``retry_in`` if attempts are left and
+        the failure is not ``final`` (a target that is gone). A run whose cancel was
+        asked for ends ``cancelled`` instead: its worker stopped as told."""
         self._check_lease(token)
-        return self._failed(outcome, error, now, retry_in)
+        if self.cancel_requested is not None:
+            return self._cancelled(self.cancel_requested, now, detail)
+        return self._failed(outcome, error, now, retry_in, final=final, detail=detail)
 
     def _failed(
-        self, outcome: Outcome, error: str, now: datetime, retry_in: timedelta
+        self,
+        outcome: Outcome,
+        error: str,
+        now: datetime,
+        retry_in: timedelta,
+        *,
+        final: bool = False,
+        detail: Mapping[str, Any] | None = None,
     ) -> tuple[Run, list[DomainEvent]]:
-        if self.attempt < self.max_attempts:
-            failed = self._end_attempt(outcome, error, now, status=RunStatus.PENDING)
+        if self.attempt < self.max_attempts and not final:
+            failed = self._end_attempt(outcome, error, now, RunStatus.PENDING, detail)
             failed = replace(failed, available_at=now + retry_in, reason=error)
             return failed, [failed._event(EventType.RUN_FAILED, now)]
-        dead = replace(self._end_attempt(outcome, error, now, status=RunStatus.DEAD), reason=error)
+        dead = replace(self._end_attempt(outcome, error, now, RunStatus.DEAD, detail), reason=error)
         return dead, [dead._event(EventType.RUN_FAILED, now), dead._event(EventType.RUN_DEAD, now)]
 
     def retry(self, *, attempts: int, now: datetime) -> Run:
@@ -340,12 +366,29 @@ class Run:
         )
 
     def cancel(self, *, reason: str, now: datetime) -> tuple[Run, list[DomainEvent]]:
+        """Cancelled at once, also while running (overlap ``replace``: the new fire may
+        not wait for the old worker)."""
         if self.terminal:
             raise InvalidTransition("run", str(self.id), self.status.value, "cancelled")
         if self.status is RunStatus.RUNNING:
-            cancelled = self._end_attempt(Outcome.CANCELLED, reason, now, RunStatus.CANCELLED)
-        else:
-            cancelled = replace(self, status=RunStatus.CANCELLED, updated_at=now)
+            return self._cancelled(reason, now)
+        cancelled = replace(self, status=RunStatus.CANCELLED, reason=reason, updated_at=now)
+        return cancelled, [cancelled._event(EventType.RUN_CANCELLED, now)]
+
+    def request_cancel(self, *, reason: str, now: datetime) -> tuple[Run, list[DomainEvent]]:
+        """Cancel by request (``POST /runs/{id}/cancel``): a run not yet running ends
+        ``cancelled`` now; a running one is marked, and ends when its worker reports the
+        stop, or when its lease (no longer extended) runs out."""
+        if self.status is not RunStatus.RUNNING:
+            return self.cancel(reason=reason, now=now)
+        if self.cancel_requested is not None:
+            return self, []
+        return replace(self, cancel_requested=reason, updated_at=now), []
+
+    def _cancelled(
+        self, reason: str, now: datetime, detail: Mapping[str, Any] | None = None
+    ) -> tuple[Run, list[DomainEvent]]:
+        cancelled = self._end_attempt(Outcome.CANCELLED, reason, now, RunStatus.CANCELLED, detail)
         cancelled = replace(cancelled, reason=reason)
         return cancelled, [cancelled._event(EventType.RUN_CANCELLED, now)]
 
@@ -354,9 +397,14 @@ class Run:
             raise LeaseLost(str(self.id), token, self.lease_token)
 
     def _end_attempt(
-        self, outcome: Outcome, error: str | None, now: datetime, status: RunStatus
+        self,
+        outcome: Outcome,
+        error: str | None,
+        now: datetime,
+        status: RunStatus,
+        detail: Mapping[str, Any] | None = None,
     ) -> Run:
-        last = replace(self.attempts[-1], ended_at=now, outcome=outcome, error=error)
+        last = replace(self.attempts[-1], ended_at=now, outcome=outcome, error=error, detail=detail)
         return replace(
             self,
             status=status,
@@ -364,6 +412,7 @@ class Run:
             lease_until=None,
             timeout_at=None,
             worker_id=None,
+            cancel_requested=None,
             updated_at=now,
         )
 

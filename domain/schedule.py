@@ -115,12 +115,19 @@ class Schedule:
         updated = replace(self, **changes, version=self.version + 1, updated_at=now)
         return updated, [updated._event(EventType.SCHEDULE_UPDATED, now)]
 
-    def pause(self, *, now: datetime) -> tuple[Schedule, list[DomainEvent]]:
+    def pause(
+        self, *, now: datetime, reason: str | None = None
+    ) -> tuple[Schedule, list[DomainEvent]]:
+        """Stop firing. ``reason`` (in the event) when Kairos pauses it itself, e.g.
+        ``TARGET_GONE`` when its job's HTTP target answered 410."""
         if self.state is ScheduleState.PAUSED:
             return self, []
         self._require_not({ScheduleState.DELETED, ScheduleState.COMPLETED}, "paused")
         paused = self._moved(ScheduleState.PAUSED, now)
-        return paused, [paused._event(EventType.SCHEDULE_DISABLED, now)]
+        event = paused._event(EventType.SCHEDULE_DISABLED, now)
+        if reason is not None:
+            event = event.with_data(reason=reason)
+        return paused, [event]
 
     def resume(self, *, now: datetime) -> tuple[Schedule, list[DomainEvent]]:
         if self.state is ScheduleState.ENABLED:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from domain.errors import InvalidRequest
@@ -14,6 +15,9 @@ DEFAULT_HEARTBEAT = timedelta(seconds=5)
 MISSED_HEARTBEATS_OFFLINE = 3
 # Heartbeat events are sampled (SEMANTICS 11): one per this many beats (a minute at 5 s).
 HEARTBEAT_EVENT_EVERY = 12
+MAX_CAPACITY = 10_000
+MAX_CAPABILITIES = 100
+MAX_LABELS = 50
 
 
 class WorkerState(enum.StrEnum):
@@ -30,6 +34,7 @@ class Worker:
     capabilities: frozenset[str]
     capacity: int = 1
     version: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
     heartbeat_interval: timedelta = DEFAULT_HEARTBEAT
     state: WorkerState = WorkerState.ONLINE
     registered_at: datetime
@@ -39,8 +44,25 @@ class Worker:
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise InvalidRequest("worker name is required", field="name")
-        if self.capacity < 1:
-            raise InvalidRequest("capacity must be at least 1", field="capacity")
+        if not 1 <= self.capacity <= MAX_CAPACITY:
+            raise InvalidRequest(f"capacity must be 1..{MAX_CAPACITY}", field="capacity")
+        if not self.capabilities or len(self.capabilities) > MAX_CAPABILITIES:
+            raise InvalidRequest(
+                f"capabilities must list 1..{MAX_CAPABILITIES} job types or target kinds",
+                field="capabilities",
+            )
+        for capability in self.capabilities:
+            if not isinstance(capability, str) or not 0 < len(capability) <= 200:
+                raise InvalidRequest("a capability is a non-empty string", field="capabilities")
+        if len(self.labels) > MAX_LABELS or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= 100 and len(v) <= 500
+            for k, v in self.labels.items()
+        ):
+            raise InvalidRequest(
+                f"labels must be at most {MAX_LABELS} string pairs", field="labels"
+            )
+        if len(self.name) > 200 or len(self.version) > 100:
+            raise InvalidRequest("name (200) or version (100) too long", field="name")
         if self.heartbeat_interval <= timedelta(0):
             raise InvalidRequest("heartbeat_interval must be positive", field="heartbeat_interval")
 
@@ -51,7 +73,8 @@ class Worker:
 
     def heartbeat(self, *, now: datetime) -> tuple[Worker, list[DomainEvent]]:
         """A sign of life. Every ``HEARTBEAT_EVENT_EVERY``-th beat, and a beat that
-        brings an offline worker back, emits ``scheduler.worker.heartbeat``."""
+        brings an offline worker back, emits ``scheduler.worker.heartbeat``. A draining
+        worker stays draining."""
         returning = self.state is WorkerState.OFFLINE
         state = WorkerState.ONLINE if returning else self.state
         beat = replace(self, last_heartbeat_at=now, state=state, beats=self.beats + 1)
@@ -60,7 +83,14 @@ class Worker:
         return beat, []
 
     def drain(self) -> Worker:
+        """Told to finish what it holds and take nothing more (``POST .../drain``)."""
+        if self.state is WorkerState.OFFLINE:
+            return self
         return replace(self, state=WorkerState.DRAINING)
+
+    @property
+    def takes_work(self) -> bool:
+        return self.state is WorkerState.ONLINE
 
     def silent(self, now: datetime) -> bool:
         """True once ``MISSED_HEARTBEATS_OFFLINE`` heartbeats were missed."""

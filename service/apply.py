@@ -26,7 +26,7 @@ from typing import Any
 
 from domain.errors import DomainError, InvalidRequest, NotFound
 from domain.ids import TenantId
-from domain.job import Job
+from domain.job import Job, TargetKind
 from domain.ports import Database
 from domain.schedule import Schedule
 from service import jobs as job_cases
@@ -102,6 +102,12 @@ async def apply(db: Database, *, tenant_id: TenantId, document: Any) -> list[Cha
             options = {**JOB_DEFAULTS, **job_options(entry)}
             require(options, "target")
             job_cases.check_target(options["target"])
+            if options["target"].kind is TargetKind.HTTP:
+                raise InvalidRequest(
+                    "HTTP jobs are created with POST /jobs, which answers their signing "
+                    "secret (once); a file cannot receive it",
+                    field="target.kind",
+                )
         except DomainError as exc:
             raise _located(exc, f"jobs[{i}]") from None
         job_docs.append((entry["name"], options))
@@ -140,10 +146,10 @@ async def apply(db: Database, *, tenant_id: TenantId, document: Any) -> list[Cha
                 current = None
         if current is None:
             options = {k: v for k, v in options.items() if k != "name"}
-            job = await job_cases.create_job(db, tenant_id=tenant_id, name=name, **options)
+            job, _ = await job_cases.create_job(db, tenant_id=tenant_id, name=name, **options)
             changes.append(Change("job", name, Outcome.CREATED))
         else:
-            job = await job_cases.update_job(
+            job, _ = await job_cases.update_job(
                 db, tenant_id=tenant_id, job_id=current.id, changes=options
             )
             changed = job.version != current.version

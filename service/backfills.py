@@ -66,7 +66,7 @@ async def start_backfill(
                     dispatch_at=claimable_at,
                     max_attempts=job.max_attempts,
                     priority=Priority.LOW,
-                    capability=job.target.kind.value,
+                    capability=job.capability,
                     now=now,
                     payload=schedule.payload,
                     calendar=fire.calendar,

@@ -40,7 +40,15 @@ from domain.windows import ExecutionWindow, parse_weekdays
 from domain.zones import get_zone
 from service.apply import Change, apply
 from service.preview import Preview, fire_json, preview, truncate_to_minute, utc_text
-from service.runtime import ServeOptions, configure_logging, dev, read_dev_env, serve, work
+from service.runtime import (
+    ServeOptions,
+    TargetOptions,
+    configure_logging,
+    dev,
+    read_dev_env,
+    serve,
+    work,
+)
 
 EXIT_USAGE = 2
 _MAX_COUNT = 100_000
@@ -185,6 +193,17 @@ def _dev(args: argparse.Namespace) -> int:
     return 0
 
 
+def _targets() -> TargetOptions:
+    """Target settings from the environment; the secret key falls back to the one a
+    `kairos dev` in this folder generated."""
+    dev_key = Path(".kairos") / "secret.key"
+    fallback = dev_key.read_text().strip() if dev_key.exists() else None
+    try:
+        return TargetOptions.from_env(os.environ, secret_key=fallback)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
 def _need_servers(args: argparse.Namespace) -> None:
     if not args.database_url or not args.nats_url:
         raise InvalidRequest("give --database-url and --nats-url (or KAIROS_DATABASE_URL/NATS_URL)")
@@ -196,7 +215,10 @@ def _serve(args: argparse.Namespace) -> int:
         raise InvalidRequest("--workers must be 0 or more")
     configure_logging()
     opts = ServeOptions(
-        api_host=args.api_host, api_port=args.api_port, worker_capacity=args.workers
+        api_host=args.api_host,
+        api_port=args.api_port,
+        worker_capacity=args.workers,
+        targets=_targets(),
     )
     try:
         asyncio.run(serve(args.database_url, args.nats_url, opts))
@@ -213,7 +235,13 @@ def _worker(args: argparse.Namespace) -> int:
     configure_logging()
     try:
         asyncio.run(
-            work(args.database_url, args.nats_url, concurrency=args.concurrency, name=args.name)
+            work(
+                args.database_url,
+                args.nats_url,
+                concurrency=args.concurrency,
+                name=args.name,
+                targets=_targets(),
+            )
         )
     except (RuntimeError, OSError) as exc:
         print(f"kairos worker: error: {exc}", file=sys.stderr)

@@ -1,73 +1,162 @@
-"""Job use cases: create, revise, read, list."""
+"""Job use cases: create, revise, read, list, and an HTTP target's signing secrets.
+
+An HTTP job gets a Standard Webhooks secret (``whsec_`` + 32 random bytes) when it is
+created. The plain value is answered once; what is stored is sealed with the operator's
+key (``SecretBox``). Rotation: add a secret, move the receiver over, remove the old one;
+while both are active every delivery carries both signatures.
+"""
 
 from __future__ import annotations
 
+import base64
+import secrets as random_secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from domain.errors import InvalidRequest
+from domain.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from domain.ids import JobId, TenantId, new_id
-from domain.job import Job, Target, TargetKind
-from domain.ports import Database, Keyset
-from domain.triggers import EventTrigger
+from domain.job import MAX_SECRETS, Job, SealedSecret, Target, TargetKind
+from domain.ports import Database, Keyset, SecretBox
 
-# Target kinds this build can deliver; QUEUE and HTTP land with their executors.
-DELIVERABLE = frozenset({TargetKind.EVENT})
+SECRET_PREFIX = "whsec_"
 
 
 def check_target(target: Target) -> None:
-    """Refuse targets that could never be delivered (their runs would wait forever)."""
-    if target.kind not in DELIVERABLE:
-        raise InvalidRequest(
-            f"target kind {target.kind.value} is not available yet; use EVENT",
-            field="target.kind",
-        )
-    unknown = sorted(set(target.config) - {"subject"})
-    if unknown:
-        raise InvalidRequest(f"unknown EVENT target field {unknown[0]!r}", field="target.config")
-    subject = target.config.get("subject")
-    if not isinstance(subject, str) or "*" in subject or ">" in subject:
-        raise InvalidRequest(
-            "EVENT target needs a subject without wildcards, e.g. 'reports.generate'",
-            field="target.config.subject",
-        )
+    """Refuse targets no worker of Kairos could deliver (their runs would wait forever).
+    Each kind's config is checked by the domain when the Target is built."""
+    if target.kind is TargetKind.SYSTEM:
+        raise InvalidRequest("target.kind SYSTEM is reserved for Kairos", field="target.kind")
+
+
+@dataclass(frozen=True, slots=True)
+class NewSecret:
+    job: Job
+    secret_id: str
+    value: str  # shown once
+
+
+def new_secret_value() -> str:
+    return SECRET_PREFIX + base64.b64encode(random_secrets.token_bytes(32)).decode()
+
+
+def _valid_secret(value: Any) -> str:
+    """A secret brought by the caller (moving a receiver over): ``whsec_`` + base64 of
+    24 to 64 bytes."""
+    field = "secret"
+    if not isinstance(value, str) or not value.startswith(SECRET_PREFIX):
+        raise InvalidRequest(f"secret must start with {SECRET_PREFIX!r}", field=field)
     try:
-        EventTrigger(subject=subject)  # the same token rules as event triggers
-    except ValueError as exc:
-        raise InvalidRequest(str(exc), field="target.config.subject") from None
+        raw = base64.b64decode(value[len(SECRET_PREFIX) :], validate=True)
+    except ValueError:
+        raise InvalidRequest("secret must be whsec_ followed by base64", field=field) from None
+    if not 24 <= len(raw) <= 64:
+        raise InvalidRequest("secret must hold 24 to 64 bytes", field=field)
+    return value
+
+
+def _seal(box: SecretBox | None, value: str, now: Any) -> SealedSecret:
+    if box is None:
+        raise Unavailable(
+            "HTTP targets need signing secrets, and no secret key is configured (KAIROS_SECRET_KEY)"
+        )
+    return SealedSecret(id=str(new_id()), sealed=box.seal(value), created_at=now)
 
 
 async def create_job(
-    db: Database, *, tenant_id: TenantId, name: str, target: Target, **options: Any
-) -> Job:
+    db: Database,
+    *,
+    tenant_id: TenantId,
+    name: str,
+    target: Target,
+    box: SecretBox | None = None,
+    **options: Any,
+) -> tuple[Job, str | None]:
+    """The job, and for an HTTP target its first signing secret (shown once)."""
     check_target(target)
     async with db.transaction(tenant_id) as tx:
         now = await tx.now()
+        value = None
+        sealed: tuple[SealedSecret, ...] = ()
+        if target.kind is TargetKind.HTTP:
+            value = new_secret_value()
+            sealed = (_seal(box, value, now),)
         job = Job(
             id=JobId(new_id()),
             tenant_id=tenant_id,
             name=name,
             target=target,
+            secrets=sealed,
             created_at=now,
             updated_at=now,
             **options,
         )
         await tx.jobs.add(job)
-        return job
+        return job, value
 
 
 async def update_job(
-    db: Database, *, tenant_id: TenantId, job_id: JobId, changes: Mapping[str, Any]
-) -> Job:
+    db: Database,
+    *,
+    tenant_id: TenantId,
+    job_id: JobId,
+    changes: Mapping[str, Any],
+    box: SecretBox | None = None,
+) -> tuple[Job, str | None]:
     """Apply changes (a no-op change keeps the version). New runs pick up the new
-    options; runs already materialised keep their attempts budget and priority."""
+    options; runs already materialised keep their attempts budget and priority. A job
+    that becomes HTTP gets its first secret (answered once)."""
     if "target" in changes:
         check_target(changes["target"])
     async with db.transaction(tenant_id) as tx:
         job = await tx.jobs.get(job_id)
         if all(getattr(job, key) == value for key, value in changes.items()):
-            return job
-        revised = job.revise(now=await tx.now(), **changes)
+            return job, None
+        now = await tx.now()
+        revised = job.revise(now=now, **changes)
+        value = None
+        if revised.target.kind is TargetKind.HTTP and not revised.secrets:
+            value = new_secret_value()
+            revised = replace(revised, secrets=(_seal(box, value, now),))
+        await tx.jobs.save(revised, expected_version=job.version)
+        return revised, value
+
+
+async def add_secret(
+    db: Database,
+    *,
+    tenant_id: TenantId,
+    job_id: JobId,
+    box: SecretBox | None,
+    value: str | None = None,
+) -> NewSecret:
+    """Start a rotation: one more active secret (generated, or the caller's own)."""
+    plain = new_secret_value() if value is None else _valid_secret(value)
+    async with db.transaction(tenant_id) as tx:
+        job = await tx.jobs.get(job_id)
+        if job.target.kind is not TargetKind.HTTP:
+            raise InvalidRequest("only HTTP targets have signing secrets", field="target.kind")
+        if len(job.secrets) >= MAX_SECRETS:
+            raise Conflict(
+                f"{MAX_SECRETS} secrets are active; remove one first", secrets=len(job.secrets)
+            )
+        now = await tx.now()
+        sealed = _seal(box, plain, now)
+        revised = job.revise(now=now, secrets=(*job.secrets, sealed))
+        await tx.jobs.save(revised, expected_version=job.version)
+        return NewSecret(revised, sealed.id, plain)
+
+
+async def remove_secret(db: Database, *, tenant_id: TenantId, job_id: JobId, secret_id: str) -> Job:
+    """End a rotation: the receiver verifies with the new secret now."""
+    async with db.transaction(tenant_id) as tx:
+        job = await tx.jobs.get(job_id)
+        kept = tuple(s for s in job.secrets if s.id != secret_id)
+        if len(kept) == len(job.secrets):
+            raise NotFound("secret", secret_id)
+        if not kept:
+            raise Conflict("the last signing secret cannot be removed; add its successor first")
+        revised = job.revise(now=await tx.now(), secrets=kept)
         await tx.jobs.save(revised, expected_version=job.version)
         return revised
 

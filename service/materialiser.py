@@ -248,7 +248,7 @@ def _materialise(
         dispatch_at=fire.dispatch_at,
         max_attempts=job.max_attempts,
         priority=job.priority,
-        capability=job.target.kind.value,
+        capability=job.capability,
         now=now,
         payload=schedule.payload,
         calendar=fire.calendar,

@@ -10,13 +10,15 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from domain.errors import LeaseLost, NotFound
+from domain.errors import Conflict, LeaseLost, NotFound
 from domain.events import DomainEvent
 from domain.ids import JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
-from domain.ports import Clock, Database, Keyset, RunFilter, RunStats, UnitOfWork
+from domain.ports import Database, Keyset, RunFilter, RunStats, UnitOfWork
 from domain.run import Run
+from domain.worker import WorkerState
 
 DEFAULT_LEASE = timedelta(seconds=30)
 
@@ -63,26 +65,64 @@ async def claim_batch(
     """``claim``, also answering the runs' jobs (workers need them to deliver)."""
     scope = db.system() if tenant_id is None else db.transaction(tenant_id)
     async with scope as tx:
-        batch = await tx.runs.lock_claimable(capabilities, limit)
-        if not batch.runs:
-            return Claimed([], {})
-        jobs = await _jobs(tx, [run for run, _ in batch.runs])
-        timeouts = {job_id: job.timeout for job_id, job in jobs.items()}
-        started: list[Run] = []
-        events: list[DomainEvent] = []
-        for run, token in await _within_job_limits(tx, batch.runs, jobs):
-            run_started, run_events = run.start(
-                worker_id=worker_id,
-                token=token,
-                lease_until=batch.now + lease,
-                now=batch.now,
-                timeout=timeouts.get(run.job_id),
+        return await _claim_in(tx, worker_id, capabilities, limit, lease)
+
+
+async def claim_for_worker(
+    db: Database,
+    *,
+    tenant_id: TenantId,
+    worker_id: WorkerId,
+    limit: int,
+    lease: timedelta = DEFAULT_LEASE,
+) -> Claimed | None:
+    """An external worker's claim (``POST /workers/{id}/claim``): up to ``limit`` runs
+    of its tenant matching its registered capabilities, never more than its free
+    capacity (its registered capacity less the runs it holds). None: the worker is
+    draining and gets nothing more. An offline worker must heartbeat first
+    (``Conflict``): the rescuer may have taken its runs back."""
+    async with db.transaction(tenant_id) as tx:
+        worker = await tx.workers.get(worker_id)
+        if worker.state is WorkerState.DRAINING:
+            return None
+        if not worker.takes_work:
+            raise Conflict(
+                f"worker {worker_id} is offline; heartbeat to come back before claiming",
+                state=worker.state.value,
             )
-            started.append(run_started)
-            events.extend(run_events)
-        await tx.runs.save_many(started)
-        await tx.outbox.append(events)
-        return Claimed(started, jobs)
+        free = min(limit, worker.capacity - await tx.runs.held_by(worker_id))
+        if free <= 0:
+            return Claimed([], {})
+        return await _claim_in(tx, worker_id, worker.capabilities, free, lease)
+
+
+async def _claim_in(
+    tx: UnitOfWork,
+    worker_id: WorkerId,
+    capabilities: frozenset[str],
+    limit: int,
+    lease: timedelta,
+) -> Claimed:
+    batch = await tx.runs.lock_claimable(capabilities, limit)
+    if not batch.runs:
+        return Claimed([], {})
+    jobs = await _jobs(tx, [run for run, _ in batch.runs])
+    timeouts = {job_id: job.timeout for job_id, job in jobs.items()}
+    started: list[Run] = []
+    events: list[DomainEvent] = []
+    for run, token in await _within_job_limits(tx, batch.runs, jobs):
+        run_started, run_events = run.start(
+            worker_id=worker_id,
+            token=token,
+            lease_until=batch.now + lease,
+            now=batch.now,
+            timeout=timeouts.get(run.job_id),
+        )
+        started.append(run_started)
+        events.extend(run_events)
+    await tx.runs.save_many(started)
+    await tx.outbox.append(events)
+    return Claimed(started, jobs)
 
 
 async def _within_job_limits(
@@ -132,6 +172,35 @@ class Report:
     run: Run  # as claimed (carries the lease token and the current attempt)
     error: str | None = None
     retry_after: timedelta | None = None
+    detail: Mapping[str, Any] | None = None  # what the target answered, kept on the attempt
+    gone: bool = False  # the target answered 410 Gone: no retry, the target is disabled
+
+
+TARGET_GONE = "TARGET_GONE"
+
+
+def _decide(
+    current: Run,
+    report: Report,
+    job: Job | None,
+    now: datetime,
+    unit: Callable[[], float],
+) -> tuple[Run, list[DomainEvent]]:
+    """The domain's verdict on one reported outcome; ``LeaseLost`` for a stale token."""
+    token = report.run.lease_token
+    if report.error is None:
+        return current.succeed(token=token, now=now, detail=report.detail)
+    delay = _retry_delay(job, current, unit())
+    if report.retry_after is not None:
+        delay = max(delay, report.retry_after)
+    return current.fail(
+        token=token,
+        error=report.error,
+        now=now,
+        retry_in=delay,
+        final=report.gone,
+        detail=report.detail,
+    )
 
 
 async def record(
@@ -156,6 +225,7 @@ async def record(
         stored = {r.id: r for r in await tx.runs.get_many([r.run.id for r in reports], lock=True)}
         done: list[Run] = []
         events: list[DomainEvent] = []
+        gone: dict[tuple[TenantId, JobId], str] = {}
         for report in reports:
             current = stored.get(report.run.id)
             if current is None:
@@ -163,38 +233,75 @@ async def record(
             if current.attempt == report.run.attempt:
                 current = replace(current, attempts=report.run.attempts[-1:])
             try:
-                if report.error is None:
-                    new, more = current.succeed(token=report.run.lease_token, now=now)
-                else:
-                    delay = _retry_delay(jobs.get(current.job_id), current, unit())
-                    if report.retry_after is not None:
-                        delay = max(delay, report.retry_after)
-                    new, more = current.fail(
-                        token=report.run.lease_token, error=report.error, now=now, retry_in=delay
-                    )
+                new, more = _decide(current, report, jobs.get(current.job_id), now, unit)
             except LeaseLost:
                 continue
             done.append(new)
             events.extend(more)
+            if report.gone and report.error is not None:
+                gone[(current.tenant_id, current.job_id)] = report.error
         await tx.runs.save_many(done)
+        events += await _disable_targets(tx, gone, now)
         await tx.outbox.append(events)
         return done
+
+
+async def _disable_targets(
+    tx: UnitOfWork, gone: Mapping[tuple[TenantId, JobId], str], now: datetime
+) -> list[DomainEvent]:
+    """A target that answered 410 Gone: its job is disabled (runs fail at once until the
+    target is changed) and its enabled schedules are paused, each with a
+    ``scheduler.schedule.disabled`` event whose ``reason`` is ``TARGET_GONE``."""
+    events: list[DomainEvent] = []
+    for (_, job_id), error in sorted(gone.items(), key=lambda item: str(item[0][1])):
+        try:
+            job = await tx.jobs.get(job_id)
+        except NotFound:
+            continue
+        if job.disabled is None:
+            await tx.jobs.save(job.disable(reason=error, now=now), expected_version=job.version)
+        for schedule in await tx.schedules.of_job(job_id):
+            paused, more = schedule.pause(now=now, reason=TARGET_GONE)
+            await tx.schedules.save(paused, expected_version=schedule.version)
+            events += more
+    return events
 
 
 def _retry_delay(job: Job | None, run: Run, unit: float) -> timedelta:
     return job.backoff.delay(max(run.attempt, 1), unit) if job is not None else timedelta(0)
 
 
-async def complete(
-    db: Database, *, tenant_id: TenantId, run_id: RunId, token: int, clock: Clock
+async def report(
+    db: Database,
+    *,
+    tenant_id: TenantId,
+    run_id: RunId,
+    token: int,
+    error: str | None = None,
+    retry_after: timedelta | None = None,
+    detail: Mapping[str, Any] | None = None,
+    unit: Callable[[], float] = random.random,
 ) -> Run:
-    """The worker reports success; a stale token raises ``LeaseLost``."""
+    """One worker's outcome for one run (``POST /runs/{id}/complete|fail``): success
+    with ``error`` None, else a failure retried after the backoff (or ``retry_after`` if
+    longer), or dead after the last attempt. A stale token raises ``LeaseLost``. The same
+    decision as ``record``, for a worker that reports runs one by one."""
     async with db.transaction(tenant_id) as tx:
         run = await tx.runs.get(run_id, lock=True)
-        done, events = run.succeed(token=token, now=clock.now())
-        await tx.runs.save_many([done])
+        try:
+            job: Job | None = await tx.jobs.get(run.job_id)
+        except NotFound:
+            job = None
+        claimed = Report(replace(run, lease_token=token), error, retry_after, detail)
+        new, events = _decide(run, claimed, job, await tx.now(), unit)
+        await tx.runs.save_many([new])
         await tx.outbox.append(events)
-        return done
+        return new
+
+
+async def complete(db: Database, *, tenant_id: TenantId, run_id: RunId, token: int) -> Run:
+    """The worker reports success; a stale token raises ``LeaseLost``."""
+    return await report(db, tenant_id=tenant_id, run_id=run_id, token=token)
 
 
 async def fail(
@@ -204,22 +311,19 @@ async def fail(
     run_id: RunId,
     token: int,
     error: str,
-    clock: Clock,
     retry_after: timedelta | None = None,
     unit: Callable[[], float] = random.random,
 ) -> Run:
-    """The worker reports failure: retry after backoff (or ``retry_after`` if longer), or
-    dead after the last attempt."""
-    async with db.transaction(tenant_id) as tx:
-        run = await tx.runs.get(run_id, lock=True)
-        job = await tx.jobs.get(run.job_id)
-        delay = job.backoff.delay(max(run.attempt, 1), unit())
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        failed, events = run.fail(token=token, error=error, now=clock.now(), retry_in=delay)
-        await tx.runs.save_many([failed])
-        await tx.outbox.append(events)
-        return failed
+    """The worker reports failure (see ``report``)."""
+    return await report(
+        db,
+        tenant_id=tenant_id,
+        run_id=run_id,
+        token=token,
+        error=error,
+        retry_after=retry_after,
+        unit=unit,
+    )
 
 
 async def rescue(
@@ -291,11 +395,13 @@ async def retry_run(db: Database, *, tenant_id: TenantId, run_id: RunId) -> Run:
 async def cancel_run(
     db: Database, *, tenant_id: TenantId, run_id: RunId, reason: str = "cancelled by request"
 ) -> Run:
-    """Cancel a run that has not ended. A running one ends ``cancelled`` at once; its
-    worker finds the lease gone at its next heartbeat and stops the delivery."""
+    """Cancel a run that has not ended. One not yet running ends ``cancelled`` now. A
+    running one is marked: its worker is told in its next heartbeat answer and its lease
+    is no longer extended; it ends ``cancelled`` when the worker reports the stop, or
+    when the lease runs out (the rescuer). Asking again changes nothing."""
     async with db.transaction(tenant_id) as tx:
         run = await tx.runs.get(run_id, lock=True)
-        cancelled, events = run.cancel(reason=reason, now=await tx.now())
+        cancelled, events = run.request_cancel(reason=reason, now=await tx.now())
         await tx.runs.save_many([cancelled])
         await tx.outbox.append(events)
         return cancelled

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +31,18 @@ from adapters.embedded.nats import EmbeddedNats
 from adapters.embedded.postgres import EmbeddedPostgres
 from adapters.holiday_sources import LibraryHolidayProvider
 from adapters.http.api import create_app
+from adapters.http_target.executor import HttpTargetExecutor
+from adapters.http_target.ssrf import Network, parse_allowlist
 from adapters.nats.event_consumer import EventTriggerConsumer
 from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import JetStreamPublisher
+from adapters.nats.queue_target import QueueLimits, QueueTarget
 from adapters.nats.trigger_responder import TriggerResponder
 from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.postgres.migrate import migrate, pending
+from adapters.secrets import ENV_KEY, FernetSecretBox, key_file
 from domain.job import TargetKind
+from domain.ports import TargetExecutor
 from service.app import Scheduler, SchedulerSettings
 from service.worker import WorkerPool
 
@@ -50,10 +58,66 @@ def configure_logging() -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class TargetOptions:
+    """How targets are reached (from the environment, see ``from_env``)."""
+
+    secret_key: str | None = None  # KAIROS_SECRET_KEY: seals HTTP signing secrets
+    http_allow: tuple[Network, ...] = ()  # KAIROS_HTTP_ALLOW: SSRF guard exceptions
+    queue_limits: QueueLimits = field(default_factory=QueueLimits)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], secret_key: str | None = None) -> TargetOptions:
+        """``KAIROS_SECRET_KEY`` (Fernet keys, comma-separated, first seals),
+        ``KAIROS_HTTP_ALLOW`` (addresses or CIDRs HTTP targets may reach although
+        private), ``KAIROS_QUEUE_MAX_MSGS|MAX_BYTES|MAX_AGE_SECONDS`` (per-tenant
+        work-queue stream limits). ``secret_key`` is the fallback (``kairos dev``'s)."""
+        defaults = QueueLimits()
+        try:
+            limits = QueueLimits(
+                max_msgs=int(environ.get("KAIROS_QUEUE_MAX_MSGS", defaults.max_msgs)),
+                max_bytes=int(environ.get("KAIROS_QUEUE_MAX_BYTES", defaults.max_bytes)),
+                max_age=timedelta(
+                    seconds=float(
+                        environ.get(
+                            "KAIROS_QUEUE_MAX_AGE_SECONDS", defaults.max_age.total_seconds()
+                        )
+                    )
+                ),
+            )
+        except ValueError as exc:
+            raise ValueError(f"KAIROS_QUEUE_* must be numbers: {exc}") from None
+        return cls(
+            secret_key=environ.get(ENV_KEY) or secret_key,
+            http_allow=parse_allowlist(environ.get("KAIROS_HTTP_ALLOW", "")),
+            queue_limits=limits,
+        )
+
+    def box(self) -> FernetSecretBox | None:
+        return FernetSecretBox(self.secret_key) if self.secret_key else None
+
+
+@dataclass(frozen=True, slots=True)
 class ServeOptions:
     api_host: str = "127.0.0.1"
     api_port: int | None = 8080  # None: no API; 0: any free port
     worker_capacity: int = 32  # 0: no built-in pool
+    targets: TargetOptions = field(default_factory=TargetOptions)
+
+
+@contextlib.asynccontextmanager
+async def executors(
+    nc: Client, targets: TargetOptions
+) -> AsyncIterator[dict[TargetKind, TargetExecutor]]:
+    """The process's target executors (EVENT, QUEUE, HTTP); HTTP clients closed on exit."""
+    http = HttpTargetExecutor(targets.box(), SystemClock(), allow=targets.http_allow)
+    try:
+        yield {
+            TargetKind.EVENT: EventTarget(nc),
+            TargetKind.QUEUE: QueueTarget(nc, targets.queue_limits),
+            TargetKind.HTTP: http,
+        }
+    finally:
+        await http.aclose()
 
 
 class _Api(uvicorn.Server):
@@ -117,14 +181,17 @@ async def serve(
     await _require_schema(database_url)
 
     async def body(stop: asyncio.Event, ready: Callable[[str], None]) -> None:
-        async with _connected(database_url, nats_url) as (db, nc):
+        async with (
+            _connected(database_url, nats_url) as (db, nc),
+            executors(nc, opts.targets) as targets,
+        ):
             publisher = JetStreamPublisher(nc)
             await publisher.ensure_stream()
             settings = SchedulerSettings(worker_capacity=opts.worker_capacity)
             scheduler = Scheduler(
                 db,
                 publisher,
-                {TargetKind.EVENT: EventTarget(nc)},
+                targets,
                 SystemClock(),
                 settings,
                 listen_dsn=database_url,
@@ -138,7 +205,7 @@ async def serve(
                 group.create_task(EventTriggerConsumer(nc, db).run(stop))  # EVENT schedules
                 api_url = "off"
                 if opts.api_port is not None:
-                    api_url = await _start_api(group, db, opts, stop)
+                    api_url = await _start_api(group, db, opts, stop, opts.targets.box())
                 await loops_ready.wait()
                 if on_ready is not None:
                     on_ready(api_url)
@@ -148,11 +215,15 @@ async def serve(
 
 
 async def _start_api(
-    group: asyncio.TaskGroup, db: PostgresDatabase, opts: ServeOptions, stop: asyncio.Event
+    group: asyncio.TaskGroup,
+    db: PostgresDatabase,
+    opts: ServeOptions,
+    stop: asyncio.Event,
+    box: FernetSecretBox | None,
 ) -> str:
     assert opts.api_port is not None
     config = uvicorn.Config(
-        create_app(db),
+        create_app(db, secrets=box),
         host=opts.api_host,
         port=opts.api_port,
         log_level="warning",
@@ -175,16 +246,25 @@ async def _start_api(
 
 
 async def work(
-    database_url: str, nats_url: str, *, concurrency: int, name: str, ready_line: bool = True
+    database_url: str,
+    nats_url: str,
+    *,
+    concurrency: int,
+    name: str,
+    ready_line: bool = True,
+    targets: TargetOptions | None = None,
 ) -> None:
     """A worker process: register, claim and execute runs, drain on SIGTERM/SIGINT."""
     await _require_schema(database_url)
 
     async def body(stop: asyncio.Event, ready: Callable[[str], None]) -> None:
-        async with _connected(database_url, nats_url) as (db, nc):
+        async with (
+            _connected(database_url, nats_url) as (db, nc),
+            executors(nc, targets or TargetOptions()) as kinds,
+        ):
             workers = WorkerPool(
                 db,
-                {TargetKind.EVENT: EventTarget(nc)},
+                kinds,
                 SystemClock(),
                 capacity=concurrency,
                 name=name,
@@ -222,7 +302,8 @@ def dev(root: Path, options: ServeOptions | None = None) -> None:
     postgres.start()
     try:
         server.start()
-        opts = options or ServeOptions()
+        targets = TargetOptions.from_env(os.environ, secret_key=key_file(root))
+        opts = dataclasses.replace(options or ServeOptions(), targets=targets)
         try:
             asyncio.run(migrate(postgres.dsn_for("postgres")))
             dsn = postgres.dsn_for("postgres", "kairos_scheduler")

@@ -22,6 +22,7 @@ from domain.ports import RunStats
 from domain.run import Attempt, Run
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
 from domain.timing import SPEC_KEYS, Timing
+from domain.worker import Worker
 
 JOB_FIELDS = frozenset(
     {"name", "target", "max_attempts", "backoff", "timeout", "max_concurrency", "priority"}
@@ -162,6 +163,9 @@ def render_job(job: Job) -> dict[str, Any]:
         "id": str(job.id),
         "name": job.name,
         **job_document(job),
+        # Never the values: they are shown once, when created.
+        "secrets": [{"id": s.id, "created_at": s.created_at.isoformat()} for s in job.secrets],
+        "disabled": job.disabled,
         "version": job.version,
         "created_at": job.created_at.isoformat(),
         "updated_at": job.updated_at.isoformat(),
@@ -479,6 +483,7 @@ def render_run(run: Run, *, attempts: bool = False) -> dict[str, Any]:
         "lease_until": iso(run.lease_until),
         "timeout_at": iso(run.timeout_at),
         "worker_id": str(run.worker_id) if run.worker_id else None,
+        "cancel_requested": run.cancel_requested,
         "payload": dict(run.payload),
         "created_at": iso(run.created_at),
         "updated_at": iso(run.updated_at),
@@ -498,4 +503,108 @@ def _attempt(a: Attempt) -> dict[str, Any]:
         "outcome": a.outcome.value if a.outcome else None,
         "error": a.error,
         "duration_ms": round(duration.total_seconds() * 1000, 3) if duration else None,
+        "response": dict(a.detail) if a.detail is not None else None,
+    }
+
+
+# -- workers --------------------------------------------------------------------------------
+
+WORKER_FIELDS = frozenset(
+    {"name", "capabilities", "capacity", "version", "labels", "heartbeat_interval"}
+)
+MIN_LEASE, MAX_LEASE = timedelta(seconds=5), timedelta(minutes=10)
+
+
+def worker_registration(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``POST /workers/register``: what the worker says of itself."""
+    _refuse_unknown(doc, WORKER_FIELDS)
+    require(doc, "name", "capabilities")
+    caps = doc["capabilities"]
+    if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
+        raise InvalidRequest(
+            "capabilities must be a list of job types or target kinds", field="capabilities"
+        )
+    if "SYSTEM" in caps:
+        raise InvalidRequest("capability SYSTEM is reserved for Kairos", field="capabilities")
+    labels = doc.get("labels", {})
+    if not isinstance(labels, Mapping):
+        raise InvalidRequest("labels must be an object of strings", field="labels")
+    name, version = doc["name"], doc.get("version", "")
+    if not isinstance(name, str) or not isinstance(version, str):
+        raise InvalidRequest("name and version are strings", field="name")
+    out: dict[str, Any] = {
+        "name": name,
+        "capabilities": frozenset(caps),
+        "capacity": _int(doc, "capacity", minimum=1) if "capacity" in doc else 1,
+        "version": version,
+        "labels": dict(labels),
+    }
+    if "heartbeat_interval" in doc:
+        interval = _duration(doc["heartbeat_interval"], "heartbeat_interval")
+        if not timedelta(seconds=1) <= interval <= timedelta(minutes=5):
+            raise InvalidRequest("heartbeat_interval must be 1s..5m", field="heartbeat_interval")
+        out["heartbeat_interval"] = interval
+    return out
+
+
+def lease_option(doc: Mapping[str, Any], default: timedelta) -> timedelta:
+    if doc.get("lease") is None:
+        return default
+    lease = _duration(doc["lease"], "lease")
+    if not MIN_LEASE <= lease <= MAX_LEASE:
+        raise InvalidRequest("lease must be 5s..10m", field="lease")
+    return lease
+
+
+def held_runs(doc: Mapping[str, Any]) -> dict[Any, int]:
+    """A heartbeat's ``held``: run id -> lease token."""
+    held = doc.get("held", {})
+    if not isinstance(held, Mapping) or len(held) > 10_000:
+        raise InvalidRequest("held must map run ids to lease tokens", field="held")
+    out = {}
+    for key, token in held.items():
+        if isinstance(token, bool) or not isinstance(token, int):
+            raise InvalidRequest(f"held[{key}]: the lease token is an integer", field="held")
+        out[_uuid(key, f"held[{key}]")] = token
+    return out
+
+
+def render_worker(worker: Worker) -> dict[str, Any]:
+    return {
+        "id": str(worker.id),
+        "name": worker.name,
+        "capabilities": sorted(worker.capabilities),
+        "capacity": worker.capacity,
+        "version": worker.version,
+        "labels": dict(worker.labels),
+        "state": worker.state.value,
+        "heartbeat_interval": format_duration(worker.heartbeat_interval),
+        "registered_at": worker.registered_at.isoformat(),
+        "last_heartbeat_at": worker.last_heartbeat_at.isoformat(),
+    }
+
+
+def render_claimed(run: Run, job: Job | None) -> dict[str, Any]:
+    """A run as an external worker receives it: what to do and the lease to do it under.
+    A job's signing secrets never leave Kairos."""
+    return {
+        "run_id": str(run.id),
+        "lease_token": run.lease_token,
+        "lease_until": run.lease_until.isoformat() if run.lease_until else None,
+        "timeout_at": run.timeout_at.isoformat() if run.timeout_at else None,
+        "attempt": run.attempt,
+        "max_attempts": run.max_attempts,
+        "schedule_id": str(run.schedule_id),
+        "nominal_at": run.nominal_at.isoformat(),
+        "origin": run.origin.value,
+        "priority": run.priority.name.lower(),
+        "type": run.capability,
+        "payload": dict(run.payload),
+        "job": None
+        if job is None
+        else {
+            "id": str(job.id),
+            "name": job.name,
+            "target": {"kind": job.target.kind.value, "config": dict(job.target.config)},
+        },
     }

@@ -117,7 +117,7 @@ async def fire_now(
             dispatch_at=now,
             max_attempts=job.max_attempts,
             priority=job.priority,
-            capability=job.target.kind.value,
+            capability=job.capability,
             now=now,
             payload={**schedule.payload, **(payload or {})},
             skipped_reason=(skip_reason or SkipReason.OVERLAP.value)

@@ -20,8 +20,9 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from domain.errors import DomainError, ExecutionFailed, NotFound
+from domain.errors import DomainError, ExecutionFailed, NotFound, TargetGone
 from domain.ids import SYSTEM_TENANT, JobId, RunId, TenantId, WorkerId, new_id
 from domain.job import Job, TargetKind
 from domain.ports import BatchTargetExecutor, Clock, Database, TargetExecutor
@@ -53,6 +54,7 @@ class WorkerPool:
     # outcomes never lets leases lapse or the pool claim more than it can write back.
     _held: dict[RunId, Run] = field(default_factory=dict)
     _lost: set[RunId] = field(default_factory=set)
+    _cancelling: set[RunId] = field(default_factory=set)  # asked to cancel (heartbeat)
     _slot: asyncio.Event = field(default_factory=asyncio.Event)
     _jobs: dict[JobId, Job] = field(default_factory=dict)
     _reports: asyncio.Queue[use.Report | None] = field(default_factory=asyncio.Queue)
@@ -169,15 +171,16 @@ class WorkerPool:
             except (OSError, ConnectionError) as exc:
                 log.warning("heartbeat failed: %s", exc)
                 continue
-            for run_id in beat.lost:
+            for run_id in beat.lost | beat.cancel:
                 entry = self._inflight.get(run_id)
                 if entry is not None:
-                    self._lost.add(run_id)
+                    (self._lost if run_id in beat.lost else self._cancelling).add(run_id)
                     if sum(1 for _, task in self._inflight.values() if task is entry[1]) == 1:
-                        log.warning("lease on run %s lost; cancelling it here", run_id)
+                        log.warning("run %s lost or cancelled; stopping it here", run_id)
                         entry[1].cancel()
                     # else it is part of a batch delivery (milliseconds): let it end; its
-                    # outcome is refused by the stale lease token when recorded.
+                    # outcome is refused by the stale lease token when recorded, or
+                    # recorded as it happened (a cancel asked for too late).
 
     async def _deregister(self) -> None:
         try:
@@ -209,19 +212,21 @@ class WorkerPool:
             job = self._jobs.get(run.job_id)
             if job is None:
                 reports[run.id] = use.Report(run, error="the run's job no longer exists")
+            elif job.disabled is not None:
+                error = f"target disabled: {job.disabled}; change the job's target"
+                reports[run.id] = use.Report(run, error=error, gone=True)
             else:
                 items.append((run, job))
         if items:
             executor = self.executors[TargetKind(items[0][0].capability)]
             deadline = min(job.timeout for _, job in items).total_seconds()
-            outcomes: list[Exception | None]
+            outcomes: list[Exception | Mapping[str, Any] | None]
             try:
                 async with asyncio.timeout(deadline):
                     if len(items) == 1 or not isinstance(executor, BatchTargetExecutor):
-                        await executor.execute(*items[0])
-                        outcomes = [None]
+                        outcomes = [await executor.execute(*items[0])]
                     else:
-                        outcomes = await executor.execute_many(items)
+                        outcomes = list(await executor.execute_many(items))
             except (ExecutionFailed, TimeoutError, DomainError) as exc:
                 outcomes = [exc] * len(items)
             for (run, _), outcome in zip(items, outcomes, strict=True):
@@ -237,6 +242,8 @@ class WorkerPool:
                 if run.id in self._lost:  # taken back by the server: nothing to record
                     self._held.pop(run.id, None)
                     self._slot.set()
+                elif run.id in self._cancelling:  # the stop its cancel asked for
+                    self._reports.put_nowait(use.Report(run, error="cancelled"))
                 else:  # stopping: record it so it is retried at once
                     self._reports.put_nowait(
                         use.Report(run, error="worker stopped during the attempt")
@@ -246,6 +253,7 @@ class WorkerPool:
             for run in runs:
                 self._inflight.pop(run.id, None)
                 self._lost.discard(run.id)
+                self._cancelling.discard(run.id)
         for report in reports:
             self._reports.put_nowait(report)
 
@@ -280,12 +288,19 @@ class WorkerPool:
                 await asyncio.sleep(1.0)
 
 
-def _report(run: Run, outcome: Exception | None) -> use.Report:
-    if outcome is None:
-        return use.Report(run)
+def _report(run: Run, outcome: Exception | Mapping[str, Any] | None) -> use.Report:
+    if outcome is None or isinstance(outcome, Mapping):
+        return use.Report(run, detail=outcome)
     if isinstance(outcome, ExecutionFailed):
         retry = None if outcome.retry_after is None else timedelta(seconds=outcome.retry_after)
-        return use.Report(run, error=outcome.message, retry_after=retry)
+        response = outcome.details.get("response")
+        return use.Report(
+            run,
+            error=outcome.message,
+            retry_after=retry,
+            detail=response if isinstance(response, Mapping) else None,
+            gone=isinstance(outcome, TargetGone),
+        )
     if isinstance(outcome, TimeoutError):
         return use.Report(run, error="TIMEOUT")
     return use.Report(run, error=str(outcome) or type(outcome).__name__)

@@ -8,7 +8,7 @@ the system one (``tenant_id=None``), since the runs they hold belong to many ten
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,9 +16,9 @@ from datetime import timedelta
 from domain.errors import LeaseLost
 from domain.events import DomainEvent
 from domain.ids import RunId, TenantId, WorkerId
-from domain.ports import Database, UnitOfWork
+from domain.ports import Database, Keyset, UnitOfWork
 from domain.run import Run
-from domain.worker import DEFAULT_HEARTBEAT, Worker
+from domain.worker import DEFAULT_HEARTBEAT, Worker, WorkerState
 
 
 def _scope(db: Database, tenant_id: TenantId | None) -> AbstractAsyncContextManager[UnitOfWork]:
@@ -36,6 +36,7 @@ async def register_worker(
     version: str = "",
     heartbeat_interval: timedelta = DEFAULT_HEARTBEAT,
     system: bool = False,
+    labels: Mapping[str, str] | None = None,
 ) -> Worker:
     async with _scope(db, None if system else tenant_id) as tx:
         worker, events = Worker.register(
@@ -47,6 +48,7 @@ async def register_worker(
             capacity=capacity,
             version=version,
             heartbeat_interval=heartbeat_interval,
+            labels=dict(labels or {}),
         )
         await tx.workers.save(worker)
         await tx.outbox.append(events)
@@ -57,6 +59,14 @@ async def register_worker(
 class Beat:
     worker: Worker
     lost: frozenset[RunId]  # held runs whose lease is gone: stop working on them
+    # Held runs whose cancel was asked for: stop them and report the stop (``fail``);
+    # their leases are no longer extended.
+    cancel: frozenset[RunId] = frozenset()
+
+    @property
+    def drain(self) -> bool:
+        """Finish what is held, claim nothing more, then stop."""
+        return self.worker.state is WorkerState.DRAINING
 
 
 async def heartbeat(
@@ -78,13 +88,42 @@ async def heartbeat(
         current = {run.id: run for run in await tx.runs.get_many(list(held), lock=True)}
         extended: list[Run] = []
         lost: set[RunId] = set(held) - set(current)
+        cancel: set[RunId] = set()
         for run_id, run in current.items():
             try:
-                extended.append(run.extend(token=held[run_id], lease_until=now + lease))
+                longer = run.extend(token=held[run_id], lease_until=now + lease)
             except LeaseLost:
                 lost.add(run_id)
+                continue
+            if run.cancel_requested is not None:
+                cancel.add(run_id)  # told to stop; the lease runs out if it does not
+            else:
+                extended.append(longer)
         await tx.runs.save_many(extended)
-        return Beat(worker, frozenset(lost))
+        return Beat(worker, frozenset(lost), frozenset(cancel))
+
+
+async def drain_worker(db: Database, *, tenant_id: TenantId, worker_id: WorkerId) -> Worker:
+    """Ask a worker to finish what it holds and take nothing more (its next heartbeat
+    answer says so; its claims answer nothing)."""
+    async with db.transaction(tenant_id) as tx:
+        worker = await tx.workers.get(worker_id)
+        draining = worker.drain()
+        if draining != worker:
+            await tx.workers.save(draining)
+        return draining
+
+
+async def get_worker(db: Database, *, tenant_id: TenantId, worker_id: WorkerId) -> Worker:
+    async with db.transaction(tenant_id) as tx:
+        return await tx.workers.get(worker_id)
+
+
+async def list_workers(
+    db: Database, *, tenant_id: TenantId, after: Keyset | None, limit: int
+) -> Sequence[Worker]:
+    async with db.transaction(tenant_id) as tx:
+        return await tx.workers.list(after=after, limit=limit)
 
 
 async def stop_worker(db: Database, *, worker_id: WorkerId, tenant_id: TenantId | None) -> None:

@@ -12,38 +12,55 @@ get the next page. Cursors are opaque (base64 of the keyset).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 
 from adapters.holiday_sources import LibraryHolidayProvider
 from adapters.http.errors import ApiError, install
-from domain.durations import parse_instant
+from domain.durations import format_duration, parse_instant
 from domain.errors import InvalidRequest
-from domain.ids import BackfillId, CalendarId, JobId, RunId, ScheduleId, TenantId, parse_tenant
-from domain.ports import Database, HolidayProvider, Keyset, RunFilter
+from domain.ids import (
+    BackfillId,
+    CalendarId,
+    JobId,
+    RunId,
+    ScheduleId,
+    TenantId,
+    WorkerId,
+    new_id,
+    parse_tenant,
+)
+from domain.job import Job
+from domain.ports import Database, HolidayProvider, Keyset, RunFilter, SecretBox
 from domain.run import RunStatus
-from service import backfills, calendars, jobs, runs, schedules, triggers
+from service import backfills, calendars, jobs, runs, schedules, triggers, workers
 from service.preview import fire_json
 from service.specs import (
     backfill_request,
     calendar_changes,
+    held_runs,
     job_options,
+    lease_option,
     render_backfill,
     render_calendar,
+    render_claimed,
     render_job,
     render_run,
     render_schedule,
     render_stats,
+    render_worker,
     require,
     schedule_changes,
     trigger_options,
+    worker_registration,
 )
 
 T = TypeVar("T")
@@ -73,9 +90,11 @@ def create_app(
     *,
     tenant: TenantResolver = header_tenant,
     holidays: HolidayProvider | None = None,
+    secrets: SecretBox | None = None,
 ) -> FastAPI:
     """The API over ``db``. ``holidays`` reads calendars' holiday sources (countries,
-    iCalendar): the library one unless a test gives another."""
+    iCalendar): the library one unless a test gives another. ``secrets`` seals HTTP
+    targets' signing secrets (without it, creating an HTTP job answers 503)."""
     holiday_provider: HolidayProvider = holidays or LibraryHolidayProvider()
     app = FastAPI(
         title="Kairos",
@@ -89,11 +108,12 @@ def create_app(
 
     @app.post("/jobs", status_code=201, tags=["jobs"])
     async def create_job(body: Doc, t: Tenant, response: Response) -> dict[str, Any]:
+        """An HTTP job's answer carries its signing ``secret``: shown this once."""
         options = job_options(body)
         require(options, "name", "target")
-        job = await jobs.create_job(db, tenant_id=t, **options)
+        job, secret = await jobs.create_job(db, tenant_id=t, box=secrets, **options)
         response.headers["Location"] = f"/jobs/{job.id}"
-        return render_job(job)
+        return _with_secret(render_job(job), secret, job)
 
     @app.get("/jobs", tags=["jobs"])
     async def list_jobs(t: Tenant, limit: Limit = 50, cursor: str | None = None) -> dict[str, Any]:
@@ -106,10 +126,30 @@ def create_app(
 
     @app.patch("/jobs/{job_id}", tags=["jobs"])
     async def patch_job(job_id: uuid.UUID, body: Doc, t: Tenant) -> dict[str, Any]:
-        job = await jobs.update_job(
-            db, tenant_id=t, job_id=JobId(job_id), changes=job_options(body)
+        job, secret = await jobs.update_job(
+            db, tenant_id=t, job_id=JobId(job_id), changes=job_options(body), box=secrets
         )
-        return render_job(job)
+        return _with_secret(render_job(job), secret, job)
+
+    @app.post("/jobs/{job_id}/secrets", status_code=201, tags=["jobs"])
+    async def add_secret(
+        job_id: uuid.UUID, t: Tenant, body: Annotated[dict[str, Any] | None, Body()] = None
+    ) -> dict[str, Any]:
+        """Rotation, step 1: one more active secret (generated, or ``{"secret": ...}``);
+        every delivery is signed with each active secret. Its value is shown once."""
+        doc = body or {}
+        if set(doc) - {"secret"}:
+            raise InvalidRequest("only 'secret' may be given", field=sorted(set(doc))[0])
+        new = await jobs.add_secret(
+            db, tenant_id=t, job_id=JobId(job_id), box=secrets, value=doc.get("secret")
+        )
+        return {"id": new.secret_id, "secret": new.value, "job": render_job(new.job)}
+
+    @app.delete("/jobs/{job_id}/secrets/{secret_id}", status_code=204, tags=["jobs"])
+    async def remove_secret(job_id: uuid.UUID, secret_id: str, t: Tenant) -> Response:
+        """Rotation, step 2: retire the old secret once the receiver uses the new one."""
+        await jobs.remove_secret(db, tenant_id=t, job_id=JobId(job_id), secret_id=secret_id)
+        return Response(status_code=204)
 
     # -- schedules ----------------------------------------------------------------------
 
@@ -357,10 +397,172 @@ def create_app(
         return render_run(await runs.retry_run(db, tenant_id=t, run_id=RunId(run_id)))
 
     @app.post("/runs/{run_id}/cancel", tags=["runs"])
-    async def cancel_run(run_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
-        return render_run(await runs.cancel_run(db, tenant_id=t, run_id=RunId(run_id)))
+    async def cancel_run(run_id: uuid.UUID, t: Tenant, response: Response) -> dict[str, Any]:
+        """A run not yet running ends ``cancelled`` (200). A running one is marked
+        (202, ``cancel_requested``): its worker is told, and it ends ``cancelled`` when
+        the worker stops or its lease runs out."""
+        run = await runs.cancel_run(db, tenant_id=t, run_id=RunId(run_id))
+        if run.status is RunStatus.RUNNING:
+            response.status_code = 202
+        return render_run(run)
+
+    @app.post("/runs/{run_id}/complete", tags=["workers"])
+    async def complete_run(run_id: uuid.UUID, body: Doc, t: Tenant) -> dict[str, Any]:
+        """An external worker's success, under its lease token (stale: 409 LEASE_LOST)."""
+        token, detail = _outcome(body, {"token", "detail"})
+        run = await runs.report(db, tenant_id=t, run_id=RunId(run_id), token=token, detail=detail)
+        return render_run(run)
+
+    @app.post("/runs/{run_id}/fail", tags=["workers"])
+    async def fail_run(run_id: uuid.UUID, body: Doc, t: Tenant) -> dict[str, Any]:
+        """An external worker's failure: retried after the job's backoff (or
+        ``retry_after`` seconds if longer), dead after the last attempt; a run whose
+        cancel was asked for ends ``cancelled``."""
+        token, detail = _outcome(body, {"token", "error", "retry_after", "detail"})
+        error = body.get("error")
+        if not isinstance(error, str) or not error.strip():
+            raise InvalidRequest("error (a message) is required", field="error")
+        run = await runs.report(
+            db,
+            tenant_id=t,
+            run_id=RunId(run_id),
+            token=token,
+            error=error[:2000],
+            retry_after=_seconds(body.get("retry_after"), "retry_after"),
+            detail=detail,
+        )
+        return render_run(run)
+
+    # -- workers (the external worker protocol) ------------------------------------------
+
+    @app.post("/workers/register", status_code=201, tags=["workers"])
+    async def register_worker(body: Doc, t: Tenant, response: Response) -> dict[str, Any]:
+        worker = await workers.register_worker(
+            db, worker_id=WorkerId(new_id()), tenant_id=t, **worker_registration(body)
+        )
+        response.headers["Location"] = f"/workers/{worker.id}"
+        return {**render_worker(worker), "lease": format_duration(runs.DEFAULT_LEASE)}
+
+    @app.get("/workers", tags=["workers"])
+    async def list_workers(
+        t: Tenant, limit: Limit = 50, cursor: str | None = None
+    ) -> dict[str, Any]:
+        found = await workers.list_workers(db, tenant_id=t, after=_cursor(cursor), limit=limit)
+        return _page(found, limit, render_worker, lambda w: (w.registered_at, w.id))
+
+    @app.get("/workers/{worker_id}", tags=["workers"])
+    async def get_worker(worker_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
+        return render_worker(
+            await workers.get_worker(db, tenant_id=t, worker_id=WorkerId(worker_id))
+        )
+
+    @app.post("/workers/{worker_id}/heartbeat", tags=["workers"])
+    async def worker_heartbeat(
+        worker_id: uuid.UUID, t: Tenant, body: Annotated[dict[str, Any] | None, Body()] = None
+    ) -> dict[str, Any]:
+        """Extends the leases of the runs held (``{"held": {run_id: token}}``); answers
+        the runs to cancel, the runs lost (stop, report nothing) and the drain flag."""
+        doc = body or {}
+        if set(doc) - {"held", "lease"}:
+            raise InvalidRequest("unknown field", field=sorted(set(doc) - {"held", "lease"})[0])
+        beat = await workers.heartbeat(
+            db,
+            worker_id=WorkerId(worker_id),
+            held={RunId(k): v for k, v in held_runs(doc).items()},
+            lease=lease_option(doc, runs.DEFAULT_LEASE),
+            tenant_id=t,
+        )
+        return {
+            "state": beat.worker.state.value,
+            "drain": beat.drain,
+            "cancel": sorted(str(r) for r in beat.cancel),
+            "lost": sorted(str(r) for r in beat.lost),
+        }
+
+    @app.post("/workers/{worker_id}/claim", tags=["workers"])
+    async def claim_runs(
+        worker_id: uuid.UUID, t: Tenant, body: Annotated[dict[str, Any] | None, Body()] = None
+    ) -> dict[str, Any]:
+        """Long-poll: up to ``max`` runs (1..100) matching the worker's capabilities and
+        free capacity, waiting up to ``wait`` seconds (0..30) for one to come due."""
+        doc = body or {}
+        unknown = set(doc) - {"max", "wait", "lease"}
+        if unknown:
+            raise InvalidRequest("unknown field", field=sorted(unknown)[0])
+        limit = _bounded(doc.get("max", 1), "max", 1, MAX_CLAIM)
+        wait = _bounded(doc.get("wait", 0), "wait", 0, MAX_WAIT)
+        lease = lease_option(doc, runs.DEFAULT_LEASE)
+        deadline = asyncio.get_running_loop().time() + wait
+        pause = CLAIM_POLL_MIN
+        while True:
+            claimed = await runs.claim_for_worker(
+                db, tenant_id=t, worker_id=WorkerId(worker_id), limit=int(limit), lease=lease
+            )
+            if claimed is None:
+                return {"runs": [], "drain": True}
+            left = deadline - asyncio.get_running_loop().time()
+            if claimed.runs or left <= 0:
+                return {
+                    "runs": [render_claimed(r, claimed.jobs.get(r.job_id)) for r in claimed.runs],
+                    "drain": False,
+                }
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, CLAIM_POLL_MAX)
+
+    @app.post("/workers/{worker_id}/drain", tags=["workers"])
+    async def drain_worker(worker_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
+        """The worker finishes what it holds and takes nothing more (told in its next
+        heartbeat answer; its claims answer ``drain: true``)."""
+        return render_worker(
+            await workers.drain_worker(db, tenant_id=t, worker_id=WorkerId(worker_id))
+        )
+
+    @app.post("/workers/{worker_id}/stop", tags=["workers"])
+    async def stop_worker(worker_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
+        """A clean exit: offline now (``scheduler.worker.offline``)."""
+        await workers.stop_worker(db, worker_id=WorkerId(worker_id), tenant_id=t)
+        return render_worker(
+            await workers.get_worker(db, tenant_id=t, worker_id=WorkerId(worker_id))
+        )
 
     return app
+
+
+MAX_CLAIM = 100
+MAX_WAIT = 30
+CLAIM_POLL_MIN, CLAIM_POLL_MAX = 0.05, 0.5
+
+
+def _with_secret(doc: dict[str, Any], secret: str | None, job: Job) -> dict[str, Any]:
+    if secret is not None:
+        doc["secret"] = secret
+        doc["secret_id"] = job.secrets[-1].id
+    return doc
+
+
+def _bounded(value: Any, field: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise InvalidRequest(f"{field} must be a number in {low:g}..{high:g}", field=field)
+    return float(value)
+
+
+def _seconds(value: Any, field: str) -> timedelta | None:
+    if value is None:
+        return None
+    return timedelta(seconds=_bounded(value, field, 0, 86_400))
+
+
+def _outcome(body: dict[str, Any], allowed: set[str]) -> tuple[int, dict[str, Any] | None]:
+    unknown = set(body) - allowed
+    if unknown:
+        raise InvalidRequest(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+    token = body.get("token")
+    if isinstance(token, bool) or not isinstance(token, int):
+        raise InvalidRequest("token (the run's lease token) is required", field="token")
+    detail = body.get("detail")
+    if detail is not None and (not isinstance(detail, dict) or len(json.dumps(detail)) > 4096):
+        raise InvalidRequest("detail must be an object of at most 4 KiB", field="detail")
+    return token, detail
 
 
 def _page(

@@ -247,6 +247,13 @@ class MemorySchedules(_Scoped):
         found.sort(key=lambda s: s.next_fire_at or until)
         return found[:limit]
 
+    async def of_job(self, job_id: JobId) -> list[Schedule]:
+        return [
+            s
+            for (t, _), s in self._t.schedules.items()
+            if self._visible(t) and s.job_id == job_id and s.state is ScheduleState.ENABLED
+        ]
+
     async def by_name(self, name: str) -> Schedule:
         for (t, _), s in self._t.schedules.items():
             if self._visible(t) and s.name == name and s.state is not ScheduleState.DELETED:
@@ -463,6 +470,13 @@ class MemoryRuns(_Scoped):
             self._t.run_keys.discard((run.tenant_id, run.schedule_id, run.nominal_at))
         return min(len(doomed), limit)
 
+    async def held_by(self, worker_id: WorkerId) -> int:
+        return sum(
+            1
+            for r in self._t.runs.values()
+            if r.worker_id == worker_id and r.status is RunStatus.RUNNING
+        )
+
     async def lock_waiting(self, limit: int) -> Sequence[Run]:
         waiting = [
             replace(r, attempts=())
@@ -570,7 +584,16 @@ class MemoryWorkers(_Scoped):
         self._guard(worker.tenant_id)
         self._t.workers[(worker.tenant_id, worker.id)] = worker
 
-    async def silent(self, now: datetime, limit: int) -> list[Worker]:
+    async def list(self, *, after: Keyset | None, limit: int) -> list[Worker]:
+        found = sorted(
+            (w for (t, _), w in self._t.workers.items() if self._visible(t)),
+            key=lambda w: (w.registered_at, str(w.id)),
+        )
+        if after is not None:
+            found = [w for w in found if (w.registered_at, str(w.id)) > (after[0], str(after[1]))]
+        return found[:limit]
+
+    async def silent(self, now: datetime, limit: int) -> Sequence[Worker]:
         found = [
             w
             for (t, _), w in self._t.workers.items()

@@ -303,6 +303,10 @@ class PgSchedules:
     async def event_schedules(self) -> list[Schedule]:
         return [self._from_row(row) for row in await self._conn.fetch(sql("event_schedules"))]
 
+    async def of_job(self, job_id: JobId) -> list[Schedule]:
+        rows = await self._conn.fetch(sql("schedules_of_job"), job_id)
+        return [self._from_row(row) for row in rows]
+
     async def by_name(self, name: str) -> Schedule:
         row = await self._conn.fetchrow(sql("schedule_by_name"), name)
         if row is None:
@@ -428,6 +432,7 @@ class PgWorkers:
             registered_at=row["registered_at"],
             last_heartbeat_at=row["last_heartbeat_at"],
             beats=row["beats"],
+            labels=row["labels"],
         )
 
     async def get(self, worker_id: WorkerId) -> Worker:
@@ -451,9 +456,15 @@ class PgWorkers:
             worker.registered_at,
             worker.last_heartbeat_at,
             worker.beats,
+            dict(worker.labels),
         )
 
-    async def silent(self, now: datetime, limit: int) -> list[Worker]:
+    async def list(self, *, after: Keyset | None, limit: int) -> list[Worker]:
+        at, id = after or (None, None)
+        rows = await self._conn.fetch(sql("list_workers"), at, id, limit)
+        return [self._from_row(row) for row in rows]
+
+    async def silent(self, now: datetime, limit: int) -> Sequence[Worker]:
         rows = await self._conn.fetch(sql("silent_workers"), now, MISSED_HEARTBEATS_OFFLINE, limit)
         return [self._from_row(row) for row in rows]
 

@@ -35,6 +35,12 @@ SELECT tenant_id, id, name, job_id, spec, state, next_fire_at, fire_count, syste
        created_at, updated_at
 FROM schedules WHERE id = $1;
 
+-- name: schedules_of_job
+SELECT tenant_id, id, name, job_id, spec, state, next_fire_at, fire_count, system, version,
+       created_at, updated_at
+FROM schedules WHERE job_id = $1 AND state = 'enabled'
+FOR UPDATE;
+
 -- name: schedule_by_name
 SELECT tenant_id, id, name, job_id, spec, state, next_fire_at, fire_count, system, version,
        created_at, updated_at
@@ -148,12 +154,13 @@ FOR UPDATE SKIP LOCKED;
 UPDATE runs r
 SET status = u.status, reason = u.reason, attempt = u.attempt, available_at = u.available_at,
     lease_until = u.lease_until, timeout_at = u.timeout_at, lease_token = u.lease_token,
-    worker_id = u.worker_id, updated_at = u.updated_at, max_attempts = u.max_attempts
+    worker_id = u.worker_id, updated_at = u.updated_at, max_attempts = u.max_attempts,
+    cancel_requested = u.cancel_requested
 FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::timestamptz[],
             $7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::uuid[], $11::timestamptz[],
-            $12::int[])
+            $12::int[], $13::text[])
      AS u(tenant_id, id, status, reason, attempt, available_at, lease_until, timeout_at,
-          lease_token, worker_id, updated_at, max_attempts)
+          lease_token, worker_id, updated_at, max_attempts, cancel_requested)
 WHERE r.tenant_id = u.tenant_id AND r.id = u.id AND r.lease_token <= u.lease_token
 RETURNING r.id;
 
@@ -162,11 +169,14 @@ SELECT id, lease_token FROM runs WHERE id = ANY($1::uuid[]);
 
 -- name: upsert_attempts
 INSERT INTO run_attempts (tenant_id, run_id, number, worker_id, started_at, ended_at, outcome,
-                          error)
-SELECT * FROM unnest($1::text[], $2::uuid[], $3::int[], $4::uuid[], $5::timestamptz[],
-                     $6::timestamptz[], $7::text[], $8::text[])
+                          error, detail)
+SELECT t, r, n, w, s, e, o, er, d::jsonb
+FROM unnest($1::text[], $2::uuid[], $3::int[], $4::uuid[], $5::timestamptz[],
+            $6::timestamptz[], $7::text[], $8::text[], $9::text[])
+     AS u(t, r, n, w, s, e, o, er, d)
 ON CONFLICT (tenant_id, run_id, number)
-DO UPDATE SET ended_at = EXCLUDED.ended_at, outcome = EXCLUDED.outcome, error = EXCLUDED.error;
+DO UPDATE SET ended_at = EXCLUDED.ended_at, outcome = EXCLUDED.outcome, error = EXCLUDED.error,
+              detail = EXCLUDED.detail;
 
 -- name: schedules_due
 -- spec as text: the adapter parses each distinct timing document once (a cache keyed on it).
@@ -214,13 +224,23 @@ SELECT * FROM workers WHERE id = $1;
 
 -- name: save_worker
 INSERT INTO workers (tenant_id, id, name, capabilities, capacity, version, state,
-                     heartbeat_interval, registered_at, last_heartbeat_at, beats)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     heartbeat_interval, registered_at, last_heartbeat_at, beats, labels)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb)
 ON CONFLICT (tenant_id, id) DO UPDATE SET
     name = EXCLUDED.name, capabilities = EXCLUDED.capabilities,
     capacity = EXCLUDED.capacity, version = EXCLUDED.version, state = EXCLUDED.state,
     heartbeat_interval = EXCLUDED.heartbeat_interval,
-    last_heartbeat_at = EXCLUDED.last_heartbeat_at, beats = EXCLUDED.beats;
+    last_heartbeat_at = EXCLUDED.last_heartbeat_at, beats = EXCLUDED.beats,
+    labels = EXCLUDED.labels;
+
+-- name: list_workers
+SELECT * FROM workers
+WHERE ($1::timestamptz IS NULL OR (registered_at, id) > ($1, $2))
+ORDER BY registered_at, id
+LIMIT $3;
+
+-- name: held_by_worker
+SELECT count(*) FROM runs WHERE status = 'running' AND worker_id = $1;
 
 -- name: silent_workers
 -- Same rule as Worker.silent: more than N heartbeat intervals without a beat.

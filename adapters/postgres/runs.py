@@ -46,6 +46,7 @@ def run_from_row(row: asyncpg.Record, attempts: tuple[Attempt, ...] = ()) -> Run
         buffered=row["buffered"],
         origin=RunOrigin(row["origin"]),
         backfill_id=BackfillId(row["backfill_id"]) if row["backfill_id"] else None,
+        cancel_requested=row["cancel_requested"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -59,6 +60,7 @@ def _attempt_from_row(row: asyncpg.Record) -> Attempt:
         ended_at=row["ended_at"],
         outcome=Outcome(row["outcome"]) if row["outcome"] else None,
         error=row["error"],
+        detail=row["detail"],
     )
 
 
@@ -212,6 +214,9 @@ class PgRuns:
         status = await self._conn.execute(sql("purge_runs"), older_than, keep_last, limit)
         return int(status.split()[-1])
 
+    async def held_by(self, worker_id: WorkerId) -> int:
+        return int(await self._conn.fetchval(sql("held_by_worker"), worker_id))
+
     async def lock_waiting(self, limit: int) -> Sequence[Run]:
         return [run_from_row(row) for row in await self._conn.fetch(sql("lock_waiting"), limit)]
 
@@ -243,6 +248,7 @@ class PgRuns:
             [r.worker_id for r in runs],
             [r.updated_at for r in runs],
             [r.max_attempts for r in runs],
+            [r.cancel_requested for r in runs],
         )
         if len(updated) != len(runs):
             done = {row["id"] for row in updated}
@@ -267,4 +273,8 @@ class PgRuns:
                 [a.ended_at for _, a in latest],
                 [a.outcome.value if a.outcome else None for _, a in latest],
                 [a.error for _, a in latest],
+                [
+                    None if a.detail is None else jsonfast.dumps_text(dict(a.detail))
+                    for _, a in latest
+                ],
             )

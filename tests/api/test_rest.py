@@ -179,7 +179,7 @@ async def test_malformed_requests_and_unknown_routes(api: httpx.AsyncClient) -> 
     r = await api.get("/jobs/not-a-uuid", headers=ACME)
     assert (r.status_code, error(r)["details"]["errors"][0]["field"]) == (422, "path.job_id")
     r = await api.post("/jobs", json={"name": "x", "target": {"kind": "HTTP"}}, headers=ACME)
-    assert (r.status_code, error(r)["details"]["field"]) == (422, "target.kind")
+    assert (r.status_code, error(r)["details"]["field"]) == (422, "target.config.url")
     r = await api.post(
         "/jobs",
         json={**JOB, "target": {"kind": "EVENT", "config": {"subject": "a.>"}}},

@@ -169,7 +169,6 @@ async def test_complete_fail_retry_dead_and_events(subject: Subject) -> None:
             run_id=run.id,
             token=claimed.lease_token,
             error=f"boom {attempt}",
-            clock=CLOCK,
             unit=lambda: 0.0,  # no backoff: immediately claimable again
         )
     assert failed.status is RunStatus.DEAD
@@ -184,7 +183,7 @@ async def test_complete_fail_retry_dead_and_events(subject: Subject) -> None:
         subject.db, worker_id=W1, capabilities=caps, limit=1, tenant_id=ACME
     )
     done = await use.complete(
-        subject.db, tenant_id=ACME, run_id=other.id, token=claimed.lease_token, clock=CLOCK
+        subject.db, tenant_id=ACME, run_id=other.id, token=claimed.lease_token
     )
     assert done.status is RunStatus.SUCCEEDED
 
@@ -203,7 +202,6 @@ async def test_stale_tokens_are_refused(subject: Subject) -> None:
             tenant_id=ACME,
             run_id=run.id,
             token=claimed.lease_token - 1,
-            clock=CLOCK,
         )
     stale = Run.materialise(
         tenant_id=ACME,
@@ -321,7 +319,7 @@ async def test_a_manual_retry_persists_its_new_budget(subject: Subject) -> None:
         subject.db, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=1, tenant_id=ACME
     )
     await use.fail(
-        subject.db, tenant_id=ACME, run_id=run.id, token=claimed.lease_token, error="x", clock=CLOCK
+        subject.db, tenant_id=ACME, run_id=run.id, token=claimed.lease_token, error="x"
     )
     retried = await use.retry_run(subject.db, tenant_id=ACME, run_id=run.id)
     async with subject.db.transaction(ACME) as tx:

@@ -116,7 +116,7 @@ async def test_a_failing_target_retries_with_backoff_then_dies(
     """3 attempts, each retry no earlier than its backoff allows, then dead with
     scheduler.run.dead; started/failed arrive once per attempt."""
     async with stack(database, nats_server) as s:
-        job = await create_job(
+        job, _ = await create_job(
             s.app,
             tenant_id=ACME,
             name="flaky",
@@ -153,7 +153,7 @@ async def test_a_dead_workers_run_is_taken_back_and_finished_by_another(
     the scheduler's own pool (worker B) completes it: attempt 1 lease_expired by A,
     attempt 2 succeeded by B."""
     async with stack(database, nats_server) as s:
-        job = await create_job(
+        job, _ = await create_job(
             s.app,
             tenant_id=ACME,
             name="slow",

@@ -1,0 +1,113 @@
+"""The QUEUE target (SEMANTICS 12): push a run onto its tenant's JetStream work queue.
+
+Each tenant has one work-queue stream, ``KAIROS_Q_<tenant>`` over ``q.<tenant>.>``,
+created on first use with the operator's limits (``QueueLimits``). A job's
+``queue`` names the subject inside it (``q.<tenant>.<queue>``); consumers of the
+tenant pull from it and each message is delivered to one of them. ``Nats-Msg-Id`` is the
+run id, so a retried attempt is stored once (within the stream's duplicate window). The
+attempt succeeds when the stream acknowledges the message; the ack (stream, sequence,
+duplicate) is kept on the attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from nats.aio.client import Client
+from nats.errors import Error as NatsError
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NoStreamResponseError
+
+from adapters import jsonfast
+from domain.errors import ExecutionFailed
+from domain.job import Job
+from domain.run import Run
+from domain.targets import queue_name
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """Per-tenant work-queue stream limits (``KAIROS_QUEUE_MAX_MSGS|BYTES|AGE``)."""
+
+    max_msgs: int = 1_000_000
+    max_bytes: int = 1024**3
+    max_age: timedelta = timedelta(days=7)
+    duplicate_window: timedelta = timedelta(minutes=10)
+
+
+def stream_name(tenant_id: str) -> str:
+    return f"KAIROS_Q_{tenant_id}"
+
+
+def queue_subject(tenant_id: str, queue: str) -> str:
+    return f"q.{tenant_id}.{queue}"
+
+
+class QueueTarget:
+    def __init__(
+        self, nc: Client, limits: QueueLimits | None = None, *, ack_timeout: float = 5.0
+    ) -> None:
+        self._js = nc.jetstream()
+        self._limits = limits or QueueLimits()
+        self._ack_timeout = ack_timeout
+        self._ready: set[str] = set()
+
+    async def ensure_stream(self, tenant_id: str) -> str:
+        name = stream_name(tenant_id)
+        if name in self._ready:
+            return name
+        config = StreamConfig(
+            name=name,
+            subjects=[f"q.{tenant_id}.>"],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.NEW,  # a full queue refuses, it never drops work
+            max_msgs=self._limits.max_msgs,
+            max_bytes=self._limits.max_bytes,
+            max_age=self._limits.max_age.total_seconds(),
+            duplicate_window=self._limits.duplicate_window.total_seconds(),
+        )
+        try:
+            await self._js.add_stream(config)
+        except BadRequestError:
+            await self._js.update_stream(config)  # exists: bring its limits up to date
+        self._ready.add(name)
+        return name
+
+    async def execute(self, run: Run, job: Job) -> Mapping[str, Any] | None:
+        subject = queue_subject(run.tenant_id, queue_name(job.target.config))
+        body = {
+            "run_id": str(run.id),
+            "schedule_id": str(run.schedule_id),
+            "job_id": str(run.job_id),
+            "nominal_at": run.nominal_at.isoformat(),
+            "attempt": run.attempt,
+            "payload": dict(run.payload),
+        }
+        headers = {
+            "Nats-Msg-Id": str(run.id),
+            "Kairos-Run-Id": str(run.id),
+            "Kairos-Schedule-Id": str(run.schedule_id),
+            "Kairos-Attempt": str(run.attempt),
+        }
+        try:
+            stream = await self.ensure_stream(run.tenant_id)
+            try:
+                ack = await self._js.publish(
+                    subject,
+                    jsonfast.dumps(body),
+                    timeout=self._ack_timeout,
+                    stream=stream,
+                    headers=headers,
+                )
+            except NoStreamResponseError:
+                self._ready.discard(stream)  # deleted behind our back: recreate next time
+                raise
+        except (NatsError, OSError, TimeoutError) as exc:
+            raise ExecutionFailed(
+                f"queue {subject} did not acknowledge: {type(exc).__name__} {exc}".strip()
+            ) from None
+        return {"stream": ack.stream, "seq": ack.seq, "duplicate": bool(ack.duplicate)}
