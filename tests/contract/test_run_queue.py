@@ -318,9 +318,7 @@ async def test_a_manual_retry_persists_its_new_budget(subject: Subject) -> None:
     (claimed,) = await use.claim(
         subject.db, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=1, tenant_id=ACME
     )
-    await use.fail(
-        subject.db, tenant_id=ACME, run_id=run.id, token=claimed.lease_token, error="x"
-    )
+    await use.fail(subject.db, tenant_id=ACME, run_id=run.id, token=claimed.lease_token, error="x")
     retried = await use.retry_run(subject.db, tenant_id=ACME, run_id=run.id)
     async with subject.db.transaction(ACME) as tx:
         stored = await tx.runs.get(run.id)

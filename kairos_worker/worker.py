@@ -1,0 +1,360 @@
+"""The worker: the REST protocol of ``/workers`` and ``/runs/{id}/complete|fail``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+log = logging.getLogger("kairos_worker")
+
+Handler = Callable[["RunContext"], Awaitable[None]]
+
+
+class Retry(Exception):
+    """Fail this attempt and ask Kairos to retry no sooner than ``after`` seconds."""
+
+    def __init__(self, after: float | None = None, reason: str = "retry requested") -> None:
+        super().__init__(reason)
+        self.after = after
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """One attempt of one run, as Kairos handed it over."""
+
+    run_id: str
+    type: str
+    attempt: int
+    max_attempts: int
+    schedule_id: str
+    nominal_at: datetime
+    payload: Mapping[str, Any]
+    lease_token: int
+    timeout_at: datetime | None
+    job: Mapping[str, Any] | None
+
+    @classmethod
+    def parse(cls, doc: Mapping[str, Any]) -> RunContext:
+        timeout = doc.get("timeout_at")
+        return cls(
+            run_id=doc["run_id"],
+            type=doc["type"],
+            attempt=doc["attempt"],
+            max_attempts=doc["max_attempts"],
+            schedule_id=doc["schedule_id"],
+            nominal_at=datetime.fromisoformat(doc["nominal_at"]),
+            payload=doc.get("payload") or {},
+            lease_token=doc["lease_token"],
+            timeout_at=datetime.fromisoformat(timeout) if timeout else None,
+            job=doc.get("job"),
+        )
+
+
+@dataclass(eq=False)
+class _Held:
+    context: RunContext
+    task: asyncio.Task[None] | None = None
+    cancelled_by_kairos: bool = False
+    lost: bool = False
+
+
+@dataclass
+class Worker:
+    url: str
+    tenant: str
+    name: str = "kairos-worker"
+    concurrency: int = 8
+    version: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    token: str | None = None  # a bearer token, when the API asks for one
+    lease: float = 30.0  # seconds a claim holds a run between heartbeats
+    heartbeat_interval: float = 5.0
+    grace: float = 30.0  # on drain: how long handlers may take to finish
+    poll_wait: float = 5.0  # long-poll of a claim
+    transport: httpx.AsyncBaseTransport | None = None  # tests
+    worker_id: str | None = None
+    _handlers: dict[str, Handler] = field(default_factory=dict)
+    _held: dict[str, _Held] = field(default_factory=dict)
+    _stopping: asyncio.Event | None = None
+    _slot: asyncio.Event | None = None
+    _client: httpx.AsyncClient | None = None
+    _reports: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def handler(self, job_type: str) -> Callable[[Handler], Handler]:
+        """Declare the coroutine that runs jobs of ``job_type`` (a WORKER job's type)."""
+
+        def register(fn: Handler) -> Handler:
+            if job_type in self._handlers:
+                raise ValueError(f"a handler for {job_type!r} is already declared")
+            self._handlers[job_type] = fn
+            return fn
+
+        return register
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._held)
+
+    def run(self) -> None:
+        """Serve until SIGTERM or SIGINT, then drain (blocking)."""
+        asyncio.run(self._run_with_signals())
+
+    async def _run_with_signals(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.serve(stop)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Register, work until ``stop`` is set (or Kairos says drain), drain, deregister."""
+        if not self._handlers:
+            raise RuntimeError("declare at least one @worker.handler(...) first")
+        self._stopping = asyncio.Event()
+        self._slot = asyncio.Event()
+        headers = {"Kairos-Tenant": self.tenant}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        async with httpx.AsyncClient(
+            base_url=self.url,
+            headers=headers,
+            timeout=self.poll_wait + 15,
+            transport=self.transport,
+        ) as client:
+            self._client = client
+            await self._register()
+            relay = asyncio.create_task(self._relay_stop(stop))
+            beats = asyncio.create_task(self._beat_loop())
+            try:
+                await self._claim_loop()
+                await self._drain()
+            finally:
+                beats.cancel()
+                relay.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beats
+                if self._reports:
+                    await asyncio.gather(*self._reports, return_exceptions=True)
+                await self._deregister()
+
+    async def _relay_stop(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        assert self._stopping is not None
+        self._stopping.set()
+
+    # -- protocol ------------------------------------------------------------------------
+
+    async def _call(self, path: str, body: Mapping[str, Any] | None = None) -> httpx.Response:
+        assert self._client is not None
+        return await self._client.post(path, json=body if body is not None else {})
+
+    async def _register(self) -> None:
+        body = {
+            "name": self.name,
+            "capabilities": sorted(self._handlers),
+            "capacity": self.concurrency,
+            "version": self.version,
+            "labels": dict(self.labels),
+            "heartbeat_interval": self.heartbeat_interval,
+        }
+        delay = 0.5
+        while True:
+            try:
+                response = await self._call("/workers/register", body)
+            except httpx.TransportError as exc:
+                log.warning("register failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+                continue
+            _raise_for(response)
+            self.worker_id = response.json()["id"]
+            log.info("registered as %s (%s)", self.worker_id, ", ".join(sorted(self._handlers)))
+            return
+
+    async def _claim_loop(self) -> None:
+        assert self._stopping is not None
+        assert self._slot is not None
+        while not self._stopping.is_set():
+            free = self.concurrency - len(self._held)
+            if free <= 0:
+                self._slot.clear()
+                await _first(self._stopping, self._slot)
+                continue
+            # A claim in flight when the stop comes is awaited, not abandoned: the runs it
+            # took are this worker's and are drained like the others (none waits for a
+            # lease to lapse). That bounds the stop's delay by ``poll_wait``.
+            try:
+                response = await self._call(
+                    f"/workers/{self.worker_id}/claim",
+                    {"max": min(free, 100), "wait": self.poll_wait, "lease": self.lease},
+                )
+            except httpx.TransportError as exc:
+                log.warning("claim failed (%s); retrying", exc)
+                await _sleep_unless(self._stopping, 1.0)
+                continue
+            if response.status_code == 409:  # offline: the heartbeat brings it back
+                await _sleep_unless(self._stopping, self.heartbeat_interval / 2)
+                continue
+            _raise_for(response)
+            answer = response.json()
+            if answer.get("drain"):
+                log.info("Kairos asked this worker to drain")
+                self._stopping.set()
+            for doc in answer["runs"]:
+                self._start(RunContext.parse(doc))
+
+    def _start(self, context: RunContext) -> None:
+        held = _Held(context)
+        self._held[context.run_id] = held
+        held.task = asyncio.create_task(self._execute(held), name=f"run-{context.run_id}")
+
+    async def _execute(self, held: _Held) -> None:
+        context = held.context
+        handler = self._handlers.get(context.type)
+        outcome: dict[str, Any]
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for {context.type!r}")
+            await handler(context)
+            outcome = {}
+        except asyncio.CancelledError:
+            if held.lost:
+                outcome = {"skip": True}
+            elif held.cancelled_by_kairos:
+                outcome = {"error": "cancelled"}
+            else:
+                outcome = {"error": "worker stopped during the attempt", "retry_after": 0}
+        except Retry as retry:
+            outcome = {"error": retry.reason, "retry_after": retry.after}
+        except Exception as exc:
+            outcome = {"error": f"{type(exc).__name__}: {exc}"[:2000] or type(exc).__name__}
+        if not outcome.pop("skip", False):
+            # Reported from its own task: a cancelled handler still gets its outcome out.
+            task = asyncio.create_task(self._report(context, outcome))
+            self._reports.add(task)
+            task.add_done_callback(self._reports.discard)
+        else:
+            self._release(context.run_id)
+
+    def _release(self, run_id: str) -> None:
+        self._held.pop(run_id, None)
+        if self._slot is not None:
+            self._slot.set()
+
+    async def _report(self, context: RunContext, outcome: Mapping[str, Any]) -> None:
+        """Send the outcome until Kairos has it (or refuses it: the lease was lost)."""
+        verb = "fail" if "error" in outcome else "complete"
+        body = {"token": context.lease_token, **{k: v for k, v in outcome.items() if v is not None}}
+        delay = 0.2
+        try:
+            while True:
+                try:
+                    response = await self._call(f"/runs/{context.run_id}/{verb}", body)
+                except httpx.TransportError as exc:
+                    log.warning("reporting run %s failed (%s); retrying", context.run_id, exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5)
+                    continue
+                if response.status_code == 409:
+                    log.warning("run %s: %s", context.run_id, _message(response))
+                elif response.status_code >= 500:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5)
+                    continue
+                elif response.status_code >= 400:
+                    log.error("run %s: outcome refused: %s", context.run_id, _message(response))
+                return
+        finally:
+            self._release(context.run_id)
+
+    async def _beat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            await self.heartbeat()
+
+    async def heartbeat(self) -> None:
+        """One beat: extend leases, stop what Kairos cancelled or took back."""
+        held = {
+            run_id: h.context.lease_token
+            for run_id, h in self._held.items()
+            if not (h.lost or h.cancelled_by_kairos)
+        }
+        try:
+            response = await self._call(
+                f"/workers/{self.worker_id}/heartbeat", {"held": held, "lease": self.lease}
+            )
+        except httpx.TransportError as exc:
+            log.warning("heartbeat failed: %s", exc)
+            return
+        if response.status_code >= 400:
+            log.warning("heartbeat refused: %s", _message(response))
+            return
+        answer = response.json()
+        for run_id in answer.get("cancel", []):
+            self._stop_run(run_id, lost=False)
+        for run_id in answer.get("lost", []):
+            self._stop_run(run_id, lost=True)
+        if answer.get("drain") and self._stopping is not None:
+            self._stopping.set()
+
+    def _stop_run(self, run_id: str, *, lost: bool) -> None:
+        held = self._held.get(run_id)
+        if held is None or held.task is None or held.task.done():
+            return
+        held.lost = lost
+        held.cancelled_by_kairos = not lost
+        log.info("run %s %s; cancelling its handler", run_id, "lost" if lost else "cancelled")
+        held.task.cancel()
+
+    async def _drain(self) -> None:
+        tasks = [h.task for h in self._held.values() if h.task is not None]
+        if not tasks:
+            return
+        log.info("draining %d run(s) for up to %.0fs", len(tasks), self.grace)
+        _, late = await asyncio.wait(tasks, timeout=self.grace)
+        for task in late:
+            task.cancel()  # reported as "worker stopped": retried at once elsewhere
+        if late:
+            await asyncio.wait(late)
+
+    async def _deregister(self) -> None:
+        if self.worker_id is None:
+            return
+        with contextlib.suppress(httpx.HTTPError):
+            await self._call(f"/workers/{self.worker_id}/stop")
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.status_code >= 400:
+        raise RuntimeError(f"Kairos answered {response.status_code}: {_message(response)}")
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        error = response.json()["error"]
+        return f"{error['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]
+
+
+async def _first(a: asyncio.Event, b: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

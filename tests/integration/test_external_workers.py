@@ -1,0 +1,244 @@
+"""The example service (``examples/reports_worker.py``, built on the worker SDK) against
+a real ``kairos serve`` on the real servers: runs complete, a SIGTERM drains with
+nothing lost, a SIGKILLed worker's run is re-claimed by another after its lease, a
+cancel reaches the handler, and ``Retry`` is honoured."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.embedded.nats import EmbeddedNats
+from tests.servers import app_dsn
+
+ROOT = Path(__file__).resolve().parents[2]
+KAIROS = shutil.which("kairos", path=str(Path(sys.executable).parent))
+EXAMPLE = ROOT / "examples" / "reports_worker.py"
+ACME = {"Kairos-Tenant": "acme"}
+
+
+@dataclass
+class Kairos:
+    url: str
+    out: Path
+
+    def worker(self, name: str, **env: str) -> subprocess.Popen[str]:
+        settings = {
+            "KAIROS_API_URL": self.url,
+            "KAIROS_TENANT": "acme",
+            "WORKER_NAME": name,
+            "REPORTS_OUT": str(self.out),
+            "WORKER_HEARTBEAT": "1",
+            **env,
+        }
+        process = subprocess.Popen(
+            [sys.executable, str(EXAMPLE)],
+            env={**os.environ, **settings},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert process.stdout is not None
+        assert "starting" in process.stdout.readline()
+        return process
+
+    def lines(self, kind: str) -> list[list[str]]:
+        if not self.out.exists():
+            return []
+        return [
+            line.split()[1:] for line in self.out.read_text().splitlines() if line.startswith(kind)
+        ]
+
+
+@pytest.fixture
+def kairos(database: str, nats_server: EmbeddedNats) -> Iterator[Kairos]:
+    assert KAIROS is not None
+    folder = Path(tempfile.mkdtemp(prefix="kairos-workers-"))
+    process = subprocess.Popen(
+        [
+            KAIROS,
+            "serve",
+            "--database-url",
+            app_dsn(database, "kairos_scheduler"),
+            "--nats-url",
+            nats_server.url,
+            "--api-port",
+            "0",
+            "--workers",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=folder,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("kairos ready: api http://"), process.stderr.read()  # type: ignore[union-attr]
+        yield Kairos(line.split()[3].rstrip(","), folder / "reports.out")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def client(k: Kairos) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=k.url, headers=ACME, timeout=30) as api:
+        yield api
+
+
+async def reports_schedule(api: httpx.AsyncClient) -> str:
+    job = await api.post(
+        "/jobs",
+        json={
+            "name": "reports",
+            "target": {"kind": "WORKER", "config": {"type": "reports.generate"}},
+            "max_attempts": 3,
+            "backoff": {"kind": "fixed", "initial": "PT0.1S"},
+        },
+    )
+    assert job.status_code == 201, job.text
+    schedule = await api.post(
+        "/schedules",
+        json={
+            "name": "reports-nightly",
+            "job_id": job.json()["id"],
+            "trigger": {"type": "CRON", "expression": "0 3 * * *"},
+            "overlap_policy": "allow",
+        },
+    )
+    assert schedule.status_code == 201, schedule.text
+    return str(schedule.json()["id"])
+
+
+async def trigger(api: httpx.AsyncClient, schedule_id: str, **payload: Any) -> str:
+    r = await api.post(f"/schedules/{schedule_id}/trigger", json={"payload": payload})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def wait_for(
+    api: httpx.AsyncClient, run_ids: list[str], *statuses: str
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 40
+    while True:
+        runs = [(await api.get(f"/runs/{run_id}")).json() for run_id in run_ids]
+        if all(run["status"] in statuses for run in runs):
+            return runs
+        assert time.monotonic() < deadline, [(r["id"], r["status"]) for r in runs]
+        await asyncio.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:
+    process.send_signal(sig)
+    return process.wait(timeout=60)
+
+
+async def test_the_example_completes_runs_and_honours_retry(kairos: Kairos) -> None:
+    """Ten runs succeed once each; a Retry(after=1) is retried no sooner than 1 s."""
+    async with client(kairos) as api:
+        schedule = await reports_schedule(api)
+        worker = kairos.worker("w1")
+        try:
+            ids = [await trigger(api, schedule, n=i) for i in range(10)]
+            busy = await trigger(api, schedule, busy_first=1)
+            done = await wait_for(api, [*ids, busy], "succeeded")
+        finally:
+            assert stop(worker) == 0
+        assert [run["attempt"] for run in done[:10]] == [1] * 10
+        assert sorted(line[0] for line in kairos.lines("done")) == sorted([*ids, busy])
+        retried = (await api.get(f"/runs/{busy}")).json()["attempts"]
+        assert [a["outcome"] for a in retried] == ["failed", "succeeded"]
+        assert retried[0]["error"] == "report store busy"
+        gap = _seconds(retried[1]["started_at"]) - _seconds(retried[0]["ended_at"])
+        assert gap >= 1.0
+        workers = (await api.get("/workers")).json()["items"]
+        assert [(w["name"], w["state"], w["capabilities"]) for w in workers] == [
+            ("w1", "offline", ["reports.generate"])
+        ]
+
+
+async def test_sigterm_drains_with_nothing_lost(kairos: Kairos) -> None:
+    """SIGTERM while 3 runs are mid-handler: they finish, succeed on attempt 1, exit 0."""
+    async with client(kairos) as api:
+        schedule = await reports_schedule(api)
+        worker = kairos.worker("w1", WORKER_CONCURRENCY="3")
+        ids = [await trigger(api, schedule, seconds=2) for _ in range(3)]
+        await wait_for(api, ids, "running")
+        await kairos.until_started(3)
+        assert await asyncio.to_thread(stop, worker) == 0
+        runs = await wait_for(api, ids, "succeeded")
+        assert [run["attempt"] for run in runs] == [1, 1, 1]
+        assert sorted(line[0] for line in kairos.lines("done")) == sorted(ids)
+        assert kairos.lines("cancelled") == []
+
+
+async def test_a_killed_workers_run_is_reclaimed_by_another_after_its_lease(
+    kairos: Kairos,
+) -> None:
+    """SIGKILL mid-run: after the 5 s lease the run goes to the second worker, which
+    completes it as attempt 2; attempt 1 ended lease_expired on the first worker."""
+    async with client(kairos) as api:
+        schedule = await reports_schedule(api)
+        first = kairos.worker("doomed", WORKER_LEASE="5")
+        run_id = await trigger(api, schedule, seconds=1)
+        await wait_for(api, [run_id], "running")
+        await kairos.until_started(1)
+        first.kill()
+        first.wait()
+        second = kairos.worker("survivor", WORKER_LEASE="5")
+        try:
+            (run,) = await wait_for(api, [run_id], "succeeded")
+        finally:
+            stop(second)
+        attempts = (await api.get(f"/runs/{run_id}")).json()["attempts"]
+        assert [a["outcome"] for a in attempts] == ["lease_expired", "succeeded"]
+        workers = {w["id"]: w["name"] for w in (await api.get("/workers")).json()["items"]}
+        assert [workers[a["worker_id"]] for a in attempts] == ["doomed", "survivor"]
+        assert run["attempt"] == 2
+
+
+async def test_a_cancel_reaches_the_handler_and_ends_the_run_cancelled(kairos: Kairos) -> None:
+    """POST /runs/{id}/cancel on a running run: 202, the handler sees CancelledError at
+    the next heartbeat, the run ends cancelled with one cancelled attempt."""
+    async with client(kairos) as api:
+        schedule = await reports_schedule(api)
+        worker = kairos.worker("w1")
+        try:
+            run_id = await trigger(api, schedule, seconds=60)
+            await wait_for(api, [run_id], "running")
+            r = await api.post(f"/runs/{run_id}/cancel")
+            assert (r.status_code, r.json()["cancel_requested"]) == (202, "cancelled by request")
+            (run,) = await wait_for(api, [run_id], "cancelled")
+        finally:
+            stop(worker)
+        assert kairos.lines("cancelled") == [[run_id, "1", str(worker.pid)]]
+        attempts = (await api.get(f"/runs/{run_id}")).json()["attempts"]
+        assert [a["outcome"] for a in attempts] == ["cancelled"]
+        assert run["reason"] == "cancelled by request"
+
+
+def _seconds(text: str) -> float:
+    from datetime import datetime  # noqa: PLC0415
+
+    return datetime.fromisoformat(text).timestamp()
