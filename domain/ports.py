@@ -365,7 +365,7 @@ class RunQueue(Protocol):
 class WorkerRepository(Protocol):
     """Workers of the transaction's tenant (built-in pools belong to ``SYSTEM_TENANT``)."""
 
-    async def get(self, worker_id: WorkerId) -> Worker:
+    async def get(self, worker_id: WorkerId, *, lock: bool = False) -> Worker:
         """Raises ``NotFound``."""
         ...
 

@@ -82,7 +82,7 @@ async def claim_for_worker(
     draining and gets nothing more. An offline worker must heartbeat first
     (``Conflict``): the rescuer may have taken its runs back."""
     async with db.transaction(tenant_id) as tx:
-        worker = await tx.workers.get(worker_id)
+        worker = await tx.workers.get(worker_id, lock=True)
         if worker.state is WorkerState.DRAINING:
             return None
         if not worker.takes_work:

@@ -574,7 +574,7 @@ class MemoryBackfills(_Scoped):
 
 
 class MemoryWorkers(_Scoped):
-    async def get(self, worker_id: WorkerId) -> Worker:
+    async def get(self, worker_id: WorkerId, *, lock: bool = False) -> Worker:
         for (tenant, wid), worker in self._t.workers.items():
             if wid == worker_id and self._visible(tenant):
                 return worker

@@ -435,8 +435,10 @@ class PgWorkers:
             labels=row["labels"],
         )
 
-    async def get(self, worker_id: WorkerId) -> Worker:
-        row = await self._conn.fetchrow(sql("get_worker"), worker_id)
+    async def get(self, worker_id: WorkerId, *, lock: bool = False) -> Worker:
+        row = await self._conn.fetchrow(
+            sql("get_worker_for_update" if lock else "get_worker"), worker_id
+        )
         if row is None:
             raise NotFound("worker", str(worker_id))
         return self._from_row(row)

@@ -222,6 +222,10 @@ SELECT min(next_fire_at) FROM schedules WHERE state = 'enabled';
 -- name: get_worker
 SELECT * FROM workers WHERE id = $1;
 
+-- name: get_worker_for_update
+-- A worker's claims take turns: its free capacity is counted under this lock.
+SELECT * FROM workers WHERE id = $1 FOR UPDATE;
+
 -- name: save_worker
 INSERT INTO workers (tenant_id, id, name, capabilities, capacity, version, state,
                      heartbeat_interval, registered_at, last_heartbeat_at, beats, labels)

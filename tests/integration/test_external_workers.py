@@ -64,6 +64,13 @@ class Kairos:
             line.split()[1:] for line in self.out.read_text().splitlines() if line.startswith(kind)
         ]
 
+    async def until_started(self, count: int) -> None:
+        """Wait until ``count`` handlers have written their start line."""
+        deadline = time.monotonic() + 30
+        while len(self.lines("start")) < count:  # another process writes the file
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+
 
 @pytest.fixture
 def kairos(database: str, nats_server: EmbeddedNats) -> Iterator[Kairos]:

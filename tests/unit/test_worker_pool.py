@@ -102,10 +102,15 @@ class BlockingTarget:
     def __init__(self) -> None:
         self.started = asyncio.Event()
         self.release = asyncio.Event()
+        self.cancelled = asyncio.Event()
 
     async def execute(self, run: Run, job: Job) -> None:
         self.started.set()
-        await self.release.wait()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
 
 
 async def worker_states(db: MemoryDatabase) -> list[str]:
@@ -210,3 +215,29 @@ async def test_a_batch_capable_target_gets_the_claimed_runs_together() -> None:
         (RunStatus.DEAD, "rejected"),
         (RunStatus.SUCCEEDED, None),
     ]
+
+
+async def test_a_cancel_asked_for_stops_the_delivery_and_ends_the_run_cancelled() -> None:
+    """The heartbeat answers the cancel; the pool cancels the delivery task, reports the
+    stop, and the run ends cancelled (not retried) while the pool keeps going."""
+    clock = FakeClock(T0)
+    db, run = await setup(clock, max_attempts=3)
+    target = BlockingTarget()
+    pool = WorkerPool(
+        db, {TargetKind.EVENT: target}, clock, heartbeat_interval=timedelta(milliseconds=10)
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(pool.run(stop))
+    await target.started.wait()
+    async with db.transaction(ACME) as tx:
+        current = await tx.runs.get(run.id, lock=True)
+        marked, _ = current.request_cancel(reason="operator said so", now=clock.now())
+        await tx.runs.save_many([marked])
+    await asyncio.wait_for(target.cancelled.wait(), 10)
+    stop.set()
+    await task
+    async with db.transaction(ACME) as tx:
+        stored = await tx.runs.get(run.id)
+    assert (stored.status, stored.reason) == (RunStatus.CANCELLED, "operator said so")
+    assert [a.outcome.value for a in stored.attempts if a.outcome] == ["cancelled"]
+    assert not task.cancelled()
