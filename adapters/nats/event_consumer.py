@@ -19,7 +19,6 @@ import asyncpg
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.errors import BadRequestError
 
@@ -73,7 +72,7 @@ class EventTriggerConsumer:
             try:
                 await self._consume(stop)
             except (OSError, ConnectionError, NatsError, asyncpg.PostgresError) as exc:
-                log.warning("event consumer: %s; retrying in 1 s", exc)
+                log.warning("event consumer: %s %s; retrying in 1 s", type(exc).__name__, exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
 
@@ -84,7 +83,7 @@ class EventTriggerConsumer:
             while not stop.is_set():
                 try:
                     msgs = await sub.fetch(self._batch, timeout=1)
-                except NatsTimeout:
+                except TimeoutError:  # nats' own, or asyncio's when the server is busy
                     continue
                 messages = [_message(msg) for msg in msgs]
                 wanted = await listened(self._db, messages)  # unacked on failure: redelivered
