@@ -289,9 +289,12 @@ class RunQueue(Protocol):
         Raises ``NotFound``."""
         ...
 
-    async def get_many(self, run_ids: Sequence[RunId], *, lock: bool = False) -> Sequence[Run]:
+    async def get_many(
+        self, run_ids: Sequence[RunId], *, lock: bool = False, current_attempt: bool = False
+    ) -> Sequence[Run]:
         """The runs that exist among ``run_ids`` (locked in id order with ``lock``),
-        without their attempt history."""
+        without their attempt history (only the current attempt with
+        ``current_attempt``)."""
         ...
 
     async def list(self, where: RunFilter, *, after: Keyset | None, limit: int) -> Sequence[Run]:

@@ -16,6 +16,7 @@ import httpx
 log = logging.getLogger("kairos_worker")
 
 Handler = Callable[["RunContext"], Awaitable[None]]
+REPORT_BATCH = 500
 
 
 class Retry(Exception):
@@ -87,7 +88,8 @@ class Worker:
     _stopping: asyncio.Event | None = None
     _slot: asyncio.Event | None = None
     _client: httpx.AsyncClient | None = None
-    _reports: set[asyncio.Task[None]] = field(default_factory=set)
+    # Outcomes waiting to be sent; ``None`` ends the reporter.
+    _outbox: asyncio.Queue[tuple[RunContext, dict[str, Any]] | None] | None = None
 
     def handler(self, job_type: str) -> Callable[[Handler], Handler]:
         """Declare the coroutine that runs jobs of ``job_type`` (a WORKER job's type)."""
@@ -121,6 +123,7 @@ class Worker:
             raise RuntimeError("declare at least one @worker.handler(...) first")
         self._stopping = asyncio.Event()
         self._slot = asyncio.Event()
+        self._outbox = asyncio.Queue()
         headers = {"Kairos-Tenant": self.tenant}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -134,16 +137,17 @@ class Worker:
             await self._register()
             relay = asyncio.create_task(self._relay_stop(stop))
             beats = asyncio.create_task(self._beat_loop())
+            reporter = asyncio.create_task(self._reporter())
             try:
                 await self._claim_loop()
                 await self._drain()
             finally:
+                self._outbox.put_nowait(None)  # what is queued is sent first
+                await reporter
                 beats.cancel()
                 relay.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await beats
-                if self._reports:
-                    await asyncio.gather(*self._reports, return_exceptions=True)
                 await self._deregister()
 
     async def _relay_stop(self, stop: asyncio.Event) -> None:
@@ -237,44 +241,64 @@ class Worker:
             outcome = {"error": retry.reason, "retry_after": retry.after}
         except Exception as exc:
             outcome = {"error": f"{type(exc).__name__}: {exc}"[:2000] or type(exc).__name__}
-        if not outcome.pop("skip", False):
-            # Reported from its own task: a cancelled handler still gets its outcome out.
-            task = asyncio.create_task(self._report(context, outcome))
-            self._reports.add(task)
-            task.add_done_callback(self._reports.discard)
-        else:
+        if outcome.pop("skip", False):
             self._release(context.run_id)
+        else:
+            assert self._outbox is not None
+            self._outbox.put_nowait((context, outcome))
 
     def _release(self, run_id: str) -> None:
         self._held.pop(run_id, None)
         if self._slot is not None:
             self._slot.set()
 
-    async def _report(self, context: RunContext, outcome: Mapping[str, Any]) -> None:
-        """Send the outcome until Kairos has it (or refuses it: the lease was lost)."""
-        verb = "fail" if "error" in outcome else "complete"
-        body = {"token": context.lease_token, **{k: v for k, v in outcome.items() if v is not None}}
+    async def _reporter(self) -> None:
+        """Send outcomes in batches (``POST /workers/{id}/report``): whatever finished
+        while the previous batch was on the wire goes in the next. A batch is re-sent
+        until Kairos answers; runs it reports lost (taken back) are simply dropped."""
+        assert self._outbox is not None
+        final = False
+        while not final:
+            first = await self._outbox.get()
+            batch = [first]
+            while not self._outbox.empty() and len(batch) < REPORT_BATCH:
+                batch.append(self._outbox.get_nowait())
+            final = None in batch
+            items = [item for item in batch if item is not None]
+            if items:
+                await self._send(items)
+
+    async def _send(self, items: list[tuple[RunContext, dict[str, Any]]]) -> None:
+        body = {
+            "outcomes": [
+                {
+                    "run_id": context.run_id,
+                    "token": context.lease_token,
+                    **{k: v for k, v in outcome.items() if v is not None},
+                }
+                for context, outcome in items
+            ]
+        }
         delay = 0.2
         try:
             while True:
                 try:
-                    response = await self._call(f"/runs/{context.run_id}/{verb}", body)
+                    response = await self._call(f"/workers/{self.worker_id}/report", body)
                 except httpx.TransportError as exc:
-                    log.warning("reporting run %s failed (%s); retrying", context.run_id, exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5)
-                    continue
-                if response.status_code == 409:
-                    log.warning("run %s: %s", context.run_id, _message(response))
-                elif response.status_code >= 500:
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5)
-                    continue
-                elif response.status_code >= 400:
-                    log.error("run %s: outcome refused: %s", context.run_id, _message(response))
-                return
+                    log.warning("reporting %d outcome(s) failed (%s); retrying", len(items), exc)
+                else:
+                    if response.status_code < 500:
+                        break
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)
+            if response.status_code >= 400:
+                log.error("outcomes refused: %s", _message(response))
+            else:
+                for run_id in response.json().get("lost", []):
+                    log.warning("run %s: lease lost before its outcome was recorded", run_id)
         finally:
-            self._release(context.run_id)
+            for context, _ in items:
+                self._release(context.run_id)
 
     async def _beat_loop(self) -> None:
         while True:

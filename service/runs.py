@@ -299,6 +299,58 @@ async def report(
         return new
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """An external worker's report for one run (``POST /workers/{id}/report``)."""
+
+    run_id: RunId
+    token: int
+    error: str | None = None
+    retry_after: timedelta | None = None
+    detail: Mapping[str, Any] | None = None
+
+
+async def report_many(
+    db: Database,
+    *,
+    tenant_id: TenantId,
+    outcomes: Sequence[Outcome],
+    unit: Callable[[], float] = random.random,
+) -> tuple[list[Run], list[RunId]]:
+    """Many outcomes of one tenant in one transaction (a busy external worker's group
+    commit): the same decisions as ``report``. Answers the runs recorded and the ids
+    refused as ``LEASE_LOST`` (or unknown): a worker drops those."""
+    if not outcomes:
+        return [], []
+    async with db.transaction(tenant_id) as tx:
+        now = await tx.now()
+        ids = [o.run_id for o in outcomes]
+        stored = {r.id: r for r in await tx.runs.get_many(ids, lock=True, current_attempt=True)}
+        jobs = await _jobs(tx, list(stored.values()))
+        done: list[Run] = []
+        events: list[DomainEvent] = []
+        refused: list[RunId] = []
+        for o in outcomes:
+            current = stored.get(o.run_id)
+            if current is None:
+                refused.append(o.run_id)
+                continue
+            claimed = Report(
+                replace(current, lease_token=o.token), o.error, o.retry_after, o.detail
+            )
+            try:
+                new, more = _decide(current, claimed, jobs.get(current.job_id), now, unit)
+            except LeaseLost:
+                refused.append(o.run_id)
+                continue
+            stored[o.run_id] = new  # a second outcome for the same run is refused
+            done.append(new)
+            events.extend(more)
+        await tx.runs.save_many(done)
+        await tx.outbox.append(events)
+        return done, refused
+
+
 async def complete(db: Database, *, tenant_id: TenantId, run_id: RunId, token: int) -> Run:
     """The worker reports success; a stale token raises ``LeaseLost``."""
     return await report(db, tenant_id=tenant_id, run_id=run_id, token=token)

@@ -509,6 +509,21 @@ def create_app(
             await asyncio.sleep(min(pause, left))
             pause = min(pause * 2, CLAIM_POLL_MAX)
 
+    @app.post("/workers/{worker_id}/report", tags=["workers"])
+    async def report_outcomes(worker_id: uuid.UUID, body: Doc, t: Tenant) -> dict[str, Any]:
+        """Many outcomes in one transaction: ``{"outcomes": [{"run_id", "token",
+        "error"?, "retry_after"?, "detail"?}]}`` (at most 500; no ``error`` is success).
+        Answers the ids ``recorded`` and the ids ``lost`` (stale token or unknown run:
+        drop them)."""
+        if set(body) != {"outcomes"} or not isinstance(body["outcomes"], list):
+            raise InvalidRequest("expected {'outcomes': [...]}", field="outcomes")
+        if len(body["outcomes"]) > MAX_REPORT:
+            raise InvalidRequest(f"at most {MAX_REPORT} outcomes at once", field="outcomes")
+        await workers.get_worker(db, tenant_id=t, worker_id=WorkerId(worker_id))
+        outcomes = [_batch_outcome(item, i) for i, item in enumerate(body["outcomes"])]
+        done, lost = await runs.report_many(db, tenant_id=t, outcomes=outcomes)
+        return {"recorded": [str(r.id) for r in done], "lost": [str(r) for r in lost]}
+
     @app.post("/workers/{worker_id}/drain", tags=["workers"])
     async def drain_worker(worker_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
         """The worker finishes what it holds and takes nothing more (told in its next
@@ -529,6 +544,7 @@ def create_app(
 
 
 MAX_CLAIM = 100
+MAX_REPORT = 500
 MAX_WAIT = 30
 CLAIM_POLL_MIN, CLAIM_POLL_MAX = 0.05, 0.5
 
@@ -550,6 +566,32 @@ def _seconds(value: Any, field: str) -> timedelta | None:
     if value is None:
         return None
     return timedelta(seconds=_bounded(value, field, 0, 86_400))
+
+
+def _batch_outcome(item: Any, i: int) -> runs.Outcome:
+    if not isinstance(item, dict):
+        raise InvalidRequest(f"outcomes[{i}] must be an object", field=f"outcomes[{i}]")
+    body = {k: v for k, v in item.items() if k != "run_id"}
+    try:
+        token, detail = _outcome(body, {"token", "error", "retry_after", "detail"})
+        run_id = uuid.UUID(str(item.get("run_id")))
+    except InvalidRequest as exc:
+        where = f"outcomes[{i}].{exc.details.get('field', '')}"
+        raise InvalidRequest(f"{where}: {exc.message}", field=where) from None
+    except ValueError:
+        where = f"outcomes[{i}].run_id"
+        raise InvalidRequest(f"{where} must be a UUID", field=where) from None
+    error = body.get("error")
+    if error is not None and (not isinstance(error, str) or not error.strip()):
+        where = f"outcomes[{i}].error"
+        raise InvalidRequest(f"{where} must be a message", field=where)
+    return runs.Outcome(
+        run_id=RunId(run_id),
+        token=token,
+        error=None if error is None else error[:2000],
+        retry_after=_seconds(body.get("retry_after"), f"outcomes[{i}].retry_after"),
+        detail=detail,
+    )
 
 
 def _outcome(body: dict[str, Any], allowed: set[str]) -> tuple[int, dict[str, Any] | None]:

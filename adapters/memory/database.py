@@ -329,9 +329,15 @@ class MemoryRuns(_Scoped):
             raise NotFound("run", str(run_id))
         return run
 
-    async def get_many(self, run_ids: Sequence[RunId], *, lock: bool = False) -> list[Run]:
+    async def get_many(
+        self, run_ids: Sequence[RunId], *, lock: bool = False, current_attempt: bool = False
+    ) -> list[Run]:
         found = [self._t.runs.get(run_id) for run_id in sorted(set(run_ids), key=str)]
-        return [replace(r, attempts=()) for r in found if r and self._visible(r.tenant_id)]
+        return [
+            replace(r, attempts=r.attempts[-1:] if current_attempt and r.attempt else ())
+            for r in found
+            if r and self._visible(r.tenant_id)
+        ]
 
     async def list(self, where: RunFilter, *, after: Keyset | None, limit: int) -> list[Run]:
         def matches(r: Run) -> bool:

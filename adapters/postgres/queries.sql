@@ -292,6 +292,11 @@ SELECT * FROM runs WHERE id = ANY($1::uuid[]) ORDER BY id;
 -- One lock order (by id) for every batch writer: no deadlock between them.
 SELECT * FROM runs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE;
 
+-- name: current_attempts
+-- Each run's current attempt (the one its lease is for).
+SELECT a.* FROM run_attempts a JOIN runs r ON r.tenant_id = a.tenant_id AND r.id = a.run_id
+WHERE r.id = ANY($1::uuid[]) AND a.number = r.attempt;
+
 -- name: advance_schedules
 UPDATE schedules s
 SET state = u.state, next_fire_at = u.next_fire_at, fire_count = u.fire_count,

@@ -116,11 +116,21 @@ class PgRuns:
         attempts = await self._conn.fetch(sql("run_attempts"), run_id)
         return run_from_row(row, tuple(_attempt_from_row(a) for a in attempts))
 
-    async def get_many(self, run_ids: Sequence[RunId], *, lock: bool = False) -> list[Run]:
-        rows = await self._conn.fetch(
-            sql("get_runs_for_update" if lock else "get_runs"), list(set(run_ids))
-        )
-        return [run_from_row(row) for row in rows]
+    async def get_many(
+        self, run_ids: Sequence[RunId], *, lock: bool = False, current_attempt: bool = False
+    ) -> list[Run]:
+        ids = list(set(run_ids))
+        rows = await self._conn.fetch(sql("get_runs_for_update" if lock else "get_runs"), ids)
+        if not current_attempt:
+            return [run_from_row(row) for row in rows]
+        attempts = {
+            a["run_id"]: _attempt_from_row(a)
+            for a in await self._conn.fetch(sql("current_attempts"), ids)
+        }
+        return [
+            run_from_row(row, (attempts[row["id"]],) if row["id"] in attempts else ())
+            for row in rows
+        ]
 
     async def list(self, where: RunFilter, *, after: Keyset | None, limit: int) -> list[Run]:
         at, id = after or (None, None)

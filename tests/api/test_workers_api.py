@@ -291,3 +291,37 @@ async def test_without_a_secret_key_http_jobs_answer_unavailable(db: MemoryDatab
         r = await api.post("/jobs", json=job, headers=ACME)
         assert (r.status_code, error(r)["code"]) == (503, "UNAVAILABLE")
         assert (await api.get("/jobs", headers=ACME)).json()["items"] == []
+
+
+async def test_a_batch_report_records_each_outcome_and_names_the_lost(
+    api: httpx.AsyncClient,
+) -> None:
+    """One report for three runs: a success, a failure with retry_after, and a stale
+    token; the first two are recorded, the third is answered lost; a repeat of the
+    success is lost too; a malformed item names its index."""
+    await runs_of(api, 3)
+    wid = await register(api, capacity=3)
+    a, b, c = (await api.post(f"/workers/{wid}/claim", json={"max": 3}, headers=ACME)).json()[
+        "runs"
+    ]
+    outcomes = [
+        {"run_id": a["run_id"], "token": a["lease_token"]},
+        {"run_id": b["run_id"], "token": b["lease_token"], "error": "busy", "retry_after": 60},
+        {"run_id": c["run_id"], "token": c["lease_token"] + 1},
+    ]
+    r = await api.post(f"/workers/{wid}/report", json={"outcomes": outcomes}, headers=ACME)
+    assert r.json() == {"recorded": [a["run_id"], b["run_id"]], "lost": [c["run_id"]]}
+    states = [
+        (await api.get(f"/runs/{x['run_id']}", headers=ACME)).json()["status"] for x in (a, b, c)
+    ]
+    assert states == ["succeeded", "pending", "running"]
+    again = await api.post(f"/workers/{wid}/report", json={"outcomes": outcomes[:1]}, headers=ACME)
+    assert again.json() == {"recorded": [], "lost": [a["run_id"]]}
+    bad = await api.post(
+        f"/workers/{wid}/report",
+        json={"outcomes": [outcomes[0], {"run_id": "x", "token": 1}]},
+        headers=ACME,
+    )
+    assert (bad.status_code, error(bad)["details"]["field"]) == (422, "outcomes[1].run_id")
+    other = await api.post(f"/workers/{wid}/report", json={"outcomes": []}, headers=GLOBEX)
+    assert other.status_code == 404
