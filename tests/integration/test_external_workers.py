@@ -204,7 +204,8 @@ async def test_a_killed_workers_run_is_reclaimed_by_another_after_its_lease(
     kairos: Kairos,
 ) -> None:
     """SIGKILL mid-run: after the 5 s lease the run goes to the second worker, which
-    completes it as attempt 2; attempt 1 ended lease_expired on the first worker."""
+    completes it as attempt 2; attempt 1 ended lease_expired on the first worker, which
+    the leader marked offline for its missed heartbeats."""
     async with client(kairos) as api:
         schedule = await reports_schedule(api)
         first = kairos.worker("doomed", WORKER_LEASE="5")
@@ -220,9 +221,11 @@ async def test_a_killed_workers_run_is_reclaimed_by_another_after_its_lease(
             stop(second)
         attempts = (await api.get(f"/runs/{run_id}")).json()["attempts"]
         assert [a["outcome"] for a in attempts] == ["lease_expired", "succeeded"]
-        workers = {w["id"]: w["name"] for w in (await api.get("/workers")).json()["items"]}
-        assert [workers[a["worker_id"]] for a in attempts] == ["doomed", "survivor"]
+        workers = {w["id"]: w for w in (await api.get("/workers")).json()["items"]}
+        assert [workers[a["worker_id"]]["name"] for a in attempts] == ["doomed", "survivor"]
         assert run["attempt"] == 2
+        # silent for more than 3 heartbeats (1 s each) while its lease ran out: offline
+        assert workers[attempts[0]["worker_id"]]["state"] == "offline"
 
 
 async def test_a_cancel_reaches_the_handler_and_ends_the_run_cancelled(kairos: Kairos) -> None:
