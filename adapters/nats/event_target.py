@@ -54,14 +54,13 @@ class EventTarget:
         return outcomes
 
 
-def _message(run: Run, job: Job) -> tuple[str, bytes, dict[str, str]]:
-    subject = job.target.config.get("subject")
-    if not isinstance(subject, str):
-        raise ExecutionFailed("EVENT target has no subject", job_id=str(job.id))
-    _valid_subject(subject)
+def run_message(run: Run) -> tuple[bytes, dict[str, str]]:
+    """A run as a NATS message (EVENT and QUEUE targets): its context as the body, its
+    identity in headers, ``Nats-Msg-Id`` = run id (a retried attempt is stored once)."""
     body = {
         "run_id": str(run.id),
         "schedule_id": str(run.schedule_id),
+        "job_id": str(run.job_id),
         "nominal_at": run.nominal_at.isoformat(),
         "attempt": run.attempt,
         "payload": dict(run.payload),
@@ -72,7 +71,16 @@ def _message(run: Run, job: Job) -> tuple[str, bytes, dict[str, str]]:
         "Kairos-Schedule-Id": str(run.schedule_id),
         "Kairos-Attempt": str(run.attempt),
     }
-    return tenant_subject(run.tenant_id, subject), jsonfast.dumps(body), headers
+    return jsonfast.dumps(body), headers
+
+
+def _message(run: Run, job: Job) -> tuple[str, bytes, dict[str, str]]:
+    subject = job.target.config.get("subject")
+    if not isinstance(subject, str):
+        raise ExecutionFailed("EVENT target has no subject", job_id=str(job.id))
+    _valid_subject(subject)
+    body, headers = run_message(run)
+    return tenant_subject(run.tenant_id, subject), body, headers
 
 
 @lru_cache(maxsize=1024)

@@ -21,7 +21,7 @@ from nats.errors import Error as NatsError
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NoStreamResponseError
 
-from adapters import jsonfast
+from adapters.nats.event_target import run_message
 from domain.errors import ExecutionFailed
 from domain.job import Job
 from domain.run import Run
@@ -79,26 +79,13 @@ class QueueTarget:
 
     async def execute(self, run: Run, job: Job) -> Mapping[str, Any] | None:
         subject = queue_subject(run.tenant_id, queue_name(job.target.config))
-        body = {
-            "run_id": str(run.id),
-            "schedule_id": str(run.schedule_id),
-            "job_id": str(run.job_id),
-            "nominal_at": run.nominal_at.isoformat(),
-            "attempt": run.attempt,
-            "payload": dict(run.payload),
-        }
-        headers = {
-            "Nats-Msg-Id": str(run.id),
-            "Kairos-Run-Id": str(run.id),
-            "Kairos-Schedule-Id": str(run.schedule_id),
-            "Kairos-Attempt": str(run.attempt),
-        }
+        body, headers = run_message(run)
         try:
             stream = await self.ensure_stream(run.tenant_id)
             try:
                 ack = await self._js.publish(
                     subject,
-                    jsonfast.dumps(body),
+                    body,
                     timeout=self._ack_timeout,
                     stream=stream,
                     headers=headers,

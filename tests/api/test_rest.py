@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,10 +18,8 @@ from domain.job import Job, TargetKind
 from domain.run import Run
 from service.materialiser import LEADER, materialise_due
 from service.worker import WorkerPool
+from tests.api.support import ACME, GLOBEX, T0, error
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-ACME = {"Kairos-Tenant": "acme"}
-GLOBEX = {"Kairos-Tenant": "globex"}
 JOB = {"name": "report", "target": {"kind": "EVENT", "config": {"subject": "reports.generate"}}}
 
 
@@ -36,28 +34,10 @@ class Failing:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-def db(clock: FakeClock) -> MemoryDatabase:
-    return MemoryDatabase(clock)
-
-
-@pytest.fixture
 async def api(db: MemoryDatabase) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(db))
     async with httpx.AsyncClient(transport=transport, base_url="http://kairos") as client:
         yield client
-
-
-def error(response: httpx.Response) -> dict[str, Any]:
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "details", "timestamp"}
-    err: dict[str, Any] = body["error"]
-    return err
 
 
 async def make_job(api: httpx.AsyncClient, **extra: Any) -> dict[str, Any]:

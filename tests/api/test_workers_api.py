@@ -5,7 +5,7 @@ tenant isolation, secrets shown once."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,10 +16,8 @@ from adapters.memory.clock import FakeClock
 from adapters.memory.database import MemoryDatabase
 from adapters.secrets import FernetSecretBox
 from service import runs as use
+from tests.api.support import ACME, GLOBEX, T0, error
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-ACME = {"Kairos-Tenant": "acme"}
-GLOBEX = {"Kairos-Tenant": "globex"}
 WORKER_JOB = {
     "name": "reports",
     "target": {"kind": "WORKER", "config": {"type": "reports.generate"}},
@@ -29,26 +27,10 @@ BOX = FernetSecretBox(FernetSecretBox.generate_key())
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(T0)
-
-
-@pytest.fixture
-def db(clock: FakeClock) -> MemoryDatabase:
-    return MemoryDatabase(clock)
-
-
-@pytest.fixture
 async def api(db: MemoryDatabase) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(db, secrets=BOX))
     async with httpx.AsyncClient(transport=transport, base_url="http://kairos") as client:
         yield client
-
-
-def error(response: httpx.Response) -> dict[str, Any]:
-    err: dict[str, Any] = response.json()["error"]
-    assert set(err) == {"code", "message", "details", "timestamp"}
-    return err
 
 
 async def runs_of(api: httpx.AsyncClient, n: int, job: dict[str, Any] = WORKER_JOB) -> list[str]:
