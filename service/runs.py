@@ -284,19 +284,14 @@ async def report(
 ) -> Run:
     """One worker's outcome for one run (``POST /runs/{id}/complete|fail``): success
     with ``error`` None, else a failure retried after the backoff (or ``retry_after`` if
-    longer), or dead after the last attempt. A stale token raises ``LeaseLost``. The same
-    decision as ``record``, for a worker that reports runs one by one."""
-    async with db.transaction(tenant_id) as tx:
-        run = await tx.runs.get(run_id, lock=True)
-        try:
-            job: Job | None = await tx.jobs.get(run.job_id)
-        except NotFound:
-            job = None
-        claimed = Report(replace(run, lease_token=token), error, retry_after, detail)
-        new, events = _decide(run, claimed, job, await tx.now(), unit)
-        await tx.runs.save_many([new])
-        await tx.outbox.append(events)
-        return new
+    longer), or dead after the last attempt. ``report_many`` of one: a stale token raises
+    ``LeaseLost``, an unknown run ``NotFound``."""
+    outcome = Outcome(run_id, token, error, retry_after, detail)
+    done, _ = await report_many(db, tenant_id=tenant_id, outcomes=[outcome], unit=unit)
+    if done:
+        return done[0]
+    current = await get_run(db, tenant_id=tenant_id, run_id=run_id)
+    raise LeaseLost(str(run_id), token, current.lease_token)
 
 
 @dataclass(frozen=True, slots=True)
