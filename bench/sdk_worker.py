@@ -15,7 +15,7 @@ from kairos_worker import RunContext, Worker
 
 worker = Worker(
     os.environ["KAIROS_API_URL"],
-    tenant="bench",
+    token=os.environ["KAIROS_TOKEN"],
     name=f"bench-sdk-{os.getpid()}",
     concurrency=int(os.environ.get("WORKER_CONCURRENCY", "32")),
     poll_wait=1.0,

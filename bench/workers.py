@@ -33,6 +33,7 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from adapters.auth.tokens import DEV_AUDIENCE, DEV_ISSUER, DevKeys
 from adapters.clock import SystemClock
 from adapters.embedded.nats import EmbeddedNats
 from adapters.embedded.postgres import EmbeddedPostgres
@@ -139,11 +140,13 @@ async def builtin(pg: EmbeddedPostgres, receiver: str, n: int) -> float:
         await system_pool.close()
 
 
-async def sdk(pg: EmbeddedPostgres, api: str, receiver: str, n: int, processes: int) -> float:
+async def sdk(
+    pg: EmbeddedPostgres, api: str, token: str, receiver: str, *, n: int, processes: int
+) -> float:
     app_pool = await create_pool(pg.dsn_for("postgres", "kairos_app"))
     app = PostgresDatabase(app_pool)
     procs = []
-    env = {**os.environ, "KAIROS_API_URL": api, "RECEIVER_URL": receiver}
+    env = {**os.environ, "KAIROS_API_URL": api, "RECEIVER_URL": receiver, "KAIROS_TOKEN": token}
     for _ in range(processes):
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -201,6 +204,13 @@ async def main() -> None:
         receiver_proc, port = await start(sys.executable, str(HERE / "noop_receiver.py"))
         receiver = f"http://127.0.0.1:{port}/hook"
         kairos = str(Path(sys.executable).with_name("kairos"))
+        keys = DevKeys(root / "auth").ensure()
+        token = keys.mint("bench", ["scheduler:operate"], ttl=timedelta(hours=2), now=time.time())
+        auth = {
+            "KAIROS_AUTH_JWKS_FILE": str(keys.jwks_file),
+            "KAIROS_AUTH_ISSUER": DEV_ISSUER,
+            "KAIROS_AUTH_AUDIENCE": DEV_AUDIENCE,
+        }
         serve_proc, line = await start(
             kairos,
             "serve",
@@ -212,13 +222,14 @@ async def main() -> None:
             "0",
             "--workers",
             "0",
+            env={**os.environ, **auth},
         )
         api = line.split()[3].rstrip(",")
         results: dict[str, list[float]] = {"builtin": []}
         for _ in range(args.rounds):
             results["builtin"].append(args.n / await builtin(pg, receiver, args.n))
             for k in args.processes:
-                rate = args.n / await sdk(pg, api, receiver, args.n, k)
+                rate = args.n / await sdk(pg, api, token, receiver, n=args.n, processes=k)
                 results.setdefault(f"sdk{k}", []).append(rate)
     finally:
         for proc in (serve_proc, receiver_proc):

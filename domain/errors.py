@@ -60,6 +60,12 @@ class Conflict(DomainError):
     code = "CONFLICT"
 
 
+class Unauthorized(DomainError):
+    """No credentials, or credentials that do not verify (401)."""
+
+    code = "UNAUTHORIZED"
+
+
 class Forbidden(DomainError, PermissionError):
     """The caller may not do this (a system schedule managed by Kairos, ...)."""
 

@@ -4,7 +4,8 @@ It handles WORKER jobs of type ``reports.generate``: "generates" a report by sle
 ``payload.seconds`` (default 0.1) and appending a line to ``REPORTS_OUT``. It stops on
 SIGTERM after the reports in progress are finished (the SDK's drain).
 
-    KAIROS_API_URL=http://127.0.0.1:8080 KAIROS_TENANT=acme python examples/reports_worker.py
+    export KAIROS_TOKEN=$(kairos token --tenant acme --scope scheduler:operate)
+    KAIROS_API_URL=http://127.0.0.1:8080 python examples/reports_worker.py
 
 Its job, created once through the API:
 
@@ -27,7 +28,7 @@ from kairos_worker import Retry, RunContext, Worker
 
 worker = Worker(
     os.environ.get("KAIROS_API_URL", "http://127.0.0.1:8080"),
-    tenant=os.environ.get("KAIROS_TENANT", "acme"),
+    token=os.environ["KAIROS_TOKEN"],
     name=os.environ.get("WORKER_NAME", f"reports-{os.getpid()}"),
     concurrency=int(os.environ.get("WORKER_CONCURRENCY", "4")),
     lease=float(os.environ.get("WORKER_LEASE", "30")),

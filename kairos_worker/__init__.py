@@ -2,7 +2,7 @@
 
     from kairos_worker import Worker, Retry, RunContext
 
-    worker = Worker("http://kairos:8080", tenant="acme", name="reports", concurrency=4)
+    worker = Worker("http://kairos:8080", token=TOKEN, name="reports", concurrency=4)
 
     @worker.handler("reports.generate")
     async def generate(run: RunContext) -> None:
@@ -12,6 +12,7 @@
 
     worker.run()  # until SIGTERM/SIGINT, then drains
 
+``TOKEN`` is a bearer JWT with ``scheduler:operate``; its tenant is the worker's.
 A handler is called once per attempt of a run of a ``WORKER`` job whose ``type`` it
 declared. It returns (the attempt succeeded), raises ``Retry`` (failed, retry no sooner
 than ``after`` seconds), or raises anything else (failed, the job's backoff applies).

@@ -71,12 +71,11 @@ class _Held:
 @dataclass
 class Worker:
     url: str
-    tenant: str
+    token: str  # a bearer token with scheduler:operate; its tenant is the worker's
     name: str = "kairos-worker"
     concurrency: int = 8
     version: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
-    token: str | None = None  # a bearer token, when the API asks for one
     lease: float = 30.0  # seconds a claim holds a run between heartbeats
     heartbeat_interval: float = 5.0
     grace: float = 30.0  # on drain: how long handlers may take to finish
@@ -124,9 +123,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._slot = asyncio.Event()
         self._outbox = asyncio.Queue()
-        headers = {"Kairos-Tenant": self.tenant}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
+        headers = {"Authorization": f"Bearer {self.token}"}
         async with httpx.AsyncClient(
             base_url=self.url,
             headers=headers,

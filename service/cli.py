@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -17,11 +18,13 @@ from uuid import UUID
 import asyncpg
 import yaml
 
+from adapters.auth.tokens import DevKeys, TokenVerifier
 from adapters.clock import SystemClock
 from adapters.holiday_sources import LibraryHolidayProvider
 from adapters.nats.tail import tail
 from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.postgres.migrate import MigrationError, migrate
+from domain.access import Scope
 from domain.calendar import BusinessCalendar, Calendar, CountryHolidays, Holiday, ICalHolidays
 from domain.durations import parse_duration, parse_instant
 from domain.errors import DomainError, InvalidRequest, InvalidSchedule
@@ -43,6 +46,7 @@ from service.preview import Preview, fire_json, preview, truncate_to_minute, utc
 from service.runtime import (
     ServeOptions,
     TargetOptions,
+    auth_from_env,
     configure_logging,
     dev,
     read_dev_env,
@@ -150,6 +154,17 @@ def _build_parser() -> _Parser:
         default=_default("KAIROS_DATABASE_URL"),
         help="DSN (default: $KAIROS_DATABASE_URL, else the running `kairos dev`)",
     )
+    tok = sub.add_parser("token", help="mint an API token for the embedded dev stack")
+    tok.add_argument("--tenant", required=True)
+    tok.add_argument(
+        "--scope",
+        action="append",
+        choices=[s.value for s in Scope],
+        required=True,
+        help="repeatable: scheduler:read, scheduler:operate, scheduler:admin",
+    )
+    tok.add_argument("--ttl", default="PT12H", help="lifetime (default PT12H)")
+    tok.add_argument("--data", default=".kairos", help="the dev stack's folder (./.kairos)")
     events = sub.add_parser("events", help="watch Kairos domain events")
     events_sub = events.add_subparsers(dest="events_command", required=True, parser_class=_Parser)
     tail = events_sub.add_parser("tail", help="print events as they are published")
@@ -193,6 +208,13 @@ def _dev(args: argparse.Namespace) -> int:
     return 0
 
 
+def _auth() -> TokenVerifier | None:
+    try:
+        return auth_from_env(os.environ)
+    except (ValueError, OSError) as exc:
+        raise InvalidRequest(f"KAIROS_AUTH_*: {exc}") from None
+
+
 def _targets() -> TargetOptions:
     """Target settings from the environment; the secret key falls back to the one a
     `kairos dev` in this folder generated."""
@@ -202,6 +224,16 @@ def _targets() -> TargetOptions:
         return TargetOptions.from_env(os.environ, secret_key=fallback)
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
+
+
+def _token(args: argparse.Namespace) -> int:
+    """A token signed with the keys `kairos dev` made under its folder."""
+    keys = DevKeys(Path(args.data) / "auth")
+    if not (keys.folder / "signing.pem").exists():
+        raise InvalidRequest(f"no dev keys under {keys.folder}: start `kairos dev` there first")
+    ttl = parse_duration(args.ttl, field="ttl")
+    print(keys.mint(parse_tenant(args.tenant), args.scope, ttl=ttl, now=time.time()))
+    return 0
 
 
 def _need_servers(args: argparse.Namespace) -> None:
@@ -219,6 +251,7 @@ def _serve(args: argparse.Namespace) -> int:
         api_port=args.api_port,
         worker_capacity=args.workers,
         targets=_targets(),
+        auth=_auth(),
     )
     try:
         asyncio.run(serve(args.database_url, args.nats_url, opts))
@@ -478,6 +511,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _apply(args)
         if args.command == "events":
             return _events(args)
+        if args.command == "token":
+            return _token(args)
     except DomainError as exc:
         print(f"kairos {args.command}: error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE

@@ -26,11 +26,19 @@ import nats
 import uvicorn
 from nats.aio.client import Client
 
+from adapters.auth.tokens import (
+    DEFAULT_ALGORITHMS,
+    DevKeys,
+    JwksKeys,
+    KeySource,
+    StaticKeys,
+    TokenVerifier,
+)
 from adapters.clock import SystemClock
 from adapters.embedded.nats import EmbeddedNats
 from adapters.embedded.postgres import EmbeddedPostgres
 from adapters.holiday_sources import LibraryHolidayProvider
-from adapters.http.api import create_app
+from adapters.http.api import bearer, create_app
 from adapters.http_target.executor import HttpTargetExecutor
 from adapters.http_target.ssrf import Network, parse_allowlist
 from adapters.nats.event_consumer import EventTriggerConsumer
@@ -96,12 +104,34 @@ class TargetOptions:
         return FernetSecretBox(self.secret_key) if self.secret_key else None
 
 
+def auth_from_env(environ: Mapping[str, str]) -> TokenVerifier | None:
+    """The API's token verifier from ``KAIROS_AUTH_*`` (None when none is configured):
+    keys from ``KAIROS_AUTH_JWKS_URL`` or a JWKS file ``KAIROS_AUTH_JWKS_FILE``;
+    ``KAIROS_AUTH_ISSUER`` and ``KAIROS_AUTH_AUDIENCE`` required; optional
+    ``KAIROS_AUTH_TENANT_CLAIM`` (``tenant``), ``KAIROS_AUTH_SCOPE_CLAIM`` (``scope``),
+    ``KAIROS_AUTH_ALGORITHMS`` (``RS256,ES256,EdDSA``)."""
+    url, file = environ.get("KAIROS_AUTH_JWKS_URL"), environ.get("KAIROS_AUTH_JWKS_FILE")
+    if not url and not file:
+        return None
+    keys: KeySource = JwksKeys(url) if url else StaticKeys.from_file(Path(file or ""))
+    algorithms = environ.get("KAIROS_AUTH_ALGORITHMS", ",".join(DEFAULT_ALGORITHMS))
+    return TokenVerifier(
+        keys,
+        issuer=environ.get("KAIROS_AUTH_ISSUER", ""),
+        audience=environ.get("KAIROS_AUTH_AUDIENCE", ""),
+        algorithms=tuple(a.strip() for a in algorithms.split(",") if a.strip()),
+        tenant_claim=environ.get("KAIROS_AUTH_TENANT_CLAIM", "tenant"),
+        scope_claim=environ.get("KAIROS_AUTH_SCOPE_CLAIM", "scope"),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ServeOptions:
     api_host: str = "127.0.0.1"
     api_port: int | None = 8080  # None: no API; 0: any free port
     worker_capacity: int = 32  # 0: no built-in pool
     targets: TargetOptions = field(default_factory=TargetOptions)
+    auth: TokenVerifier | None = None  # required when the API is served
 
 
 @contextlib.asynccontextmanager
@@ -178,6 +208,11 @@ async def serve(
     """Run one scheduler replica and the API until SIGINT/TERM; ``on_ready`` gets the
     API's URL once everything is up."""
     opts = options or ServeOptions()
+    if opts.api_port is not None and opts.auth is None:
+        raise RuntimeError(
+            "the API needs token authentication: set KAIROS_AUTH_JWKS_URL or "
+            "KAIROS_AUTH_JWKS_FILE, with KAIROS_AUTH_ISSUER and KAIROS_AUTH_AUDIENCE"
+        )
     await _require_schema(database_url)
 
     async def body(stop: asyncio.Event, ready: Callable[[str], None]) -> None:
@@ -222,8 +257,9 @@ async def _start_api(
     box: FernetSecretBox | None,
 ) -> str:
     assert opts.api_port is not None
+    assert opts.auth is not None
     config = uvicorn.Config(
-        create_app(db, secrets=box),
+        create_app(db, auth=bearer(opts.auth), secrets=box),
         host=opts.api_host,
         port=opts.api_port,
         log_level="warning",
@@ -303,7 +339,10 @@ def dev(root: Path, options: ServeOptions | None = None) -> None:
     try:
         server.start()
         targets = TargetOptions.from_env(os.environ, secret_key=key_file(root))
-        opts = dataclasses.replace(options or ServeOptions(), targets=targets)
+        # Auth is on, like production: the folder's own keys unless KAIROS_AUTH_* says
+        # otherwise; `kairos token` mints tokens with them.
+        verifier = auth_from_env(os.environ) or DevKeys(root / "auth").ensure().verifier()
+        opts = dataclasses.replace(options or ServeOptions(), targets=targets, auth=verifier)
         try:
             asyncio.run(migrate(postgres.dsn_for("postgres")))
             dsn = postgres.dsn_for("postgres", "kairos_scheduler")

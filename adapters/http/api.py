@@ -1,10 +1,12 @@
 """The REST API (SEMANTICS 13-14): thin FastAPI routes that parse, resolve the tenant,
 call a use case and render the answer; errors become the envelope (``errors.py``).
 
-Tenant: until token authentication lands (JWT/JWKS, its own issue), the tenant is read
-from the ``Kairos-Tenant`` header by ``header_tenant``; ``create_app`` takes the
-resolver so the token-based one replaces it without touching the routes. The dev and
-serve commands bind the API to 127.0.0.1 by default for that reason.
+Who calls: ``create_app`` takes an ``Authenticator`` that turns a request into a
+``Principal`` (tenant and scopes). ``bearer`` verifies a JWT (``adapters/auth``): the
+tenant comes from the verified token only. Each route's scope is in ``policy.py``
+(deny by default): no or bad token 401, missing scope 403, another tenant's object 404
+(row-level security never shows it). ``header_principal`` (tenant from a
+``Kairos-Tenant`` header, every scope) exists for tests of the routes themselves.
 
 Lists answer ``{"items": [...], "next_cursor": str | null}``; pass ``cursor`` back to
 get the next page. Cursors are opaque (base64 of the keyset).
@@ -23,10 +25,13 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 
+from adapters.auth.tokens import TokenVerifier
 from adapters.holiday_sources import LibraryHolidayProvider
-from adapters.http.errors import ApiError, install
+from adapters.http import policy
+from adapters.http.errors import install
+from domain.access import Principal, Scope
 from domain.durations import format_duration, parse_instant
-from domain.errors import InvalidRequest
+from domain.errors import Forbidden, InvalidRequest, Unauthorized
 from domain.ids import (
     BackfillId,
     CalendarId,
@@ -64,20 +69,43 @@ from service.specs import (
 )
 
 T = TypeVar("T")
-TenantResolver = Callable[[Request], Awaitable[TenantId]]
+Authenticator = Callable[[Request], Awaitable[Principal]]
 MAX_PAGE = 500
 
 
-async def header_tenant(request: Request) -> TenantId:
+def bearer(verifier: TokenVerifier) -> Authenticator:
+    """``Authorization: Bearer <JWT>``, verified; anything else is 401."""
+
+    async def authenticate(request: Request) -> Principal:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("send Authorization: Bearer <token>")
+        return await verifier.verify(token.strip())
+
+    return authenticate
+
+
+async def header_principal(request: Request) -> Principal:
+    """For tests of the routes (never wired by ``kairos serve|dev``): the tenant named by
+    the ``Kairos-Tenant`` header, with every scope."""
     value = request.headers.get("kairos-tenant")
     if not value:
-        raise ApiError(401, "UNAUTHORIZED", "no tenant: send the Kairos-Tenant header")
-    return parse_tenant(value)
+        raise Unauthorized("no tenant: send the Kairos-Tenant header")
+    return Principal(parse_tenant(value), frozenset(Scope))
 
 
 async def _tenant(request: Request) -> TenantId:
-    resolver: TenantResolver = request.app.state.tenant_resolver
-    return await resolver(request)
+    authenticate: Authenticator = request.app.state.authenticate
+    principal = await authenticate(request)
+    route = request.scope.get("route")
+    scope = policy.needed(request.method, getattr(route, "path", ""))
+    if scope is None or not principal.allows(scope):
+        raise Forbidden(
+            f"this call needs {scope.value if scope else 'a scope no token has'}",
+            needed=scope.value if scope else None,
+        )
+    request.state.principal = principal
+    return principal.tenant_id
 
 
 Tenant = Annotated[TenantId, Depends(_tenant)]
@@ -88,7 +116,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 def create_app(
     db: Database,
     *,
-    tenant: TenantResolver = header_tenant,
+    auth: Authenticator,
     holidays: HolidayProvider | None = None,
     secrets: SecretBox | None = None,
 ) -> FastAPI:
@@ -102,7 +130,7 @@ def create_app(
         description="Tenant-scoped scheduling: schedules, jobs and their runs.",
     )
     install(app)
-    app.state.tenant_resolver = tenant
+    app.state.authenticate = auth
 
     # -- jobs ---------------------------------------------------------------------------
 

@@ -59,7 +59,10 @@ class ApiError(Exception):
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return envelope(STATUS.get(exc.code, 422), exc.code, exc.message, jsonable(exc.details))
+        answer = envelope(STATUS.get(exc.code, 422), exc.code, exc.message, jsonable(exc.details))
+        if exc.code == "UNAUTHORIZED":
+            answer.headers["WWW-Authenticate"] = 'Bearer realm="kairos"'
+        return answer
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

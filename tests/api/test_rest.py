@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.http.api import create_app
+from adapters.http.api import create_app, header_principal
 from adapters.memory.clock import FakeClock
 from adapters.memory.database import MemoryDatabase
 from domain.errors import ExecutionFailed
@@ -35,7 +35,7 @@ class Failing:
 
 @pytest.fixture
 async def api(db: MemoryDatabase) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(db))
+    transport = httpx.ASGITransport(app=create_app(db, auth=header_principal))
     async with httpx.AsyncClient(transport=transport, base_url="http://kairos") as client:
         yield client
 

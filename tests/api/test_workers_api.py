@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.http.api import create_app
+from adapters.http.api import create_app, header_principal
 from adapters.memory.clock import FakeClock
 from adapters.memory.database import MemoryDatabase
 from adapters.secrets import FernetSecretBox
@@ -28,7 +28,7 @@ BOX = FernetSecretBox(FernetSecretBox.generate_key())
 
 @pytest.fixture
 async def api(db: MemoryDatabase) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(db, secrets=BOX))
+    transport = httpx.ASGITransport(app=create_app(db, auth=header_principal, secrets=BOX))
     async with httpx.AsyncClient(transport=transport, base_url="http://kairos") as client:
         yield client
 
@@ -267,7 +267,7 @@ async def test_an_http_jobs_secret_is_shown_once_and_rotates(api: httpx.AsyncCli
 
 async def test_without_a_secret_key_http_jobs_answer_unavailable(db: MemoryDatabase) -> None:
     """No KAIROS_SECRET_KEY configured: creating an HTTP job is 503 and stores nothing."""
-    transport = httpx.ASGITransport(app=create_app(db))
+    transport = httpx.ASGITransport(app=create_app(db, auth=header_principal))
     async with httpx.AsyncClient(transport=transport, base_url="http://kairos") as api:
         job = {"name": "hook", "target": {"kind": "HTTP", "config": {"url": "https://a.example"}}}
         r = await api.post("/jobs", json=job, headers=ACME)

@@ -65,10 +65,21 @@ def test_dev_apply_events_and_api() -> None:
         assert tail.returncode == 0, tail.stderr
         types = [line.split()[1] for line in tail.stdout.splitlines()]
         assert {"scheduler.run.started", "scheduler.run.succeeded"} <= set(types)
-        runs = httpx.get(
-            f"{recorded['KAIROS_API_URL']}/runs?status=succeeded",
-            headers={"Kairos-Tenant": "acme"},
-        ).json()["items"]
+        api = f"{recorded['KAIROS_API_URL']}/runs?status=succeeded"
+        assert httpx.get(api).status_code == 401  # auth is on, like production
+        token = kairos(
+            "token",
+            "--data",
+            str(data / ".kairos"),
+            "--tenant",
+            "acme",
+            "--scope",
+            "scheduler:read",
+            env=env,
+        )
+        assert token.returncode == 0, token.stderr
+        bearer = {"Authorization": f"Bearer {token.stdout.strip()}"}
+        runs = httpx.get(api, headers=bearer).json()["items"]
         assert runs
         assert runs[0]["payload"] == {"hello": "world"}
         bad = kairos("apply", "-f", str(data / "missing.yaml"), "--tenant", "acme", env=env)

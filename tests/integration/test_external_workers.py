@@ -16,30 +16,35 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from adapters.auth.tokens import DEV_AUDIENCE, DEV_ISSUER, DevKeys
 from adapters.embedded.nats import EmbeddedNats
 from tests.servers import app_dsn
 
 ROOT = Path(__file__).resolve().parents[2]
 KAIROS = shutil.which("kairos", path=str(Path(sys.executable).parent))
 EXAMPLE = ROOT / "examples" / "reports_worker.py"
-ACME = {"Kairos-Tenant": "acme"}
 
 
 @dataclass
 class Kairos:
     url: str
     out: Path
+    keys: DevKeys
+
+    def token(self, *scopes: str) -> str:
+        return self.keys.mint("acme", scopes, ttl=timedelta(hours=1), now=time.time())
 
     def worker(self, name: str, **env: str) -> subprocess.Popen[str]:
         settings = {
             "KAIROS_API_URL": self.url,
-            "KAIROS_TENANT": "acme",
+            "KAIROS_TOKEN": self.token("scheduler:operate"),
             "WORKER_NAME": name,
             "REPORTS_OUT": str(self.out),
             "WORKER_HEARTBEAT": "1",
@@ -76,6 +81,12 @@ class Kairos:
 def kairos(database: str, nats_server: EmbeddedNats) -> Iterator[Kairos]:
     assert KAIROS is not None
     folder = Path(tempfile.mkdtemp(prefix="kairos-workers-"))
+    keys = DevKeys(folder / "auth").ensure()
+    auth = {
+        "KAIROS_AUTH_JWKS_FILE": str(keys.jwks_file),
+        "KAIROS_AUTH_ISSUER": DEV_ISSUER,
+        "KAIROS_AUTH_AUDIENCE": DEV_AUDIENCE,
+    }
     process = subprocess.Popen(
         [
             KAIROS,
@@ -93,12 +104,13 @@ def kairos(database: str, nats_server: EmbeddedNats) -> Iterator[Kairos]:
         stderr=subprocess.PIPE,
         text=True,
         cwd=folder,
+        env={**os.environ, **auth},
     )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
         assert line.startswith("kairos ready: api http://"), process.stderr.read()  # type: ignore[union-attr]
-        yield Kairos(line.split()[3].rstrip(","), folder / "reports.out")
+        yield Kairos(line.split()[3].rstrip(","), folder / "reports.out", keys)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -110,7 +122,9 @@ def kairos(database: str, nats_server: EmbeddedNats) -> Iterator[Kairos]:
 
 @contextlib.asynccontextmanager
 async def client(k: Kairos) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=k.url, headers=ACME, timeout=30) as api:
+    token = k.token("scheduler:admin")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=k.url, headers=headers, timeout=30) as api:
         yield api
 
 
@@ -249,6 +263,4 @@ async def test_a_cancel_reaches_the_handler_and_ends_the_run_cancelled(kairos: K
 
 
 def _seconds(text: str) -> float:
-    from datetime import datetime  # noqa: PLC0415
-
     return datetime.fromisoformat(text).timestamp()
