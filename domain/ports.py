@@ -131,6 +131,10 @@ class LeaderLease(Protocol):
         raises ``NotLeader`` otherwise. A takeover waits until the transaction ends."""
         ...
 
+    async def current(self, name: str) -> tuple[str, int] | None:
+        """The live leader's holder and epoch, or None when the lease has lapsed."""
+        ...
+
 
 class JobRepository(Protocol):
     """Jobs of the transaction's tenant."""

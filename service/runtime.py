@@ -52,6 +52,7 @@ from adapters.secrets import ENV_KEY, FernetSecretBox, key_file
 from domain.job import TargetKind
 from domain.ports import TargetExecutor
 from service.app import Scheduler, SchedulerSettings
+from service.health import Readiness
 from service.worker import WorkerPool
 
 log = logging.getLogger("kairos")
@@ -240,7 +241,12 @@ async def serve(
                 group.create_task(EventTriggerConsumer(nc, db).run(stop))  # EVENT schedules
                 api_url = "off"
                 if opts.api_port is not None:
-                    api_url = await _start_api(group, db, opts, stop, opts.targets.box())
+                    readiness = Readiness(
+                        db,
+                        nats_connected=lambda: nc.is_connected,
+                        pending_migrations=lambda: pending(database_url),
+                    )
+                    api_url = await _start_api(group, db, opts, stop, readiness)
                 await loops_ready.wait()
                 if on_ready is not None:
                     on_ready(api_url)
@@ -254,12 +260,13 @@ async def _start_api(
     db: PostgresDatabase,
     opts: ServeOptions,
     stop: asyncio.Event,
-    box: FernetSecretBox | None,
+    readiness: Readiness,
 ) -> str:
     assert opts.api_port is not None
     assert opts.auth is not None
+    app = create_app(db, auth=bearer(opts.auth), secrets=opts.targets.box(), readiness=readiness)
     config = uvicorn.Config(
-        create_app(db, auth=bearer(opts.auth), secrets=box),
+        app,
         host=opts.api_host,
         port=opts.api_port,
         log_level="warning",

@@ -47,6 +47,7 @@ from domain.job import Job
 from domain.ports import Database, HolidayProvider, Keyset, RunFilter, SecretBox
 from domain.run import RunStatus
 from service import backfills, calendars, jobs, runs, schedules, triggers, workers
+from service.health import Readiness
 from service.preview import fire_json
 from service.specs import (
     backfill_request,
@@ -119,6 +120,7 @@ def create_app(
     auth: Authenticator,
     holidays: HolidayProvider | None = None,
     secrets: SecretBox | None = None,
+    readiness: Readiness | None = None,
 ) -> FastAPI:
     """The API over ``db``. ``holidays`` reads calendars' holiday sources (countries,
     iCalendar): the library one unless a test gives another. ``secrets`` seals HTTP
@@ -131,6 +133,23 @@ def create_app(
     )
     install(app)
     app.state.authenticate = auth
+
+    # -- health (no credentials: load balancers and orchestrators ask) -----------------
+
+    @app.get("/health/live", tags=["health"])
+    async def live() -> dict[str, Any]:
+        """The process is up and serving."""
+        return {"status": "live"}
+
+    @app.get("/health/ready", tags=["health"])
+    async def ready(response: Response) -> dict[str, Any]:
+        """Postgres, NATS, migrations, leader and outbox lag, each with its detail;
+        503 when one fails."""
+        if readiness is None:
+            return {"status": "ready", "checks": {}}
+        ok, checks = await readiness.check()
+        response.status_code = 200 if ok else 503
+        return {"status": "ready" if ok else "not ready", "checks": checks}
 
     # -- jobs ---------------------------------------------------------------------------
 

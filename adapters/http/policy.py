@@ -56,6 +56,10 @@ POLICY: dict[tuple[str, str], Scope] = {
 }
 
 
+# Answered without credentials and about no tenant: probes of the process.
+PUBLIC = frozenset({("GET", "/health/live"), ("GET", "/health/ready")})
+
+
 def needed(method: str, path: str) -> Scope | None:
     """The scope a route needs; None: nobody may call it."""
     return POLICY.get((method.upper(), path))

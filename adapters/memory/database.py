@@ -138,6 +138,12 @@ class MemoryLeaderLease:
         self._t.leases[name] = (holder, epoch, now + ttl)
         return epoch
 
+    async def current(self, name: str) -> tuple[str, int] | None:
+        lease = self._t.leases.get(name)
+        if lease is None or lease[2] <= self._clock.now():
+            return None
+        return lease[0], lease[1]
+
     async def fence(self, name: str, holder: str, epoch: int) -> None:
         current = self._t.leases.get(name)
         if current is None or current[:2] != (holder, epoch) or current[2] <= self._clock.now():

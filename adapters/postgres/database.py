@@ -90,6 +90,10 @@ class PgLeaderLease:
         epoch: int | None = await self._conn.fetchval(sql("leader_acquire"), name, holder, ttl)
         return epoch
 
+    async def current(self, name: str) -> tuple[str, int] | None:
+        row = await self._conn.fetchrow(sql("leader_current"), name)
+        return None if row is None else (row["holder"], row["epoch"])
+
     async def fence(self, name: str, holder: str, epoch: int) -> None:
         if await self._conn.fetchval(sql("leader_fence"), name, holder, epoch) is None:
             raise NotLeader(holder, epoch)

@@ -200,6 +200,9 @@ SET holder = EXCLUDED.holder,
 WHERE l.holder = EXCLUDED.holder OR l.expires_at <= now()
 RETURNING epoch;
 
+-- name: leader_current
+SELECT holder, epoch FROM leader_lease WHERE name = $1 AND expires_at > now();
+
 -- name: leader_fence
 SELECT 1 FROM leader_lease
 WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now()

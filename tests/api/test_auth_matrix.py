@@ -25,7 +25,7 @@ from jwt.algorithms import ECAlgorithm
 
 from adapters.auth.tokens import StaticKeys, TokenVerifier
 from adapters.http.api import bearer, create_app
-from adapters.http.policy import POLICY
+from adapters.http.policy import POLICY, PUBLIC
 from adapters.memory.database import MemoryDatabase
 from adapters.secrets import FernetSecretBox
 from domain.access import Scope
@@ -38,12 +38,13 @@ APP = create_app(
     auth=bearer(VERIFIER),
     secrets=FernetSecretBox(FernetSecretBox.generate_key()),
 )
-ROUTES = sorted(
+ALL_ROUTES = {
     (method, route.path)
     for route in APP.routes
     if isinstance(route, APIRoute)
     for method in route.methods
-)
+}
+ROUTES = sorted(ALL_ROUTES - PUBLIC)
 BELOW = {Scope.ADMIN: "scheduler:operate", Scope.OPERATE: "scheduler:read", Scope.READ: "x:y"}
 
 
@@ -112,8 +113,10 @@ async def call(
 
 
 def test_every_route_has_a_scope() -> None:
-    """Deny by default: each route of the app is in the policy, and nothing else is."""
+    """Deny by default: each route of the app is in the policy (or one of the public
+    health probes), and nothing else is."""
     assert set(ROUTES) == set(POLICY)
+    assert ALL_ROUTES - set(POLICY) == PUBLIC
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)

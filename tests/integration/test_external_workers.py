@@ -199,6 +199,18 @@ async def test_the_example_completes_runs_and_honours_retry(kairos: Kairos) -> N
         ]
 
 
+async def test_a_served_replica_is_ready_and_says_why(kairos: Kairos) -> None:
+    """/health/ready of a real `kairos serve`: every check passes, the leader is named,
+    without credentials; the API itself still wants a token."""
+    async with httpx.AsyncClient(base_url=kairos.url, timeout=10) as bare:
+        r = await bare.get("/health/ready")
+        assert r.status_code == 200, r.text
+        checks = r.json()["checks"]
+        assert all(c["ok"] for c in checks.values())
+        assert checks["leader"]["epoch"] >= 1
+        assert (await bare.get("/runs")).status_code == 401
+
+
 async def test_sigterm_drains_with_nothing_lost(kairos: Kairos) -> None:
     """SIGTERM while 3 runs are mid-handler: they finish, succeed on attempt 1, exit 0."""
     async with client(kairos) as api:

@@ -1,0 +1,81 @@
+"""Liveness and readiness (``/health/live``, ``/health/ready``).
+
+Ready means this replica can do its work now: PostgreSQL answers, NATS is connected,
+no migration is pending, a leader holds the lease (this replica or another), and the
+oldest event still in the outbox is younger than ``outbox_lag_limit`` (events reach the
+stream). Each check is bounded in time; a failing one says why in the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from domain.ports import Database
+from service.materialiser import LEADER
+
+CHECK_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class Readiness:
+    db: Database
+    nats_connected: Callable[[], bool]
+    pending_migrations: Callable[[], Awaitable[Sequence[int]]]
+    outbox_lag_limit: timedelta = timedelta(seconds=60)
+
+    async def check(self) -> tuple[bool, dict[str, Any]]:
+        checks = {
+            "postgres": self._postgres,
+            "nats": self._nats,
+            "migrations": self._migrations,
+            "leader": self._leader,
+            "outbox": self._outbox,
+        }
+        results = await asyncio.gather(*(_bounded(check) for check in checks.values()))
+        detail = dict(zip(checks, results, strict=True))
+        return all(r["ok"] for r in results), detail
+
+    async def _postgres(self) -> dict[str, Any]:
+        async with self.db.system() as tx:
+            await tx.now()
+        return {"ok": True}
+
+    async def _nats(self) -> dict[str, Any]:
+        return {"ok": self.nats_connected()}
+
+    async def _migrations(self) -> dict[str, Any]:
+        waiting = list(await self.pending_migrations())
+        return {"ok": not waiting, "pending": waiting}
+
+    async def _leader(self) -> dict[str, Any]:
+        async with self.db.system() as tx:
+            current = await tx.leader.current(LEADER)
+        if current is None:
+            return {"ok": False, "error": "no replica holds the leader lease"}
+        return {"ok": True, "holder": current[0], "epoch": current[1]}
+
+    async def _outbox(self) -> dict[str, Any]:
+        async with self.db.system() as tx:
+            oldest = await tx.outbox.pending(1)
+            now = await tx.now()
+        lag = (now - oldest[0].event.occurred_at).total_seconds() if oldest else 0.0
+        limit = self.outbox_lag_limit.total_seconds()
+        return {"ok": lag <= limit, "lag_seconds": round(max(lag, 0.0), 3), "limit": limit}
+
+
+async def _bounded(check: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            result = await check()
+    except TimeoutError:
+        result = {"ok": False, "error": f"no answer within {CHECK_TIMEOUT:g}s"}
+    except Exception as exc:
+        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    result["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return result

@@ -1,0 +1,65 @@
+"""Health probes: live always answers; ready checks Postgres, NATS, migrations, the
+leader and outbox lag, and says which failed (memory adapters, fake clock)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+
+from adapters.http.api import create_app, header_principal
+from adapters.memory.clock import FakeClock
+from adapters.memory.database import MemoryDatabase
+from domain.events import DomainEvent, EventType
+from domain.ids import TenantId, new_id
+from service.health import Readiness
+from service.materialiser import LEADER
+
+
+async def test_ready_names_each_failing_check_and_recovers(
+    db: MemoryDatabase, clock: FakeClock
+) -> None:
+    """No leader, NATS down, a migration pending, an old event in the outbox: 503 with
+    each check false; all fixed: 200. Neither probe needs a token."""
+    state = {"nats": False, "pending": [13]}
+
+    async def pending() -> list[int]:
+        return state["pending"]  # type: ignore[return-value]
+
+    readiness = Readiness(db, lambda: bool(state["nats"]), pending)
+    app = create_app(db, auth=header_principal, readiness=readiness)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://kairos"
+    ) as api:
+        assert (await api.get("/health/live")).json() == {"status": "live"}
+        async with db.system() as tx:
+            await tx.outbox.append(
+                [
+                    DomainEvent.of(
+                        EventType.WORKER_OFFLINE,
+                        tenant_id=TenantId("acme"),
+                        aggregate_id=new_id(),
+                        revision=1,
+                        occurred_at=clock.now(),
+                    )
+                ]
+            )
+        clock.advance(timedelta(minutes=5))
+        r = await api.get("/health/ready")
+        checks = r.json()["checks"]
+        assert (r.status_code, r.json()["status"]) == (503, "not ready")
+        assert {name: c["ok"] for name, c in checks.items()} == {
+            "postgres": True,
+            "nats": False,
+            "migrations": False,
+            "leader": False,
+            "outbox": False,
+        }
+        assert checks["migrations"]["pending"] == [13]
+        assert checks["outbox"]["lag_seconds"] == 300.0
+        state.update(nats=True, pending=[])
+        async with db.system() as tx:
+            await tx.leader.acquire(LEADER, "replica-a", timedelta(seconds=10))
+            await tx.outbox.mark_published([record.seq for record in await tx.outbox.pending(10)])
+        r = await api.get("/health/ready")
+        assert (r.status_code, r.json()["checks"]["leader"]["holder"]) == (200, "replica-a")
