@@ -175,6 +175,10 @@ class EventOutbox(Protocol):
 
     async def mark_published(self, seqs: Sequence[int]) -> None: ...
 
+    async def count(self) -> int:
+        """Events not yet relayed."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class OutboxRecord:
@@ -349,6 +353,10 @@ class RunQueue(Protocol):
         """Delete up to ``limit`` ended runs (with their attempts) whose fire is older than
         ``older_than`` and that are not among their schedule's ``keep_last`` newest ended
         runs (None: that condition does not apply). Returns how many went."""
+        ...
+
+    async def depth(self) -> Mapping[tuple[str, str], int]:
+        """Runs not ended, counted by (status, priority name): the queue's depth."""
         ...
 
     async def held_by(self, worker_id: WorkerId) -> int:

@@ -26,6 +26,7 @@ from domain.ids import WorkerId, new_id
 from domain.job import TargetKind
 from domain.ports import Clock, Database, EventPublisher, HolidayProvider, TargetExecutor
 from domain.worker import DEFAULT_HEARTBEAT
+from service import telemetry
 from service.dependencies import resolve_waiting
 from service.materialiser import LEADER, materialise_due
 from service.relay import relay_once
@@ -148,6 +149,7 @@ class Scheduler:
                 self._schedules_changed.set()
                 self._outbox_changed.set()
             self.epoch = epoch
+            telemetry.metrics().leader(epoch)
             await _sleep(stop, ttl.total_seconds() / 3)
 
     async def _materialiser(self, stop: asyncio.Event) -> None:
@@ -168,6 +170,7 @@ class Scheduler:
                 except NotLeader:
                     self.epoch = None
                     continue
+                telemetry.metrics().fires(done.runs)
                 if done.runs:
                     self._outbox_changed.set()
                     self._runs_ready.set()

@@ -8,6 +8,7 @@ duplicate window (keyed by event id) drops.
 from __future__ import annotations
 
 from domain.ports import Database, EventPublisher
+from service import telemetry
 
 
 async def relay_once(db: Database, publisher: EventPublisher, *, limit: int = 1000) -> int:
@@ -20,6 +21,7 @@ async def relay_once(db: Database, publisher: EventPublisher, *, limit: int = 10
             return 0
         acked = await publisher.publish_many([r.event for r in records])
         await tx.outbox.mark_published([r.seq for r in records[:acked]])
+    telemetry.metrics().events_published([r.event.type.value for r in records[:acked]])
     if acked < len(records):
         raise ConnectionError(f"stream acknowledged {acked} of {len(records)} events")
     return acked

@@ -7,6 +7,7 @@ outbox events in the same transaction.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from domain.job import Job
 from domain.ports import Database, Keyset, RunFilter, RunStats, UnitOfWork
 from domain.run import Run
 from domain.worker import WorkerState
+from service import telemetry
 
 DEFAULT_LEASE = timedelta(seconds=30)
 
@@ -64,8 +66,11 @@ async def claim_batch(
 ) -> Claimed:
     """``claim``, also answering the runs' jobs (workers need them to deliver)."""
     scope = db.system() if tenant_id is None else db.transaction(tenant_id)
+    started = time.perf_counter()
     async with scope as tx:
-        return await _claim_in(tx, worker_id, capabilities, limit, lease)
+        claimed = await _claim_in(tx, worker_id, capabilities, limit, lease)
+    telemetry.metrics().claim_took(time.perf_counter() - started, len(claimed.runs))
+    return claimed
 
 
 async def claim_for_worker(
@@ -122,6 +127,9 @@ async def _claim_in(
         events.extend(run_events)
     await tx.runs.save_many(started)
     await tx.outbox.append(events)
+    telemetry.metrics().runs_started(
+        [(batch.now - run.nominal_at).total_seconds() for run in started]
+    )
     return Claimed(started, jobs)
 
 

@@ -41,6 +41,7 @@ from adapters.holiday_sources import LibraryHolidayProvider
 from adapters.http.api import bearer, create_app
 from adapters.http_target.executor import HttpTargetExecutor
 from adapters.http_target.ssrf import Network, parse_allowlist
+from adapters.metrics import PrometheusMetrics
 from adapters.nats.event_consumer import EventTriggerConsumer
 from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import JetStreamPublisher
@@ -51,6 +52,7 @@ from adapters.postgres.migrate import migrate, pending
 from adapters.secrets import ENV_KEY, FernetSecretBox, key_file
 from domain.job import TargetKind
 from domain.ports import TargetExecutor
+from service import telemetry
 from service.app import Scheduler, SchedulerSettings
 from service.health import Readiness
 from service.worker import WorkerPool
@@ -223,6 +225,8 @@ async def serve(
         ):
             publisher = JetStreamPublisher(nc)
             await publisher.ensure_stream()
+            metrics = PrometheusMetrics()
+            telemetry.use(metrics)  # the loops below report to it; /metrics exposes it
             settings = SchedulerSettings(worker_capacity=opts.worker_capacity)
             scheduler = Scheduler(
                 db,
@@ -246,7 +250,9 @@ async def serve(
                         nats_connected=lambda: nc.is_connected,
                         pending_migrations=lambda: pending(database_url),
                     )
-                    api_url = await _start_api(group, db, opts, stop, readiness)
+                    api_url = await _start_api(
+                        group, db, opts, stop, readiness=readiness, metrics=metrics
+                    )
                 await loops_ready.wait()
                 if on_ready is not None:
                     on_ready(api_url)
@@ -260,11 +266,19 @@ async def _start_api(
     db: PostgresDatabase,
     opts: ServeOptions,
     stop: asyncio.Event,
+    *,
     readiness: Readiness,
+    metrics: PrometheusMetrics,
 ) -> str:
     assert opts.api_port is not None
     assert opts.auth is not None
-    app = create_app(db, auth=bearer(opts.auth), secrets=opts.targets.box(), readiness=readiness)
+    app = create_app(
+        db,
+        auth=bearer(opts.auth),
+        secrets=opts.targets.box(),
+        readiness=readiness,
+        metrics=metrics,
+    )
     config = uvicorn.Config(
         app,
         host=opts.api_host,

@@ -29,6 +29,7 @@ from domain.ports import BatchTargetExecutor, Clock, Database, TargetExecutor
 from domain.run import Run
 from domain.worker import DEFAULT_HEARTBEAT
 from service import runs as use
+from service import telemetry
 from service import workers as registry
 
 log = logging.getLogger("kairos.worker")
@@ -200,6 +201,7 @@ class WorkerPool:
         self._jobs.update(claimed.jobs)
         for run in claimed.runs:
             self._held[run.id] = run
+        telemetry.metrics().pool(len(self._held), self.capacity)
         return claimed.runs
 
     async def _deliver_all(self, runs: list[Run]) -> list[use.Report]:
@@ -281,6 +283,7 @@ class WorkerPool:
                 await use.record(self.db, reports, jobs=self._jobs, tenant_id=self.tenant_id)
                 for report in reports:
                     self._held.pop(report.run.id, None)
+                telemetry.metrics().pool(len(self._held), self.capacity)
                 self._slot.set()
                 return
             except (OSError, ConnectionError) as exc:

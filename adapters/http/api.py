@@ -24,11 +24,13 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
+from fastapi.responses import PlainTextResponse
 
 from adapters.auth.tokens import TokenVerifier
 from adapters.holiday_sources import LibraryHolidayProvider
 from adapters.http import policy
 from adapters.http.errors import install
+from adapters.metrics import PrometheusMetrics
 from domain.access import Principal, Scope
 from domain.durations import format_duration, parse_instant
 from domain.errors import Forbidden, InvalidRequest, Unauthorized
@@ -121,6 +123,7 @@ def create_app(
     holidays: HolidayProvider | None = None,
     secrets: SecretBox | None = None,
     readiness: Readiness | None = None,
+    metrics: PrometheusMetrics | None = None,
 ) -> FastAPI:
     """The API over ``db``. ``holidays`` reads calendars' holiday sources (countries,
     iCalendar): the library one unless a test gives another. ``secrets`` seals HTTP
@@ -150,6 +153,14 @@ def create_app(
         ok, checks = await readiness.check()
         response.status_code = 200 if ok else 503
         return {"status": "ready" if ok else "not ready", "checks": checks}
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    async def prometheus() -> Response:
+        """Prometheus exposition: fires, events by type, lateness, claims, deliveries,
+        pool use, leader, queue depth by status and priority, outbox lag."""
+        if metrics is None:
+            return PlainTextResponse("")
+        return Response(await metrics.render(db), media_type=metrics.content_type)
 
     # -- jobs ---------------------------------------------------------------------------
 

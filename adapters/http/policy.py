@@ -57,7 +57,7 @@ POLICY: dict[tuple[str, str], Scope] = {
 
 
 # Answered without credentials and about no tenant: probes of the process.
-PUBLIC = frozenset({("GET", "/health/live"), ("GET", "/health/ready")})
+PUBLIC = frozenset({("GET", "/health/live"), ("GET", "/health/ready"), ("GET", "/metrics")})
 
 
 def needed(method: str, path: str) -> Scope | None:

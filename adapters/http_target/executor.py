@@ -36,6 +36,7 @@ from domain.job import Job
 from domain.ports import Clock, SecretBox
 from domain.run import Run
 from domain.targets import MAX_HTTP_TIMEOUT, HttpTarget
+from service import telemetry
 
 BODY_KEPT = 1024  # characters of the answer kept on the attempt
 BODY_READ = 64 * 1024  # bytes read at most (the rest is not waited for)
@@ -105,14 +106,18 @@ class HttpTargetExecutor:
             finally:
                 await response.aclose()
         except httpx.TimeoutException:
+            telemetry.metrics().delivery("HTTP", "timeout", time.perf_counter() - started)
             raise ExecutionFailed(
                 f"TIMEOUT: {host} gave no answer within {target.timeout.total_seconds():g}s"
             ) from None
         except httpx.HTTPError as exc:
+            telemetry.metrics().delivery("HTTP", "error", time.perf_counter() - started)
             raise ExecutionFailed(f"request to {host} failed: {type(exc).__name__}") from None
+        elapsed = time.perf_counter() - started
+        telemetry.metrics().delivery("HTTP", f"{response.status_code // 100}xx", elapsed)
         detail = {
             "status": response.status_code,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+            "latency_ms": round(elapsed * 1000, 1),
             "body": text,
             "truncated": truncated,
         }

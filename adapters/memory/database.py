@@ -482,6 +482,15 @@ class MemoryRuns(_Scoped):
             self._t.run_keys.discard((run.tenant_id, run.schedule_id, run.nominal_at))
         return min(len(doomed), limit)
 
+    async def depth(self) -> dict[tuple[str, str], int]:
+        active = (RunStatus.WAITING, RunStatus.SCHEDULED, RunStatus.PENDING, RunStatus.RUNNING)
+        found: dict[tuple[str, str], int] = {}
+        for r in self._t.runs.values():
+            if self._visible(r.tenant_id) and r.status in active:
+                key = (r.status.value, r.priority.name.lower())
+                found[key] = found.get(key, 0) + 1
+        return found
+
     async def held_by(self, worker_id: WorkerId) -> int:
         return sum(
             1
@@ -616,6 +625,9 @@ class MemoryWorkers(_Scoped):
 
 
 class MemoryOutbox(_Scoped):
+    async def count(self) -> int:
+        return len(await self.pending(1_000_000))
+
     async def append(self, events: Sequence[DomainEvent]) -> None:
         for event in events:
             if self._tenant is not None and event.tenant_id != self._tenant:

@@ -480,6 +480,9 @@ class PgOutbox:
         self._conn = conn
         self._tenant = tenant_id
 
+    async def count(self) -> int:
+        return int(await self._conn.fetchval(sql("outbox_count")))
+
     async def append(self, events: Sequence[DomainEvent]) -> None:
         if not events:
             return

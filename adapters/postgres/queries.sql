@@ -246,6 +246,14 @@ WHERE ($1::timestamptz IS NULL OR (registered_at, id) > ($1, $2))
 ORDER BY registered_at, id
 LIMIT $3;
 
+-- name: queue_depth
+SELECT status, priority, count(*) AS runs FROM runs
+WHERE status IN ('waiting', 'scheduled', 'pending', 'running')
+GROUP BY status, priority;
+
+-- name: outbox_count
+SELECT count(*) FROM outbox;
+
 -- name: held_by_worker
 SELECT count(*) FROM runs WHERE status = 'running' AND worker_id = $1;
 

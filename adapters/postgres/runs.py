@@ -224,6 +224,12 @@ class PgRuns:
         status = await self._conn.execute(sql("purge_runs"), older_than, keep_last, limit)
         return int(status.split()[-1])
 
+    async def depth(self) -> dict[tuple[str, str], int]:
+        rows = await self._conn.fetch(sql("queue_depth"))
+        return {
+            (row["status"], Priority(row["priority"]).name.lower()): row["runs"] for row in rows
+        }
+
     async def held_by(self, worker_id: WorkerId) -> int:
         return int(await self._conn.fetchval(sql("held_by_worker"), worker_id))
 

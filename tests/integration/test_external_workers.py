@@ -211,6 +211,49 @@ async def test_a_served_replica_is_ready_and_says_why(kairos: Kairos) -> None:
         assert (await bare.get("/runs")).status_code == 401
 
 
+def metric(text: str, name: str) -> float:
+    """The sum of a metric's samples in Prometheus exposition text."""
+    total, found = 0.0, False
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name)] in " {":
+            total += float(line.rsplit(" ", 1)[1])
+            found = True
+    assert found, f"{name} not exposed"
+    return total
+
+
+async def test_metrics_move_with_fires_and_runs(kairos: Kairos) -> None:
+    """/metrics after an every-second schedule ran through an SDK worker: fires, started
+    runs with their lateness, succeeded events, the leader and the queue are exposed."""
+    async with client(kairos) as api:
+        before = (await api.get("/metrics")).text
+        assert metric(before, "kairos_fires_total") == 0
+        schedule = await reports_schedule(api)
+        worker = kairos.worker("w1")
+        try:
+            r = await api.patch(
+                f"/schedules/{schedule}",
+                json={"trigger": {"type": "CRON", "expression": "* * * * * *"}},
+            )
+            assert r.status_code == 200, r.text
+            deadline = time.monotonic() + 30
+            while True:  # until two runs have succeeded and their events are relayed
+                text = (await api.get("/metrics")).text
+                done = 'kairos_events_published_total{type="scheduler.run.succeeded"}'
+                if done in text and metric(text, done) >= 2:
+                    break
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.2)
+        finally:
+            stop(worker)
+        assert metric(text, "kairos_fires_total") >= 2
+        assert metric(text, "kairos_runs_claimed_total") >= 2
+        assert metric(text, "kairos_fire_lateness_seconds_count") >= 2
+        assert metric(text, "kairos_leader") == 1
+        assert metric(text, "kairos_leader_known") == 1
+        assert "kairos_outbox_lag_seconds" in text
+
+
 async def test_sigterm_drains_with_nothing_lost(kairos: Kairos) -> None:
     """SIGTERM while 3 runs are mid-handler: they finish, succeed on attempt 1, exit 0."""
     async with client(kairos) as api:

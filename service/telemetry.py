@@ -1,0 +1,64 @@
+"""What the loops report for metrics (``/metrics``), behind a narrow protocol so the
+service layer does not know Prometheus. ``kairos serve`` installs the Prometheus
+adapter (``adapters/metrics.py``); by default nothing is recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class Metrics(Protocol):
+    def fires(self, count: int) -> None:
+        """Fire records materialised (runs, and missed or skipped records)."""
+
+    def events_published(self, types: Sequence[str]) -> None:
+        """Domain events that reached the stream, by CloudEvents type."""
+
+    def runs_started(self, lateness: Sequence[float]) -> None:
+        """Runs claimed; each one's lateness (claim time - nominal fire time, seconds)."""
+
+    def claim_took(self, seconds: float, claimed: int) -> None: ...
+
+    def delivery(self, kind: str, outcome: str, seconds: float) -> None:
+        """One attempt on a target: kind, outcome (an HTTP status class or error)."""
+
+    def pool(self, busy: int, capacity: int) -> None: ...
+
+    def leader(self, epoch: int | None) -> None: ...
+
+
+class _Nothing:
+    def fires(self, count: int) -> None:
+        return None
+
+    def events_published(self, types: Sequence[str]) -> None:
+        return None
+
+    def runs_started(self, lateness: Sequence[float]) -> None:
+        return None
+
+    def claim_took(self, seconds: float, claimed: int) -> None:
+        return None
+
+    def delivery(self, kind: str, outcome: str, seconds: float) -> None:
+        return None
+
+    def pool(self, busy: int, capacity: int) -> None:
+        return None
+
+    def leader(self, epoch: int | None) -> None:
+        return None
+
+
+_current: Metrics = _Nothing()
+
+
+def use(metrics: Metrics) -> None:
+    """Install the process's metrics (the composition root does, once)."""
+    global _current  # noqa: PLW0603 (one per process, like a logger)
+    _current = metrics
+
+
+def metrics() -> Metrics:
+    return _current
