@@ -20,6 +20,9 @@ import uuid
 from domain.ids import RUN_NAMESPACE, RunId, ScheduleId, TenantId
 
 NAMESPACE_PREFIX = "t"
+# Inbound events that crossed from a tenant's own NATS account (deploy/nats): the
+# tenant publishes on in.<tenant>.<rest>; it fires the same schedules as t.<tenant>.<rest>.
+ACCOUNT_PREFIX = "in"
 DEBOUNCED = "debounced"
 
 
@@ -45,8 +48,10 @@ def event_run_id(tenant_id: TenantId, schedule_id: ScheduleId, key: str) -> RunI
 
 
 def split_subject(subject: str) -> tuple[str, str] | None:
-    """``t.<tenant>.<rest>`` -> (tenant text, rest); None outside the namespace."""
+    """``t.<tenant>.<rest>`` or ``in.<tenant>.<rest>`` -> (tenant text, rest); None
+    outside the namespace."""
     parts = subject.split(".", 2)
-    if len(parts) != 3 or parts[0] != NAMESPACE_PREFIX or not parts[1] or not parts[2]:
+    prefixes = (NAMESPACE_PREFIX, ACCOUNT_PREFIX)
+    if len(parts) != 3 or parts[0] not in prefixes or not parts[1] or not parts[2]:
         return None
     return parts[1], parts[2]

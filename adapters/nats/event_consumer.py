@@ -29,7 +29,7 @@ from service.event_triggers import Message, listened, on_message
 log = logging.getLogger("kairos.inbound")
 
 STREAM = "KAIROS_INBOUND"
-SUBJECTS = ["t.>"]
+SUBJECTS = ["t.>", "in.>"]  # in.<tenant>.>: from tenant accounts (deploy/nats)
 DURABLE = "kairos-event-triggers"
 
 
