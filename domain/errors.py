@@ -66,6 +66,16 @@ class Unauthorized(DomainError):
     code = "UNAUTHORIZED"
 
 
+class RateLimited(DomainError):
+    """Too many requests: try again after ``retry_after`` seconds (429)."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, retry_after=round(retry_after, 3))
+        self.retry_after = retry_after
+
+
 class Forbidden(DomainError, PermissionError):
     """The caller may not do this (a system schedule managed by Kairos, ...)."""
 

@@ -92,6 +92,10 @@ class ScheduleRepository(Protocol):
         """The tenant's enabled schedules with an EVENT trigger."""
         ...
 
+    async def count_live(self) -> int:
+        """The tenant's schedules that are not deleted (Kairos' own not counted)."""
+        ...
+
     async def of_job(self, job_id: JobId) -> Sequence[Schedule]:
         """The job's enabled schedules, locked (pausing them with the job's target)."""
         ...

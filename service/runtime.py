@@ -39,6 +39,7 @@ from adapters.embedded.nats import EmbeddedNats
 from adapters.embedded.postgres import EmbeddedPostgres
 from adapters.holiday_sources import LibraryHolidayProvider
 from adapters.http.api import bearer, create_app
+from adapters.http.ratelimit import RateLimiter
 from adapters.http_target.executor import HttpTargetExecutor
 from adapters.http_target.ssrf import Network, parse_allowlist
 from adapters.metrics import PrometheusMetrics
@@ -51,6 +52,7 @@ from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.postgres.migrate import migrate, pending
 from adapters.secrets import ENV_KEY, FernetSecretBox, key_file
 from domain.job import TargetKind
+from domain.limits import TenantLimits
 from domain.ports import TargetExecutor
 from service import telemetry
 from service.app import Scheduler, SchedulerSettings
@@ -126,6 +128,32 @@ def auth_from_env(environ: Mapping[str, str]) -> TokenVerifier | None:
         tenant_claim=environ.get("KAIROS_AUTH_TENANT_CLAIM", "tenant"),
         scope_claim=environ.get("KAIROS_AUTH_SCOPE_CLAIM", "scope"),
     )
+
+
+def limits_from_env(environ: Mapping[str, str]) -> tuple[TenantLimits, RateLimiter]:
+    """Quotas and API rate limits, the same for every tenant: ``KAIROS_MAX_SCHEDULES``
+    (1000), ``KAIROS_MIN_INTERVAL_SECONDS`` (1), ``KAIROS_MAX_PAYLOAD_BYTES`` (65536),
+    ``KAIROS_RATE_LIMIT`` requests/s (50) with ``KAIROS_RATE_BURST`` (100)."""
+    default = TenantLimits()
+    try:
+        limits = TenantLimits(
+            max_schedules=int(environ.get("KAIROS_MAX_SCHEDULES", default.max_schedules)),
+            min_interval=timedelta(
+                seconds=float(
+                    environ.get("KAIROS_MIN_INTERVAL_SECONDS", default.min_interval.total_seconds())
+                )
+            ),
+            max_payload_bytes=int(
+                environ.get("KAIROS_MAX_PAYLOAD_BYTES", default.max_payload_bytes)
+            ),
+        )
+        limiter = RateLimiter(
+            float(environ.get("KAIROS_RATE_LIMIT", 50)),
+            int(environ.get("KAIROS_RATE_BURST", 100)),
+        )
+    except ValueError as exc:
+        raise ValueError(f"KAIROS_MAX_*/KAIROS_RATE_*: {exc}") from None
+    return limits, limiter
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,12 +300,15 @@ async def _start_api(
 ) -> str:
     assert opts.api_port is not None
     assert opts.auth is not None
+    limits, limiter = limits_from_env(os.environ)
     app = create_app(
         db,
         auth=bearer(opts.auth),
         secrets=opts.targets.box(),
         readiness=readiness,
         metrics=metrics,
+        limits=limits,
+        limiter=limiter,
     )
     config = uvicorn.Config(
         app,

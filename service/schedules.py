@@ -10,6 +10,7 @@ from typing import Any
 from domain.errors import Conflict, Forbidden, NotFound
 from domain.events import DomainEvent
 from domain.ids import JobId, ScheduleId, TenantId, new_id
+from domain.limits import TenantLimits
 from domain.planning import plan
 from domain.ports import Database, HolidayProvider, Keyset, RunFilter, UnitOfWork
 from domain.run import RunStatus
@@ -51,15 +52,21 @@ async def create_schedule(
     job_id: JobId,
     timing: Timing,
     payload: Mapping[str, Any] | None = None,
+    limits: TenantLimits | None = None,
     **policies: Any,
 ) -> Schedule:
     """Store a new schedule whose next fire is the first at or after the database's now.
 
     Fires before creation are not owed (a new schedule has no misfires), except a
     ONE_SHOT missed by less than its ``catchup_window``, which fires once, late.
+    ``limits``: the tenant's quotas (schedule count, minimum interval, payload size).
     """
     async with db.transaction(tenant_id) as tx:
         await tx.jobs.get(job_id)  # NotFound before anything is written
+        if limits is not None:
+            limits.check_payload(payload)
+            limits.check_count(await tx.schedules.count_live())
+            limits.check_interval(timing, await tx.now())
         await require_calendar(tx.calendars, timing.calendar_id)
         schedule_id = ScheduleId(new_id())
         await check_upstreams(tx.schedules, schedule_id, policies.get("depends_on", ()))
@@ -94,11 +101,17 @@ async def update_schedule(
     schedule_id: ScheduleId,
     changes: Mapping[str, Any],
     expected_version: int | None = None,
+    limits: TenantLimits | None = None,
 ) -> Schedule:
     """Change a schedule. Changing its timing restarts it from now: the next fire is the
     first of the new rule at or after now (fires of the old rule are not owed).
     Changes equal to the stored values are a no-op (no version bump, no event)."""
     async with db.transaction(tenant_id) as tx:
+        if limits is not None:
+            if "payload" in changes:
+                limits.check_payload(changes["payload"])
+            if "timing" in changes:
+                limits.check_interval(changes["timing"], await tx.now())
         if "timing" in changes:
             await require_calendar(tx.calendars, changes["timing"].calendar_id)
         schedule = _managed_by_us(_live(await tx.schedules.get(schedule_id)))

@@ -23,6 +23,7 @@ from domain.errors import InvalidRequest, NotFound
 from domain.events import DomainEvent
 from domain.firing import SkipReason
 from domain.ids import RunId, ScheduleId, TenantId, manual_run_id
+from domain.limits import TenantLimits
 from domain.overlap import Admission, Decision, admit
 from domain.ports import Database, UnitOfWork
 from domain.run import Run, RunOrigin
@@ -47,8 +48,11 @@ async def trigger_schedule(
     payload: Mapping[str, Any] | None = None,
     idempotency_key: str | None = None,
     overlap: OverlapPolicy | None = None,
+    limits: TenantLimits | None = None,
 ) -> Triggered:
     """Fire the schedule (by id, or by name) now; see the module doc."""
+    if limits is not None:
+        limits.check_payload(payload)
     if (schedule_id is None) == (name is None):
         raise InvalidRequest("name the schedule by schedule_id or by name", field="schedule_id")
     async with db.transaction(tenant_id) as tx:

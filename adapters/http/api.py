@@ -30,10 +30,11 @@ from adapters.auth.tokens import TokenVerifier
 from adapters.holiday_sources import LibraryHolidayProvider
 from adapters.http import policy
 from adapters.http.errors import install
+from adapters.http.ratelimit import RateLimiter
 from adapters.metrics import PrometheusMetrics
 from domain.access import Principal, Scope
 from domain.durations import format_duration, parse_instant
-from domain.errors import Forbidden, InvalidRequest, Unauthorized
+from domain.errors import Forbidden, InvalidRequest, RateLimited, Unauthorized
 from domain.ids import (
     BackfillId,
     CalendarId,
@@ -46,6 +47,7 @@ from domain.ids import (
     parse_tenant,
 )
 from domain.job import Job
+from domain.limits import TenantLimits
 from domain.ports import Database, HolidayProvider, Keyset, RunFilter, SecretBox
 from domain.run import RunStatus
 from service import backfills, calendars, jobs, runs, schedules, triggers, workers
@@ -107,6 +109,13 @@ async def _tenant(request: Request) -> TenantId:
             f"this call needs {scope.value if scope else 'a scope no token has'}",
             needed=scope.value if scope else None,
         )
+    limiter: RateLimiter | None = request.app.state.limiter
+    wait = limiter.take(principal.tenant_id) if limiter is not None else None
+    if wait is not None:
+        raise RateLimited(
+            f"over {limiter.rate:g} requests/s for this tenant; retry shortly",  # type: ignore[union-attr]
+            retry_after=wait,
+        )
     request.state.principal = principal
     return principal.tenant_id
 
@@ -124,6 +133,8 @@ def create_app(
     secrets: SecretBox | None = None,
     readiness: Readiness | None = None,
     metrics: PrometheusMetrics | None = None,
+    limits: TenantLimits | None = None,
+    limiter: RateLimiter | None = None,
 ) -> FastAPI:
     """The API over ``db``. ``holidays`` reads calendars' holiday sources (countries,
     iCalendar): the library one unless a test gives another. ``secrets`` seals HTTP
@@ -136,6 +147,8 @@ def create_app(
     )
     install(app)
     app.state.authenticate = auth
+    app.state.limiter = limiter
+    quotas = limits or TenantLimits()
 
     # -- health (no credentials: load balancers and orchestrators ask) -----------------
 
@@ -215,7 +228,7 @@ def create_app(
     async def create_schedule(body: Doc, t: Tenant, response: Response) -> dict[str, Any]:
         fields = schedule_changes(body)
         require(fields, "name", "job_id")
-        schedule = await schedules.create_schedule(db, tenant_id=t, **fields)
+        schedule = await schedules.create_schedule(db, tenant_id=t, limits=quotas, **fields)
         response.headers["Location"] = f"/schedules/{schedule.id}"
         response.headers["ETag"] = f'"{schedule.version}"'
         return render_schedule(schedule)
@@ -251,6 +264,7 @@ def create_app(
             schedule_id=ScheduleId(schedule_id),
             changes=changes,
             expected_version=_version(if_match) if if_match else None,
+            limits=quotas,
         )
         response.headers["ETag"] = f'"{schedule.version}"'
         return render_schedule(schedule)
@@ -291,7 +305,7 @@ def create_app(
     ) -> dict[str, Any]:
         options = trigger_options(body or {}, idempotency_key)
         done = await triggers.trigger_schedule(
-            db, tenant_id=t, schedule_id=ScheduleId(schedule_id), **options
+            db, tenant_id=t, schedule_id=ScheduleId(schedule_id), limits=quotas, **options
         )
         response.status_code = 201 if done.created else 200
         response.headers["Location"] = f"/runs/{done.run.id}"

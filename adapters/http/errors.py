@@ -10,6 +10,7 @@ error id and answered as 500 ``INTERNAL`` carrying only that id.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from typing import Any
 
@@ -20,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from adapters.envelope import error_body, jsonable
-from domain.errors import DomainError
+from domain.errors import DomainError, RateLimited
 
 log = logging.getLogger("kairos.api")
 
@@ -62,6 +63,8 @@ def install(app: FastAPI) -> None:
         answer = envelope(STATUS.get(exc.code, 422), exc.code, exc.message, jsonable(exc.details))
         if exc.code == "UNAUTHORIZED":
             answer.headers["WWW-Authenticate"] = 'Bearer realm="kairos"'
+        if isinstance(exc, RateLimited):
+            answer.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         return answer
 
     @app.exception_handler(ApiError)

@@ -253,6 +253,13 @@ class MemorySchedules(_Scoped):
         found.sort(key=lambda s: s.next_fire_at or until)
         return found[:limit]
 
+    async def count_live(self) -> int:
+        return sum(
+            1
+            for (t, _), s in self._t.schedules.items()
+            if self._visible(t) and s.state is not ScheduleState.DELETED and not s.system
+        )
+
     async def of_job(self, job_id: JobId) -> list[Schedule]:
         return [
             s

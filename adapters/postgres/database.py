@@ -307,6 +307,9 @@ class PgSchedules:
     async def event_schedules(self) -> list[Schedule]:
         return [self._from_row(row) for row in await self._conn.fetch(sql("event_schedules"))]
 
+    async def count_live(self) -> int:
+        return int(await self._conn.fetchval(sql("count_live_schedules")))
+
     async def of_job(self, job_id: JobId) -> list[Schedule]:
         rows = await self._conn.fetch(sql("schedules_of_job"), job_id)
         return [self._from_row(row) for row in rows]

@@ -35,6 +35,9 @@ SELECT tenant_id, id, name, job_id, spec, state, next_fire_at, fire_count, syste
        created_at, updated_at
 FROM schedules WHERE id = $1;
 
+-- name: count_live_schedules
+SELECT count(*) FROM schedules WHERE state <> 'deleted' AND NOT system;
+
 -- name: schedules_of_job
 SELECT tenant_id, id, name, job_id, spec, state, next_fire_at, fire_count, system, version,
        created_at, updated_at
