@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from domain.audit import AuditEntry
 from domain.backfill import Backfill
 from domain.calendar import Calendar, HolidaySource
 from domain.events import DomainEvent
@@ -197,6 +198,14 @@ class EventPublisher(Protocol):
         ...
 
 
+class AuditLog(Protocol):
+    async def add(self, entry: AuditEntry) -> None: ...
+
+    async def list(self, *, after: Keyset | None, limit: int) -> Sequence[AuditEntry]:
+        """Newest first, keyset-paginated by ``(at, id)``."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: state changes and outbox rows commit together or not at all.
     Leaving the block normally commits; an exception rolls back."""
@@ -226,6 +235,9 @@ class UnitOfWork(Protocol):
 
     @property
     def workers(self) -> WorkerRepository: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
 
     async def now(self) -> datetime:
         """The database's "now": what every due decision is measured against."""

@@ -28,11 +28,12 @@ from fastapi.responses import PlainTextResponse
 
 from adapters.auth.tokens import TokenVerifier
 from adapters.holiday_sources import LibraryHolidayProvider
-from adapters.http import policy
+from adapters.http import audit, policy
 from adapters.http.errors import install
 from adapters.http.ratelimit import RateLimiter
 from adapters.metrics import PrometheusMetrics
 from domain.access import Principal, Scope
+from domain.audit import AuditEntry
 from domain.durations import format_duration, parse_instant
 from domain.errors import Forbidden, InvalidRequest, RateLimited, Unauthorized
 from domain.ids import (
@@ -96,7 +97,7 @@ async def header_principal(request: Request) -> Principal:
     value = request.headers.get("kairos-tenant")
     if not value:
         raise Unauthorized("no tenant: send the Kairos-Tenant header")
-    return Principal(parse_tenant(value), frozenset(Scope))
+    return Principal(parse_tenant(value), frozenset(Scope), subject=f"header:{value}")
 
 
 async def _tenant(request: Request) -> TenantId:
@@ -146,6 +147,7 @@ def create_app(
         description="Tenant-scoped scheduling: schedules, jobs and their runs.",
     )
     install(app)
+    audit.install(app, db)
     app.state.authenticate = auth
     app.state.limiter = limiter
     quotas = limits or TenantLimits()
@@ -174,6 +176,16 @@ def create_app(
         if metrics is None:
             return PlainTextResponse("")
         return Response(await metrics.render(db), media_type=metrics.content_type)
+
+    @app.get("/audit", tags=["audit"])
+    async def audit_trail(
+        t: Tenant, limit: Limit = 50, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """The tenant's mutating calls, newest first: actor, method, path, status, and
+        the resource before and after (secrets redacted)."""
+        async with db.transaction(t) as tx:
+            found = await tx.audit.list(after=_cursor(cursor), limit=limit)
+        return _page(found, limit, render_audit, lambda e: (e.at, e.id))
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -734,3 +746,16 @@ def _cursor(text: str | None) -> Keyset | None:
         return datetime.fromisoformat(at), uuid.UUID(id)
     except (ValueError, TypeError, binascii.Error):
         raise InvalidRequest("cursor is not one this API gave out", field="cursor") from None
+
+
+def render_audit(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": str(entry.id),
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "method": entry.method,
+        "path": entry.path,
+        "status": entry.status,
+        "before": entry.before,
+        "after": entry.after,
+    }

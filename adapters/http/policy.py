@@ -53,6 +53,8 @@ POLICY: dict[tuple[str, str], Scope] = {
     ("POST", "/workers/{worker_id}/report"): OPERATE,
     ("POST", "/workers/{worker_id}/drain"): OPERATE,
     ("POST", "/workers/{worker_id}/stop"): OPERATE,
+    # the audit trail
+    ("GET", "/audit"): ADMIN,
 }
 
 

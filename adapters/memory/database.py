@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from adapters.clock import SystemClock
 from adapters.documents import require_tenant
+from domain.audit import AuditEntry
 from domain.backfill import Backfill
 from domain.calendar import Calendar
 from domain.errors import Conflict, LeaseLost, NotFound, NotLeader
@@ -48,6 +49,7 @@ class _Tables:
     workers: dict[tuple[TenantId, WorkerId], Worker] = field(default_factory=dict)
     backfills: dict[BackfillId, Backfill] = field(default_factory=dict)
     calendars: dict[tuple[TenantId, CalendarId], Calendar] = field(default_factory=dict)
+    audit: list[AuditEntry] = field(default_factory=list)
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -62,6 +64,7 @@ class _Tables:
             dict(self.workers),
             dict(self.backfills),
             dict(self.calendars),
+            list(self.audit),
         )
 
 
@@ -109,6 +112,7 @@ class MemoryUnitOfWork:
         self.outbox = MemoryOutbox(tables, tenant_id)
         self.leader = MemoryLeaderLease(tables, clock)
         self.workers = MemoryWorkers(tables, tenant_id)
+        self.audit = MemoryAudit(tables, tenant_id)
         self.backfills = MemoryBackfills(tables, tenant_id)
         self.calendars = MemoryCalendars(tables, tenant_id)
         self._clock = clock
@@ -628,6 +632,22 @@ class MemoryWorkers(_Scoped):
             if self._visible(t) and w.state is not WorkerState.OFFLINE and w.silent(now)
         ]
         found.sort(key=lambda w: w.last_heartbeat_at)
+        return found[:limit]
+
+
+class MemoryAudit(_Scoped):
+    async def add(self, entry: AuditEntry) -> None:
+        self._guard(entry.tenant_id)
+        self._t.audit.append(entry)
+
+    async def list(self, *, after: Keyset | None, limit: int) -> list[AuditEntry]:
+        found = sorted(
+            (e for e in self._t.audit if self._visible(e.tenant_id)),
+            key=lambda e: (e.at, str(e.id)),
+            reverse=True,
+        )
+        if after is not None:
+            found = [e for e in found if (e.at, str(e.id)) < (after[0], str(after[1]))]
         return found[:limit]
 
 

@@ -22,6 +22,7 @@ from adapters.documents import (
 )
 from adapters.postgres.queries import sql
 from adapters.postgres.runs import PgRuns
+from domain.audit import AuditEntry
 from domain.backfill import Backfill, BackfillRequest
 from domain.calendar import Calendar
 from domain.errors import Conflict, NotFound, NotLeader
@@ -74,6 +75,7 @@ class PostgresUnitOfWork:
         self.outbox = PgOutbox(conn, tenant_id)
         self.leader = PgLeaderLease(conn)
         self.workers = PgWorkers(conn, tenant_id)
+        self.audit = PgAudit(conn, tenant_id)
         self.backfills = PgBackfills(conn, tenant_id)
         self.calendars = PgCalendars(conn, tenant_id)
 
@@ -476,6 +478,45 @@ class PgWorkers:
     async def silent(self, now: datetime, limit: int) -> Sequence[Worker]:
         rows = await self._conn.fetch(sql("silent_workers"), now, MISSED_HEARTBEATS_OFFLINE, limit)
         return [self._from_row(row) for row in rows]
+
+
+class PgAudit:
+    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId | None) -> None:
+        self._conn = conn
+        self._tenant = tenant_id
+
+    async def add(self, entry: AuditEntry) -> None:
+        _guard(entry.tenant_id, self._tenant)
+        await self._conn.execute(
+            sql("insert_audit"),
+            entry.tenant_id,
+            entry.id,
+            entry.at,
+            entry.actor,
+            entry.method,
+            entry.path,
+            entry.status,
+            None if entry.before is None else dict(entry.before),
+            None if entry.after is None else dict(entry.after),
+        )
+
+    async def list(self, *, after: Keyset | None, limit: int) -> list[AuditEntry]:
+        at, id = after or (None, None)
+        rows = await self._conn.fetch(sql("list_audit"), at, id, limit)
+        return [
+            AuditEntry(
+                tenant_id=TenantId(row["tenant_id"]),
+                id=row["id"],
+                at=row["at"],
+                actor=row["actor"],
+                method=row["method"],
+                path=row["path"],
+                status=row["status"],
+                before=row["before"],
+                after=row["after"],
+            )
+            for row in rows
+        ]
 
 
 class PgOutbox:

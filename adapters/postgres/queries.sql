@@ -416,3 +416,13 @@ SELECT tenant_id, id, name, job_id, spec, state, next_fire_at, fire_count, syste
        created_at, updated_at
 FROM schedules
 WHERE state = 'enabled' AND (spec -> 'timing' -> 'trigger' ->> 'type') = 'EVENT';
+
+-- name: insert_audit
+INSERT INTO audit_log (tenant_id, id, at, actor, method, path, status, before, after)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb);
+
+-- name: list_audit
+SELECT * FROM audit_log
+WHERE ($1::timestamptz IS NULL OR (at, id) < ($1, $2))
+ORDER BY at DESC, id DESC
+LIMIT $3;

@@ -106,6 +106,29 @@ async def test_app_role_sees_zero_rows_without_a_tenant(database: str) -> None:
         await app.close()
 
 
+async def test_the_audit_log_is_append_only_and_tenant_scoped(database: str) -> None:
+    """The service roles may add and read entries of their tenant, never change or
+    delete them, and see none without a tenant."""
+    app = await asyncpg.connect(app_dsn(database))
+    try:
+        async with app.transaction():
+            await app.execute("SELECT set_config('kairos.tenant_id', 'acme', true)")
+            await app.execute(
+                "INSERT INTO audit_log (tenant_id, id, at, actor, method, path, status) "
+                "VALUES ('acme', $1, now(), 'me', 'POST', '/jobs', 201)",
+                uuid.uuid4(),
+            )
+            assert await app.fetchval("SELECT count(*) FROM audit_log") == 1
+        for statement in ("UPDATE audit_log SET status = 500", "DELETE FROM audit_log"):
+            async with app.transaction():
+                await app.execute("SELECT set_config('kairos.tenant_id', 'acme', true)")
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await app.execute(statement)
+        assert await app.fetchval("SELECT count(*) FROM audit_log") == 0
+    finally:
+        await app.close()
+
+
 async def test_app_role_neither_owns_nor_bypasses(database: str) -> None:
     """The service role is not the owner, cannot bypass RLS, and cannot turn it off."""
     app = await asyncpg.connect(app_dsn(database))

@@ -1,0 +1,129 @@
+"""The audit trail of the API (SEMANTICS 13): every mutating call that got past
+authentication is recorded with its actor (the token's ``sub``), tenant, method, path,
+answer status, and the resource it addressed as it was before and after the call.
+
+Not recorded: the external worker protocol (``/workers/...``, ``/runs/{id}/complete``
+and ``/fail``), whose heartbeats and claims would drown the trail; its effects are in
+the runs and their events. The entry is written after the call, in its own transaction:
+a crash in between loses the entry, never the change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+
+from domain.audit import AuditEntry, redact
+from domain.errors import DomainError
+from domain.ids import CalendarId, JobId, RunId, ScheduleId, TenantId
+from domain.ports import Database
+from service import calendars, jobs, runs, schedules
+from service.specs import render_calendar, render_job, render_run, render_schedule
+
+log = logging.getLogger("kairos.audit")
+
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+Reader = Callable[[Database, TenantId, uuid.UUID], Awaitable[Mapping[str, Any]]]
+
+
+async def _job(db: Database, t: TenantId, i: uuid.UUID) -> Mapping[str, Any]:
+    return render_job(await jobs.get_job(db, tenant_id=t, job_id=JobId(i)))
+
+
+async def _schedule(db: Database, t: TenantId, i: uuid.UUID) -> Mapping[str, Any]:
+    return render_schedule(await schedules.get_schedule(db, tenant_id=t, schedule_id=ScheduleId(i)))
+
+
+async def _calendar(db: Database, t: TenantId, i: uuid.UUID) -> Mapping[str, Any]:
+    return render_calendar(await calendars.get_calendar(db, tenant_id=t, calendar_id=CalendarId(i)))
+
+
+async def _run(db: Database, t: TenantId, i: uuid.UUID) -> Mapping[str, Any]:
+    return render_run(await runs.get_run(db, tenant_id=t, run_id=RunId(i)))
+
+
+READERS: dict[str, Reader] = {
+    "jobs": _job,
+    "schedules": _schedule,
+    "calendars": _calendar,
+    "runs": _run,
+}
+
+
+def audited(method: str, path: str) -> bool:
+    parts = path.strip("/").split("/")
+    if method not in MUTATING or not parts or parts[0] in ("workers", "health", "metrics"):
+        return False
+    return not (parts[0] == "runs" and parts[-1] in ("complete", "fail"))
+
+
+def _resource(path: str) -> tuple[Reader, uuid.UUID] | None:
+    parts = path.strip("/").split("/")
+    if len(parts) < 2 or parts[0] not in READERS:
+        return None
+    try:
+        return READERS[parts[0]], uuid.UUID(parts[1])
+    except ValueError:
+        return None
+
+
+async def _read(db: Database, tenant: TenantId, target: tuple[Reader, uuid.UUID] | None) -> Any:
+    if target is None:
+        return None
+    try:
+        return redact(dict(await target[0](db, tenant, target[1])))
+    except DomainError:
+        return None  # not there (yet, or any more)
+
+
+def install(app: FastAPI, db: Database) -> None:
+    @app.middleware("http")
+    async def audit(request: Request, call_next: Callable[..., Awaitable[Any]]) -> Any:
+        if not audited(request.method, request.url.path):
+            return await call_next(request)
+        try:
+            principal = await request.app.state.authenticate(request)
+        except DomainError:
+            return await call_next(request)  # refused by the route: nothing happened
+        target = _resource(request.url.path)
+        before = await _read(db, principal.tenant_id, target)
+        response = await call_next(request)
+        body = b"".join([chunk async for chunk in response.body_iterator])
+        after: Any = await _read(db, principal.tenant_id, target)
+        if (
+            after is None
+            and target is None
+            and response.headers.get("content-type", "").startswith("application/json")
+        ):
+            try:
+                after = redact(json.loads(body))  # a create: the answer is the new resource
+            except ValueError:
+                after = None
+        try:
+            async with db.transaction(principal.tenant_id) as tx:
+                await tx.audit.add(
+                    AuditEntry(
+                        tenant_id=principal.tenant_id,
+                        id=uuid.uuid4(),
+                        at=await tx.now(),
+                        actor=principal.subject or "unknown",
+                        method=request.method,
+                        path=request.url.path,
+                        status=response.status_code,
+                        before=before,
+                        after=after if isinstance(after, dict) else None,
+                    )
+                )
+        except (OSError, ConnectionError) as exc:
+            log.error("audit entry for %s %s not written: %s", request.method, request.url, exc)
+        return Response(
+            content=body,
+            status_code=response.status_code,
+            headers=dict(response.headers),
+            media_type=response.media_type,
+        )
