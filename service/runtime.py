@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,6 +25,7 @@ import nats
 import uvicorn
 from nats.aio.client import Client
 
+from adapters import logs
 from adapters.auth.tokens import (
     DEFAULT_ALGORITHMS,
     DevKeys,
@@ -63,11 +63,10 @@ log = logging.getLogger("kairos")
 
 
 def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """structlog: JSON lines unless stderr is a terminal (``KAIROS_LOG_FORMAT=json|console``
+    decides otherwise)."""
+    chosen = os.environ.get("KAIROS_LOG_FORMAT")
+    logs.configure(json=None if chosen is None else chosen == "json")
 
 
 @dataclass(frozen=True, slots=True)

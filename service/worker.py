@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import structlog
+
 from domain.errors import DomainError, ExecutionFailed, NotFound, TargetGone
 from domain.ids import SYSTEM_TENANT, JobId, RunId, TenantId, WorkerId, new_id
 from domain.job import Job, TargetKind
@@ -237,6 +239,12 @@ class WorkerPool:
 
     async def _execute(self, runs: list[Run]) -> None:
         """``run`` mode: deliver, then queue the outcomes for the recorder's next batch."""
+        if len(runs) == 1:  # this task's log lines name the run
+            structlog.contextvars.bind_contextvars(
+                run_id=str(runs[0].id),
+                schedule_id=str(runs[0].schedule_id),
+                tenant_id=runs[0].tenant_id,
+            )
         try:
             reports = await self._deliver_all(runs)
         except asyncio.CancelledError:

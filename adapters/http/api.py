@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
+import structlog
 from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
@@ -118,6 +119,7 @@ async def _tenant(request: Request) -> TenantId:
             retry_after=wait,
         )
     request.state.principal = principal
+    structlog.contextvars.bind_contextvars(tenant_id=principal.tenant_id)
     return principal.tenant_id
 
 
@@ -148,6 +150,22 @@ def create_app(
     )
     install(app)
     audit.install(app, db)
+
+    @app.middleware("http")
+    async def log_context(request: Request, call_next: Callable[..., Awaitable[Any]]) -> Any:
+        """Each request's log lines carry its id (``X-Request-Id`` or a new one) and the
+        trace id of an incoming ``traceparent``; the tenant is added once known."""
+        structlog.contextvars.clear_contextvars()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        trace = request.headers.get("traceparent", "").split("-")
+        structlog.contextvars.bind_contextvars(
+            request_id=request_id[:64],
+            **({"trace_id": trace[1]} if len(trace) == 4 and len(trace[1]) == 32 else {}),
+        )
+        response = await call_next(request)
+        response.headers["X-Request-Id"] = request_id[:64]
+        return response
+
     app.state.authenticate = auth
     app.state.limiter = limiter
     quotas = limits or TenantLimits()

@@ -63,3 +63,16 @@ async def test_ready_names_each_failing_check_and_recovers(
             await tx.outbox.mark_published([record.seq for record in await tx.outbox.pending(10)])
         r = await api.get("/health/ready")
         assert (r.status_code, r.json()["checks"]["leader"]["holder"]) == (200, "replica-a")
+
+
+async def test_every_answer_names_its_request(db: MemoryDatabase) -> None:
+    """X-Request-Id is echoed when given, made up when not (the id in the log lines)."""
+    app = create_app(db, auth=header_principal)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://kairos"
+    ) as api:
+        given = await api.get("/health/live", headers={"X-Request-Id": "abc-123"})
+        assert given.headers["x-request-id"] == "abc-123"
+        made = await api.get("/jobs")  # 401: errors carry it too
+        assert made.status_code == 401
+        assert len(made.headers["x-request-id"]) == 16
