@@ -102,8 +102,10 @@ async def header_principal(request: Request) -> Principal:
 
 
 async def _tenant(request: Request) -> TenantId:
-    authenticate: Authenticator = request.app.state.authenticate
-    principal = await authenticate(request)
+    principal: Principal | None = getattr(request.state, "authenticated", None)
+    if principal is None:  # the audit middleware may have verified it already
+        authenticate: Authenticator = request.app.state.authenticate
+        principal = await authenticate(request)
     route = request.scope.get("route")
     scope = policy.needed(request.method, getattr(route, "path", ""))
     if scope is None or not principal.allows(scope):

@@ -90,6 +90,7 @@ def install(app: FastAPI, db: Database) -> None:
             principal = await request.app.state.authenticate(request)
         except DomainError:
             return await call_next(request)  # refused by the route: nothing happened
+        request.state.authenticated = principal  # the route does not verify it again
         target = _resource(request.url.path)
         before = await _read(db, principal.tenant_id, target)
         response = await call_next(request)

@@ -8,11 +8,13 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from fastapi import Request
 
 from adapters.http.api import create_app, header_principal
 from adapters.memory.clock import FakeClock
 from adapters.memory.database import MemoryDatabase
 from adapters.secrets import FernetSecretBox
+from domain.access import Principal
 from tests.api.support import ACME, GLOBEX
 
 BOX = FernetSecretBox(FernetSecretBox.generate_key())
@@ -74,3 +76,20 @@ async def test_mutations_are_recorded_with_before_and_after(api: httpx.AsyncClie
     assert first_job["secret"] == "[redacted]"
     assert secret not in str(trail)
     assert (await api.get("/audit", headers=GLOBEX)).json()["items"] == []
+
+
+async def test_a_mutating_call_verifies_its_token_once(db: MemoryDatabase) -> None:
+    """The audit middleware's verification is reused by the route."""
+    calls: list[str] = []
+
+    async def counting(request: Request) -> Principal:
+        calls.append(request.url.path)
+        return await header_principal(request)
+
+    app = create_app(db, auth=counting)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://kairos"
+    ) as api:
+        job = {"name": "r", "target": {"kind": "EVENT", "config": {"subject": "r"}}}
+        assert (await api.post("/jobs", json=job, headers=ACME)).status_code == 201
+    assert calls == ["/jobs"]
