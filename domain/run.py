@@ -117,6 +117,8 @@ class Run:
     # A cancel asked for while running: its worker is told (heartbeat answer), its lease
     # is no longer extended, and the attempt ends ``cancelled`` however it ends.
     cancel_requested: str | None = None
+    # W3C traceparent of the request that made the run (manual triggers), if traced.
+    traceparent: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -144,6 +146,7 @@ class Run:
         run_id: RunId | None = None,
         backfill_id: BackfillId | None = None,
         waiting_for: str | None = None,
+        traceparent: str | None = None,
     ) -> tuple[Run, list[DomainEvent]]:
         """A run for one fire; its id is derived from ``(tenant, schedule, nominal_at)``.
 
@@ -183,6 +186,7 @@ class Run:
             buffered=buffered,
             origin=origin,
             backfill_id=backfill_id,
+            traceparent=traceparent,
             created_at=now,
             updated_at=now,
         )

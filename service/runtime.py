@@ -25,7 +25,7 @@ import nats
 import uvicorn
 from nats.aio.client import Client
 
-from adapters import logs
+from adapters import logs, tracing
 from adapters.auth.tokens import (
     DEFAULT_ALGORITHMS,
     DevKeys,
@@ -67,6 +67,7 @@ def configure_logging() -> None:
     decides otherwise)."""
     chosen = os.environ.get("KAIROS_LOG_FORMAT")
     logs.configure(json=None if chosen is None else chosen == "json")
+    tracing.configure(os.environ)  # OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,45 @@
 """What the loops report for metrics (``/metrics``), behind a narrow protocol so the
 service layer does not know Prometheus. ``kairos serve`` installs the Prometheus
-adapter (``adapters/metrics.py``); by default nothing is recorded."""
+adapter (``adapters/metrics.py``); by default nothing is recorded.
+
+Traces go through the OpenTelemetry API (a no-op until ``adapters/tracing.py``
+configures the SDK): ``span`` opens one, continuing a stored ``traceparent``;
+``current_traceparent`` is what a run made now records so its deliveries join the
+trace; ``inject`` writes the W3C headers into an outgoing message or request.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from opentelemetry import propagate, trace
+
+_tracer = trace.get_tracer("kairos")
+
+
+def current_traceparent() -> str | None:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
+@contextmanager
+def span(
+    name: str, *, parent: str | None = None, attributes: Mapping[str, Any] | None = None
+) -> Iterator[trace.Span]:
+    """A span under ``parent`` (a stored traceparent) or the current context."""
+    context = propagate.extract({"traceparent": parent}) if parent else None
+    with _tracer.start_as_current_span(
+        name, context=context, attributes=dict(attributes or {})
+    ) as current:
+        yield current
+
+
+def inject(headers: MutableMapping[str, str]) -> None:
+    """Add the current trace context (``traceparent``) to outgoing headers."""
+    propagate.inject(headers)
 
 
 class Metrics(Protocol):

@@ -28,6 +28,7 @@ from domain.overlap import Admission, Decision, admit
 from domain.ports import Database, UnitOfWork
 from domain.run import Run, RunOrigin
 from domain.schedule import OverlapPolicy, Schedule, ScheduleState
+from service import telemetry
 
 _MICROSECOND = timedelta(microseconds=1)
 _NOMINAL_TRIES = 100
@@ -130,6 +131,7 @@ async def fire_now(
             buffered=decision.admission is Admission.BUFFER,
             origin=origin,
             run_id=run_id,
+            traceparent=telemetry.current_traceparent(),
         )
         if await tx.runs.add_many([run]):
             break

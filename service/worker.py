@@ -225,14 +225,32 @@ class WorkerPool:
             executor = self.executors[TargetKind(items[0][0].capability)]
             deadline = min(job.timeout for _, job in items).total_seconds()
             outcomes: list[Exception | Mapping[str, Any] | None]
-            try:
-                async with asyncio.timeout(deadline):
-                    if len(items) == 1 or not isinstance(executor, BatchTargetExecutor):
-                        outcomes = [await executor.execute(*items[0])]
-                    else:
-                        outcomes = list(await executor.execute_many(items))
-            except (ExecutionFailed, TimeoutError, DomainError) as exc:
-                outcomes = [exc] * len(items)
+            first = items[0][0]
+            attributes = {
+                "kairos.target": first.capability,
+                "kairos.runs": len(items),
+                **(
+                    {
+                        "kairos.run_id": str(first.id),
+                        "kairos.tenant_id": first.tenant_id,
+                        "kairos.attempt": first.attempt,
+                    }
+                    if len(items) == 1
+                    else {}
+                ),
+            }
+            parent = first.traceparent if len(items) == 1 else None
+            with telemetry.span(
+                f"deliver {first.capability}", parent=parent, attributes=attributes
+            ):
+                try:
+                    async with asyncio.timeout(deadline):
+                        if len(items) == 1 or not isinstance(executor, BatchTargetExecutor):
+                            outcomes = [await executor.execute(*items[0])]
+                        else:
+                            outcomes = list(await executor.execute_many(items))
+                except (ExecutionFailed, TimeoutError, DomainError) as exc:
+                    outcomes = [exc] * len(items)
             for (run, _), outcome in zip(items, outcomes, strict=True):
                 reports[run.id] = _report(run, outcome)
         return [reports[run.id] for run in runs]

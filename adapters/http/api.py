@@ -164,6 +164,8 @@ def create_app(
             request_id=request_id[:64],
             **({"trace_id": trace[1]} if len(trace) == 4 and len(trace[1]) == 32 else {}),
         )
+        # The request's server span (with an incoming traceparent as its parent) is
+        # FastAPI's own telemetry; routes and deliveries nest under it.
         response = await call_next(request)
         response.headers["X-Request-Id"] = request_id[:64]
         return response

@@ -87,6 +87,7 @@ class HttpTargetExecutor:
             "host": parts.netloc.rpartition("@")[2],
             **self._signature(run, job, body),
         }
+        telemetry.inject(headers)  # traceparent: the receiver can join the trace
         literal = f"[{address}]" if address.version == 6 else str(address)
         url = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path, parts.query, ""))
         client = self._client(parts.scheme, host, str(address), port)

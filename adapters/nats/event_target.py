@@ -18,6 +18,7 @@ from domain.errors import DomainError, ExecutionFailed
 from domain.job import Job
 from domain.run import Run
 from domain.triggers import EventTrigger
+from service import telemetry
 
 
 def tenant_subject(tenant_id: str, subject: str) -> str:
@@ -71,6 +72,7 @@ def run_message(run: Run) -> tuple[bytes, dict[str, str]]:
         "Kairos-Schedule-Id": str(run.schedule_id),
         "Kairos-Attempt": str(run.attempt),
     }
+    telemetry.inject(headers)  # traceparent of the delivery, when traced
     return jsonfast.dumps(body), headers
 
 

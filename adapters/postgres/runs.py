@@ -47,6 +47,7 @@ def run_from_row(row: asyncpg.Record, attempts: tuple[Attempt, ...] = ()) -> Run
         origin=RunOrigin(row["origin"]),
         backfill_id=BackfillId(row["backfill_id"]) if row["backfill_id"] else None,
         cancel_requested=row["cancel_requested"],
+        traceparent=row["traceparent"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -78,7 +79,7 @@ class PgRuns:
         if not runs:
             return 0
         self._check(runs)
-        columns: list[list[object]] = [[] for _ in range(22)]
+        columns: list[list[object]] = [[] for _ in range(23)]
         for r in runs:
             values = (
                 r.tenant_id,
@@ -103,6 +104,7 @@ class PgRuns:
                 r.buffered,
                 r.origin.value,
                 r.backfill_id,
+                r.traceparent,
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)

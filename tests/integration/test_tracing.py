@@ -1,0 +1,84 @@
+"""One trace from an API request through the run to the target: a manual trigger sent
+with a traceparent, the run's delivery span under the request's span, and the webhook
+carrying the same trace to its receiver."""
+
+from __future__ import annotations
+
+import httpx
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from adapters.clock import SystemClock
+from adapters.http.api import create_app, header_principal
+from adapters.http_target.executor import HttpTargetExecutor
+from adapters.http_target.ssrf import parse_allowlist
+from adapters.memory.database import MemoryDatabase
+from adapters.secrets import FernetSecretBox
+from domain.job import TargetKind
+from service.worker import WorkerPool
+from tests.receiver import receiver
+
+EXPORTER = InMemorySpanExporter()
+_provider = TracerProvider()
+_provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
+trace.set_tracer_provider(_provider)
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+ACME = {"Kairos-Tenant": "acme"}
+
+
+async def test_a_trace_spans_api_run_and_target() -> None:
+    """trigger (traceparent given) -> POST span in that trace -> deliver HTTP span as its
+    child -> the webhook's traceparent in the same trace, parented by the delivery."""
+    box = FernetSecretBox(FernetSecretBox.generate_key())
+    db = MemoryDatabase(SystemClock())
+    app = create_app(db, auth=header_principal, secrets=box)
+    http = HttpTargetExecutor(box, SystemClock(), allow=parse_allowlist("127.0.0.1/32"))
+    pool = WorkerPool(db, {TargetKind.HTTP: http}, SystemClock())
+    async with (
+        receiver() as r,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://kairos", headers=ACME
+        ) as api,
+    ):
+        job = await api.post(
+            "/jobs", json={"name": "hook", "target": {"kind": "HTTP", "config": {"url": r.url}}}
+        )
+        schedule = await api.post(
+            "/schedules",
+            json={
+                "name": "s",
+                "job_id": job.json()["id"],
+                "trigger": {"type": "CRON", "expression": "0 3 * * *"},
+            },
+        )
+        EXPORTER.clear()
+        parent = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+        fired = await api.post(
+            f"/schedules/{schedule.json()['id']}/trigger",
+            json={},
+            headers={"traceparent": parent},
+        )
+        assert fired.status_code == 201
+        assert await pool.process() == 1
+        await http.aclose()
+    finished = EXPORTER.get_finished_spans()
+    by_id = {s.context.span_id: s for s in finished}
+    (deliver,) = [s for s in finished if s.name == "deliver HTTP"]
+    chain = [deliver]
+    while chain[-1].parent is not None and chain[-1].parent.span_id in by_id:
+        chain.append(by_id[chain[-1].parent.span_id])
+    names = [s.name for s in chain]
+    assert names[0] == "deliver HTTP"
+    assert "POST /schedules/{schedule_id}/trigger" in names  # the API request's span
+    root = chain[-1]
+    assert root.parent is not None
+    assert format(root.parent.span_id, "016x") == "00f067aa0ba902b7"  # the caller's
+    assert {format(s.context.trace_id, "032x") for s in chain} == {TRACE_ID}
+    assert deliver.attributes is not None
+    assert deliver.attributes["kairos.run_id"] == fired.json()["id"]
+    (sent,) = r.received
+    _, trace_id, span_id, _ = sent.headers["traceparent"].split("-")
+    assert (trace_id, span_id) == (TRACE_ID, format(deliver.context.span_id, "016x"))
