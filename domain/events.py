@@ -47,6 +47,8 @@ class DomainEvent:
     aggregate_id: uuid.UUID
     occurred_at: datetime
     data: Mapping[str, Any] = field(default_factory=dict)
+    # W3C trace context the change happened in (CloudEvents distributed-tracing extension)
+    traceparent: str | None = None
 
     @property
     def subject(self) -> str:
@@ -63,6 +65,7 @@ class DomainEvent:
         revision: int | str,
         occurred_at: datetime,
         data: Mapping[str, Any] | None = None,
+        traceparent: str | None = None,
     ) -> DomainEvent:
         """An event whose id is derived from (aggregate, type, revision)."""
         event_id = EventId(uuid.uuid5(EVENT_NAMESPACE, f"{aggregate_id}|{type.value}|{revision}"))
@@ -73,6 +76,7 @@ class DomainEvent:
             aggregate_id=aggregate_id,
             occurred_at=occurred_at,
             data=dict(data or {}),
+            traceparent=traceparent,
         )
 
     def with_data(self, **more: Any) -> DomainEvent:

@@ -438,4 +438,5 @@ class Run:
                 "origin": self.origin.value,
                 **({"missed_count": self.missed_count} if self.missed_count else {}),
             },
+            traceparent=self.traceparent,
         )

@@ -11,7 +11,9 @@ SOURCE = "kairos"
 
 
 def envelope(event: DomainEvent) -> dict[str, Any]:
-    return {
+    """The structured CloudEvent; ``traceparent`` (distributed-tracing extension) when
+    the change happened in a traced request."""
+    doc = {
         "specversion": "1.0",
         "id": str(event.id),
         "source": SOURCE,
@@ -22,6 +24,9 @@ def envelope(event: DomainEvent) -> dict[str, Any]:
         "tenantid": event.tenant_id,
         "data": dict(event.data),
     }
+    if event.traceparent:
+        doc["traceparent"] = event.traceparent
+    return doc
 
 
 def encode(event: DomainEvent) -> bytes:

@@ -590,7 +590,9 @@ async def _stale_or_missing(
 
 
 def _outbox_payload(event: DomainEvent) -> str:
-    body = {"occurred_at": event.occurred_at.isoformat(), "data": dict(event.data)}
+    body: dict[str, Any] = {"occurred_at": event.occurred_at.isoformat(), "data": dict(event.data)}
+    if event.traceparent:
+        body["traceparent"] = event.traceparent
     return jsonfast.dumps_text(body)
 
 
@@ -603,4 +605,5 @@ def _event_from_row(row: asyncpg.Record) -> DomainEvent:
         aggregate_id=row["aggregate_id"],
         occurred_at=datetime.fromisoformat(body["occurred_at"]),
         data=body["data"],
+        traceparent=body.get("traceparent"),
     )

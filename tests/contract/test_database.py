@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from domain.errors import Conflict, NotFound
-from domain.events import DomainEvent
+from domain.events import DomainEvent, EventType
 from domain.ids import JobId
 from tests.contract.support import ACME, GLOBEX, T0, Subject, job, schedule
 
@@ -151,6 +151,24 @@ async def test_outbox_keeps_each_event_once_in_order(subject: Subject) -> None:
     with pytest.raises(ValueError, match="tenant"):
         async with subject.db.transaction(ACME) as tx:
             await tx.outbox.append([foreign])
+
+
+async def test_an_events_trace_context_survives_the_outbox(subject: Subject) -> None:
+    """The traceparent an event was made with is what the relay reads back."""
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    traced = DomainEvent.of(
+        EventType.RUN_STARTED,
+        tenant_id=ACME,
+        aggregate_id=uuid.uuid4(),
+        revision=1,
+        occurred_at=T0,
+        traceparent=parent,
+    )
+    async with subject.system.system() as tx:
+        await tx.outbox.append([traced])
+        pending = await tx.outbox.pending(10)
+    (record,) = [r for r in pending if r.event.id == traced.id]
+    assert record.event.traceparent == parent
 
 
 async def test_schedule_save_detects_concurrent_change(subject: Subject) -> None:

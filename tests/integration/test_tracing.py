@@ -4,6 +4,8 @@ carrying the same trace to its receiver."""
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -15,6 +17,7 @@ from adapters.http.api import create_app, header_principal
 from adapters.http_target.executor import HttpTargetExecutor
 from adapters.http_target.ssrf import parse_allowlist
 from adapters.memory.database import MemoryDatabase
+from adapters.nats.cloudevents import envelope
 from adapters.secrets import FernetSecretBox
 from domain.job import TargetKind
 from service.worker import WorkerPool
@@ -82,3 +85,10 @@ async def test_a_trace_spans_api_run_and_target() -> None:
     (sent,) = r.received
     _, trace_id, span_id, _ = sent.headers["traceparent"].split("-")
     assert (trace_id, span_id) == (TRACE_ID, format(deliver.context.span_id, "016x"))
+    run_events = [e for e in db.outbox if e.aggregate_id == uuid.UUID(fired.json()["id"])]
+    assert [e.type.value for e in run_events] == [
+        "scheduler.run.started",
+        "scheduler.run.succeeded",
+    ]
+    for event in run_events:  # the run's CloudEvents carry the trigger's trace
+        assert envelope(event)["traceparent"].split("-")[1] == TRACE_ID
