@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -148,7 +149,7 @@ class TokenVerifier:
         if jwk.get("kty") != FAMILY[alg]:
             raise Unauthorized(f"key {kid!r} cannot verify {alg}")
         try:
-            key = jwt.PyJWK(dict(jwk), algorithm=alg).key
+            key = _public_key(json.dumps(dict(jwk), sort_keys=True), alg)
             claims = jwt.decode(
                 token,
                 key=key,
@@ -174,6 +175,13 @@ class TokenVerifier:
             scopes=parse_scopes(claims.get(self.scope_claim)),
             subject=str(claims.get("sub", "")),
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _public_key(jwk_json: str, alg: str) -> Any:
+    """A JWK parsed into a key object once, not on every request (keyed by its content,
+    so a rotated key under the same kid is parsed afresh)."""
+    return jwt.PyJWK(json.loads(jwk_json), algorithm=alg).key
 
 
 # -- the dev stack's keys -------------------------------------------------------------------
