@@ -1,6 +1,8 @@
 """Per-tenant quotas (the operator's settings, the same for every tenant): how many
-schedules a tenant may keep, how often a schedule may fire, how large a payload may be.
-Checked where schedules and triggers are written; a refusal names the quota."""
+schedules a tenant may keep, how often a schedule may fire, how large a payload may be,
+how many of its runs may run at once. The first three are checked where schedules and
+triggers are written (a refusal names the quota); ``max_running`` where runs are claimed
+(runs past it wait, pending, and are claimed as others end)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ class TenantLimits:
     max_schedules: int = 1_000
     min_interval: timedelta = timedelta(seconds=1)
     max_payload_bytes: int = 64 * 1024
+    max_running: int | None = None  # None: bounded only by workers' capacity
 
     def check_count(self, live_schedules: int) -> None:
         if live_schedules >= self.max_schedules:

@@ -326,10 +326,14 @@ class RunQueue(Protocol):
         starting after ``after``. Without attempt history."""
         ...
 
-    async def lock_claimable(self, capabilities: frozenset[str], limit: int) -> Claimable:
+    async def lock_claimable(
+        self, capabilities: frozenset[str], limit: int, *, max_running: int | None = None
+    ) -> Claimable:
         """Lock up to ``limit`` due runs (scheduled or pending, available now) whose
         capability is offered, highest priority then oldest dispatch first, skipping
-        rows another transaction holds. Runs come without their attempt history."""
+        rows another transaction holds. Runs of a job at its ``max_concurrency``, or of a
+        tenant with ``max_running`` runs running, are left out (so they cannot fill the
+        batch). Runs come without their attempt history."""
         ...
 
     async def active(
@@ -344,6 +348,14 @@ class RunQueue(Protocol):
     ) -> Mapping[JobId, int]:
         """How many runs of each job are running. ``lock`` first serialises, until the
         transaction ends, with every other caller locking any of these jobs."""
+        ...
+
+    async def running_by_tenant(
+        self, tenants: Sequence[TenantId], *, lock: bool = False
+    ) -> Mapping[TenantId, int]:
+        """How many runs of each tenant are running. ``lock`` first serialises, until the
+        transaction ends, with every other caller locking any of these tenants (taken
+        before any job's lock)."""
         ...
 
     async def at_nominals(

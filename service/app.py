@@ -54,6 +54,8 @@ class SchedulerSettings:
     # How often the built-in pool beats: it extends its leases and learns of runs it lost
     # (cancelled, replaced, taken back), which it then stops.
     worker_heartbeat: timedelta = DEFAULT_HEARTBEAT
+    # The operator's cap on each tenant's running runs (KAIROS_MAX_RUNNING); None: none.
+    max_running: int | None = None
     rescue_every: timedelta = timedelta(seconds=1)
     # Rows per transaction: bigger batches amortise round trips and commits in a burst.
     materialise_batch: int = 1000
@@ -90,6 +92,7 @@ class Scheduler:
             name=f"{self.settings.replica}-pool",
             idle=self.settings.worker_idle,
             heartbeat_interval=self.settings.worker_heartbeat,
+            max_running=self.settings.max_running,
         )
         self.epoch: int | None = None
         self._listen_dsn = listen_dsn

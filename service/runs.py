@@ -16,7 +16,7 @@ from typing import Any
 from domain.errors import Conflict, LeaseLost, NotFound
 from domain.events import DomainEvent
 from domain.ids import JobId, RunId, ScheduleId, TenantId, WorkerId
-from domain.job import Job
+from domain.job import Job, TargetKind
 from domain.ports import Database, Keyset, RunFilter, RunStats, UnitOfWork
 from domain.run import Run
 from domain.worker import WorkerState
@@ -39,6 +39,7 @@ async def claim(
     limit: int,
     lease: timedelta = DEFAULT_LEASE,
     tenant_id: TenantId | None = None,
+    max_running: int | None = None,
 ) -> list[Run]:
     """Lease up to ``limit`` due runs to a worker (one tenant's, or any with None).
 
@@ -51,6 +52,7 @@ async def claim(
         limit=limit,
         lease=lease,
         tenant_id=tenant_id,
+        max_running=max_running,
     )
     return claimed.runs
 
@@ -63,12 +65,16 @@ async def claim_batch(
     limit: int,
     lease: timedelta = DEFAULT_LEASE,
     tenant_id: TenantId | None = None,
+    max_running: int | None = None,
 ) -> Claimed:
-    """``claim``, also answering the runs' jobs (workers need them to deliver)."""
+    """``claim``, also answering the runs' jobs (workers need them to deliver).
+    ``max_running``: the operator's cap on each tenant's running runs (None: none)."""
     scope = db.system() if tenant_id is None else db.transaction(tenant_id)
     started = time.perf_counter()
     async with scope as tx:
-        claimed = await _claim_in(tx, worker_id, capabilities, limit, lease)
+        claimed = await _claim_in(
+            tx, worker_id, capabilities, limit, lease, max_running=max_running
+        )
     telemetry.metrics().claim_took(time.perf_counter() - started, len(claimed.runs))
     return claimed
 
@@ -80,6 +86,7 @@ async def claim_for_worker(
     worker_id: WorkerId,
     limit: int,
     lease: timedelta = DEFAULT_LEASE,
+    max_running: int | None = None,
 ) -> Claimed | None:
     """An external worker's claim (``POST /workers/{id}/claim``): up to ``limit`` runs
     of its tenant matching its registered capabilities, never more than its free
@@ -98,7 +105,9 @@ async def claim_for_worker(
         free = min(limit, worker.capacity - await tx.runs.held_by(worker_id))
         if free <= 0:
             return Claimed([], {})
-        return await _claim_in(tx, worker_id, worker.capabilities, free, lease)
+        return await _claim_in(
+            tx, worker_id, worker.capabilities, free, lease, max_running=max_running
+        )
 
 
 async def _claim_in(
@@ -107,15 +116,18 @@ async def _claim_in(
     capabilities: frozenset[str],
     limit: int,
     lease: timedelta,
+    *,
+    max_running: int | None,
 ) -> Claimed:
-    batch = await tx.runs.lock_claimable(capabilities, limit)
+    batch = await tx.runs.lock_claimable(capabilities, limit, max_running=max_running)
     if not batch.runs:
         return Claimed([], {})
     jobs = await _jobs(tx, [run for run, _ in batch.runs])
     timeouts = {job_id: job.timeout for job_id, job in jobs.items()}
     started: list[Run] = []
     events: list[DomainEvent] = []
-    for run, token in await _within_job_limits(tx, batch.runs, jobs):
+    admitted = await _within_tenant_limit(tx, batch.runs, max_running)
+    for run, token in await _within_job_limits(tx, admitted, jobs):
         run_started, run_events = run.start(
             worker_id=worker_id,
             token=token,
@@ -131,6 +143,27 @@ async def _claim_in(
         [(batch.now - run.nominal_at).total_seconds() for run in started]
     )
     return Claimed(started, jobs)
+
+
+async def _within_tenant_limit(
+    tx: UnitOfWork, candidates: Sequence[tuple[Run, int]], max_running: int | None
+) -> Sequence[tuple[Run, int]]:
+    """The candidates that keep each tenant within ``max_running`` running runs, in claim
+    order; counted under per-tenant locks (taken before the jobs'), like the job limit."""
+    if max_running is None or not candidates:
+        return candidates
+    tenants = sorted({run.tenant_id for run, _ in candidates})
+    running = dict(await tx.runs.running_by_tenant(tenants, lock=True))
+    admitted = []
+    for run, token in candidates:
+        if run.capability == TargetKind.SYSTEM.value:  # Kairos' housekeeping is not capped
+            admitted.append((run, token))
+            continue
+        if running.get(run.tenant_id, 0) >= max_running:
+            continue
+        running[run.tenant_id] = running.get(run.tenant_id, 0) + 1
+        admitted.append((run, token))
+    return admitted
 
 
 async def _within_job_limits(

@@ -133,7 +133,9 @@ def auth_from_env(environ: Mapping[str, str]) -> TokenVerifier | None:
 def limits_from_env(environ: Mapping[str, str]) -> tuple[TenantLimits, RateLimiter]:
     """Quotas and API rate limits, the same for every tenant: ``KAIROS_MAX_SCHEDULES``
     (1000), ``KAIROS_MIN_INTERVAL_SECONDS`` (1), ``KAIROS_MAX_PAYLOAD_BYTES`` (65536),
-    ``KAIROS_RATE_LIMIT`` requests/s (50) with ``KAIROS_RATE_BURST`` (100)."""
+    ``KAIROS_MAX_RUNNING`` runs running at once (unset: no cap; every process that
+    claims runs must be given the same), ``KAIROS_RATE_LIMIT`` requests/s (50) with
+    ``KAIROS_RATE_BURST`` (100)."""
     default = TenantLimits()
     try:
         limits = TenantLimits(
@@ -146,6 +148,7 @@ def limits_from_env(environ: Mapping[str, str]) -> tuple[TenantLimits, RateLimit
             max_payload_bytes=int(
                 environ.get("KAIROS_MAX_PAYLOAD_BYTES", default.max_payload_bytes)
             ),
+            max_running=_positive(environ.get("KAIROS_MAX_RUNNING")),
         )
         limiter = RateLimiter(
             float(environ.get("KAIROS_RATE_LIMIT", 50)),
@@ -154,6 +157,15 @@ def limits_from_env(environ: Mapping[str, str]) -> tuple[TenantLimits, RateLimit
     except ValueError as exc:
         raise ValueError(f"KAIROS_MAX_*/KAIROS_RATE_*: {exc}") from None
     return limits, limiter
+
+
+def _positive(value: str | None) -> int | None:
+    if value is None or not value.strip():
+        return None
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"{value!r} must be at least 1")
+    return number
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +267,10 @@ async def serve(
             await publisher.ensure_stream()
             metrics = PrometheusMetrics()
             telemetry.use(metrics)  # the loops below report to it; /metrics exposes it
-            settings = SchedulerSettings(worker_capacity=opts.worker_capacity)
+            settings = SchedulerSettings(
+                worker_capacity=opts.worker_capacity,
+                max_running=limits_from_env(os.environ)[0].max_running,
+            )
             scheduler = Scheduler(
                 db,
                 publisher,
@@ -356,6 +371,7 @@ async def work(
                 SystemClock(),
                 capacity=concurrency,
                 name=name,
+                max_running=limits_from_env(os.environ)[0].max_running,
             )
             task = asyncio.create_task(workers.run(stop))
             ready(f"worker {name} ({workers.worker_id}), concurrency {concurrency}")

@@ -51,6 +51,8 @@ class WorkerPool:
     grace: timedelta = timedelta(seconds=10)
     # None: serve every tenant (registered under SYSTEM_TENANT); else one tenant's runs.
     tenant_id: TenantId | None = None
+    # The operator's cap on each tenant's running runs (KAIROS_MAX_RUNNING); None: none.
+    max_running: int | None = None
     _inflight: dict[RunId, tuple[Run, asyncio.Task[None]]] = field(default_factory=dict)
     # Claimed and not yet recorded (being delivered, or delivered and waiting for the
     # recorder): these count against capacity and are heartbeated, so a backlog of
@@ -199,6 +201,7 @@ class WorkerPool:
             limit=limit,
             lease=self.lease,
             tenant_id=self.tenant_id,
+            max_running=self.max_running,
         )
         self._jobs.update(claimed.jobs)
         for run in claimed.runs:

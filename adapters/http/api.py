@@ -602,7 +602,12 @@ def create_app(
         pause = CLAIM_POLL_MIN
         while True:
             claimed = await runs.claim_for_worker(
-                db, tenant_id=t, worker_id=WorkerId(worker_id), limit=int(limit), lease=lease
+                db,
+                tenant_id=t,
+                worker_id=WorkerId(worker_id),
+                limit=int(limit),
+                lease=lease,
+                max_running=quotas.max_running,
             )
             if claimed is None:
                 return {"runs": [], "drain": True}

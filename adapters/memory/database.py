@@ -25,7 +25,7 @@ from domain.calendar import Calendar
 from domain.errors import Conflict, LeaseLost, NotFound, NotLeader
 from domain.events import DomainEvent
 from domain.ids import BackfillId, CalendarId, EventId, JobId, RunId, ScheduleId, TenantId, WorkerId
-from domain.job import Job
+from domain.job import Job, TargetKind
 from domain.overlap import ACTIVE
 from domain.ports import Claimable, Clock, Keyset, OutboxRecord, RunFilter, RunStats
 from domain.run import TERMINAL, Run, RunStatus
@@ -370,16 +370,22 @@ class MemoryRuns(_Scoped):
         found = [replace(r, attempts=()) for r in self._t.runs.values() if matches(r)]
         return _page(found, lambda r: (r.nominal_at, r.id), after, limit, descending=True)
 
-    async def lock_claimable(self, capabilities: frozenset[str], limit: int) -> Claimable:
+    async def lock_claimable(
+        self, capabilities: frozenset[str], limit: int, *, max_running: int | None = None
+    ) -> Claimable:
         now = self._clock.now()
         running: Counter[tuple[TenantId, JobId]] = Counter(
             (r.tenant_id, r.job_id) for r in self._t.runs.values() if r.status is RunStatus.RUNNING
         )
+        by_tenant: Counter[TenantId] = Counter(tenant for tenant, _ in running.elements())
 
         def claimable(r: Run) -> bool:
             if r.status not in _CLAIMABLE or r.capability not in capabilities:
                 return False
             if r.available_at > now or not self._visible(r.tenant_id):
+                return False
+            capped = max_running is not None and r.capability != TargetKind.SYSTEM.value
+            if capped and by_tenant[r.tenant_id] >= (max_running or 0):
                 return False
             if r.buffered and any(
                 e.tenant_id == r.tenant_id
@@ -419,6 +425,17 @@ class MemoryRuns(_Scoped):
             r.job_id
             for r in self._t.runs.values()
             if r.status is RunStatus.RUNNING and (r.tenant_id, r.job_id) in wanted
+        )
+        return dict(counts)
+
+    async def running_by_tenant(
+        self, tenants: Sequence[TenantId], *, lock: bool = False
+    ) -> dict[TenantId, int]:
+        wanted = set(tenants)
+        counts: Counter[TenantId] = Counter(
+            r.tenant_id
+            for r in self._t.runs.values()
+            if r.status is RunStatus.RUNNING and r.tenant_id in wanted
         )
         return dict(counts)
 

@@ -99,9 +99,17 @@ SELECT * FROM run_attempts WHERE run_id = $1 ORDER BY number;
 -- A buffered run waits until every earlier run of its schedule has ended (overlap).
 -- Runs of a job already at its max_concurrency are left out, so they do not fill the
 -- batch; the exact count is re-checked under a per-job lock (``running_counts``).
+-- So are runs of a tenant with $3 runs running (NULL: no cap), re-checked under a
+-- per-tenant lock (``running_by_tenant``).
+WITH full_tenants AS (
+    SELECT x.tenant_id FROM runs x
+    WHERE $3::int IS NOT NULL AND x.status = 'running'
+    GROUP BY x.tenant_id HAVING count(*) >= $3::int
+)
 SELECT r.*, nextval('run_lease_token_seq') AS fresh_token
 FROM runs r
 WHERE r.status IN ('pending', 'scheduled')
+  AND (r.capability = 'SYSTEM' OR r.tenant_id NOT IN (SELECT tenant_id FROM full_tenants))
   AND r.available_at <= now()
   AND r.capability = ANY($1::text[])
   AND (NOT r.buffered OR NOT EXISTS (
@@ -135,6 +143,19 @@ ORDER BY r.nominal_at;
 SELECT pg_advisory_xact_lock(hashtextextended(t || '/' || j::text, 7))
 FROM unnest($1::text[], $2::uuid[]) AS k(t, j)
 ORDER BY t, j;
+
+-- name: lock_tenants_running
+-- Serialises admissions against the tenants' cap on running runs (held until commit);
+-- taken before any job's lock, in one order.
+SELECT pg_advisory_xact_lock(hashtextextended('running/' || t, 11))
+FROM unnest($1::text[]) AS k(t)
+ORDER BY t;
+
+-- name: running_by_tenant
+SELECT r.tenant_id, count(*) AS running
+FROM runs r
+WHERE r.tenant_id = ANY($1::text[]) AND r.status = 'running'
+GROUP BY r.tenant_id;
 
 -- name: running_counts
 SELECT r.job_id, count(*) AS running

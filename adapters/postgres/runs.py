@@ -149,9 +149,13 @@ class PgRuns:
         )
         return [run_from_row(row) for row in rows]
 
-    async def lock_claimable(self, capabilities: frozenset[str], limit: int) -> Claimable:
+    async def lock_claimable(
+        self, capabilities: frozenset[str], limit: int, *, max_running: int | None = None
+    ) -> Claimable:
         now = await self._conn.fetchval(sql("db_now"))
-        rows = await self._conn.fetch(sql("lock_claimable"), sorted(capabilities), limit)
+        rows = await self._conn.fetch(
+            sql("lock_claimable"), sorted(capabilities), limit, max_running
+        )
         return Claimable(now=now, runs=[(run_from_row(r), r["fresh_token"]) for r in rows])
 
     async def active(
@@ -177,6 +181,16 @@ class PgRuns:
             await self._conn.execute(sql("lock_jobs"), tenants, jobs)
         rows = await self._conn.fetch(sql("running_counts"), tenants, jobs)
         return {JobId(row["job_id"]): row["running"] for row in rows}
+
+    async def running_by_tenant(
+        self, tenants: Sequence[TenantId], *, lock: bool = False
+    ) -> dict[TenantId, int]:
+        if not tenants:
+            return {}
+        if lock:
+            await self._conn.execute(sql("lock_tenants_running"), sorted(set(tenants)))
+        rows = await self._conn.fetch(sql("running_by_tenant"), sorted(set(tenants)))
+        return {TenantId(row["tenant_id"]): row["running"] for row in rows}
 
     async def at_nominals(
         self, schedule_id: ScheduleId, nominals: Sequence[datetime]

@@ -15,6 +15,7 @@ from adapters.http.api import create_app, header_principal
 from adapters.memory.clock import FakeClock
 from adapters.memory.database import MemoryDatabase
 from adapters.secrets import FernetSecretBox
+from domain.limits import TenantLimits
 from service import runs as use
 from tests.api.support import ACME, GLOBEX, T0, error
 
@@ -307,3 +308,27 @@ async def test_a_batch_report_records_each_outcome_and_names_the_lost(
     assert (bad.status_code, error(bad)["details"]["field"]) == (422, "outcomes[1].run_id")
     other = await api.post(f"/workers/{wid}/report", json={"outcomes": []}, headers=GLOBEX)
     assert other.status_code == 404
+
+
+async def test_the_tenants_cap_on_running_runs_holds_for_external_claims(
+    db: MemoryDatabase,
+) -> None:
+    """KAIROS_MAX_RUNNING 1 (TenantLimits.max_running): a worker of capacity 5 with 3
+    runs due gets 1; the rest stay pending until it ends."""
+    app = create_app(db, auth=header_principal, limits=TenantLimits(max_running=1))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://kairos"
+    ) as api:
+        ids = await runs_of(api, 3)
+        wid = await register(api, capacity=5)
+        first = (await api.post(f"/workers/{wid}/claim", json={"max": 5}, headers=ACME)).json()
+        assert len(first["runs"]) == 1
+        pending = await api.get("/runs", params={"status": "pending"}, headers=ACME)
+        assert len(pending.json()["items"]) == len(ids) - 1
+        held = first["runs"][0]
+        done = await api.post(
+            f"/runs/{held['run_id']}/complete", json={"token": held["lease_token"]}, headers=ACME
+        )
+        assert done.status_code == 200
+        again = (await api.post(f"/workers/{wid}/claim", json={"max": 5}, headers=ACME)).json()
+        assert len(again["runs"]) == 1

@@ -365,3 +365,34 @@ async def test_a_job_never_runs_more_than_its_max_concurrency(subject: Subject) 
         subject.system, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=5
     )
     assert [r.job_id for r in again] == [limited.id]
+
+
+async def test_a_tenant_never_runs_more_than_the_operators_cap(subject: Subject) -> None:
+    """Cap 3 per tenant; acme has 8 critical runs due, globex 2 low ones; 4 claimers at
+    once: acme gets exactly 3 and globex is not starved behind acme's backlog. When one
+    of acme's ends, one more of acme's starts, and never a fourth at once."""
+    acme, globex = unlimited(ACME), unlimited(GLOBEX)
+    await seed(subject, acme, [fire(acme, priority=Priority.CRITICAL) for _ in range(8)])
+    await seed(subject, globex, [fire(globex, priority=Priority.LOW) for _ in range(2)])
+
+    async def claim(worker: int, limit: int = 4) -> list[Run]:
+        return await use.claim(
+            subject.system,
+            worker_id=WorkerId(uuid.UUID(int=worker)),
+            capabilities=frozenset({"EVENT"}),
+            limit=limit,
+            max_running=3,
+        )
+
+    batches = await asyncio.gather(*(claim(30 + i) for i in range(4)))
+    claimed = [r for batch in batches for r in batch]
+    assert sorted(r.tenant_id for r in claimed) == [ACME] * 3 + [GLOBEX] * 2
+    assert await claim(40, limit=10) == []
+    done = next(r for r in claimed if r.tenant_id == ACME)
+    async with subject.system.system() as tx:
+        finished, _ = done.succeed(token=done.lease_token, now=await tx.now())
+        await tx.runs.save_many([finished])
+    again = await asyncio.gather(claim(41), claim(42))
+    assert [r.tenant_id for batch in again for r in batch] == [ACME]
+    async with subject.system.system() as tx:
+        assert await tx.runs.running_by_tenant([ACME, GLOBEX]) == {ACME: 3, GLOBEX: 2}
