@@ -16,6 +16,7 @@ from domain.ports import Database, HolidayProvider
 from domain.run import Run, RunOrigin, RunStatus
 from domain.schedule import OverlapPolicy, ScheduleState
 from domain.timing import Timing
+from service import telemetry
 from service.calendars import business_calendar
 
 _NEVER_RAN = frozenset({RunStatus.MISSED, RunStatus.SKIPPED})
@@ -52,6 +53,7 @@ async def start_backfill(
             for r in await tx.runs.at_nominals(schedule.id, [f.nominal_at for f in fires])
         }
         buffered = request.overlap_policy is OverlapPolicy.BUFFER_ALL
+        traceparent = telemetry.current_traceparent()  # the request's: its runs join it
         new: list[Run] = []
         rearmed: list[Run] = []
         for i, fire in enumerate(fires):
@@ -73,6 +75,7 @@ async def start_backfill(
                     buffered=buffered,
                     origin=RunOrigin.BACKFILL,
                     backfill_id=request.id,
+                    traceparent=traceparent,
                 )
                 new.append(run)
             elif old.status in _NEVER_RAN:

@@ -29,6 +29,7 @@ from domain.planning import PlannedFire, plan
 from domain.ports import Database, HolidayProvider, UnitOfWork
 from domain.run import Run
 from domain.schedule import Schedule
+from service import telemetry
 from service.calendars import business_calendar
 
 LEADER = "scheduler"
@@ -240,22 +241,35 @@ def _materialise(
     waiting = None
     if schedule.depends_on and _dispatched(fire, missed) and skipped is None:
         waiting = "waiting for upstream schedules' runs of the same period"
-    return Run.materialise(
-        tenant_id=schedule.tenant_id,
-        schedule_id=schedule.id,
-        job_id=job.id,
-        nominal_at=fire.nominal_at,
-        dispatch_at=fire.dispatch_at,
-        max_attempts=job.max_attempts,
-        priority=job.priority,
-        capability=job.capability,
-        now=now,
-        payload=schedule.payload,
-        calendar=fire.calendar,
-        skipped_reason=skipped,
-        missed=bool(missed),
-        missed_reason=summary.reason if summary else "misfire",
-        missed_count=summary.count if summary else None,
-        buffered=admission is Admission.BUFFER,
-        waiting_for=waiting,
-    )
+    attributes = {
+        "kairos.tenant_id": schedule.tenant_id,
+        "kairos.schedule_id": str(schedule.id),
+        "kairos.nominal_at": fire.nominal_at.isoformat(),
+        "kairos.fire": "skipped" if skipped else "missed" if missed else "run",
+        "kairos.lateness_seconds": (now - fire.dispatch_at).total_seconds(),
+    }
+    # Each fire starts its own trace: its delivery spans (any process) and its run's
+    # events carry it, as a manual trigger's carry the request's.
+    with telemetry.span("fire", root=True, attributes=attributes) as current:
+        run, events = Run.materialise(
+            tenant_id=schedule.tenant_id,
+            schedule_id=schedule.id,
+            job_id=job.id,
+            nominal_at=fire.nominal_at,
+            dispatch_at=fire.dispatch_at,
+            max_attempts=job.max_attempts,
+            priority=job.priority,
+            capability=job.capability,
+            now=now,
+            payload=schedule.payload,
+            calendar=fire.calendar,
+            skipped_reason=skipped,
+            missed=bool(missed),
+            missed_reason=summary.reason if summary else "misfire",
+            missed_count=summary.count if summary else None,
+            buffered=admission is Admission.BUFFER,
+            waiting_for=waiting,
+            traceparent=telemetry.current_traceparent(),
+        )
+        current.set_attribute("kairos.run_id", str(run.id))
+    return run, events

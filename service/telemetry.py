@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Protocol
 
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+
+from domain.events import DomainEvent
 
 _tracer = trace.get_tracer("kairos")
 
@@ -27,14 +31,32 @@ def current_traceparent() -> str | None:
 
 @contextmanager
 def span(
-    name: str, *, parent: str | None = None, attributes: Mapping[str, Any] | None = None
+    name: str,
+    *,
+    parent: str | None = None,
+    root: bool = False,
+    attributes: Mapping[str, Any] | None = None,
 ) -> Iterator[trace.Span]:
-    """A span under ``parent`` (a stored traceparent) or the current context."""
+    """A span under ``parent`` (a stored traceparent), or the current context, or - with
+    ``root`` - a new trace."""
     context = propagate.extract({"traceparent": parent}) if parent else None
+    if root and context is None:
+        context = Context()
     with _tracer.start_as_current_span(
         name, context=context, attributes=dict(attributes or {})
     ) as current:
         yield current
+
+
+def traced(events: Sequence[DomainEvent]) -> Sequence[DomainEvent]:
+    """The events, those without a trace context given the current one (the request,
+    fire or delivery that made them): what the outbox stores with each event."""
+    if all(event.traceparent for event in events):
+        return events
+    current = current_traceparent()
+    if current is None:
+        return events
+    return [e if e.traceparent else replace(e, traceparent=current) for e in events]
 
 
 def inject(headers: MutableMapping[str, str]) -> None:

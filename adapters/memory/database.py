@@ -32,6 +32,7 @@ from domain.run import TERMINAL, Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
 from domain.triggers import EventTrigger
 from domain.worker import Worker, WorkerState
+from service import telemetry
 
 _CLAIMABLE = (RunStatus.PENDING, RunStatus.SCHEDULED)
 
@@ -673,6 +674,7 @@ class MemoryOutbox(_Scoped):
         return len(await self.pending(1_000_000))
 
     async def append(self, events: Sequence[DomainEvent]) -> None:
+        events = telemetry.traced(events)
         for event in events:
             if self._tenant is not None and event.tenant_id != self._tenant:
                 raise ValueError(f"event {event.id} belongs to tenant {event.tenant_id}")

@@ -32,6 +32,7 @@ from domain.job import Job
 from domain.ports import Keyset, OutboxRecord
 from domain.schedule import OverlapPolicy, Schedule, ScheduleState
 from domain.worker import MISSED_HEARTBEATS_OFFLINE, Worker, WorkerState
+from service import telemetry
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -530,6 +531,7 @@ class PgOutbox:
     async def append(self, events: Sequence[DomainEvent]) -> None:
         if not events:
             return
+        events = telemetry.traced(events)
         for event in events:
             if self._tenant is not None and event.tenant_id != self._tenant:
                 raise ValueError(f"event {event.id} belongs to tenant {event.tenant_id}")

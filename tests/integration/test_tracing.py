@@ -5,6 +5,7 @@ carrying the same trace to its receiver."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from opentelemetry import trace
@@ -16,10 +17,12 @@ from adapters.clock import SystemClock
 from adapters.http.api import create_app, header_principal
 from adapters.http_target.executor import HttpTargetExecutor
 from adapters.http_target.ssrf import parse_allowlist
+from adapters.memory.clock import FakeClock
 from adapters.memory.database import MemoryDatabase
 from adapters.nats.cloudevents import envelope
 from adapters.secrets import FernetSecretBox
 from domain.job import TargetKind
+from service.materialiser import LEADER, materialise_due
 from service.worker import WorkerPool
 from tests.receiver import receiver
 
@@ -92,3 +95,70 @@ async def test_a_trace_spans_api_run_and_target() -> None:
     ]
     for event in run_events:  # the run's CloudEvents carry the trigger's trace
         assert envelope(event)["traceparent"].split("-")[1] == TRACE_ID
+
+
+async def test_a_scheduled_fire_starts_a_trace_that_its_delivery_and_events_join() -> None:
+    """A materialised fire opens a root "fire" span; its run keeps that trace: the
+    delivery span is the fire's child, the webhook carries it, and so do the run's
+    events. The schedule's own event carries the API request's trace."""
+    box = FernetSecretBox(FernetSecretBox.generate_key())
+    clock = FakeClock(datetime(2026, 3, 8, 12, 0, 30, tzinfo=UTC))
+    db = MemoryDatabase(clock)
+    app = create_app(db, auth=header_principal, secrets=box)
+    http = HttpTargetExecutor(box, SystemClock(), allow=parse_allowlist("127.0.0.1/32"))
+    pool = WorkerPool(db, {TargetKind.HTTP: http}, clock)
+    async with (
+        receiver() as r,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://kairos", headers=ACME
+        ) as api,
+    ):
+        job = await api.post(
+            "/jobs", json={"name": "hook", "target": {"kind": "HTTP", "config": {"url": r.url}}}
+        )
+        schedule = await api.post(
+            "/schedules",
+            json={
+                "name": "minutely",
+                "job_id": job.json()["id"],
+                "trigger": {"type": "CRON", "expression": "* * * * *"},
+            },
+            headers={"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"},
+        )
+        assert schedule.status_code == 201
+        async with db.system() as tx:
+            epoch = await tx.leader.acquire(LEADER, "me", timedelta(minutes=5))
+        assert epoch is not None
+        EXPORTER.clear()
+        clock.advance(timedelta(minutes=1))
+        done = await materialise_due(db, holder="me", epoch=epoch, horizon=timedelta(0))
+        assert done.runs == 1
+        assert await pool.process() == 1
+        await http.aclose()
+    finished = EXPORTER.get_finished_spans()
+    (fire,) = [s for s in finished if s.name == "fire"]
+    (deliver,) = [s for s in finished if s.name == "deliver HTTP"]
+    assert fire.parent is None  # a new trace, not the leader loop's nor a request's
+    assert fire.attributes is not None
+    assert fire.attributes["kairos.schedule_id"] == schedule.json()["id"]
+    assert fire.attributes["kairos.fire"] == "run"
+    assert deliver.parent is not None
+    assert deliver.parent.span_id == fire.context.span_id
+    fire_trace = format(fire.context.trace_id, "032x")
+    assert fire_trace != TRACE_ID
+    (sent,) = r.received
+    assert sent.headers["traceparent"].split("-")[1] == fire_trace
+    run_id = uuid.UUID(str(fire.attributes["kairos.run_id"]))
+    run_events = [e for e in db.outbox if e.aggregate_id == run_id]
+    assert [e.type.value for e in run_events] == [
+        "scheduler.run.started",
+        "scheduler.run.succeeded",
+    ]
+    assert {envelope(e)["traceparent"].split("-")[1] for e in run_events} == {fire_trace}
+    (created,) = [
+        e
+        for e in db.outbox
+        if e.type.value == "scheduler.schedule.created"
+        and e.aggregate_id == uuid.UUID(schedule.json()["id"])
+    ]
+    assert envelope(created)["traceparent"].split("-")[1] == TRACE_ID
