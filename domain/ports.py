@@ -21,6 +21,7 @@ from domain.ids import BackfillId, CalendarId, JobId, RunId, ScheduleId, TenantI
 from domain.job import Job
 from domain.run import Run, RunStatus
 from domain.schedule import Schedule
+from domain.usage import TenantUsage
 from domain.worker import Worker
 
 # Keyset pagination: the sort key of the last item seen (a timestamp, then the id).
@@ -206,6 +207,14 @@ class AuditLog(Protocol):
         ...
 
 
+class UsageReader(Protocol):
+    async def usage(self, since: datetime) -> Sequence[TenantUsage]:
+        """Each visible tenant's usage (one tenant in a tenant's transaction, every
+        tenant in a system one), by tenant id; ``ended`` counts runs ended since
+        ``since``. Kairos' own system tenant is left out."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: state changes and outbox rows commit together or not at all.
     Leaving the block normally commits; an exception rolls back."""
@@ -226,6 +235,9 @@ class UnitOfWork(Protocol):
 
     @property
     def leader(self) -> LeaderLease: ...
+
+    @property
+    def usage(self) -> UsageReader: ...
 
     @property
     def backfills(self) -> BackfillRepository: ...

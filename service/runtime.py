@@ -51,6 +51,7 @@ from adapters.nats.trigger_responder import TriggerResponder
 from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.postgres.migrate import migrate, pending
 from adapters.secrets import ENV_KEY, FernetSecretBox, key_file
+from domain.ids import TenantId, parse_tenant
 from domain.job import TargetKind
 from domain.limits import TenantLimits
 from domain.ports import TargetExecutor
@@ -157,6 +158,11 @@ def limits_from_env(environ: Mapping[str, str]) -> tuple[TenantLimits, RateLimit
     except ValueError as exc:
         raise ValueError(f"KAIROS_MAX_*/KAIROS_RATE_*: {exc}") from None
     return limits, limiter
+
+
+def _operator(value: str | None) -> TenantId | None:
+    """``KAIROS_OPERATOR_TENANT``: the tenant whose admins see every tenant's usage."""
+    return parse_tenant(value.strip()) if value and value.strip() else None
 
 
 def _positive(value: str | None) -> int | None:
@@ -324,6 +330,7 @@ async def _start_api(
         metrics=metrics,
         limits=limits,
         limiter=limiter,
+        operator=_operator(os.environ.get("KAIROS_OPERATOR_TENANT")),
     )
     config = uvicorn.Config(
         app,

@@ -18,10 +18,12 @@ from domain.durations import format_duration, parse_duration, parse_instant
 from domain.errors import InvalidRequest
 from domain.ids import JobId, ScheduleId, TenantId
 from domain.job import Backoff, BackoffKind, Job, Priority, Target, TargetKind
+from domain.limits import TenantLimits
 from domain.ports import RunStats
 from domain.run import Attempt, Run
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
 from domain.timing import SPEC_KEYS, Timing
+from domain.usage import TenantUsage
 from domain.worker import Worker
 
 JOB_FIELDS = frozenset(
@@ -439,6 +441,26 @@ _ENDED = frozenset({"succeeded", "dead", "cancelled", "missed", "skipped"})
 
 
 # -- statistics ------------------------------------------------------------------------------
+
+
+def render_usage(usage: TenantUsage, limits: TenantLimits) -> dict[str, Any]:
+    return {
+        "tenant_id": usage.tenant_id,
+        "schedules": {
+            "live": usage.schedules,
+            "enabled": usage.enabled,
+            "limit": limits.max_schedules,
+        },
+        "jobs": usage.jobs,
+        "runs": {
+            "running": usage.running,
+            "running_limit": limits.max_running,
+            "queued": usage.queued,
+            "waiting": usage.waiting,
+            "ended": dict(usage.ended),
+        },
+        "workers": usage.workers,
+    }
 
 
 def render_stats(stats: RunStats, since: datetime) -> dict[str, Any]:

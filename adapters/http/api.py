@@ -52,7 +52,7 @@ from domain.job import Job
 from domain.limits import TenantLimits
 from domain.ports import Database, HolidayProvider, Keyset, RunFilter, SecretBox
 from domain.run import RunStatus
-from service import backfills, calendars, jobs, runs, schedules, triggers, workers
+from service import backfills, calendars, jobs, runs, schedules, triggers, usage, workers
 from service.health import Readiness
 from service.preview import fire_json
 from service.specs import (
@@ -68,6 +68,7 @@ from service.specs import (
     render_run,
     render_schedule,
     render_stats,
+    render_usage,
     render_worker,
     require,
     schedule_changes,
@@ -140,10 +141,12 @@ def create_app(
     metrics: PrometheusMetrics | None = None,
     limits: TenantLimits | None = None,
     limiter: RateLimiter | None = None,
+    operator: TenantId | None = None,
 ) -> FastAPI:
     """The API over ``db``. ``holidays`` reads calendars' holiday sources (countries,
     iCalendar): the library one unless a test gives another. ``secrets`` seals HTTP
-    targets' signing secrets (without it, creating an HTTP job answers 503)."""
+    targets' signing secrets (without it, creating an HTTP job answers 503).
+    ``operator``: the tenant whose admins may see every tenant's usage (none: nobody)."""
     holiday_provider: HolidayProvider = holidays or LibraryHolidayProvider()
     app = FastAPI(
         title="Kairos",
@@ -208,6 +211,26 @@ def create_app(
         async with db.transaction(t) as tx:
             found = await tx.audit.list(after=_cursor(cursor), limit=limit)
         return _page(found, limit, render_audit, lambda e: (e.at, e.id))
+
+    @app.get("/usage", tags=["audit"])
+    async def own_usage(t: Tenant, since: str | None = None) -> dict[str, Any]:
+        """The tenant's usage next to its quotas: live schedules, jobs, runs running,
+        queued and waiting, runs ended since ``since`` (default: 24 hours) by status,
+        workers online."""
+        found, start = await usage.tenant_usage(db, tenant_id=t, since=_instant(since, "since"))
+        return {"since": start.isoformat(), **render_usage(found, quotas)}
+
+    @app.get("/admin/usage", tags=["audit"])
+    async def every_usage(t: Tenant, since: str | None = None) -> dict[str, Any]:
+        """Every tenant's usage, for the operator: an admin token of the operator's
+        tenant (``KAIROS_OPERATOR_TENANT``) only; anyone else is 403."""
+        if operator is None or t != operator:
+            raise Forbidden(
+                "only the operator's tenant sees every tenant's usage",
+                needed="operator",
+            )
+        found, start = await usage.every_tenants_usage(db, since=_instant(since, "since"))
+        return {"since": start.isoformat(), "items": [render_usage(u, quotas) for u in found]}
 
     # -- jobs ---------------------------------------------------------------------------
 

@@ -53,8 +53,11 @@ POLICY: dict[tuple[str, str], Scope] = {
     ("POST", "/workers/{worker_id}/report"): OPERATE,
     ("POST", "/workers/{worker_id}/drain"): OPERATE,
     ("POST", "/workers/{worker_id}/stop"): OPERATE,
-    # the audit trail
+    # the audit trail, usage against quotas
     ("GET", "/audit"): ADMIN,
+    ("GET", "/usage"): ADMIN,
+    # every tenant's usage: admin of the operator's tenant only (checked by the route)
+    ("GET", "/admin/usage"): ADMIN,
 }
 
 

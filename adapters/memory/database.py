@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from adapters.clock import SystemClock
 from adapters.documents import require_tenant
@@ -24,13 +24,24 @@ from domain.backfill import Backfill
 from domain.calendar import Calendar
 from domain.errors import Conflict, LeaseLost, NotFound, NotLeader
 from domain.events import DomainEvent
-from domain.ids import BackfillId, CalendarId, EventId, JobId, RunId, ScheduleId, TenantId, WorkerId
+from domain.ids import (
+    SYSTEM_TENANT,
+    BackfillId,
+    CalendarId,
+    EventId,
+    JobId,
+    RunId,
+    ScheduleId,
+    TenantId,
+    WorkerId,
+)
 from domain.job import Job, TargetKind
 from domain.overlap import ACTIVE
 from domain.ports import Claimable, Clock, Keyset, OutboxRecord, RunFilter, RunStats
 from domain.run import TERMINAL, Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
 from domain.triggers import EventTrigger
+from domain.usage import TenantUsage
 from domain.worker import Worker, WorkerState
 from service import telemetry
 
@@ -116,6 +127,7 @@ class MemoryUnitOfWork:
         self.audit = MemoryAudit(tables, tenant_id)
         self.backfills = MemoryBackfills(tables, tenant_id)
         self.calendars = MemoryCalendars(tables, tenant_id)
+        self.usage = MemoryUsage(tables, tenant_id)
         self._clock = clock
 
     async def now(self) -> datetime:
@@ -651,6 +663,48 @@ class MemoryWorkers(_Scoped):
         ]
         found.sort(key=lambda w: w.last_heartbeat_at)
         return found[:limit]
+
+
+class MemoryUsage(_Scoped):
+    async def usage(self, since: datetime) -> list[TenantUsage]:
+        found: dict[TenantId, dict[str, Any]] = {}
+
+        def row(tenant: TenantId) -> dict[str, Any]:
+            return found.setdefault(tenant, {"ended": Counter()})
+
+        def count(tenant: TenantId, key: str) -> None:
+            r = row(tenant)
+            r[key] = r.get(key, 0) + 1
+
+        for (tenant, _), schedule in self._t.schedules.items():
+            if self._visible(tenant) and not schedule.system:
+                row(tenant)
+                if schedule.state is not ScheduleState.DELETED:
+                    count(tenant, "schedules")
+                if schedule.state is ScheduleState.ENABLED:
+                    count(tenant, "enabled")
+        for (tenant, _), job in self._t.jobs.items():
+            if self._visible(tenant) and job.target.kind is not TargetKind.SYSTEM:
+                count(tenant, "jobs")
+        for run in self._t.runs.values():
+            if not self._visible(run.tenant_id):
+                continue
+            if run.status is RunStatus.RUNNING:
+                count(run.tenant_id, "running")
+            elif run.status in {RunStatus.SCHEDULED, RunStatus.PENDING}:
+                count(run.tenant_id, "queued")
+            elif run.status is RunStatus.WAITING:
+                count(run.tenant_id, "waiting")
+            elif run.updated_at >= since:
+                row(run.tenant_id)["ended"][run.status.value] += 1
+        for worker in self._t.workers.values():
+            if self._visible(worker.tenant_id) and worker.state is not WorkerState.OFFLINE:
+                count(worker.tenant_id, "workers")
+        return [
+            TenantUsage(tenant_id=tenant, **{**fields, "ended": dict(fields["ended"])})
+            for tenant, fields in sorted(found.items())
+            if tenant != SYSTEM_TENANT
+        ]
 
 
 class MemoryAudit(_Scoped):

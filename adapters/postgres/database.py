@@ -31,6 +31,7 @@ from domain.ids import BackfillId, CalendarId, EventId, JobId, ScheduleId, Tenan
 from domain.job import Job
 from domain.ports import Keyset, OutboxRecord
 from domain.schedule import OverlapPolicy, Schedule, ScheduleState
+from domain.usage import TenantUsage
 from domain.worker import MISSED_HEARTBEATS_OFFLINE, Worker, WorkerState
 from service import telemetry
 
@@ -79,6 +80,7 @@ class PostgresUnitOfWork:
         self.audit = PgAudit(conn, tenant_id)
         self.backfills = PgBackfills(conn, tenant_id)
         self.calendars = PgCalendars(conn, tenant_id)
+        self.usage = PgUsage(conn)
 
     async def now(self) -> datetime:
         value: datetime = await self._conn.fetchval(sql("db_now"))
@@ -479,6 +481,28 @@ class PgWorkers:
     async def silent(self, now: datetime, limit: int) -> Sequence[Worker]:
         rows = await self._conn.fetch(sql("silent_workers"), now, MISSED_HEARTBEATS_OFFLINE, limit)
         return [self._from_row(row) for row in rows]
+
+
+class PgUsage:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def usage(self, since: datetime) -> list[TenantUsage]:
+        rows = await self._conn.fetch(sql("tenant_usage"), since)
+        return [
+            TenantUsage(
+                tenant_id=TenantId(row["tenant_id"]),
+                schedules=row["schedules"],
+                enabled=row["enabled"],
+                jobs=row["jobs"],
+                running=row["running"],
+                queued=row["queued"],
+                waiting=row["waiting"],
+                workers=row["workers"],
+                ended=jsonfast.loads(row["ended"]),
+            )
+            for row in rows
+        ]
 
 
 class PgAudit:

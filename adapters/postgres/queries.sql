@@ -447,3 +447,46 @@ SELECT * FROM audit_log
 WHERE ($1::timestamptz IS NULL OR (at, id) < ($1, $2))
 ORDER BY at DESC, id DESC
 LIMIT $3;
+
+-- name: tenant_usage
+-- Each visible tenant's usage (RLS: one tenant in a tenant transaction, all in a system
+-- one). Active runs come from the partial/status indexes; ended ones since $1.
+WITH s AS (
+    SELECT tenant_id,
+           count(*) FILTER (WHERE state <> 'deleted') AS schedules,
+           count(*) FILTER (WHERE state = 'enabled') AS enabled
+    FROM schedules WHERE NOT system GROUP BY tenant_id
+), j AS (
+    SELECT tenant_id, count(*) AS jobs FROM jobs
+    WHERE spec #>> '{target,kind}' <> 'SYSTEM' GROUP BY tenant_id
+), a AS (
+    SELECT tenant_id,
+           count(*) FILTER (WHERE status = 'running') AS running,
+           count(*) FILTER (WHERE status IN ('scheduled', 'pending')) AS queued,
+           count(*) FILTER (WHERE status = 'waiting') AS waiting
+    FROM runs WHERE status IN ('waiting', 'scheduled', 'pending', 'running')
+    GROUP BY tenant_id
+), e AS (
+    SELECT tenant_id, jsonb_object_agg(status, n)::text AS ended
+    FROM (SELECT tenant_id, status, count(*) AS n FROM runs
+          WHERE status NOT IN ('waiting', 'scheduled', 'pending', 'running')
+            AND updated_at >= $1
+          GROUP BY tenant_id, status) x
+    GROUP BY tenant_id
+), w AS (
+    SELECT tenant_id, count(*) AS workers FROM workers WHERE state <> 'offline'
+    GROUP BY tenant_id
+), t AS (
+    SELECT tenant_id FROM s UNION SELECT tenant_id FROM j UNION SELECT tenant_id FROM a
+    UNION SELECT tenant_id FROM e UNION SELECT tenant_id FROM w
+)
+SELECT t.tenant_id,
+       coalesce(s.schedules, 0) AS schedules, coalesce(s.enabled, 0) AS enabled,
+       coalesce(j.jobs, 0) AS jobs, coalesce(a.running, 0) AS running,
+       coalesce(a.queued, 0) AS queued, coalesce(a.waiting, 0) AS waiting,
+       coalesce(w.workers, 0) AS workers, coalesce(e.ended, '{}') AS ended
+FROM t
+LEFT JOIN s USING (tenant_id) LEFT JOIN j USING (tenant_id) LEFT JOIN a USING (tenant_id)
+LEFT JOIN e USING (tenant_id) LEFT JOIN w USING (tenant_id)
+WHERE t.tenant_id <> '_system'
+ORDER BY t.tenant_id;

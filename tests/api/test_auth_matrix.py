@@ -29,6 +29,7 @@ from adapters.http.policy import POLICY, PUBLIC
 from adapters.memory.database import MemoryDatabase
 from adapters.secrets import FernetSecretBox
 from domain.access import Scope
+from domain.ids import TenantId
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 PUBLIC_JWK = {**ECAlgorithm.to_jwk(KEY.public_key(), as_dict=True), "kid": "k1"}
@@ -37,6 +38,7 @@ APP = create_app(
     MemoryDatabase(),
     auth=bearer(VERIFIER),
     secrets=FernetSecretBox(FernetSecretBox.generate_key()),
+    operator=TenantId("acme"),  # so acme's admin token passes /admin/usage too
 )
 ALL_ROUTES = {
     (method, route.path)

@@ -11,6 +11,7 @@ import pytest
 from adapters.http.api import create_app, header_principal
 from adapters.http.ratelimit import RateLimiter
 from adapters.memory.database import MemoryDatabase
+from domain.ids import TenantId
 from domain.limits import TenantLimits
 from tests.api.support import ACME, GLOBEX, error
 
@@ -101,3 +102,32 @@ async def test_a_tenant_over_its_rate_gets_429_with_retry_after(db: MemoryDataba
         ticks.now += 1.0
         assert (await api.get("/jobs", headers=ACME)).status_code == 200
         assert (await api.get("/jobs", headers=ACME)).status_code == 429
+
+
+async def test_usage_shows_the_tenants_own_and_only_the_operator_sees_all(
+    db: MemoryDatabase,
+) -> None:
+    """GET /usage: acme's counts next to its quotas; GET /admin/usage: 403 for acme's
+    admin, every tenant for the operator's; a bad ``since`` is 422 on since."""
+    app = create_app(db, auth=header_principal, limits=LIMITS, operator=TenantId("ops"))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://kairos"
+    ) as api:
+        job_id = (await api.post("/jobs", json=JOB, headers=ACME)).json()["id"]
+        assert (await api.post("/schedules", json=schedule(job_id, "a"), headers=ACME)).is_success
+        await api.post("/jobs", json=JOB, headers=GLOBEX)
+        mine = await api.get("/usage", headers=ACME)
+        assert mine.status_code == 200
+        body = mine.json()
+        assert body["tenant_id"] == "acme"
+        assert body["schedules"] == {"live": 1, "enabled": 1, "limit": 2}
+        assert body["jobs"] == 1
+        assert body["runs"]["running_limit"] is None
+        denied = await api.get("/admin/usage", headers=ACME)
+        assert (denied.status_code, error(denied)["code"]) == (403, "FORBIDDEN")
+        every = await api.get("/admin/usage", headers={"Kairos-Tenant": "ops"})
+        assert every.status_code == 200
+        assert [u["tenant_id"] for u in every.json()["items"]] == ["acme", "globex"]
+        assert every.json()["items"][0] == {k: v for k, v in body.items() if k != "since"}
+        bad = await api.get("/usage", params={"since": "yesterday"}, headers=ACME)
+        assert (bad.status_code, error(bad)["details"]["field"]) == (422, "since")
