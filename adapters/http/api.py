@@ -26,10 +26,12 @@ from typing import Annotated, Any, TypeVar
 import structlog
 from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
 
 from adapters.auth.tokens import TokenVerifier
 from adapters.holiday_sources import LibraryHolidayProvider
 from adapters.http import audit, policy
+from adapters.http import models as m
 from adapters.http.errors import install
 from adapters.http.ratelimit import RateLimiter
 from adapters.metrics import PrometheusMetrics
@@ -127,7 +129,6 @@ async def _tenant(request: Request) -> TenantId:
 
 
 Tenant = Annotated[TenantId, Depends(_tenant)]
-Doc = Annotated[dict[str, Any], Body()]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
 
@@ -151,7 +152,9 @@ def create_app(
     app = FastAPI(
         title="Kairos",
         version="0.1.0",
-        description="Tenant-scoped scheduling: schedules, jobs and their runs.",
+        description="Tenant-scoped scheduling: schedules, jobs and their runs. Every error "
+        "answers the envelope ``{error: {code, message, details, timestamp}}``.",
+        responses=m.ERRORS,
     )
     install(app)
     audit.install(app, db)
@@ -179,12 +182,19 @@ def create_app(
 
     # -- health (no credentials: load balancers and orchestrators ask) -----------------
 
-    @app.get("/health/live", tags=["health"])
+    @app.get(
+        "/health/live", tags=["health"], response_model=m.Live, response_model_exclude_unset=True
+    )
     async def live() -> dict[str, Any]:
         """The process is up and serving."""
         return {"status": "live"}
 
-    @app.get("/health/ready", tags=["health"])
+    @app.get(
+        "/health/ready",
+        tags=["health"],
+        response_model=m.Ready,
+        responses={503: {"model": m.Ready, "description": "a check failed; see its reason"}},
+    )
     async def ready(response: Response) -> dict[str, Any]:
         """Postgres, NATS, migrations, leader and outbox lag, each with its detail;
         503 when one fails."""
@@ -202,7 +212,9 @@ def create_app(
             return PlainTextResponse("")
         return Response(await metrics.render(db), media_type=metrics.content_type)
 
-    @app.get("/audit", tags=["audit"])
+    @app.get(
+        "/audit", tags=["audit"], response_model=m.AuditPage, response_model_exclude_unset=True
+    )
     async def audit_trail(
         t: Tenant, limit: Limit = 50, cursor: str | None = None
     ) -> dict[str, Any]:
@@ -212,7 +224,7 @@ def create_app(
             found = await tx.audit.list(after=_cursor(cursor), limit=limit)
         return _page(found, limit, render_audit, lambda e: (e.at, e.id))
 
-    @app.get("/usage", tags=["audit"])
+    @app.get("/usage", tags=["audit"], response_model=m.OwnUsage, response_model_exclude_unset=True)
     async def own_usage(t: Tenant, since: str | None = None) -> dict[str, Any]:
         """The tenant's usage next to its quotas: live schedules, jobs, runs running,
         queued and waiting, runs ended since ``since`` (default: 24 hours) by status,
@@ -220,7 +232,12 @@ def create_app(
         found, start = await usage.tenant_usage(db, tenant_id=t, since=_instant(since, "since"))
         return {"since": start.isoformat(), **render_usage(found, quotas)}
 
-    @app.get("/admin/usage", tags=["audit"])
+    @app.get(
+        "/admin/usage",
+        tags=["audit"],
+        response_model=m.EveryUsage,
+        response_model_exclude_unset=True,
+    )
     async def every_usage(t: Tenant, since: str | None = None) -> dict[str, Any]:
         """Every tenant's usage, for the operator: an admin token of the operator's
         tenant (``KAIROS_OPERATOR_TENANT``) only; anyone else is 403."""
@@ -234,40 +251,54 @@ def create_app(
 
     # -- jobs ---------------------------------------------------------------------------
 
-    @app.post("/jobs", status_code=201, tags=["jobs"])
-    async def create_job(body: Doc, t: Tenant, response: Response) -> dict[str, Any]:
+    @app.post(
+        "/jobs",
+        status_code=201,
+        tags=["jobs"],
+        response_model=m.Job,
+        response_model_exclude_unset=True,
+    )
+    async def create_job(body: m.JobCreate, t: Tenant, response: Response) -> dict[str, Any]:
         """An HTTP job's answer carries its signing ``secret``: shown this once."""
-        options = job_options(body)
+        options = job_options(_doc(body))
         require(options, "name", "target")
         job, secret = await jobs.create_job(db, tenant_id=t, box=secrets, **options)
         response.headers["Location"] = f"/jobs/{job.id}"
         return _with_secret(render_job(job), secret, job)
 
-    @app.get("/jobs", tags=["jobs"])
+    @app.get("/jobs", tags=["jobs"], response_model=m.JobPage, response_model_exclude_unset=True)
     async def list_jobs(t: Tenant, limit: Limit = 50, cursor: str | None = None) -> dict[str, Any]:
         found = await jobs.list_jobs(db, tenant_id=t, after=_cursor(cursor), limit=limit)
         return _page(found, limit, render_job, lambda j: (j.created_at, j.id))
 
-    @app.get("/jobs/{job_id}", tags=["jobs"])
+    @app.get(
+        "/jobs/{job_id}", tags=["jobs"], response_model=m.Job, response_model_exclude_unset=True
+    )
     async def get_job(job_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
         return render_job(await jobs.get_job(db, tenant_id=t, job_id=JobId(job_id)))
 
-    @app.patch("/jobs/{job_id}", tags=["jobs"])
-    async def patch_job(job_id: uuid.UUID, body: Doc, t: Tenant) -> dict[str, Any]:
+    @app.patch(
+        "/jobs/{job_id}", tags=["jobs"], response_model=m.Job, response_model_exclude_unset=True
+    )
+    async def patch_job(job_id: uuid.UUID, body: m.JobPatch, t: Tenant) -> dict[str, Any]:
         job, secret = await jobs.update_job(
-            db, tenant_id=t, job_id=JobId(job_id), changes=job_options(body), box=secrets
+            db, tenant_id=t, job_id=JobId(job_id), changes=job_options(_doc(body)), box=secrets
         )
         return _with_secret(render_job(job), secret, job)
 
-    @app.post("/jobs/{job_id}/secrets", status_code=201, tags=["jobs"])
+    @app.post(
+        "/jobs/{job_id}/secrets",
+        status_code=201,
+        tags=["jobs"],
+        response_model=m.NewSecret,
+        response_model_exclude_unset=True,
+    )
     async def add_secret(
-        job_id: uuid.UUID, t: Tenant, body: Annotated[dict[str, Any] | None, Body()] = None
+        job_id: uuid.UUID, t: Tenant, body: Annotated[m.SecretIn | None, Body()] = None
     ) -> dict[str, Any]:
         """Rotation, step 1: one more active secret (generated, or ``{"secret": ...}``);
         every delivery is signed with each active secret. Its value is shown once."""
-        doc = body or {}
-        if set(doc) - {"secret"}:
-            raise InvalidRequest("only 'secret' may be given", field=sorted(set(doc))[0])
+        doc = _doc(body)
         new = await jobs.add_secret(
             db, tenant_id=t, job_id=JobId(job_id), box=secrets, value=doc.get("secret")
         )
@@ -281,23 +312,41 @@ def create_app(
 
     # -- schedules ----------------------------------------------------------------------
 
-    @app.post("/schedules", status_code=201, tags=["schedules"])
-    async def create_schedule(body: Doc, t: Tenant, response: Response) -> dict[str, Any]:
-        fields = schedule_changes(body)
+    @app.post(
+        "/schedules",
+        status_code=201,
+        tags=["schedules"],
+        response_model=m.Schedule,
+        response_model_exclude_unset=True,
+    )
+    async def create_schedule(
+        body: m.ScheduleCreate, t: Tenant, response: Response
+    ) -> dict[str, Any]:
+        fields = schedule_changes(_doc(body))
         require(fields, "name", "job_id")
         schedule = await schedules.create_schedule(db, tenant_id=t, limits=quotas, **fields)
         response.headers["Location"] = f"/schedules/{schedule.id}"
         response.headers["ETag"] = f'"{schedule.version}"'
         return render_schedule(schedule)
 
-    @app.get("/schedules", tags=["schedules"])
+    @app.get(
+        "/schedules",
+        tags=["schedules"],
+        response_model=m.SchedulePage,
+        response_model_exclude_unset=True,
+    )
     async def list_schedules(
         t: Tenant, limit: Limit = 50, cursor: str | None = None
     ) -> dict[str, Any]:
         found = await schedules.list_schedules(db, tenant_id=t, after=_cursor(cursor), limit=limit)
         return _page(found, limit, render_schedule, lambda s: (s.created_at, s.id))
 
-    @app.get("/schedules/{schedule_id}", tags=["schedules"])
+    @app.get(
+        "/schedules/{schedule_id}",
+        tags=["schedules"],
+        response_model=m.Schedule,
+        response_model_exclude_unset=True,
+    )
     async def get_schedule(schedule_id: uuid.UUID, t: Tenant, response: Response) -> dict[str, Any]:
         schedule = await schedules.get_schedule(
             db, tenant_id=t, schedule_id=ScheduleId(schedule_id)
@@ -305,16 +354,21 @@ def create_app(
         response.headers["ETag"] = f'"{schedule.version}"'
         return render_schedule(schedule)
 
-    @app.patch("/schedules/{schedule_id}", tags=["schedules"])
+    @app.patch(
+        "/schedules/{schedule_id}",
+        tags=["schedules"],
+        response_model=m.Schedule,
+        response_model_exclude_unset=True,
+    )
     async def patch_schedule(
         schedule_id: uuid.UUID,
-        body: Doc,
+        body: m.SchedulePatch,
         t: Tenant,
         response: Response,
         if_match: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         current = await schedules.get_schedule(db, tenant_id=t, schedule_id=ScheduleId(schedule_id))
-        changes = schedule_changes(body, current.timing)
+        changes = schedule_changes(_doc(body), current.timing)
         schedule = await schedules.update_schedule(
             db,
             tenant_id=t,
@@ -326,7 +380,12 @@ def create_app(
         response.headers["ETag"] = f'"{schedule.version}"'
         return render_schedule(schedule)
 
-    @app.post("/schedules/{schedule_id}/pause", tags=["schedules"])
+    @app.post(
+        "/schedules/{schedule_id}/pause",
+        tags=["schedules"],
+        response_model=m.Schedule,
+        response_model_exclude_unset=True,
+    )
     async def pause_schedule(
         schedule_id: uuid.UUID, t: Tenant, response: Response
     ) -> dict[str, Any]:
@@ -336,31 +395,41 @@ def create_app(
         response.headers["ETag"] = f'"{schedule.version}"'
         return render_schedule(schedule)
 
-    @app.post("/schedules/{schedule_id}/resume", tags=["schedules"])
+    @app.post(
+        "/schedules/{schedule_id}/resume",
+        tags=["schedules"],
+        response_model=m.Schedule,
+        response_model_exclude_unset=True,
+    )
     async def resume_schedule(
         schedule_id: uuid.UUID,
         t: Tenant,
         response: Response,
-        body: Annotated[dict[str, Any] | None, Body()] = None,
+        body: Annotated[m.ResumeIn | None, Body()] = None,
     ) -> dict[str, Any]:
         schedule = await schedules.resume_schedule(
             db,
             tenant_id=t,
             schedule_id=ScheduleId(schedule_id),
-            resume_from=_resume_from((body or {}).get("resume_from", "last_fire")),
+            resume_from=_resume_from(_doc(body).get("resume_from", "last_fire")),
         )
         response.headers["ETag"] = f'"{schedule.version}"'
         return render_schedule(schedule)
 
-    @app.post("/schedules/{schedule_id}/trigger", tags=["schedules"])
+    @app.post(
+        "/schedules/{schedule_id}/trigger",
+        tags=["schedules"],
+        response_model=m.Run,
+        response_model_exclude_unset=True,
+    )
     async def trigger_schedule(
         schedule_id: uuid.UUID,
         t: Tenant,
         response: Response,
-        body: Annotated[dict[str, Any] | None, Body()] = None,
+        body: Annotated[m.TriggerIn | None, Body()] = None,
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
-        options = trigger_options(body or {}, idempotency_key)
+        options = trigger_options(_doc(body), idempotency_key)
         done = await triggers.trigger_schedule(
             db, tenant_id=t, schedule_id=ScheduleId(schedule_id), limits=quotas, **options
         )
@@ -368,28 +437,43 @@ def create_app(
         response.headers["Location"] = f"/runs/{done.run.id}"
         return render_run(done.run)
 
-    @app.post("/schedules/{schedule_id}/backfill", tags=["schedules"])
+    @app.post(
+        "/schedules/{schedule_id}/backfill",
+        tags=["schedules"],
+        response_model=m.Backfill,
+        response_model_exclude_unset=True,
+    )
     async def backfill_schedule(
-        schedule_id: uuid.UUID, body: Doc, t: Tenant, response: Response
+        schedule_id: uuid.UUID, body: m.BackfillIn, t: Tenant, response: Response
     ) -> dict[str, Any]:
-        request = backfill_request(body, tenant_id=t, schedule_id=ScheduleId(schedule_id))
+        request = backfill_request(_doc(body), tenant_id=t, schedule_id=ScheduleId(schedule_id))
         started = await backfills.start_backfill(db, request, holidays=holiday_provider)
         response.status_code = 201 if started.created else 200
         response.headers["Location"] = f"/backfills/{started.backfill.id}"
         return render_backfill(started.backfill)
 
-    @app.get("/backfills/{backfill_id}", tags=["schedules"])
+    @app.get(
+        "/backfills/{backfill_id}",
+        tags=["schedules"],
+        response_model=m.Backfill,
+        response_model_exclude_unset=True,
+    )
     async def get_backfill(backfill_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
         backfill, progress = await backfills.get_backfill(
             db, tenant_id=t, backfill_id=BackfillId(backfill_id)
         )
         return render_backfill(backfill, progress)
 
-    @app.get("/stats", tags=["runs"])
+    @app.get("/stats", tags=["runs"], response_model=m.Stats, response_model_exclude_unset=True)
     async def stats(t: Tenant, since: str | None = None) -> dict[str, Any]:
         return await _stats(t, None, since)
 
-    @app.get("/schedules/{schedule_id}/stats", tags=["schedules"])
+    @app.get(
+        "/schedules/{schedule_id}/stats",
+        tags=["schedules"],
+        response_model=m.Stats,
+        response_model_exclude_unset=True,
+    )
     async def schedule_stats(
         schedule_id: uuid.UUID, t: Tenant, since: str | None = None
     ) -> dict[str, Any]:
@@ -403,7 +487,12 @@ def create_app(
         )
         return render_stats(found, start)
 
-    @app.get("/schedules/{schedule_id}/next", tags=["schedules"])
+    @app.get(
+        "/schedules/{schedule_id}/next",
+        tags=["schedules"],
+        response_model=m.NextFires,
+        response_model_exclude_unset=True,
+    )
     async def next_fires(
         schedule_id: uuid.UUID, t: Tenant, count: Annotated[int, Query(ge=1, le=1000)] = 10
     ) -> dict[str, Any]:
@@ -416,7 +505,12 @@ def create_app(
         )
         return {"items": [fire_json(f) for f in found.fires], "exhausted": found.exhausted}
 
-    @app.get("/schedules/{schedule_id}/runs", tags=["schedules"])
+    @app.get(
+        "/schedules/{schedule_id}/runs",
+        tags=["schedules"],
+        response_model=m.RunPage,
+        response_model_exclude_unset=True,
+    )
     async def schedule_runs(
         schedule_id: uuid.UUID,
         t: Tenant,
@@ -445,9 +539,17 @@ def create_app(
 
     # -- calendars ----------------------------------------------------------------------
 
-    @app.post("/calendars", status_code=201, tags=["calendars"])
-    async def create_calendar(body: Doc, t: Tenant, response: Response) -> dict[str, Any]:
-        fields = calendar_changes(body)
+    @app.post(
+        "/calendars",
+        status_code=201,
+        tags=["calendars"],
+        response_model=m.Calendar,
+        response_model_exclude_unset=True,
+    )
+    async def create_calendar(
+        body: m.CalendarCreate, t: Tenant, response: Response
+    ) -> dict[str, Any]:
+        fields = calendar_changes(_doc(body))
         require(fields, "name")
         calendar = await calendars.create_calendar(
             db, tenant_id=t, fields=fields, holidays=holiday_provider
@@ -456,14 +558,24 @@ def create_app(
         response.headers["ETag"] = f'"{calendar.version}"'
         return render_calendar(calendar)
 
-    @app.get("/calendars", tags=["calendars"])
+    @app.get(
+        "/calendars",
+        tags=["calendars"],
+        response_model=m.CalendarPage,
+        response_model_exclude_unset=True,
+    )
     async def list_calendars(
         t: Tenant, limit: Limit = 50, cursor: str | None = None
     ) -> dict[str, Any]:
         found = await calendars.list_calendars(db, tenant_id=t, after=_cursor(cursor), limit=limit)
         return _page(found, limit, render_calendar, lambda c: (c.created_at, c.id))
 
-    @app.get("/calendars/{calendar_id}", tags=["calendars"])
+    @app.get(
+        "/calendars/{calendar_id}",
+        tags=["calendars"],
+        response_model=m.Calendar,
+        response_model_exclude_unset=True,
+    )
     async def get_calendar(calendar_id: uuid.UUID, t: Tenant, response: Response) -> dict[str, Any]:
         calendar = await calendars.get_calendar(
             db, tenant_id=t, calendar_id=CalendarId(calendar_id)
@@ -471,15 +583,20 @@ def create_app(
         response.headers["ETag"] = f'"{calendar.version}"'
         return render_calendar(calendar)
 
-    @app.patch("/calendars/{calendar_id}", tags=["calendars"])
+    @app.patch(
+        "/calendars/{calendar_id}",
+        tags=["calendars"],
+        response_model=m.Calendar,
+        response_model_exclude_unset=True,
+    )
     async def patch_calendar(
-        calendar_id: uuid.UUID, body: Doc, t: Tenant, response: Response
+        calendar_id: uuid.UUID, body: m.CalendarPatch, t: Tenant, response: Response
     ) -> dict[str, Any]:
         calendar = await calendars.update_calendar(
             db,
             tenant_id=t,
             calendar_id=CalendarId(calendar_id),
-            changes=calendar_changes(body),
+            changes=calendar_changes(_doc(body)),
             holidays=holiday_provider,
         )
         response.headers["ETag"] = f'"{calendar.version}"'
@@ -492,7 +609,7 @@ def create_app(
 
     # -- runs ---------------------------------------------------------------------------
 
-    @app.get("/runs", tags=["runs"])
+    @app.get("/runs", tags=["runs"], response_model=m.RunPage, response_model_exclude_unset=True)
     async def list_runs(
         t: Tenant,
         *,
@@ -516,16 +633,28 @@ def create_app(
         )
         return _page(found, limit, render_run, lambda r: (r.nominal_at, r.id))
 
-    @app.get("/runs/{run_id}", tags=["runs"])
+    @app.get(
+        "/runs/{run_id}", tags=["runs"], response_model=m.Run, response_model_exclude_unset=True
+    )
     async def get_run(run_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
         run = await runs.get_run(db, tenant_id=t, run_id=RunId(run_id))
         return render_run(run, attempts=True)
 
-    @app.post("/runs/{run_id}/retry", tags=["runs"])
+    @app.post(
+        "/runs/{run_id}/retry",
+        tags=["runs"],
+        response_model=m.Run,
+        response_model_exclude_unset=True,
+    )
     async def retry_run(run_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
         return render_run(await runs.retry_run(db, tenant_id=t, run_id=RunId(run_id)))
 
-    @app.post("/runs/{run_id}/cancel", tags=["runs"])
+    @app.post(
+        "/runs/{run_id}/cancel",
+        tags=["runs"],
+        response_model=m.Run,
+        response_model_exclude_unset=True,
+    )
     async def cancel_run(run_id: uuid.UUID, t: Tenant, response: Response) -> dict[str, Any]:
         """A run not yet running ends ``cancelled`` (200). A running one is marked
         (202, ``cancel_requested``): its worker is told, and it ends ``cancelled`` when
@@ -535,20 +664,31 @@ def create_app(
             response.status_code = 202
         return render_run(run)
 
-    @app.post("/runs/{run_id}/complete", tags=["workers"])
-    async def complete_run(run_id: uuid.UUID, body: Doc, t: Tenant) -> dict[str, Any]:
+    @app.post(
+        "/runs/{run_id}/complete",
+        tags=["workers"],
+        response_model=m.Run,
+        response_model_exclude_unset=True,
+    )
+    async def complete_run(run_id: uuid.UUID, body: m.CompleteIn, t: Tenant) -> dict[str, Any]:
         """An external worker's success, under its lease token (stale: 409 LEASE_LOST)."""
-        token, detail = _outcome(body, {"token", "detail"})
+        token, detail = _outcome(_doc(body), {"token", "detail"})
         run = await runs.report(db, tenant_id=t, run_id=RunId(run_id), token=token, detail=detail)
         return render_run(run)
 
-    @app.post("/runs/{run_id}/fail", tags=["workers"])
-    async def fail_run(run_id: uuid.UUID, body: Doc, t: Tenant) -> dict[str, Any]:
+    @app.post(
+        "/runs/{run_id}/fail",
+        tags=["workers"],
+        response_model=m.Run,
+        response_model_exclude_unset=True,
+    )
+    async def fail_run(run_id: uuid.UUID, body: m.FailIn, t: Tenant) -> dict[str, Any]:
         """An external worker's failure: retried after the job's backoff (or
         ``retry_after`` seconds if longer), dead after the last attempt; a run whose
         cancel was asked for ends ``cancelled``."""
-        token, detail = _outcome(body, {"token", "error", "retry_after", "detail"})
-        error = body.get("error")
+        doc = _doc(body)
+        token, detail = _outcome(doc, {"token", "error", "retry_after", "detail"})
+        error = doc.get("error")
         if not isinstance(error, str) or not error.strip():
             raise InvalidRequest("error (a message) is required", field="error")
         run = await runs.report(
@@ -557,43 +697,59 @@ def create_app(
             run_id=RunId(run_id),
             token=token,
             error=error[:2000],
-            retry_after=_seconds(body.get("retry_after"), "retry_after"),
+            retry_after=_seconds(doc.get("retry_after"), "retry_after"),
             detail=detail,
         )
         return render_run(run)
 
     # -- workers (the external worker protocol) ------------------------------------------
 
-    @app.post("/workers/register", status_code=201, tags=["workers"])
-    async def register_worker(body: Doc, t: Tenant, response: Response) -> dict[str, Any]:
+    @app.post(
+        "/workers/register",
+        status_code=201,
+        tags=["workers"],
+        response_model=m.Worker,
+        response_model_exclude_unset=True,
+    )
+    async def register_worker(body: m.WorkerIn, t: Tenant, response: Response) -> dict[str, Any]:
         worker = await workers.register_worker(
-            db, worker_id=WorkerId(new_id()), tenant_id=t, **worker_registration(body)
+            db, worker_id=WorkerId(new_id()), tenant_id=t, **worker_registration(_doc(body))
         )
         response.headers["Location"] = f"/workers/{worker.id}"
         return {**render_worker(worker), "lease": format_duration(runs.DEFAULT_LEASE)}
 
-    @app.get("/workers", tags=["workers"])
+    @app.get(
+        "/workers", tags=["workers"], response_model=m.WorkerPage, response_model_exclude_unset=True
+    )
     async def list_workers(
         t: Tenant, limit: Limit = 50, cursor: str | None = None
     ) -> dict[str, Any]:
         found = await workers.list_workers(db, tenant_id=t, after=_cursor(cursor), limit=limit)
         return _page(found, limit, render_worker, lambda w: (w.registered_at, w.id))
 
-    @app.get("/workers/{worker_id}", tags=["workers"])
+    @app.get(
+        "/workers/{worker_id}",
+        tags=["workers"],
+        response_model=m.Worker,
+        response_model_exclude_unset=True,
+    )
     async def get_worker(worker_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
         return render_worker(
             await workers.get_worker(db, tenant_id=t, worker_id=WorkerId(worker_id))
         )
 
-    @app.post("/workers/{worker_id}/heartbeat", tags=["workers"])
+    @app.post(
+        "/workers/{worker_id}/heartbeat",
+        tags=["workers"],
+        response_model=m.HeartbeatOut,
+        response_model_exclude_unset=True,
+    )
     async def worker_heartbeat(
-        worker_id: uuid.UUID, t: Tenant, body: Annotated[dict[str, Any] | None, Body()] = None
+        worker_id: uuid.UUID, t: Tenant, body: Annotated[m.HeartbeatIn | None, Body()] = None
     ) -> dict[str, Any]:
         """Extends the leases of the runs held (``{"held": {run_id: token}}``); answers
         the runs to cancel, the runs lost (stop, report nothing) and the drain flag."""
-        doc = body or {}
-        if set(doc) - {"held", "lease"}:
-            raise InvalidRequest("unknown field", field=sorted(set(doc) - {"held", "lease"})[0])
+        doc = _doc(body)
         beat = await workers.heartbeat(
             db,
             worker_id=WorkerId(worker_id),
@@ -608,16 +764,18 @@ def create_app(
             "lost": sorted(str(r) for r in beat.lost),
         }
 
-    @app.post("/workers/{worker_id}/claim", tags=["workers"])
+    @app.post(
+        "/workers/{worker_id}/claim",
+        tags=["workers"],
+        response_model=m.ClaimOut,
+        response_model_exclude_unset=True,
+    )
     async def claim_runs(
-        worker_id: uuid.UUID, t: Tenant, body: Annotated[dict[str, Any] | None, Body()] = None
+        worker_id: uuid.UUID, t: Tenant, body: Annotated[m.ClaimIn | None, Body()] = None
     ) -> dict[str, Any]:
         """Long-poll: up to ``max`` runs (1..100) matching the worker's capabilities and
         free capacity, waiting up to ``wait`` seconds (0..30) for one to come due."""
-        doc = body or {}
-        unknown = set(doc) - {"max", "wait", "lease"}
-        if unknown:
-            raise InvalidRequest("unknown field", field=sorted(unknown)[0])
+        doc = _doc(body)
         limit = _bounded(doc.get("max", 1), "max", 1, MAX_CLAIM)
         wait = _bounded(doc.get("wait", 0), "wait", 0, MAX_WAIT)
         lease = lease_option(doc, runs.DEFAULT_LEASE)
@@ -643,22 +801,30 @@ def create_app(
             await asyncio.sleep(min(pause, left))
             pause = min(pause * 2, CLAIM_POLL_MAX)
 
-    @app.post("/workers/{worker_id}/report", tags=["workers"])
-    async def report_outcomes(worker_id: uuid.UUID, body: Doc, t: Tenant) -> dict[str, Any]:
+    @app.post(
+        "/workers/{worker_id}/report",
+        tags=["workers"],
+        response_model=m.ReportOut,
+        response_model_exclude_unset=True,
+    )
+    async def report_outcomes(worker_id: uuid.UUID, body: m.ReportIn, t: Tenant) -> dict[str, Any]:
         """Many outcomes in one transaction: ``{"outcomes": [{"run_id", "token",
         "error"?, "retry_after"?, "detail"?}]}`` (at most 500; no ``error`` is success).
         Answers the ids ``recorded`` and the ids ``lost`` (stale token or unknown run:
         drop them)."""
-        if set(body) != {"outcomes"} or not isinstance(body["outcomes"], list):
-            raise InvalidRequest("expected {'outcomes': [...]}", field="outcomes")
-        if len(body["outcomes"]) > MAX_REPORT:
+        if len(body.outcomes) > MAX_REPORT:
             raise InvalidRequest(f"at most {MAX_REPORT} outcomes at once", field="outcomes")
         await workers.get_worker(db, tenant_id=t, worker_id=WorkerId(worker_id))
-        outcomes = [_batch_outcome(item, i) for i, item in enumerate(body["outcomes"])]
+        outcomes = [_batch_outcome(item, i) for i, item in enumerate(body.outcomes)]
         done, lost = await runs.report_many(db, tenant_id=t, outcomes=outcomes)
         return {"recorded": [str(r.id) for r in done], "lost": [str(r) for r in lost]}
 
-    @app.post("/workers/{worker_id}/drain", tags=["workers"])
+    @app.post(
+        "/workers/{worker_id}/drain",
+        tags=["workers"],
+        response_model=m.Worker,
+        response_model_exclude_unset=True,
+    )
     async def drain_worker(worker_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
         """The worker finishes what it holds and takes nothing more (told in its next
         heartbeat answer; its claims answer ``drain: true``)."""
@@ -666,7 +832,12 @@ def create_app(
             await workers.drain_worker(db, tenant_id=t, worker_id=WorkerId(worker_id))
         )
 
-    @app.post("/workers/{worker_id}/stop", tags=["workers"])
+    @app.post(
+        "/workers/{worker_id}/stop",
+        tags=["workers"],
+        response_model=m.Worker,
+        response_model_exclude_unset=True,
+    )
     async def stop_worker(worker_id: uuid.UUID, t: Tenant) -> dict[str, Any]:
         """A clean exit: offline now (``scheduler.worker.offline``)."""
         await workers.stop_worker(db, worker_id=WorkerId(worker_id), tenant_id=t)
@@ -681,6 +852,12 @@ MAX_CLAIM = 100
 MAX_REPORT = 500
 MAX_WAIT = 30
 CLAIM_POLL_MIN, CLAIM_POLL_MAX = 0.05, 0.5
+
+
+def _doc(body: BaseModel | None) -> dict[str, Any]:
+    """The fields the caller sent (a PATCH changes only those), as the JSON document
+    the domain parsers (shared with ``kairos apply``) validate for meaning."""
+    return {} if body is None else body.model_dump(exclude_unset=True, by_alias=True)
 
 
 def _with_secret(doc: dict[str, Any], secret: str | None, job: Job) -> dict[str, Any]:

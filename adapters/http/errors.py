@@ -87,7 +87,9 @@ def install(app: FastAPI) -> None:
             )
         first = errors[0] if errors else {"field": "", "message": "invalid request"}
         message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
-        return envelope(422, "INVALID_REQUEST", message, {"errors": errors})
+        # ``field`` as domain errors name it (the first); ``errors`` lists them all.
+        details = {"field": first["field"] or "body", "errors": errors}
+        return envelope(422, "INVALID_REQUEST", message, details)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
