@@ -24,6 +24,7 @@ from nats.js.errors import BadRequestError
 
 from domain.errors import DomainError
 from domain.ports import Database
+from service import telemetry
 from service.event_triggers import Message, listened, on_message
 
 log = logging.getLogger("kairos.inbound")
@@ -98,7 +99,14 @@ class EventTriggerConsumer:
 
     async def _handle(self, msg: Msg, message: Message) -> None:
         try:
-            await on_message(self._db, message)
+            # An event's fire continues the publisher's trace (a traceparent header).
+            with telemetry.span(
+                "event fire",
+                parent=message.headers.get("traceparent"),
+                root=True,
+                attributes={"messaging.destination": msg.subject},
+            ):
+                await on_message(self._db, message)
         except DomainError as exc:  # a malformed tenant or the like: it will never fit
             log.warning("event on %s dropped: %s", msg.subject, exc)
         except (OSError, ConnectionError, asyncpg.PostgresError) as exc:

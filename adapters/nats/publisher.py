@@ -81,7 +81,7 @@ class JetStreamPublisher:
                     event.subject,
                     encode(event),
                     reply=f"{reply}{i}",
-                    headers={"Nats-Msg-Id": str(event.id)},
+                    headers=_headers(event),
                 )
                 sent += 1
             await self._nc.flush(timeout=max(1, int(self._ack_timeout)))
@@ -136,3 +136,12 @@ class _Batch:
             if not ok:
                 return i
         return self.size
+
+
+def _headers(event: DomainEvent) -> dict[str, str]:
+    """Dedupe by event id; the trace context, as a header too, for consumers that read
+    it there rather than from the CloudEvent."""
+    headers = {"Nats-Msg-Id": str(event.id)}
+    if event.traceparent:
+        headers["traceparent"] = event.traceparent
+    return headers

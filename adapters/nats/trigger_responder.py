@@ -26,6 +26,7 @@ from adapters.envelope import error_body
 from domain.errors import DomainError, InvalidRequest
 from domain.ids import ScheduleId, parse_tenant
 from domain.ports import Database
+from service import telemetry
 from service.specs import render_run, trigger_options
 from service.triggers import trigger_schedule
 
@@ -54,7 +55,10 @@ class TriggerResponder:
         if not msg.reply:
             return  # a publish, not a request: nobody to answer
         try:
-            answer = await self.answer(msg.subject, msg.data, msg.headers or {})
+            headers = msg.headers or {}
+            # The caller's trace (a traceparent header) continues through the run.
+            with telemetry.span("trigger request", parent=headers.get("traceparent")):
+                answer = await self.answer(msg.subject, msg.data, headers)
         except DomainError as exc:
             answer = error_body(exc.code, exc.message, exc.details)
         except (OSError, ConnectionError, asyncpg.PostgresConnectionError) as exc:

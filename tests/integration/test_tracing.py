@@ -4,27 +4,39 @@ carrying the same trace to its receiver."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import nats
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from adapters.clock import SystemClock
+from adapters.embedded.nats import EmbeddedNats
 from adapters.http.api import create_app, header_principal
 from adapters.http_target.executor import HttpTargetExecutor
 from adapters.http_target.ssrf import parse_allowlist
 from adapters.memory.clock import FakeClock
 from adapters.memory.database import MemoryDatabase
 from adapters.nats.cloudevents import envelope
+from adapters.nats.publisher import _headers
+from adapters.nats.trigger_responder import TriggerResponder
+from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.secrets import FernetSecretBox
+from domain.ids import RunId, TenantId
 from domain.job import TargetKind
+from domain.timing import Timing
+from domain.triggers import CronTrigger
 from service.materialiser import LEADER, materialise_due
+from service.schedules import create_schedule
 from service.worker import WorkerPool
+from tests.helpers import add_event_job
 from tests.receiver import receiver
+from tests.servers import app_dsn
 
 EXPORTER = InMemorySpanExporter()
 _provider = TracerProvider()
@@ -162,3 +174,42 @@ async def test_a_scheduled_fire_starts_a_trace_that_its_delivery_and_events_join
         and e.aggregate_id == uuid.UUID(schedule.json()["id"])
     ]
     assert envelope(created)["traceparent"].split("-")[1] == TRACE_ID
+
+
+async def test_a_nats_trigger_request_continues_the_callers_trace(
+    database: str, nats_server: EmbeddedNats
+) -> None:
+    """scheduler.trigger.<tenant> with a traceparent header: the run records that trace
+    (its deliveries and events continue it), and its relayed events carry it as a NATS
+    header as well as in the CloudEvent."""
+    pool = await create_pool(app_dsn(database, "kairos_scheduler"))
+    db = PostgresDatabase(pool)
+    nc = await nats.connect(nats_server.url)
+    responder = TriggerResponder(nc, db)
+    await responder.start()
+    try:
+        job = await add_event_job(db, TenantId("acme"), "nightly")
+        await create_schedule(
+            db,
+            tenant_id=TenantId("acme"),
+            name="nightly-report",
+            job_id=job.id,
+            timing=Timing(trigger=CronTrigger.parse("0 3 * * *")),
+        )
+        reply = await nc.request(
+            "scheduler.trigger.acme",
+            json.dumps({"name": "nightly-report"}).encode(),
+            timeout=5,
+            headers={"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"},
+        )
+        run_id = uuid.UUID(json.loads(reply.data)["run"]["id"])
+        async with db.transaction(TenantId("acme")) as tx:
+            run = await tx.runs.get(RunId(run_id))
+        assert run.traceparent is not None
+        assert run.traceparent.split("-")[1] == TRACE_ID
+        _, events = run.cancel(reason="test", now=run.created_at)  # any of its events
+        assert [_headers(e)["traceparent"].split("-")[1] for e in events] == [TRACE_ID]
+    finally:
+        await responder.stop()
+        await nc.drain()
+        await pool.close()
