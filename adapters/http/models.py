@@ -167,18 +167,9 @@ JOB_EXAMPLE: Json = {
 }
 
 
-class JobCreate(_In):
-    model_config = ConfigDict(json_schema_extra={"examples": [JOB_EXAMPLE]})
-    name: StrictStr
-    target: TargetIn
-    max_attempts: StrictInt | None = None
-    backoff: BackoffIn | None = None
-    timeout: Duration | None = None
-    max_concurrency: StrictInt | None = None
-    priority: Annotated[StrictStr, _choices("low", "normal", "high", "critical")] | None = None
-
-
 class JobPatch(_In):
+    """Only the fields sent change."""
+
     model_config = ConfigDict(json_schema_extra={"examples": [{"max_attempts": 3}]})
     name: StrictStr | None = None
     target: TargetIn | None = None
@@ -187,6 +178,12 @@ class JobPatch(_In):
     timeout: Duration | None = None
     max_concurrency: StrictInt | None = None
     priority: Annotated[StrictStr, _choices("low", "normal", "high", "critical")] | None = None
+
+
+class JobCreate(JobPatch):
+    model_config = ConfigDict(json_schema_extra={"examples": [JOB_EXAMPLE]})
+    name: StrictStr
+    target: TargetIn
 
 
 class SecretIn(_In):
@@ -449,20 +446,19 @@ Weekday = StrictInt | StrictStr
 Source = StrictStr | SourceIn
 
 
-class CalendarCreate(_In):
-    model_config = ConfigDict(json_schema_extra={"examples": [CALENDAR_EXAMPLE]})
-    name: StrictStr
-    business_days: list[Weekday] | None = None
-    holidays: list[HolidayIn] | None = None
-    sources: list[Source] | None = None
-
-
 class CalendarPatch(_In):
+    """Only the fields sent change."""
+
     model_config = ConfigDict(json_schema_extra={"examples": [{"sources": ["DE-BY", "AT"]}]})
     name: StrictStr | None = None
     business_days: list[Weekday] | None = None
     holidays: list[HolidayIn] | None = None
     sources: list[Source] | None = None
+
+
+class CalendarCreate(CalendarPatch):
+    model_config = ConfigDict(json_schema_extra={"examples": [CALENDAR_EXAMPLE]})
+    name: StrictStr
 
 
 class HolidayOut(_Out):
