@@ -126,8 +126,7 @@ async def _claim_in(
     timeouts = {job_id: job.timeout for job_id, job in jobs.items()}
     started: list[Run] = []
     events: list[DomainEvent] = []
-    admitted = await _within_tenant_limit(tx, batch.runs, max_running)
-    for run, token in await _within_job_limits(tx, admitted, jobs):
+    for run, token in await _within_limits(tx, batch.runs, jobs, max_running):
         run_started, run_events = run.start(
             worker_id=worker_id,
             token=token,
@@ -145,36 +144,25 @@ async def _claim_in(
     return Claimed(started, jobs)
 
 
-async def _within_tenant_limit(
-    tx: UnitOfWork, candidates: Sequence[tuple[Run, int]], max_running: int | None
-) -> Sequence[tuple[Run, int]]:
-    """The candidates that keep each tenant within ``max_running`` running runs, in claim
-    order; counted under per-tenant locks (taken before the jobs'), like the job limit."""
-    if max_running is None or not candidates:
-        return candidates
-    tenants = sorted({run.tenant_id for run, _ in candidates})
-    running = dict(await tx.runs.running_by_tenant(tenants, lock=True))
-    admitted = []
-    for run, token in candidates:
-        if run.capability == TargetKind.SYSTEM.value:  # Kairos' housekeeping is not capped
-            admitted.append((run, token))
-            continue
-        if running.get(run.tenant_id, 0) >= max_running:
-            continue
-        running[run.tenant_id] = running.get(run.tenant_id, 0) + 1
-        admitted.append((run, token))
-    return admitted
-
-
-async def _within_job_limits(
-    tx: UnitOfWork, candidates: Sequence[tuple[Run, int]], jobs: Mapping[JobId, Job]
+async def _within_limits(
+    tx: UnitOfWork,
+    candidates: Sequence[tuple[Run, int]],
+    jobs: Mapping[JobId, Job],
+    max_running: int | None,
 ) -> list[tuple[Run, int]]:
-    """The candidates that keep each job within its ``max_concurrency``, in claim order.
+    """The candidates that keep each job within its ``max_concurrency`` and each tenant
+    within ``max_running`` running runs, in claim order.
 
-    The claim query already leaves out jobs at their limit; this is the exact count,
-    taken under per-job locks so concurrent claimers cannot both take the last slot.
+    The claim query already leaves out jobs and tenants at their limit; this is the
+    exact count, taken under per-tenant then per-job locks (one order, so concurrent
+    claimers neither deadlock nor both take the last slot). A run counts against both
+    limits only when admitted by both. Kairos' own SYSTEM tasks are not tenant-capped.
     Candidates left out stay pending (their row locks end with the transaction).
     """
+    tenant_running: dict[TenantId, int] = {}
+    if max_running is not None and candidates:
+        tenants = sorted({run.tenant_id for run, _ in candidates})
+        tenant_running = dict(await tx.runs.running_by_tenant(tenants, lock=True))
     limited = sorted(
         {
             (run.tenant_id, run.job_id)
@@ -182,16 +170,18 @@ async def _within_job_limits(
             if run.job_id in jobs and jobs[run.job_id].max_concurrency is not None
         }
     )
-    if not limited:
-        return list(candidates)
-    running = dict(await tx.runs.running_counts(limited, lock=True))
+    job_running = dict(await tx.runs.running_counts(limited, lock=True)) if limited else {}
     admitted = []
     for run, token in candidates:
         job = jobs.get(run.job_id)
-        if job is not None and job.max_concurrency is not None:
-            if running.get(run.job_id, 0) >= job.max_concurrency:
-                continue
-            running[run.job_id] = running.get(run.job_id, 0) + 1
+        job_cap = job.max_concurrency if job is not None else None
+        tenant_cap = None if run.capability == TargetKind.SYSTEM.value else max_running
+        if job_cap is not None and job_running.get(run.job_id, 0) >= job_cap:
+            continue
+        if tenant_cap is not None and tenant_running.get(run.tenant_id, 0) >= tenant_cap:
+            continue
+        job_running[run.job_id] = job_running.get(run.job_id, 0) + 1
+        tenant_running[run.tenant_id] = tenant_running.get(run.tenant_id, 0) + 1
         admitted.append((run, token))
     return admitted
 

@@ -263,6 +263,7 @@ async def serve(
             "KAIROS_AUTH_JWKS_FILE, with KAIROS_AUTH_ISSUER and KAIROS_AUTH_AUDIENCE"
         )
     await _require_schema(database_url)
+    limits, limiter = limits_from_env(os.environ)  # read once; a bad value stops us here
 
     async def body(stop: asyncio.Event, ready: Callable[[str], None]) -> None:
         async with (
@@ -275,7 +276,7 @@ async def serve(
             telemetry.use(metrics)  # the loops below report to it; /metrics exposes it
             settings = SchedulerSettings(
                 worker_capacity=opts.worker_capacity,
-                max_running=limits_from_env(os.environ)[0].max_running,
+                max_running=limits.max_running,
             )
             scheduler = Scheduler(
                 db,
@@ -300,7 +301,14 @@ async def serve(
                         pending_migrations=lambda: pending(database_url),
                     )
                     api_url = await _start_api(
-                        group, db, opts, stop, readiness=readiness, metrics=metrics
+                        group,
+                        db,
+                        opts,
+                        stop,
+                        readiness=readiness,
+                        metrics=metrics,
+                        limits=limits,
+                        limiter=limiter,
                     )
                 await loops_ready.wait()
                 if on_ready is not None:
@@ -318,10 +326,11 @@ async def _start_api(
     *,
     readiness: Readiness,
     metrics: PrometheusMetrics,
+    limits: TenantLimits,
+    limiter: RateLimiter,
 ) -> str:
     assert opts.api_port is not None
     assert opts.auth is not None
-    limits, limiter = limits_from_env(os.environ)
     app = create_app(
         db,
         auth=bearer(opts.auth),
