@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -29,13 +32,14 @@ from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.secrets import FernetSecretBox
 from domain.ids import RunId, TenantId
 from domain.job import TargetKind
+from domain.ports import Clock
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from service.materialiser import LEADER, materialise_due
 from service.schedules import create_schedule
 from service.worker import WorkerPool
 from tests.helpers import add_event_job
-from tests.receiver import receiver
+from tests.receiver import Receiver, receiver
 from tests.servers import app_dsn
 
 EXPORTER = InMemorySpanExporter()
@@ -47,14 +51,25 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 ACME = {"Kairos-Tenant": "acme"}
 
 
-async def test_a_trace_spans_api_run_and_target() -> None:
-    """trigger (traceparent given) -> POST span in that trace -> deliver HTTP span as its
-    child -> the webhook's traceparent in the same trace, parented by the delivery."""
+@dataclass
+class Stack:
+    """The API, a worker pool with the HTTP target, and a receiver behind an HTTP job."""
+
+    db: MemoryDatabase
+    api: httpx.AsyncClient
+    pool: WorkerPool
+    http: HttpTargetExecutor
+    received: Receiver
+    job_id: str
+
+
+@asynccontextmanager
+async def stack(clock: Clock) -> AsyncIterator[Stack]:
     box = FernetSecretBox(FernetSecretBox.generate_key())
-    db = MemoryDatabase(SystemClock())
+    db = MemoryDatabase(clock)
     app = create_app(db, auth=header_principal, secrets=box)
     http = HttpTargetExecutor(box, SystemClock(), allow=parse_allowlist("127.0.0.1/32"))
-    pool = WorkerPool(db, {TargetKind.HTTP: http}, SystemClock())
+    pool = WorkerPool(db, {TargetKind.HTTP: http}, clock)
     async with (
         receiver() as r,
         httpx.AsyncClient(
@@ -64,11 +79,22 @@ async def test_a_trace_spans_api_run_and_target() -> None:
         job = await api.post(
             "/jobs", json={"name": "hook", "target": {"kind": "HTTP", "config": {"url": r.url}}}
         )
+        try:
+            yield Stack(db, api, pool, http, r, job.json()["id"])
+        finally:
+            await http.aclose()
+
+
+async def test_a_trace_spans_api_run_and_target() -> None:
+    """trigger (traceparent given) -> POST span in that trace -> deliver HTTP span as its
+    child -> the webhook's traceparent in the same trace, parented by the delivery."""
+    async with stack(SystemClock()) as k:
+        db, api, pool, r = k.db, k.api, k.pool, k.received
         schedule = await api.post(
             "/schedules",
             json={
                 "name": "s",
-                "job_id": job.json()["id"],
+                "job_id": k.job_id,
                 "trigger": {"type": "CRON", "expression": "0 3 * * *"},
             },
         )
@@ -81,7 +107,6 @@ async def test_a_trace_spans_api_run_and_target() -> None:
         )
         assert fired.status_code == 201
         assert await pool.process() == 1
-        await http.aclose()
     finished = EXPORTER.get_finished_spans()
     by_id = {s.context.span_id: s for s in finished}
     (deliver,) = [s for s in finished if s.name == "deliver HTTP"]
@@ -113,26 +138,14 @@ async def test_a_scheduled_fire_starts_a_trace_that_its_delivery_and_events_join
     """A materialised fire opens a root "fire" span; its run keeps that trace: the
     delivery span is the fire's child, the webhook carries it, and so do the run's
     events. The schedule's own event carries the API request's trace."""
-    box = FernetSecretBox(FernetSecretBox.generate_key())
     clock = FakeClock(datetime(2026, 3, 8, 12, 0, 30, tzinfo=UTC))
-    db = MemoryDatabase(clock)
-    app = create_app(db, auth=header_principal, secrets=box)
-    http = HttpTargetExecutor(box, SystemClock(), allow=parse_allowlist("127.0.0.1/32"))
-    pool = WorkerPool(db, {TargetKind.HTTP: http}, clock)
-    async with (
-        receiver() as r,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://kairos", headers=ACME
-        ) as api,
-    ):
-        job = await api.post(
-            "/jobs", json={"name": "hook", "target": {"kind": "HTTP", "config": {"url": r.url}}}
-        )
+    async with stack(clock) as k:
+        db, api, pool, r = k.db, k.api, k.pool, k.received
         schedule = await api.post(
             "/schedules",
             json={
                 "name": "minutely",
-                "job_id": job.json()["id"],
+                "job_id": k.job_id,
                 "trigger": {"type": "CRON", "expression": "* * * * *"},
             },
             headers={"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"},
@@ -146,7 +159,6 @@ async def test_a_scheduled_fire_starts_a_trace_that_its_delivery_and_events_join
         done = await materialise_due(db, holder="me", epoch=epoch, horizon=timedelta(0))
         assert done.runs == 1
         assert await pool.process() == 1
-        await http.aclose()
     finished = EXPORTER.get_finished_spans()
     (fire,) = [s for s in finished if s.name == "fire"]
     (deliver,) = [s for s in finished if s.name == "deliver HTTP"]
