@@ -103,17 +103,13 @@ class InvalidTransition(Conflict):
 
 
 class LeaseLost(DomainError):
-    """A worker acted on a run with a stale fencing token or an expired lease."""
+    """A worker acted on a run whose lease it does not hold: a stale or wrong token,
+    an expired lease, or another worker's lease. The answer never shows a token."""
 
     code = "LEASE_LOST"
 
-    def __init__(self, run_id: str, token: int, current_token: int) -> None:
-        super().__init__(
-            f"lease on run {run_id} lost (token {token}, current {current_token})",
-            run_id=run_id,
-            token=token,
-            current_token=current_token,
-        )
+    def __init__(self, run_id: str, why: str = "lease lost") -> None:
+        super().__init__(f"lease on run {run_id} lost: {why}", run_id=run_id, why=why)
 
 
 class ExecutionFailed(DomainError):

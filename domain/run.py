@@ -8,6 +8,7 @@ a failed attempt with attempts left goes back to ``pending`` after a backoff, ot
 from __future__ import annotations
 
 import enum
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -102,7 +103,11 @@ class Run:
     available_at: datetime
     lease_until: datetime | None = None
     timeout_at: datetime | None = None
+    # The fencing value: grows with every lease, orders writes (a stale one loses).
     lease_token: int = 0
+    # The lease's proof of possession: random, handed only to the worker that claimed
+    # the run. Whoever acts on the lease must present it (and be that worker).
+    lease_secret: str | None = None
     worker_id: WorkerId | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
     calendar: tuple[CalendarId, int] | None = None
@@ -253,8 +258,10 @@ class Run:
         lease_until: datetime,
         now: datetime,
         timeout: timedelta | None = None,
+        secret: str | None = None,
     ) -> tuple[Run, list[DomainEvent]]:
-        """Claimed by a worker: a new attempt under lease ``token`` (which only grows).
+        """Claimed by a worker: a new attempt under lease ``token`` (which only grows),
+        proven by ``secret`` (random, known only to the claimer).
 
         ``timeout`` (the job's) fixes when the server fails the attempt with TIMEOUT,
         however often the lease is extended.
@@ -264,7 +271,7 @@ class Run:
                 "run", str(self.id), self.status.value, "running"
             )  # waiting too
         if token <= self.lease_token:
-            raise LeaseLost(str(self.id), token, self.lease_token)
+            raise LeaseLost(str(self.id), "a newer lease exists")
         number = self.attempt + 1
         started = replace(
             self,
@@ -272,6 +279,7 @@ class Run:
             attempt=number,
             worker_id=worker_id,
             lease_token=token,
+            lease_secret=secret,
             lease_until=lease_until,
             timeout_at=None if timeout is None else now + timeout,
             attempts=(*self.attempts, Attempt(number=number, worker_id=worker_id, started_at=now)),
@@ -396,9 +404,23 @@ class Run:
         cancelled = replace(cancelled, reason=reason)
         return cancelled, [cancelled._event(EventType.RUN_CANCELLED, now)]
 
+    def held_by(self, *, worker_id: WorkerId | None, secret: str) -> int:
+        """The fencing token of this run's lease when ``secret`` proves it and the
+        caller is the worker that claimed it (``worker_id`` None: the secret alone, for
+        calls that name no worker); else ``LeaseLost``. Constant-time on the secret."""
+        if (
+            self.status is not RunStatus.RUNNING
+            or self.lease_secret is None
+            or not hmac.compare_digest(self.lease_secret.encode(), secret.encode())
+        ):
+            raise LeaseLost(str(self.id), "no lease with that token")
+        if worker_id is not None and worker_id != self.worker_id:
+            raise LeaseLost(str(self.id), "the lease belongs to another worker")
+        return self.lease_token
+
     def _check_lease(self, token: int) -> None:
         if self.status is not RunStatus.RUNNING or token != self.lease_token:
-            raise LeaseLost(str(self.id), token, self.lease_token)
+            raise LeaseLost(str(self.id), "the lease expired or was replaced")
 
     def _end_attempt(
         self,
@@ -415,6 +437,7 @@ class Run:
             attempts=(*self.attempts[:-1], last),
             lease_until=None,
             timeout_at=None,
+            lease_secret=None,
             worker_id=None,
             cancel_requested=None,
             updated_at=now,

@@ -39,7 +39,7 @@ class RunContext:
     schedule_id: str
     nominal_at: datetime
     payload: Mapping[str, Any]
-    lease_token: int
+    lease_token: str
     timeout_at: datetime | None
     job: Mapping[str, Any] | None
 

@@ -7,6 +7,7 @@ outbox events in the same transaction.
 from __future__ import annotations
 
 import random
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -133,6 +134,7 @@ async def _claim_in(
             lease_until=batch.now + lease,
             now=batch.now,
             timeout=timeouts.get(run.job_id),
+            secret=secrets.token_hex(16),  # 128 random bits: the claimer's proof
         )
         started.append(run_started)
         events.extend(run_events)
@@ -307,22 +309,25 @@ async def report(
     *,
     tenant_id: TenantId,
     run_id: RunId,
-    token: int,
+    token: str,
     error: str | None = None,
     retry_after: timedelta | None = None,
     detail: Mapping[str, Any] | None = None,
     unit: Callable[[], float] = random.random,
+    worker_id: WorkerId | None = None,
 ) -> Run:
     """One worker's outcome for one run (``POST /runs/{id}/complete|fail``): success
     with ``error`` None, else a failure retried after the backoff (or ``retry_after`` if
-    longer), or dead after the last attempt. ``report_many`` of one: a stale token raises
-    ``LeaseLost``, an unknown run ``NotFound``."""
+    longer), or dead after the last attempt. ``report_many`` of one: a wrong or stale
+    token, or another worker's lease, raises ``LeaseLost``; an unknown run ``NotFound``."""
     outcome = Outcome(run_id, token, error, retry_after, detail)
-    done, _ = await report_many(db, tenant_id=tenant_id, outcomes=[outcome], unit=unit)
+    done, _ = await report_many(
+        db, tenant_id=tenant_id, outcomes=[outcome], unit=unit, worker_id=worker_id
+    )
     if done:
         return done[0]
-    current = await get_run(db, tenant_id=tenant_id, run_id=run_id)
-    raise LeaseLost(str(run_id), token, current.lease_token)
+    await get_run(db, tenant_id=tenant_id, run_id=run_id)  # NotFound first
+    raise LeaseLost(str(run_id), "no lease with that token")
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +335,7 @@ class Outcome:
     """An external worker's report for one run (``POST /workers/{id}/report``)."""
 
     run_id: RunId
-    token: int
+    token: str  # the lease secret the claim answered
     error: str | None = None
     retry_after: timedelta | None = None
     detail: Mapping[str, Any] | None = None
@@ -342,10 +347,12 @@ async def report_many(
     tenant_id: TenantId,
     outcomes: Sequence[Outcome],
     unit: Callable[[], float] = random.random,
+    worker_id: WorkerId | None = None,
 ) -> tuple[list[Run], list[RunId]]:
     """Many outcomes of one tenant in one transaction (a busy external worker's group
-    commit): the same decisions as ``report``. Answers the runs recorded and the ids
-    refused as ``LEASE_LOST`` (or unknown): a worker drops those."""
+    commit): the same decisions as ``report``. Each must present its lease's token and,
+    with ``worker_id``, come from the worker holding the lease. Answers the runs
+    recorded and the ids refused as ``LEASE_LOST`` (or unknown): a worker drops those."""
     if not outcomes:
         return [], []
     async with db.transaction(tenant_id) as tx:
@@ -361,10 +368,9 @@ async def report_many(
             if current is None:
                 refused.append(o.run_id)
                 continue
-            claimed = Report(
-                replace(current, lease_token=o.token), o.error, o.retry_after, o.detail
-            )
             try:
+                current.held_by(worker_id=worker_id, secret=o.token)
+                claimed = Report(current, o.error, o.retry_after, o.detail)
                 new, more = _decide(current, claimed, jobs.get(current.job_id), now, unit)
             except LeaseLost:
                 refused.append(o.run_id)
@@ -377,8 +383,8 @@ async def report_many(
         return done, refused
 
 
-async def complete(db: Database, *, tenant_id: TenantId, run_id: RunId, token: int) -> Run:
-    """The worker reports success; a stale token raises ``LeaseLost``."""
+async def complete(db: Database, *, tenant_id: TenantId, run_id: RunId, token: str) -> Run:
+    """The worker reports success; a wrong or stale token raises ``LeaseLost``."""
     return await report(db, tenant_id=tenant_id, run_id=run_id, token=token)
 
 
@@ -387,7 +393,7 @@ async def fail(
     *,
     tenant_id: TenantId,
     run_id: RunId,
-    token: int,
+    token: str,
     error: str,
     retry_after: timedelta | None = None,
     unit: Callable[[], float] = random.random,

@@ -578,15 +578,15 @@ def lease_option(doc: Mapping[str, Any], default: timedelta) -> timedelta:
     return lease
 
 
-def held_runs(doc: Mapping[str, Any]) -> dict[Any, int]:
+def held_runs(doc: Mapping[str, Any]) -> dict[Any, str]:
     """A heartbeat's ``held``: run id -> lease token."""
     held = doc.get("held", {})
     if not isinstance(held, Mapping) or len(held) > 10_000:
         raise InvalidRequest("held must map run ids to lease tokens", field="held")
     out = {}
     for key, token in held.items():
-        if isinstance(token, bool) or not isinstance(token, int):
-            raise InvalidRequest(f"held[{key}]: the lease token is an integer", field="held")
+        if not isinstance(token, str) or not 0 < len(token) <= 64:
+            raise InvalidRequest(f"held[{key}]: the lease token is a string", field="held")
         out[_uuid(key, f"held[{key}]")] = token
     return out
 
@@ -611,7 +611,7 @@ def render_claimed(run: Run, job: Job | None) -> dict[str, Any]:
     A job's signing secrets never leave Kairos."""
     return {
         "run_id": str(run.id),
-        "lease_token": run.lease_token,
+        "lease_token": run.lease_secret,
         "lease_until": run.lease_until.isoformat() if run.lease_until else None,
         "timeout_at": run.timeout_at.isoformat() if run.timeout_at else None,
         "attempt": run.attempt,

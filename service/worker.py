@@ -169,7 +169,7 @@ class WorkerPool:
                 beat = await registry.heartbeat(
                     self.db,
                     worker_id=self.worker_id,
-                    held={run_id: run.lease_token for run_id, run in self._held.items()},
+                    held={run_id: run.lease_secret or "" for run_id, run in self._held.items()},
                     lease=self.lease,
                     tenant_id=self.tenant_id,
                 )

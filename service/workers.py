@@ -73,13 +73,14 @@ async def heartbeat(
     db: Database,
     *,
     worker_id: WorkerId,
-    held: Mapping[RunId, int],
+    held: Mapping[RunId, str],
     lease: timedelta,
     tenant_id: TenantId | None,
 ) -> Beat:
     """Record a beat and extend the lease of every run the worker holds (``run id ->
-    token``) to ``now + lease``. A run whose token is stale, or that ended (timed out,
-    cancelled, taken back), is reported lost rather than failing the beat."""
+    lease token``) to ``now + lease``. A run whose token is wrong or stale, whose lease
+    is another worker's, or that ended (timed out, cancelled, taken back), is reported
+    lost rather than failing the beat, and is not touched."""
     async with _scope(db, tenant_id) as tx:
         now = await tx.now()
         worker, events = (await tx.workers.get(worker_id)).heartbeat(now=now)
@@ -91,7 +92,8 @@ async def heartbeat(
         cancel: set[RunId] = set()
         for run_id, run in current.items():
             try:
-                longer = run.extend(token=held[run_id], lease_until=now + lease)
+                fence = run.held_by(worker_id=worker_id, secret=held[run_id])
+                longer = run.extend(token=fence, lease_until=now + lease)
             except LeaseLost:
                 lost.add(run_id)
                 continue

@@ -816,7 +816,9 @@ def create_app(
             raise InvalidRequest(f"at most {MAX_REPORT} outcomes at once", field="outcomes")
         await workers.get_worker(db, tenant_id=t, worker_id=WorkerId(worker_id))
         outcomes = [_batch_outcome(item, i) for i, item in enumerate(body.outcomes)]
-        done, lost = await runs.report_many(db, tenant_id=t, outcomes=outcomes)
+        done, lost = await runs.report_many(
+            db, tenant_id=t, outcomes=outcomes, worker_id=WorkerId(worker_id)
+        )
         return {"recorded": [str(r.id) for r in done], "lost": [str(r) for r in lost]}
 
     @app.post(
@@ -905,12 +907,12 @@ def _batch_outcome(item: Any, i: int) -> runs.Outcome:
     )
 
 
-def _outcome(body: dict[str, Any], allowed: set[str]) -> tuple[int, dict[str, Any] | None]:
+def _outcome(body: dict[str, Any], allowed: set[str]) -> tuple[str, dict[str, Any] | None]:
     unknown = set(body) - allowed
     if unknown:
         raise InvalidRequest(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
     token = body.get("token")
-    if isinstance(token, bool) or not isinstance(token, int):
+    if not isinstance(token, str) or not token:
         raise InvalidRequest("token (the run's lease token) is required", field="token")
     detail = body.get("detail")
     if detail is not None and (not isinstance(detail, dict) or len(json.dumps(detail)) > 4096):

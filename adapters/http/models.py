@@ -53,6 +53,8 @@ Duration = Annotated[
         }
     ),
 ]
+TOKEN_EXAMPLE = "3f2a9c1e8b7d4e6fa0b1c2d3e4f5a6b7"
+LeaseToken = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 PriorityName = Literal["low", "normal", "high", "critical"]
 Json = dict[str, Any]
 
@@ -526,15 +528,17 @@ class Run(_Out):
 
 class CompleteIn(_In):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"token": 42, "detail": {"rows": 12}}]}
+        json_schema_extra={"examples": [{"token": TOKEN_EXAMPLE, "detail": {"rows": 12}}]}
     )
-    token: StrictInt = Field(description="the run's lease token, from the claim")
+    token: LeaseToken = Field(description="the run's lease token, from the claim")
     detail: Json | None = Field(default=None, description="kept on the attempt (4 KiB at most)")
 
 
 class FailIn(CompleteIn):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"token": 42, "error": "store busy", "retry_after": 90}]}
+        json_schema_extra={
+            "examples": [{"token": TOKEN_EXAMPLE, "error": "store busy", "retry_after": 90}]
+        }
     )
     error: StrictStr
     retry_after: StrictInt | StrictFloat | None = Field(
@@ -572,7 +576,7 @@ class HeartbeatIn(_In):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"held": {"0f8e0d4e-3a1b-4c55-9d7a-2b5e8f1a9c00": 42}}]}
     )
-    held: dict[str, StrictInt] | None = Field(default=None, description="run id -> lease token")
+    held: dict[str, LeaseToken] | None = Field(default=None, description="run id -> lease token")
     lease: Duration | None = None
 
 
@@ -585,7 +589,7 @@ class ClaimIn(_In):
 
 class OutcomeIn(_In):
     run_id: StrictStr
-    token: StrictInt
+    token: LeaseToken
     error: StrictStr | None = Field(default=None, description="absent: success")
     retry_after: StrictInt | StrictFloat | None = None
     detail: Json | None = None
@@ -597,10 +601,10 @@ class ReportIn(_In):
             "examples": [
                 {
                     "outcomes": [
-                        {"run_id": "0f8e0d4e-3a1b-4c55-9d7a-2b5e8f1a9c00", "token": 42},
+                        {"run_id": "0f8e0d4e-3a1b-4c55-9d7a-2b5e8f1a9c00", "token": TOKEN_EXAMPLE},
                         {
                             "run_id": "5d2c8b1a-7e6f-4a3b-8c9d-0e1f2a3b4c5d",
-                            "token": 43,
+                            "token": "9c1b2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
                             "error": "upstream 503",
                         },
                     ]
@@ -641,7 +645,9 @@ class ClaimedJob(_Out):
 
 class ClaimedRun(_Out):
     run_id: Id
-    lease_token: int
+    lease_token: str = Field(
+        description="the lease's proof: send it with every heartbeat, completion and failure"
+    )
     lease_until: Instant | None
     timeout_at: Instant | None
     attempt: int

@@ -564,7 +564,7 @@ class MemoryRuns(_Scoped):
             if stored is None or not self._visible(stored.tenant_id):
                 raise NotFound("run", str(run.id))
             if stored.lease_token > run.lease_token:
-                raise LeaseLost(str(run.id), run.lease_token, stored.lease_token)
+                raise LeaseLost(str(run.id), "a newer lease was written meanwhile")
         for run in runs:
             stored = self._t.runs[run.id]
             history = {a.number: a for a in stored.attempts}

@@ -179,12 +179,12 @@ UPDATE runs r
 SET status = u.status, reason = u.reason, attempt = u.attempt, available_at = u.available_at,
     lease_until = u.lease_until, timeout_at = u.timeout_at, lease_token = u.lease_token,
     worker_id = u.worker_id, updated_at = u.updated_at, max_attempts = u.max_attempts,
-    cancel_requested = u.cancel_requested
+    cancel_requested = u.cancel_requested, lease_secret = u.lease_secret
 FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::timestamptz[],
             $7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::uuid[], $11::timestamptz[],
-            $12::int[], $13::text[])
+            $12::int[], $13::text[], $14::text[])
      AS u(tenant_id, id, status, reason, attempt, available_at, lease_until, timeout_at,
-          lease_token, worker_id, updated_at, max_attempts, cancel_requested)
+          lease_token, worker_id, updated_at, max_attempts, cancel_requested, lease_secret)
 WHERE r.tenant_id = u.tenant_id AND r.id = u.id AND r.lease_token <= u.lease_token
 RETURNING r.id;
 

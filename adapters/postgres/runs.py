@@ -38,6 +38,7 @@ def run_from_row(row: asyncpg.Record, attempts: tuple[Attempt, ...] = ()) -> Run
         lease_until=row["lease_until"],
         timeout_at=row["timeout_at"],
         lease_token=row["lease_token"],
+        lease_secret=row["lease_secret"],
         worker_id=WorkerId(row["worker_id"]) if row["worker_id"] else None,
         payload=row["payload"],
         calendar=calendar,
@@ -281,6 +282,7 @@ class PgRuns:
             [r.updated_at for r in runs],
             [r.max_attempts for r in runs],
             [r.cancel_requested for r in runs],
+            [r.lease_secret for r in runs],
         )
         if len(updated) != len(runs):
             done = {row["id"] for row in updated}
@@ -292,7 +294,7 @@ class PgRuns:
             first = missed[0]
             if first.id not in stored:
                 raise NotFound("run", str(first.id))
-            raise LeaseLost(str(first.id), first.lease_token, stored[first.id])
+            raise LeaseLost(str(first.id), "a newer lease was written meanwhile")
         latest = [(r, r.attempts[-1]) for r in runs if r.attempts]
         if latest:
             await self._conn.execute(

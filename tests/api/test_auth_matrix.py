@@ -183,8 +183,8 @@ async def test_another_tenants_ids_are_404_on_every_path(api: httpx.AsyncClient)
             "from": "2026-01-01T00:00:00Z",
             "to": "2026-01-02T00:00:00Z",
         },
-        ("POST", "/runs/{run_id}/complete"): {"token": 1},
-        ("POST", "/runs/{run_id}/fail"): {"token": 1, "error": "x"},
+        ("POST", "/runs/{run_id}/complete"): {"token": "1"},
+        ("POST", "/runs/{run_id}/fail"): {"token": "1", "error": "x"},
         ("POST", "/workers/{worker_id}/report"): {"outcomes": []},
     }
     acme = token("acme")

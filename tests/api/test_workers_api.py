@@ -105,7 +105,7 @@ async def test_a_stale_token_is_lease_lost_and_fail_retries_with_retry_after(
     wid = await register(api)
     (claimed,) = (await api.post(f"/workers/{wid}/claim", json={}, headers=ACME)).json()["runs"]
     r = await api.post(
-        f"/runs/{run_id}/complete", json={"token": claimed["lease_token"] - 1}, headers=ACME
+        f"/runs/{run_id}/complete", json={"token": claimed["lease_token"][::-1]}, headers=ACME
     )
     assert (r.status_code, error(r)["code"]) == (409, "LEASE_LOST")
     r = await api.post(
@@ -136,7 +136,7 @@ async def test_heartbeat_answers_cancel_lost_and_drain(
         "cancelled by request",
     )
     clock.advance(timedelta(seconds=10))
-    held = {a["run_id"]: a["lease_token"], b["run_id"]: b["lease_token"] - 1}
+    held = {a["run_id"]: a["lease_token"], b["run_id"]: b["lease_token"][::-1]}
     beat = (await api.post(f"/workers/{wid}/heartbeat", json={"held": held}, headers=ACME)).json()
     assert beat == {
         "state": "online",
@@ -212,7 +212,7 @@ async def test_workers_are_tenant_scoped_and_bad_input_is_refused(
         r = await api.post(f"/workers/{wid}/claim", json=body, headers=ACME)
         assert (r.status_code, error(r)["details"]["field"]) == (422, field)
     r = await api.post(
-        "/runs/00000000-0000-0000-0000-000000000001/fail", json={"token": 1}, headers=ACME
+        "/runs/00000000-0000-0000-0000-000000000001/fail", json={"token": "1"}, headers=ACME
     )
     assert (r.status_code, error(r)["details"]["field"]) == (422, "error")
     await api.post(f"/workers/{wid}/stop", headers=ACME)
@@ -290,7 +290,7 @@ async def test_a_batch_report_records_each_outcome_and_names_the_lost(
     outcomes = [
         {"run_id": a["run_id"], "token": a["lease_token"]},
         {"run_id": b["run_id"], "token": b["lease_token"], "error": "busy", "retry_after": 60},
-        {"run_id": c["run_id"], "token": c["lease_token"] + 1},
+        {"run_id": c["run_id"], "token": c["lease_token"][::-1]},
     ]
     r = await api.post(f"/workers/{wid}/report", json={"outcomes": outcomes}, headers=ACME)
     assert r.json() == {"recorded": [a["run_id"], b["run_id"]], "lost": [c["run_id"]]}
@@ -302,7 +302,7 @@ async def test_a_batch_report_records_each_outcome_and_names_the_lost(
     assert again.json() == {"recorded": [], "lost": [a["run_id"]]}
     bad = await api.post(
         f"/workers/{wid}/report",
-        json={"outcomes": [outcomes[0], {"run_id": "x", "token": 1}]},
+        json={"outcomes": [outcomes[0], {"run_id": "x", "token": "1"}]},
         headers=ACME,
     )
     assert (bad.status_code, error(bad)["details"]["field"]) == (422, "outcomes[1].run_id")
@@ -332,3 +332,49 @@ async def test_the_tenants_cap_on_running_runs_holds_for_external_claims(
         assert done.status_code == 200
         again = (await api.post(f"/workers/{wid}/claim", json={"max": 5}, headers=ACME)).json()
         assert len(again["runs"]) == 1
+
+
+async def test_a_lease_answers_only_to_the_worker_that_claimed_it(
+    api: httpx.AsyncClient,
+) -> None:
+    """Worker B, which claimed nothing, can neither report, heartbeat nor guess its way
+    into worker A's lease: every try answers lost and the run stays A's, running."""
+    (run_id,) = await runs_of(api, 1)
+    a = await register(api)
+    b = await register(api)
+    (claimed,) = (await api.post(f"/workers/{a}/claim", json={}, headers=ACME)).json()["runs"]
+    token = claimed["lease_token"]
+    # B presents A's real token (leaked), then guesses of the old small-integer kind.
+    guesses = [token, *(str(n) for n in range(1, 6))]
+    for guess in guesses:
+        r = await api.post(
+            f"/workers/{b}/report",
+            json={"outcomes": [{"run_id": run_id, "token": guess}]},
+            headers=ACME,
+        )
+        assert r.json() == {"recorded": [], "lost": [run_id]}, guess
+    beat = await api.post(f"/workers/{b}/heartbeat", json={"held": {run_id: token}}, headers=ACME)
+    assert beat.json()["lost"] == [run_id]
+    for guess in guesses[1:]:
+        r = await api.post(f"/runs/{run_id}/complete", json={"token": guess}, headers=ACME)
+        assert (r.status_code, error(r)["code"]) == (409, "LEASE_LOST")
+        assert token not in r.text  # the answer never shows the lease's token
+    run = (await api.get(f"/runs/{run_id}", headers=ACME)).json()
+    assert (run["status"], run["worker_id"]) == ("running", a)
+    r = await api.post(
+        f"/workers/{a}/report",
+        json={"outcomes": [{"run_id": run_id, "token": token}]},
+        headers=ACME,
+    )
+    assert r.json() == {"recorded": [run_id], "lost": []}
+
+
+async def test_lease_tokens_are_random_128_bit_values(api: httpx.AsyncClient) -> None:
+    """Tokens are 32 hex digits (128 bits), all different, with no order to learn."""
+    await runs_of(api, 6)
+    wid = await register(api, capacity=6)
+    claimed = (await api.post(f"/workers/{wid}/claim", json={"max": 6}, headers=ACME)).json()
+    tokens = [r["lease_token"] for r in claimed["runs"]]
+    assert len(tokens) == 6
+    assert len(set(tokens)) == 6
+    assert all(len(t) == 32 and int(t, 16) >= 0 for t in tokens)

@@ -140,7 +140,7 @@ async def test_replace_cancels_a_running_run_and_its_worker_loses_the_lease(
     beat = await registry.heartbeat(
         subject.db,
         worker_id=W,
-        held={running.id: running.lease_token},
+        held={running.id: running.lease_secret or ""},
         lease=MINUTE,
         tenant_id=ACME,
     )

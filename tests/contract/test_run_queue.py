@@ -167,7 +167,7 @@ async def test_complete_fail_retry_dead_and_events(subject: Subject) -> None:
             subject.db,
             tenant_id=ACME,
             run_id=run.id,
-            token=claimed.lease_token,
+            token=claimed.lease_secret,
             error=f"boom {attempt}",
             unit=lambda: 0.0,  # no backoff: immediately claimable again
         )
@@ -183,7 +183,7 @@ async def test_complete_fail_retry_dead_and_events(subject: Subject) -> None:
         subject.db, worker_id=W1, capabilities=caps, limit=1, tenant_id=ACME
     )
     done = await use.complete(
-        subject.db, tenant_id=ACME, run_id=other.id, token=claimed.lease_token
+        subject.db, tenant_id=ACME, run_id=other.id, token=claimed.lease_secret
     )
     assert done.status is RunStatus.SUCCEEDED
 
@@ -193,7 +193,7 @@ async def test_stale_tokens_are_refused(subject: Subject) -> None:
     j = job()
     run = fire(j)
     await seed(subject, j, [run])
-    (claimed,) = await use.claim(
+    await use.claim(
         subject.db, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=1, tenant_id=ACME
     )
     with pytest.raises(LeaseLost):
@@ -201,7 +201,7 @@ async def test_stale_tokens_are_refused(subject: Subject) -> None:
             subject.db,
             tenant_id=ACME,
             run_id=run.id,
-            token=claimed.lease_token - 1,
+            token="0" * 32,
         )
     stale = Run.materialise(
         tenant_id=ACME,
@@ -318,7 +318,7 @@ async def test_a_manual_retry_persists_its_new_budget(subject: Subject) -> None:
     (claimed,) = await use.claim(
         subject.db, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=1, tenant_id=ACME
     )
-    await use.fail(subject.db, tenant_id=ACME, run_id=run.id, token=claimed.lease_token, error="x")
+    await use.fail(subject.db, tenant_id=ACME, run_id=run.id, token=claimed.lease_secret, error="x")
     retried = await use.retry_run(subject.db, tenant_id=ACME, run_id=run.id)
     async with subject.db.transaction(ACME) as tx:
         stored = await tx.runs.get(run.id)

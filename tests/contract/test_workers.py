@@ -61,7 +61,7 @@ async def test_silent_workers_go_offline_once(subject: Subject) -> None:
 
 
 async def test_heartbeat_extends_held_leases_and_reports_lost_ones(subject: Subject) -> None:
-    """Leases held with the current token move out; a stale token comes back as lost."""
+    """Leases held with the current token move out; a wrong token comes back as lost."""
     worker = await register(subject, "w1")
     j = job()
     runs = [fire(j), fire(j)]
@@ -78,7 +78,7 @@ async def test_heartbeat_extends_held_leases_and_reports_lost_ones(subject: Subj
     beat = await registry.heartbeat(
         subject.db,
         worker_id=worker.id,
-        held={kept.id: kept.lease_token, stale.id: stale.lease_token - 1},
+        held={kept.id: kept.lease_secret or "", stale.id: "f" * 32},
         lease=timedelta(minutes=10),
         tenant_id=ACME,
     )
