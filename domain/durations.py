@@ -7,11 +7,16 @@ Years and months are refused: they have no fixed length.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
+from domain.bounds import MAX_DURATION, MAX_INSTANT, MIN_INSTANT
 from domain.errors import InvalidSchedule
+
+_MAX_TEXT = 100
+_MIN_YEAR, _MAX_YEAR = MIN_INSTANT.year, MAX_INSTANT.year - 1
 
 _ISO = re.compile(
     r"^P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
@@ -41,8 +46,17 @@ def _parse(text: str, field: str) -> timedelta:
     raw = text.strip()
     if not raw:
         raise InvalidSchedule(field, "empty duration")
+    if len(raw) > _MAX_TEXT:
+        raise InvalidSchedule(field, f"longer than {_MAX_TEXT} characters")
+    value = _parse_raw(raw, field)
+    if not timedelta(0) <= value <= MAX_DURATION:
+        raise InvalidSchedule(field, f"{raw!r} must be from 0 to {MAX_DURATION.days} days")
+    return value
+
+
+def _parse_raw(raw: str, field: str) -> timedelta:
     if _NUMBER.match(raw):
-        return timedelta(seconds=float(raw))
+        return _seconds(float(raw), raw, field)
     if raw[0] in "Pp":
         if re.search(r"\d+(?:\.\d+)?Y", raw, re.IGNORECASE) or re.match(
             r"^P[^T]*\d+M", raw, re.IGNORECASE
@@ -60,6 +74,12 @@ def _parse(text: str, field: str) -> timedelta:
                 field, f"{raw!r} is not a duration (ISO 8601 like PT15M, seconds, or 1h30m)"
             )
     seconds = sum(float(v) * _UNITS[k] for k, v in m.groupdict().items() if v)
+    return _seconds(seconds, raw, field)
+
+
+def _seconds(seconds: float, raw: str, field: str) -> timedelta:
+    if not math.isfinite(seconds) or abs(seconds) > MAX_DURATION.total_seconds():
+        raise InvalidSchedule(field, f"{raw!r} must be from 0 to {MAX_DURATION.days} days")
     return timedelta(seconds=seconds)
 
 
@@ -79,6 +99,8 @@ def parse_instant(text: str, *, field: str, tz: object | None = None) -> datetim
         raise InvalidSchedule(
             field, f"{raw!r} is not an ISO 8601 instant (e.g. 2026-03-28T00:00:00Z)"
         ) from None
+    if not _MIN_YEAR <= value.year <= _MAX_YEAR:
+        raise InvalidSchedule(field, f"{raw!r}: the year must be from {_MIN_YEAR} to {_MAX_YEAR}")
     if value.tzinfo is None:
         if tz is None:
             raise InvalidSchedule(field, f"{raw!r} has no UTC offset")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from domain import bounds
 from domain.durations import format_duration, parse_duration, parse_instant
 from domain.errors import InvalidSchedule
 from domain.firing import Fire, FoldPolicy, GapPolicy, SkipReason, resolve_walls
@@ -184,20 +185,30 @@ class Timing:
         if not isinstance(dst, Mapping) or set(dst) - {"gap", "fold"}:
             raise InvalidSchedule("dst", "expected {gap, fold}")
         windows = spec.get("windows") or []
-        if not isinstance(windows, list) or not all(isinstance(w, str) for w in windows):
+        if not isinstance(windows, list) or not all(
+            isinstance(w, str) and len(w) <= 100 for w in windows
+        ):
             raise InvalidSchedule("windows", "expected a list like ['mon-fri 08:00-18:00']")
+        if len(windows) > bounds.MAX_WINDOWS:
+            raise InvalidSchedule("windows", f"at most {bounds.MAX_WINDOWS} windows")
         max_fires = spec.get("max_fires")
         if max_fires is not None and (
-            not isinstance(max_fires, int) or isinstance(max_fires, bool)
+            not isinstance(max_fires, int)
+            or isinstance(max_fires, bool)
+            or not 1 <= max_fires <= bounds.MAX_FIRES
         ):
-            raise InvalidSchedule("max_fires", "expected an integer")
+            raise InvalidSchedule("max_fires", f"expected an integer from 1 to {bounds.MAX_FIRES}")
         calendar_id = spec.get("calendar_id")
         try:
             calendar = CalendarId(uuid.UUID(str(calendar_id))) if calendar_id else None
         except ValueError:
             raise InvalidSchedule("calendar_id", f"{calendar_id!r} is not a UUID") from None
         timezone = spec.get("timezone") or "UTC"
-        if not isinstance(timezone, str):
+        if (
+            not isinstance(timezone, str)
+            or len(timezone) > bounds.MAX_TIMEZONE
+            or bounds.unstorable(timezone)
+        ):
             raise InvalidSchedule("timezone", "expected an IANA zone name")
         zone = get_zone(timezone)
         return cls(
@@ -214,7 +225,7 @@ class Timing:
             calendar_policy=spec.get("calendar_policy") or CalendarPolicy.SKIP,
             windows=tuple(ExecutionWindow.parse(w) for w in windows),
             window_policy=spec.get("window_policy") or WindowPolicy.DEFER,
-            max_jitter=parse_duration(str(spec.get("max_jitter") or "0"), field="max_jitter"),
+            max_jitter=_jitter(spec.get("max_jitter")),
         )
 
     @property
@@ -345,10 +356,19 @@ def _instant(value: object, field: str, zone: Zone) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
+        if not bounds.MIN_INSTANT.year <= value.year < bounds.MAX_INSTANT.year:
+            raise InvalidSchedule(field, "outside the years Kairos schedules (1901-8998)")
         return value if value.tzinfo else value.replace(tzinfo=zone.tzinfo)
     if not isinstance(value, str):
         raise InvalidSchedule(field, "expected an ISO 8601 instant")
     return parse_instant(value, field=field, tz=zone.tzinfo)
+
+
+def _jitter(value: object) -> timedelta:
+    jitter = parse_duration(str(value or "0"), field="max_jitter")
+    if jitter > bounds.MAX_JITTER:
+        raise InvalidSchedule("max_jitter", f"at most {bounds.MAX_JITTER.days} day")
+    return jitter
 
 
 _E = TypeVar("_E", GapPolicy, FoldPolicy)

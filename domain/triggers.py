@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from domain import bounds
 from domain.cron import CronExpression
 from domain.durations import format_duration, parse_duration
 from domain.errors import InvalidSchedule
@@ -116,6 +117,11 @@ class OneShotTrigger:
             raise InvalidSchedule(
                 "at", f"{raw!r} is not ISO 8601 (2026-03-29T02:30 or with an offset)"
             ) from None
+        if not bounds.MIN_INSTANT.year <= value.year < bounds.MAX_INSTANT.year:
+            raise InvalidSchedule(
+                "at",
+                f"the year must be from {bounds.MIN_INSTANT.year} to {bounds.MAX_INSTANT.year - 1}",
+            )
         if value.tzinfo is None:
             return cls(local=value)
         return cls(at=value)
@@ -140,7 +146,11 @@ class EventTrigger:
     periodic: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
+        if len(self.subject) > bounds.MAX_SUBJECT:
+            raise InvalidSchedule("subject", f"at most {bounds.MAX_SUBJECT} characters")
         tokens = self.subject.split(".")
+        if len(tokens) > bounds.MAX_SUBJECT_TOKENS:
+            raise InvalidSchedule("subject", f"at most {bounds.MAX_SUBJECT_TOKENS} tokens")
         for i, token in enumerate(tokens):
             if token == ">" and i == len(tokens) - 1:
                 continue
@@ -148,8 +158,8 @@ class EventTrigger:
                 raise InvalidSchedule(
                     "subject", f"{self.subject!r}: token {token!r} is not a valid subject token"
                 )
-        if self.debounce < timedelta(0):
-            raise InvalidSchedule("debounce", "must not be negative")
+        if not timedelta(0) <= self.debounce <= bounds.MAX_DEBOUNCE:
+            raise InvalidSchedule("debounce", f"must be from 0 to {bounds.MAX_DEBOUNCE}")
 
     def to_spec(self) -> dict[str, Any]:
         return {
@@ -173,16 +183,21 @@ def parse_trigger(spec: Mapping[str, Any]) -> Trigger:
             f"{spec.get('type')!r}; expected one of {[k.value for k in TriggerKind]}",
         ) from None
 
-    def text(key: str) -> str:
+    def text(key: str, maximum: int = bounds.MAX_EXPRESSION) -> str:
         value = spec.get(key)
         if not isinstance(value, str) or not value.strip():
             raise InvalidSchedule(f"trigger.{key}", "required text")
+        if len(value) > maximum:
+            raise InvalidSchedule(f"trigger.{key}", f"at most {maximum} characters")
+        bad = bounds.unstorable(value)
+        if bad is not None:
+            raise InvalidSchedule(f"trigger.{key}", f"contains {bad}")
         return value
 
     if kind is TriggerKind.CRON:
         return CronTrigger.parse(text("expression"))
     if kind is TriggerKind.RRULE:
-        return RRuleTrigger.parse(text("rrule"))
+        return RRuleTrigger.parse(text("rrule", bounds.MAX_RRULE))
     if kind is TriggerKind.FIXED_DELAY:
         every = spec.get("every")
         if isinstance(every, int | float) and not isinstance(every, bool):
@@ -196,7 +211,12 @@ def parse_trigger(spec: Mapping[str, Any]) -> Trigger:
             raise InvalidSchedule(
                 "trigger.mode", f"{mode_text!r}; expected rate or delay"
             ) from None
-        return FixedDelayTrigger(every=parse_duration(every, field="trigger.every"), mode=mode)
+        period = parse_duration(every, field="trigger.every")
+        if not bounds.MIN_EVERY <= period <= bounds.MAX_EVERY:
+            raise InvalidSchedule(
+                "trigger.every", f"must be from 1 ms to {bounds.MAX_EVERY.days} days"
+            )
+        return FixedDelayTrigger(every=period, mode=mode)
     if kind is TriggerKind.ONE_SHOT:
         return OneShotTrigger.parse(text("at"))
     debounce = spec.get("debounce")

@@ -40,6 +40,12 @@ MAX_ABS_OFFSET = 16 * 3600
 # edges once offsets are applied, and nothing sensible fires there.
 MIN_YEAR = 1900
 MAX_YEAR = 9000
+_MIN_SECONDS = int(
+    (datetime(MIN_YEAR, 1, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()
+)
+_MAX_SECONDS = int(
+    (datetime(MAX_YEAR, 12, 31, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()
+)
 
 
 class WallKind(enum.IntEnum):
@@ -142,6 +148,8 @@ class Zone:
 
     @staticmethod
     def _year_of(u: int) -> int:
+        # Clamped before the datetime arithmetic, which overflows past year 9999.
+        u = min(max(u, _MIN_SECONDS), _MAX_SECONDS)
         return min(max((EPOCH_UTC + timedelta(seconds=u)).year, MIN_YEAR), MAX_YEAR)
 
     def transitions_between(self, a: int, b: int) -> list[tuple[int, int, int]]:

@@ -39,6 +39,7 @@ from adapters.embedded.nats import EmbeddedNats
 from adapters.embedded.postgres import EmbeddedPostgres
 from adapters.holiday_sources import LibraryHolidayProvider
 from adapters.http.api import bearer, create_app
+from adapters.http.boundary import MAX_HEAD_BYTES
 from adapters.http.ratelimit import RateLimiter
 from adapters.http_target.executor import HttpTargetExecutor
 from adapters.http_target.ssrf import Network, parse_allowlist
@@ -347,6 +348,8 @@ async def _start_api(
         port=opts.api_port,
         log_level="warning",
         lifespan="off",
+        # Above the API's own header limit, so an oversized header gets the envelope.
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
     server = _Api(config)
     task = group.create_task(server.serve())

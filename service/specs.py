@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from domain import bounds
 from domain.backfill import DEFAULT_MAX_RUNS, Backfill, BackfillRequest
 from domain.calendar import Calendar, CountryHolidays, Holiday, HolidaySource, ICalHolidays
 from domain.durations import format_duration, parse_duration, parse_instant
@@ -57,26 +58,23 @@ def _refuse_unknown(doc: Mapping[str, Any], allowed: frozenset[str], where: str 
         raise InvalidRequest(f"unknown field {where}{unknown[0]!r}", field=where + unknown[0])
 
 
-def _int(doc: Mapping[str, Any], key: str, *, minimum: int, optional: bool = False) -> Any:
+def _int(
+    doc: Mapping[str, Any], key: str, *, minimum: int, maximum: int, optional: bool = False
+) -> Any:
     value = doc[key]
     if value is None and optional:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise InvalidRequest(f"{key} must be an integer >= {minimum}", field=key)
-    return value
+    return bounds.integer(value, key, minimum=minimum, maximum=maximum)
 
 
 SYSTEM_PREFIX = "system."  # names of Kairos' own jobs and schedules
 
 
-def _name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
-        raise InvalidRequest(
-            "name must be a non-empty string of at most 200 characters", field="name"
-        )
-    if value.startswith(SYSTEM_PREFIX):
+def _name(value: Any, field: str = "name") -> str:
+    name = bounds.text(value, field, maximum=bounds.MAX_NAME)
+    if name.startswith(SYSTEM_PREFIX):
         raise InvalidRequest(f"names starting with {SYSTEM_PREFIX!r} are reserved", field="name")
-    return value
+    return name
 
 
 def _user_kind(value: Any) -> TargetKind:
@@ -86,10 +84,10 @@ def _user_kind(value: Any) -> TargetKind:
     return kind
 
 
-def _duration(value: Any, field: str) -> timedelta:
+def _duration(value: Any, field: str, maximum: timedelta = bounds.MAX_DURATION) -> timedelta:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise InvalidRequest(f"{field} must be a duration like 'PT5M', '30s' or 300", field=field)
-    return parse_duration(str(value), field=field)
+    return bounds.duration(parse_duration(str(value), field=field), field, maximum=maximum)
 
 
 def _choice(enum: Any, value: Any, field: str) -> Any:
@@ -115,29 +113,35 @@ def job_options(doc: Mapping[str, Any]) -> dict[str, Any]:
         config = target.get("config", {})
         if not isinstance(config, Mapping):
             raise InvalidRequest("target.config must be an object", field="target.config")
+        bounds.document(config, "target.config")
         out["target"] = Target(
             kind=_user_kind(target.get("kind", "")),
             config=dict(config),
         )
     if "max_attempts" in doc:
-        out["max_attempts"] = _int(doc, "max_attempts", minimum=1)
+        out["max_attempts"] = _int(doc, "max_attempts", minimum=1, maximum=bounds.MAX_ATTEMPTS)
     if "backoff" in doc:
         b = doc["backoff"]
         _refuse_unknown(b, frozenset({"kind", "initial", "multiplier", "max"}), "backoff.")
         default = Backoff()
-        multiplier = b.get("multiplier", default.multiplier)
-        if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)):
-            raise InvalidRequest("backoff.multiplier must be a number", field="backoff.multiplier")
+        multiplier = bounds.number(
+            b.get("multiplier", default.multiplier),
+            "backoff.multiplier",
+            minimum=1.0,
+            maximum=bounds.MAX_BACKOFF_MULTIPLIER,
+        )
         out["backoff"] = Backoff(
             kind=_choice(BackoffKind, b.get("kind", default.kind.value), "backoff.kind"),
-            initial=_duration(b.get("initial", "PT1S"), "backoff.initial"),
-            multiplier=float(multiplier),
-            max=_duration(b.get("max", "PT5M"), "backoff.max"),
+            initial=_duration(b.get("initial", "PT1S"), "backoff.initial", bounds.MAX_BACKOFF),
+            multiplier=multiplier,
+            max=_duration(b.get("max", "PT5M"), "backoff.max", bounds.MAX_BACKOFF),
         )
     if "timeout" in doc:
-        out["timeout"] = _duration(doc["timeout"], "timeout")
+        out["timeout"] = _duration(doc["timeout"], "timeout", bounds.MAX_TIMEOUT)
     if "max_concurrency" in doc:
-        out["max_concurrency"] = _int(doc, "max_concurrency", minimum=1, optional=True)
+        out["max_concurrency"] = _int(
+            doc, "max_concurrency", minimum=1, maximum=bounds.MAX_CONCURRENCY, optional=True
+        )
     if "priority" in doc:
         out["priority"] = _choice(Priority, doc["priority"], "priority")
     return out
@@ -189,6 +193,7 @@ def schedule_changes(doc: Mapping[str, Any], current: Timing | None = None) -> d
     if "payload" in doc:
         if not isinstance(doc["payload"], Mapping):
             raise InvalidRequest("payload must be an object", field="payload")
+        bounds.document(doc["payload"], "payload")
         out["payload"] = dict(doc["payload"])
     timing_doc = {k: v for k, v in doc.items() if k in SPEC_KEYS}
     if timing_doc or current is None:
@@ -197,16 +202,18 @@ def schedule_changes(doc: Mapping[str, Any], current: Timing | None = None) -> d
     if "misfire_policy" in doc:
         out["misfire_policy"] = _choice(MisfirePolicy, doc["misfire_policy"], "misfire_policy")
     if "catchup_window" in doc:
-        out["catchup_window"] = _duration(doc["catchup_window"], "catchup_window")
+        out["catchup_window"] = _duration(
+            doc["catchup_window"], "catchup_window", bounds.MAX_CATCHUP_WINDOW
+        )
     if "max_catchup" in doc:
-        out["max_catchup"] = _int(doc, "max_catchup", minimum=0)
+        out["max_catchup"] = _int(doc, "max_catchup", minimum=0, maximum=bounds.MAX_CATCHUP)
     if "overlap_policy" in doc:
         out["overlap_policy"] = _choice(OverlapPolicy, doc["overlap_policy"], "overlap_policy")
     if "max_buffered" in doc:
-        out["max_buffered"] = _int(doc, "max_buffered", minimum=1)
+        out["max_buffered"] = _int(doc, "max_buffered", minimum=1, maximum=bounds.MAX_BUFFERED)
     if "depends_on" in doc:
         upstreams = doc["depends_on"]
-        if not isinstance(upstreams, list):
+        if not isinstance(upstreams, list) or len(upstreams) > bounds.MAX_DEPENDS_ON:
             raise InvalidRequest("depends_on must be a list of schedule ids", field="depends_on")
         out["depends_on"] = tuple(ScheduleId(_uuid(u, "depends_on")) for u in upstreams)
     return out
@@ -306,9 +313,7 @@ def _holidays(value: Any) -> tuple[Holiday, ...]:
             day = date.fromisoformat(str(item.get("date")))
         except ValueError:
             raise InvalidRequest("date must be YYYY-MM-DD", field=f"{where}.date") from None
-        name = item.get("name", "holiday")
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidRequest("name must be a non-empty string", field=f"{where}.name")
+        name = bounds.text(item.get("name", "holiday"), f"{where}.name", maximum=bounds.MAX_NAME)
         out.append(Holiday(day=day, name=name))
     return tuple(out)
 
@@ -321,12 +326,13 @@ def _source(item: Any, where: str) -> HolidaySource:
         text = item["ical"]
         if not isinstance(text, str) or not text.strip() or len(text) > _ICAL_MAX:
             raise InvalidRequest("ical must be an iCalendar document", field=f"{where}.ical")
+        bounds.text(text, f"{where}.ical", maximum=_ICAL_MAX)
         return ICalHolidays(text=text)
     country = item.get("country")
-    if not isinstance(country, str):
+    if not isinstance(country, str) or len(country) > 10:
         raise InvalidRequest("country is required, e.g. DE", field=f"{where}.country")
     subdivision = item.get("subdivision")
-    if subdivision is not None and not isinstance(subdivision, str):
+    if subdivision is not None and (not isinstance(subdivision, str) or len(subdivision) > 10):
         raise InvalidRequest("subdivision must be a string", field=f"{where}.subdivision")
     return CountryHolidays.parse(f"{country}-{subdivision}" if subdivision else country)
 
@@ -351,7 +357,6 @@ def render_calendar(calendar: Calendar) -> dict[str, Any]:
 
 
 _TRIGGER_FIELDS = frozenset({"payload", "overlap_policy"})
-_KEY_MAX = 200
 
 
 def trigger_options(body: Mapping[str, Any], key: str | None) -> dict[str, Any]:
@@ -363,6 +368,7 @@ def trigger_options(body: Mapping[str, Any], key: str | None) -> dict[str, Any]:
     payload = body.get("payload", {})
     if not isinstance(payload, dict):
         raise InvalidRequest("payload must be an object", field="payload")
+    bounds.document(payload, "payload")
     overlap = None
     if "overlap_policy" in body:
         try:
@@ -372,10 +378,8 @@ def trigger_options(body: Mapping[str, Any], key: str | None) -> dict[str, Any]:
             raise InvalidRequest(
                 f"overlap_policy must be one of {choices}", field="overlap_policy"
             ) from None
-    if key is not None and not 0 < len(key) <= _KEY_MAX:
-        raise InvalidRequest(
-            f"Idempotency-Key must be 1 to {_KEY_MAX} characters", field="Idempotency-Key"
-        )
+    if key is not None:
+        bounds.text(key, "Idempotency-Key", maximum=bounds.MAX_IDEMPOTENCY_KEY)
     return {"payload": payload, "overlap": overlap, "idempotency_key": key}
 
 
@@ -403,7 +407,9 @@ def backfill_request(
         schedule_id=schedule_id,
         from_at=parse_instant(doc["from"], field="from"),
         to_at=parse_instant(doc["to"], field="to"),
-        max_runs=_int(doc, "max_runs", minimum=1) if "max_runs" in doc else DEFAULT_MAX_RUNS,
+        max_runs=_int(doc, "max_runs", minimum=1, maximum=bounds.MAX_BACKFILL_RUNS)
+        if "max_runs" in doc
+        else DEFAULT_MAX_RUNS,
         overlap_policy=_choice(OverlapPolicy, doc["overlap_policy"], "overlap_policy")
         if "overlap_policy" in doc
         else OverlapPolicy.BUFFER_ALL,
@@ -542,22 +548,30 @@ def worker_registration(doc: Mapping[str, Any]) -> dict[str, Any]:
     _refuse_unknown(doc, WORKER_FIELDS)
     require(doc, "name", "capabilities")
     caps = doc["capabilities"]
-    if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
+    if not isinstance(caps, list) or len(caps) > bounds.MAX_CAPABILITIES:
         raise InvalidRequest(
             "capabilities must be a list of job types or target kinds", field="capabilities"
         )
+    for i, cap in enumerate(caps):
+        bounds.text(cap, f"capabilities[{i}]", maximum=bounds.MAX_CAPABILITY)
     if "SYSTEM" in caps:
         raise InvalidRequest("capability SYSTEM is reserved for Kairos", field="capabilities")
     labels = doc.get("labels", {})
-    if not isinstance(labels, Mapping):
-        raise InvalidRequest("labels must be an object of strings", field="labels")
-    name, version = doc["name"], doc.get("version", "")
-    if not isinstance(name, str) or not isinstance(version, str):
-        raise InvalidRequest("name and version are strings", field="name")
+    if not isinstance(labels, Mapping) or len(labels) > bounds.MAX_LABELS:
+        raise InvalidRequest(
+            f"labels must be an object of at most {bounds.MAX_LABELS} strings", field="labels"
+        )
+    for key, value in labels.items():
+        bounds.text(key, "labels", maximum=bounds.MAX_KEY)
+        bounds.text(value, f"labels.{key}", maximum=bounds.MAX_LABEL_VALUE, empty=True)
+    name = bounds.text(doc["name"], "name", maximum=bounds.MAX_NAME)
+    version = bounds.text(doc.get("version", ""), "version", maximum=bounds.MAX_VERSION, empty=True)
     out: dict[str, Any] = {
         "name": name,
         "capabilities": frozenset(caps),
-        "capacity": _int(doc, "capacity", minimum=1) if "capacity" in doc else 1,
+        "capacity": _int(doc, "capacity", minimum=1, maximum=bounds.MAX_CAPACITY)
+        if "capacity" in doc
+        else 1,
         "version": version,
         "labels": dict(labels),
     }

@@ -163,6 +163,11 @@ class TokenVerifier:
             raise Unauthorized("the token has expired") from None
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"the token does not verify: {exc}") from None
+        for claim in ("exp", "nbf", "iat"):
+            # RFC 7519 NumericDate: PyJWT would also take the string "9999999999".
+            value = claims.get(claim)
+            if claim in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise Unauthorized(f"the token's {claim!r} claim is not a number")
         tenant = claims.get(self.tenant_claim)
         if not isinstance(tenant, str):
             raise Unauthorized(f"the token has no {self.tenant_claim!r} claim")

@@ -32,13 +32,14 @@ from adapters.auth.tokens import TokenVerifier
 from adapters.holiday_sources import LibraryHolidayProvider
 from adapters.http import audit, policy
 from adapters.http import models as m
+from adapters.http.boundary import Boundary
 from adapters.http.errors import install
-from adapters.http.ratelimit import RateLimiter
+from adapters.http.ratelimit import RateLimiter, admit
 from adapters.metrics import PrometheusMetrics
 from domain.access import Principal, Scope
 from domain.audit import AuditEntry
 from domain.durations import format_duration, parse_instant
-from domain.errors import Forbidden, InvalidRequest, RateLimited, Unauthorized
+from domain.errors import Forbidden, InvalidRequest, Unauthorized
 from domain.ids import (
     BackfillId,
     CalendarId,
@@ -109,19 +110,13 @@ async def _tenant(request: Request) -> TenantId:
     if principal is None:  # the audit middleware may have verified it already
         authenticate: Authenticator = request.app.state.authenticate
         principal = await authenticate(request)
+        admit(request, principal)
     route = request.scope.get("route")
     scope = policy.needed(request.method, getattr(route, "path", ""))
     if scope is None or not principal.allows(scope):
         raise Forbidden(
             f"this call needs {scope.value if scope else 'a scope no token has'}",
             needed=scope.value if scope else None,
-        )
-    limiter: RateLimiter | None = request.app.state.limiter
-    wait = limiter.take(principal.tenant_id) if limiter is not None else None
-    if wait is not None:
-        raise RateLimited(
-            f"over {limiter.rate:g} requests/s for this tenant; retry shortly",  # type: ignore[union-attr]
-            retry_after=wait,
         )
     request.state.principal = principal
     structlog.contextvars.bind_contextvars(tenant_id=principal.tenant_id)
@@ -175,6 +170,8 @@ def create_app(
         response = await call_next(request)
         response.headers["X-Request-Id"] = request_id[:64]
         return response
+
+    app.add_middleware(Boundary)  # outermost: bad input never reaches the rest
 
     app.state.authenticate = auth
     app.state.limiter = limiter
@@ -955,9 +952,12 @@ def _instant(value: str | None, field: str) -> datetime | None:
 
 def _version(if_match: str) -> int:
     try:
-        return int(if_match.strip().removeprefix("W/").strip('"'))
+        version = int(if_match.strip().removeprefix("W/").strip('"')[:12])
     except ValueError:
-        raise InvalidRequest('If-Match must be a version ETag like "3"', field="If-Match") from None
+        version = -1
+    if not 0 < version < 2**31:
+        raise InvalidRequest('If-Match must be a version ETag like "3"', field="If-Match")
+    return version
 
 
 def _encode(key: Keyset | None) -> str | None:
@@ -970,11 +970,23 @@ def _encode(key: Keyset | None) -> str | None:
 def _cursor(text: str | None) -> Keyset | None:
     if not text:
         return None
+    refused = InvalidRequest("cursor is not one this API gave out", field="cursor")
+    if len(text) > MAX_CURSOR:
+        raise refused
     try:
-        at, id = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        return datetime.fromisoformat(at), uuid.UUID(id)
-    except (ValueError, TypeError, binascii.Error):
-        raise InvalidRequest("cursor is not one this API gave out", field="cursor") from None
+        decoded = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        if not isinstance(decoded, list) or len(decoded) != 2:
+            raise refused
+        at, id = decoded
+        instant = datetime.fromisoformat(at)
+        if instant.tzinfo is None:
+            raise refused
+        return instant, uuid.UUID(id)
+    except (ValueError, TypeError, binascii.Error, RecursionError, AttributeError):
+        raise refused from None
+
+
+MAX_CURSOR = 200  # what _encode gives out is about 100 characters
 
 
 def render_audit(entry: AuditEntry) -> dict[str, Any]:

@@ -6,18 +6,28 @@ Not recorded: the external worker protocol (``/workers/...``, ``/runs/{id}/compl
 and ``/fail``), whose heartbeats and claims would drown the trail; its effects are in
 the runs and their events. The entry is written after the call, in its own transaction:
 a crash in between loses the entry, never the change.
+
+Denied calls (401, 403, 429 after a token verified) are audited in a bounded way: the
+first denial of an actor in a minute is written, the rest of that minute are counted,
+and the next written denial carries that count (``after: {"denied_since_last": N}``).
+A caller hammering with a low scope writes one row a minute, not one per call. Every
+authenticated call also spends a rate-limit token before anything is read.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
+from adapters.http.errors import domain_answer
+from adapters.http.ratelimit import admit
 from domain.audit import AuditEntry, redact
 from domain.errors import DomainError
 from domain.ids import CalendarId, JobId, RunId, ScheduleId, TenantId
@@ -81,7 +91,50 @@ async def _read(db: Database, tenant: TenantId, target: tuple[Reader, uuid.UUID]
         return None  # not there (yet, or any more)
 
 
-def install(app: FastAPI, db: Database) -> None:
+DENIED = frozenset({401, 403, 429})
+
+
+class DeniedSampler:
+    """Which denied calls to write: one per (tenant, actor) per ``window`` seconds; the
+    ones in between are counted and reported with the next one written."""
+
+    def __init__(
+        self,
+        window: float = 60.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 10_000,
+    ) -> None:
+        self.window = window
+        self._clock = clock
+        self._max = max_keys
+        self._seen: OrderedDict[tuple[str, str], tuple[float, int]] = OrderedDict()
+
+    def admit(self, tenant: str, actor: str) -> int | None:
+        """None: count this one, write nothing. Else write it, with the number of
+        denials left unwritten since the last one written."""
+        now = self._clock()
+        key = (tenant, actor)
+        since, suppressed = self._seen.pop(key, (now - self.window, 0))
+        if now - since < self.window:
+            self._seen[key] = (since, suppressed + 1)
+            return None
+        self._seen[key] = (now, 0)
+        if len(self._seen) > self._max:
+            self._seen.popitem(last=False)
+        return suppressed
+
+
+def _storable(text: str) -> str:
+    """A path as the audit column can hold it (the boundary refuses NUL; this is the
+    last line, so an entry is never lost to its own text)."""
+    text = text.replace("\x00", "\\u0000")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")[:2000]
+
+
+def install(app: FastAPI, db: Database, sampler: DeniedSampler | None = None) -> None:
+    denied = sampler or DeniedSampler()
+
     @app.middleware("http")
     async def audit(request: Request, call_next: Callable[..., Awaitable[Any]]) -> Any:
         if not audited(request.method, request.url.path):
@@ -91,9 +144,18 @@ def install(app: FastAPI, db: Database) -> None:
         except DomainError:
             return await call_next(request)  # refused by the route: nothing happened
         request.state.authenticated = principal  # the route does not verify it again
+        try:
+            admit(request, principal)
+        except DomainError as exc:
+            answer = domain_answer(exc)
+            await _denied(db, denied, principal, request, answer.status_code)
+            return answer
         target = _resource(request.url.path)
         before = await _read(db, principal.tenant_id, target)
         response = await call_next(request)
+        if response.status_code in DENIED:
+            await _denied(db, denied, principal, request, response.status_code)
+            return response
         body = b"".join([chunk async for chunk in response.body_iterator])
         after: Any = await _read(db, principal.tenant_id, target)
         if (
@@ -114,7 +176,7 @@ def install(app: FastAPI, db: Database) -> None:
                         at=await tx.now(),
                         actor=principal.subject or "unknown",
                         method=request.method,
-                        path=request.url.path,
+                        path=_storable(request.url.path),
                         status=response.status_code,
                         before=before,
                         after=after if isinstance(after, dict) else None,
@@ -127,4 +189,32 @@ def install(app: FastAPI, db: Database) -> None:
             status_code=response.status_code,
             headers=dict(response.headers),
             media_type=response.media_type,
+        )
+
+
+async def _denied(
+    db: Database, sampler: DeniedSampler, principal: Any, request: Request, status: int
+) -> None:
+    actor = principal.subject or "unknown"
+    suppressed = sampler.admit(principal.tenant_id, actor)
+    if suppressed is None:
+        return
+    try:
+        async with db.transaction(principal.tenant_id) as tx:
+            await tx.audit.add(
+                AuditEntry(
+                    tenant_id=principal.tenant_id,
+                    id=uuid.uuid4(),
+                    at=await tx.now(),
+                    actor=actor,
+                    method=request.method,
+                    path=_storable(request.url.path),
+                    status=status,
+                    before=None,
+                    after={"denied_since_last": suppressed},
+                )
+            )
+    except (OSError, ConnectionError) as exc:
+        log.error(
+            "audit entry for a denied %s %s not written: %s", request.method, request.url, exc
         )

@@ -57,15 +57,20 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.details = status, code, message, details
 
 
+def domain_answer(exc: DomainError) -> JSONResponse:
+    """A domain error as the envelope, with its status and headers."""
+    answer = envelope(STATUS.get(exc.code, 422), exc.code, exc.message, jsonable(exc.details))
+    if exc.code == "UNAUTHORIZED":
+        answer.headers["WWW-Authenticate"] = 'Bearer realm="kairos"'
+    if isinstance(exc, RateLimited):
+        answer.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    return answer
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        answer = envelope(STATUS.get(exc.code, 422), exc.code, exc.message, jsonable(exc.details))
-        if exc.code == "UNAUTHORIZED":
-            answer.headers["WWW-Authenticate"] = 'Bearer realm="kairos"'
-        if isinstance(exc, RateLimited):
-            answer.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
-        return answer
+        return domain_answer(exc)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

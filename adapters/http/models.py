@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 from pydantic.json_schema import WithJsonSchema
 
+from domain import bounds
 from domain.run import Outcome, RunOrigin, RunStatus
 from domain.schedule import ScheduleState
 from domain.worker import WorkerState
@@ -53,6 +54,17 @@ Duration = Annotated[
         }
     ),
 ]
+
+
+# Integer fields' documented ranges: the ones ``domain.bounds`` enforces.
+Attempts = Annotated[StrictInt, Field(ge=1, le=bounds.MAX_ATTEMPTS)]
+Concurrency = Annotated[StrictInt, Field(ge=1, le=bounds.MAX_CONCURRENCY)]
+Fires = Annotated[StrictInt, Field(ge=1, le=bounds.MAX_FIRES)]
+Catchup = Annotated[StrictInt, Field(ge=0, le=bounds.MAX_CATCHUP)]
+Buffered = Annotated[StrictInt, Field(ge=1, le=bounds.MAX_BUFFERED)]
+Capacity = Annotated[StrictInt, Field(ge=1, le=bounds.MAX_CAPACITY)]
+BackfillRuns = Annotated[StrictInt, Field(ge=1, le=bounds.MAX_BACKFILL_RUNS)]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=bounds.MAX_NAME)]
 TOKEN_EXAMPLE = "3f2a9c1e8b7d4e6fa0b1c2d3e4f5a6b7"
 LeaseToken = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 PriorityName = Literal["low", "normal", "high", "critical"]
@@ -173,18 +185,18 @@ class JobPatch(_In):
     """Only the fields sent change."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"max_attempts": 3}]})
-    name: StrictStr | None = None
+    name: Name | None = None
     target: TargetIn | None = None
-    max_attempts: StrictInt | None = None
+    max_attempts: Attempts | None = None
     backoff: BackoffIn | None = None
     timeout: Duration | None = None
-    max_concurrency: StrictInt | None = None
+    max_concurrency: Concurrency | None = None
     priority: Annotated[StrictStr, _choices("low", "normal", "high", "critical")] | None = None
 
 
 class JobCreate(JobPatch):
     model_config = ConfigDict(json_schema_extra={"examples": [JOB_EXAMPLE]})
-    name: StrictStr
+    name: Name
     target: TargetIn
 
 
@@ -255,7 +267,7 @@ class _Timing(_In):
     dst: DstIn | None = None
     start_at: StrictStr | None = None
     end_at: StrictStr | None = None
-    max_fires: StrictInt | None = None
+    max_fires: Fires | None = None
     calendar_id: StrictStr | None = None
     calendar_policy: (
         Annotated[StrictStr, _choices("skip", "next_business_day", "previous_business_day")] | None
@@ -266,9 +278,9 @@ class _Timing(_In):
     payload: Json | None = None
     misfire_policy: Misfire | None = None
     catchup_window: Duration | None = None
-    max_catchup: StrictInt | None = None
+    max_catchup: Catchup | None = None
     overlap_policy: Overlap | None = None
-    max_buffered: StrictInt | None = None
+    max_buffered: Buffered | None = None
     depends_on: list[StrictStr] | None = None
 
 
@@ -286,7 +298,7 @@ SCHEDULE_EXAMPLE: Json = {
 
 class ScheduleCreate(_Timing):
     model_config = ConfigDict(json_schema_extra={"examples": [SCHEDULE_EXAMPLE]})
-    name: StrictStr
+    name: Name
     job_id: StrictStr
 
 
@@ -294,7 +306,7 @@ class SchedulePatch(_Timing):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"trigger": {"type": "CRON", "expression": "0 4 * * *"}}]}
     )
-    name: StrictStr | None = None
+    name: Name | None = None
     job_id: StrictStr | None = None
 
 
@@ -322,7 +334,7 @@ class BackfillIn(_In):
     )
     from_: StrictStr = Field(alias="from")
     to: StrictStr
-    max_runs: StrictInt | None = None
+    max_runs: BackfillRuns | None = None
     overlap_policy: Overlap | None = None
     ignore_calendar: bool | None = None
 
@@ -429,7 +441,7 @@ class Stats(_Out):
 
 class HolidayIn(_In):
     date: StrictStr = Field(examples=["2026-12-24"])
-    name: StrictStr | None = None
+    name: Name | None = None
 
 
 class SourceIn(_In):
@@ -452,7 +464,7 @@ class CalendarPatch(_In):
     """Only the fields sent change."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"sources": ["DE-BY", "AT"]}]})
-    name: StrictStr | None = None
+    name: Name | None = None
     business_days: list[Weekday] | None = None
     holidays: list[HolidayIn] | None = None
     sources: list[Source] | None = None
@@ -460,7 +472,7 @@ class CalendarPatch(_In):
 
 class CalendarCreate(CalendarPatch):
     model_config = ConfigDict(json_schema_extra={"examples": [CALENDAR_EXAMPLE]})
-    name: StrictStr
+    name: Name
 
 
 class HolidayOut(_Out):
@@ -564,9 +576,9 @@ class WorkerIn(_In):
             ]
         }
     )
-    name: StrictStr
+    name: Name
     capabilities: list[StrictStr]
-    capacity: StrictInt | None = None
+    capacity: Capacity | None = None
     version: StrictStr | None = None
     labels: dict[str, Any] | None = None
     heartbeat_interval: Duration | None = None

@@ -9,6 +9,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from fastapi import Request
+
+from domain.access import Principal
+from domain.errors import RateLimited
+
 
 class RateLimiter:
     def __init__(
@@ -40,3 +45,19 @@ class RateLimiter:
         if len(self._buckets) > self._max:
             self._buckets.popitem(last=False)  # the least recently seen tenant: full again
         return wait
+
+
+def admit(request: Request, principal: Principal) -> None:
+    """Spend one of the tenant's tokens for this request, once: every authenticated
+    request counts, before its scope is checked or anything is read, so denied calls
+    cost the caller too. ``RateLimited`` past the limit."""
+    if getattr(request.state, "admitted", False):
+        return
+    request.state.admitted = True
+    limiter: RateLimiter | None = request.app.state.limiter
+    wait = limiter.take(principal.tenant_id) if limiter is not None else None
+    if wait is not None:
+        raise RateLimited(
+            f"over {limiter.rate:g} requests/s for this tenant; retry shortly",  # type: ignore[union-attr]
+            retry_after=wait,
+        )

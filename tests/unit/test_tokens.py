@@ -170,3 +170,13 @@ async def test_jwks_is_cached_refetched_once_for_an_unknown_kid_and_kept_on_fail
     clock.now += timedelta(minutes=6).total_seconds()  # past the TTL: refetch fails
     assert (await v.verify(sign(claims()))).tenant_id == "acme"  # last good set kept
     assert len(calls) == 4
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", ["9999999999", True, [1], {"n": 1}])
+async def test_time_claims_that_are_not_numbers_are_refused(claim: str, value: Any) -> None:
+    """exp, nbf and iat must be JSON numbers (RFC 7519 NumericDate), not strings."""
+    payload = claims()
+    payload[claim] = value
+    with pytest.raises(Unauthorized):
+        await verifier().verify(sign(payload))
