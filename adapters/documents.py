@@ -94,7 +94,10 @@ def calendar_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def schedule_spec(schedule: Schedule) -> dict[str, Any]:
-    return {"timing": schedule.timing.to_spec(), **schedule_policies(schedule)}
+    doc = {"timing": schedule.timing.to_spec(), **schedule_policies(schedule)}
+    if schedule.state_reason is not None:
+        doc["state_reason"] = schedule.state_reason
+    return doc
 
 
 def schedule_fields(spec: Mapping[str, Any] | str) -> dict[str, Any]:
@@ -119,6 +122,7 @@ def schedule_fields(spec: Mapping[str, Any] | str) -> dict[str, Any]:
         "overlap_policy": OverlapPolicy(doc["overlap_policy"]),
         "max_buffered": doc["max_buffered"],
         "depends_on": tuple(ScheduleId(uuid.UUID(u)) for u in doc.get("depends_on", ())),
+        "state_reason": doc.get("state_reason"),
     }
 
 

@@ -75,6 +75,8 @@ class Schedule:
     # issue 4 dependencies; the period rule is in ``domain.dependencies``).
     depends_on: tuple[ScheduleId, ...] = ()
     state: ScheduleState = ScheduleState.ENABLED
+    # Why Kairos itself paused it (a target gone, a stored form it cannot plan), if so.
+    state_reason: str | None = None
     next_fire_at: datetime | None = None
     fire_count: int = 0
     system: bool = False
@@ -123,7 +125,7 @@ class Schedule:
         if self.state is ScheduleState.PAUSED:
             return self, []
         self._require_not({ScheduleState.DELETED, ScheduleState.COMPLETED}, "paused")
-        paused = self._moved(ScheduleState.PAUSED, now)
+        paused = replace(self._moved(ScheduleState.PAUSED, now), state_reason=reason)
         event = paused._event(EventType.SCHEDULE_DISABLED, now)
         if reason is not None:
             event = event.with_data(reason=reason)
@@ -133,7 +135,7 @@ class Schedule:
         if self.state is ScheduleState.ENABLED:
             return self, []
         self._require_not({ScheduleState.DELETED, ScheduleState.COMPLETED}, "resumed")
-        resumed = self._moved(ScheduleState.ENABLED, now)
+        resumed = replace(self._moved(ScheduleState.ENABLED, now), state_reason=None)
         return resumed, [resumed._event(EventType.SCHEDULE_ENABLED, now)]
 
     def complete(self, *, now: datetime) -> tuple[Schedule, list[DomainEvent]]:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from domain import bounds
 from domain.errors import DomainError, InvalidRequest, NotFound
 from domain.ids import TenantId
 from domain.job import Job, TargetKind
@@ -92,6 +93,9 @@ async def apply(db: Database, *, tenant_id: TenantId, document: Any) -> list[Cha
     unknown = sorted(set(document) - {"jobs", "schedules"})
     if unknown:
         raise InvalidRequest(f"unknown top-level key {unknown[0]!r}", field=unknown[0])
+    # The API's boundary rules for text and nesting, over the whole file (YAML keys may
+    # be numbers or dates: the walker checks only the strings it finds).
+    bounds.document(document, "")
     jobs = _entries(document, "jobs")
     schedules = _entries(document, "schedules")
 

@@ -14,11 +14,13 @@ a run, a ``missed`` record, or a count in one summary record.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.calendar import BusinessCalendar
+from domain.errors import NotLeader
 from domain.events import DomainEvent
 from domain.firing import SkipReason
 from domain.ids import CalendarId, RunId
@@ -27,10 +29,14 @@ from domain.misfire import MisfireRules, MissedSummary, Triage, is_late, triage
 from domain.overlap import ACTIVE, Admission, Decision, admit
 from domain.planning import PlannedFire, plan
 from domain.ports import Database, HolidayProvider, UnitOfWork
+from domain.quarantine import reason_of
 from domain.run import Run
 from domain.schedule import Schedule
 from service import telemetry
 from service.calendars import business_calendar
+from service.runs import UNREADABLE
+
+log = logging.getLogger("kairos.materialiser")
 
 LEADER = "scheduler"
 
@@ -70,28 +76,37 @@ async def materialise_due(
         planned: list[_Planned] = []
         calendars: dict[CalendarId, BusinessCalendar] = {}  # current versions, this pass
         for schedule in due:
-            job = jobs.get(schedule.job_id)
-            if job is None:
-                job = jobs[schedule.job_id] = await tx.jobs.get(schedule.job_id)
-            calendar = None
-            if (calendar_id := schedule.timing.calendar_id) is not None:
-                calendar = calendars.get(calendar_id)
-                if calendar is None:
-                    found = await business_calendar(tx.calendars, calendar_id, holidays)
-                    assert found is not None
-                    calendar = calendars[calendar_id] = found
-            head, fires, next_at, exhausted = _due_fires(
-                schedule, now, until, per_schedule, misfire_threshold, calendar=calendar
-            )
-            dispatched = sum(1 for f in fires if f.skipped is None)
-            records: list[tuple[PlannedFire, _Missed]] = [(fire, None) for fire in fires]
-            if head is not None:
-                dispatched += head.fires
-                records = [*_late_records(head), *((f, None) for f in head.run), *records]
+            try:
+                job = jobs.get(schedule.job_id)
+                if job is None:
+                    job = jobs[schedule.job_id] = await tx.jobs.get(schedule.job_id)
+                calendar = None
+                if (calendar_id := schedule.timing.calendar_id) is not None:
+                    calendar = calendars.get(calendar_id)
+                    if calendar is None:
+                        found = await business_calendar(tx.calendars, calendar_id, holidays)
+                        assert found is not None
+                        calendar = calendars[calendar_id] = found
+                head, fires, next_at, exhausted = _due_fires(
+                    schedule, now, until, per_schedule, misfire_threshold, calendar=calendar
+                )
+                dispatched = sum(1 for f in fires if f.skipped is None)
+                records: list[tuple[PlannedFire, _Missed]] = [(fire, None) for fire in fires]
+                if head is not None:
+                    dispatched += head.fires
+                    records = [*_late_records(head), *((f, None) for f in head.run), *records]
+                advanced = schedule.advance(next_fire_at=next_at, dispatched=dispatched, now=now)
+                if exhausted:
+                    advanced, done_events = advanced.complete(now=now)
+            except NotLeader:
+                raise
+            except (*UNREADABLE, AssertionError, RecursionError) as exc:
+                # This schedule (or its job or calendar) cannot be planned: it is paused,
+                # saying why, and the pass goes on with every other schedule.
+                events += await _quarantine(tx, schedule, exc, now)
+                continue
             planned.append((schedule, job, records))
-            advanced = schedule.advance(next_fire_at=next_at, dispatched=dispatched, now=now)
             if exhausted:
-                advanced, done_events = advanced.complete(now=now)
                 events.extend(done_events)
                 completed += 1
             progress.append((advanced, schedule.version))
@@ -101,6 +116,16 @@ async def materialise_due(
         inserted = await tx.runs.add_many(fired)
         await tx.outbox.append(events)
         return Pass(schedules=len(due), runs=inserted, completed=completed)
+
+
+async def _quarantine(
+    tx: UnitOfWork, schedule: Schedule, error: BaseException, now: datetime
+) -> list[DomainEvent]:
+    reason = reason_of("PLANNING_FAILED: this schedule cannot be planned", error)
+    log.error("schedule %s of tenant %s paused: %s", schedule.id, schedule.tenant_id, reason)
+    paused, events = schedule.pause(now=now, reason=reason)
+    await tx.schedules.save(paused, expected_version=schedule.version)
+    return events
 
 
 async def _admit(

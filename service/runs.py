@@ -6,6 +6,7 @@ outbox events in the same transaction.
 
 from __future__ import annotations
 
+import logging
 import random
 import secrets
 import time
@@ -14,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from domain.errors import Conflict, LeaseLost, NotFound
+from domain.errors import Conflict, DomainError, LeaseLost, NotFound
 from domain.events import DomainEvent
 from domain.ids import JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Job, TargetKind
@@ -24,6 +25,10 @@ from domain.worker import WorkerState
 from service import telemetry
 
 DEFAULT_LEASE = timedelta(seconds=30)
+log = logging.getLogger("kairos.runs")
+# What reading one stored row can raise when the row itself is bad (not the database):
+# caught per row, so one bad row stops nothing else.
+UNREADABLE = (DomainError, ValueError, TypeError, LookupError, ArithmeticError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +200,10 @@ async def _jobs(tx: UnitOfWork, runs: Sequence[Run]) -> dict[JobId, Job]:
             jobs[job_id] = await tx.jobs.get(job_id)
         except NotFound:
             continue  # a run outlives its job's deletion; it simply has no timeout
+        except UNREADABLE as exc:
+            # A job stored in a form that no longer decodes: its runs go on as if it
+            # were gone (they fail, saying so) and every other job's runs are claimed.
+            log.error("job %s cannot be read, its runs fail: %s", job_id, exc)
     return jobs
 
 

@@ -245,6 +245,7 @@ def render_schedule(schedule: Schedule) -> dict[str, Any]:
         "name": schedule.name,
         "job_id": str(schedule.job_id),
         "state": schedule.state.value,
+        "state_reason": schedule.state_reason,
         "system": schedule.system,
         **schedule.timing.to_spec(),
         **schedule_policies(schedule),

@@ -350,6 +350,9 @@ class Schedule(_Out):
     name: str
     job_id: Id
     state: ScheduleState
+    state_reason: str | None = Field(
+        default=None, description="why Kairos paused it itself (e.g. TARGET_GONE), if it did"
+    )
     system: bool
     trigger: Json = Field(json_schema_extra=TRIGGER_SCHEMA)
     timezone: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -30,10 +31,14 @@ from domain.events import DomainEvent, EventType
 from domain.ids import BackfillId, CalendarId, EventId, JobId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
 from domain.ports import Keyset, OutboxRecord
+from domain.quarantine import Kind as QuarantineKind
+from domain.quarantine import Unreadable, reason_of
 from domain.schedule import OverlapPolicy, Schedule, ScheduleState
 from domain.usage import TenantUsage
 from domain.worker import MISSED_HEARTBEATS_OFFLINE, Worker, WorkerState
 from service import telemetry
+
+log = logging.getLogger("kairos.postgres")
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -58,14 +63,18 @@ class PostgresDatabase:
     async def transaction(self, tenant_id: TenantId) -> AsyncIterator[PostgresUnitOfWork]:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(sql("set_tenant"), tenant_id)
-            yield PostgresUnitOfWork(conn, tenant_id)
+            uow = PostgresUnitOfWork(conn, tenant_id)
+            yield uow
+            await uow.settle_unreadable()
 
     @asynccontextmanager
     async def system(self) -> AsyncIterator[PostgresUnitOfWork]:
         """Cross-tenant unit of work; the pool's role must be a kairos_system member."""
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(sql("set_system"))
-            yield PostgresUnitOfWork(conn, None)
+            uow = PostgresUnitOfWork(conn, None)
+            yield uow
+            await uow.settle_unreadable()
 
 
 class PostgresUnitOfWork:
@@ -85,6 +94,16 @@ class PostgresUnitOfWork:
     async def now(self) -> datetime:
         value: datetime = await self._conn.fetchval(sql("db_now"))
         return value
+
+    async def settle_unreadable(self) -> None:
+        """The events of rows quarantined in this transaction (``domain.quarantine``),
+        committed with it: a row that could not be read is paused or buried, and says so."""
+        found = [*self.schedules.unreadable, *self.runs.unreadable]
+        if found:
+            now = await self.now()
+            await self.outbox.append([item.event(now) for item in found])
+            self.schedules.unreadable.clear()
+            self.runs.unreadable.clear()
 
 
 class PgLeaderLease:
@@ -261,6 +280,37 @@ class PgSchedules:
     def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId | None) -> None:
         self._conn = conn
         self._tenant = tenant_id
+        self.unreadable: list[Unreadable] = []
+
+    async def _readable(self, rows: Sequence[asyncpg.Record]) -> list[Schedule]:
+        """The rows as schedules; one that does not decode is quarantined (paused, with
+        its reason and event) and left out, so it stops no loop and no listing."""
+        out: list[Schedule] = []
+        for row in rows:
+            try:
+                out.append(self._from_row(row))
+            except Exception as exc:  # any decoding failure: the row, not the caller
+                await self._quarantine(row, exc)
+        return out
+
+    async def _quarantine(self, row: asyncpg.Record, exc: Exception) -> str:
+        reason = reason_of("UNREADABLE: the stored schedule cannot be read", exc)
+        log.error("schedule %s of tenant %s quarantined: %s", row["id"], row["tenant_id"], reason)
+        moved = await self._conn.fetchrow(
+            sql("quarantine_schedule"), row["tenant_id"], row["id"], reason
+        )
+        if moved is not None:
+            self.unreadable.append(
+                Unreadable(
+                    kind=QuarantineKind.SCHEDULE,
+                    tenant_id=TenantId(row["tenant_id"]),
+                    id=row["id"],
+                    revision=moved["version"],
+                    reason=reason,
+                    name=moved["name"],
+                )
+            )
+        return reason
 
     @staticmethod
     def _from_row(row: asyncpg.Record) -> Schedule:
@@ -299,7 +349,13 @@ class PgSchedules:
         row = await self._conn.fetchrow(sql("get_schedule"), schedule_id)
         if row is None:
             raise NotFound("schedule", str(schedule_id))
-        return self._from_row(row)
+        found = await self._readable([row])
+        if not found:
+            raise Conflict(
+                f"schedule {schedule_id} is stored in a form Kairos cannot read; it is paused",
+                schedule_id=str(schedule_id),
+            )
+        return found[0]
 
     async def next_due(self) -> datetime | None:
         value: datetime | None = await self._conn.fetchval(sql("next_due"))
@@ -307,17 +363,17 @@ class PgSchedules:
 
     async def due(self, until: datetime, limit: int) -> list[Schedule]:
         rows = await self._conn.fetch(sql("schedules_due"), until, limit)
-        return [self._from_row(row) for row in rows]
+        return await self._readable(rows)
 
     async def event_schedules(self) -> list[Schedule]:
-        return [self._from_row(row) for row in await self._conn.fetch(sql("event_schedules"))]
+        return await self._readable(await self._conn.fetch(sql("event_schedules")))
 
     async def count_live(self) -> int:
         return int(await self._conn.fetchval(sql("count_live_schedules")))
 
     async def of_job(self, job_id: JobId) -> list[Schedule]:
         rows = await self._conn.fetch(sql("schedules_of_job"), job_id)
-        return [self._from_row(row) for row in rows]
+        return await self._readable(rows)
 
     async def by_name(self, name: str) -> Schedule:
         row = await self._conn.fetchrow(sql("schedule_by_name"), name)
@@ -349,7 +405,7 @@ class PgSchedules:
     async def list(self, *, after: Keyset | None, limit: int) -> list[Schedule]:
         at, id = after or (None, None)
         rows = await self._conn.fetch(sql("list_schedules"), at, id, limit)
-        return [self._from_row(row) for row in rows]
+        return await self._readable(rows)
 
     async def add(self, schedule: Schedule) -> None:
         with _schedule_errors(schedule):

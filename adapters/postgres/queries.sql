@@ -99,6 +99,7 @@ SELECT * FROM run_attempts WHERE run_id = $1 ORDER BY number;
 -- A buffered run waits until every earlier run of its schedule has ended (overlap).
 -- Runs of a job already at its max_concurrency are left out, so they do not fill the
 -- batch; the exact count is re-checked under a per-job lock (``running_counts``).
+-- Compared as numeric: no stored value, however large, can make this query fail.
 -- So are runs of a tenant with $3 runs running (NULL: no cap), re-checked under a
 -- per-tenant lock (``running_by_tenant``).
 WITH full_tenants AS (
@@ -123,7 +124,7 @@ WHERE r.status IN ('pending', 'scheduled')
           AND jsonb_typeof(j.spec->'max_concurrency') = 'number'
           AND (SELECT count(*) FROM runs x
                WHERE x.tenant_id = r.tenant_id AND x.job_id = r.job_id
-                 AND x.status = 'running') >= (j.spec->>'max_concurrency')::int)
+                 AND x.status = 'running') >= (j.spec->>'max_concurrency')::numeric)
 ORDER BY r.priority DESC, r.available_at
 LIMIT $2
 FOR UPDATE SKIP LOCKED;
@@ -490,3 +491,23 @@ LEFT JOIN s USING (tenant_id) LEFT JOIN j USING (tenant_id) LEFT JOIN a USING (t
 LEFT JOIN e USING (tenant_id) LEFT JOIN w USING (tenant_id)
 WHERE t.tenant_id <> '_system'
 ORDER BY t.tenant_id;
+
+-- name: quarantine_schedule
+-- A schedule whose stored document cannot be read: paused with the reason kept in its
+-- document (when the document is an object), so no loop reads it again. Only once.
+UPDATE schedules
+SET state = 'paused',
+    spec = CASE WHEN jsonb_typeof(spec) = 'object'
+                THEN jsonb_set(spec, '{state_reason}', to_jsonb($3::text)) ELSE spec END,
+    version = version + 1,
+    updated_at = now()
+WHERE tenant_id = $1 AND id = $2 AND state = 'enabled'
+RETURNING version, name;
+
+-- name: quarantine_run
+-- A run whose row cannot be read: dead with the reason, so no claim or rescue reads it.
+UPDATE runs
+SET status = 'dead', reason = $3, lease_until = NULL, timeout_at = NULL, worker_id = NULL,
+    lease_secret = NULL, updated_at = now()
+WHERE tenant_id = $1 AND id = $2 AND status NOT IN ('succeeded', 'dead', 'cancelled', 'missed', 'skipped')
+RETURNING attempt;

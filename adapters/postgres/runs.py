@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -14,7 +15,10 @@ from domain.errors import LeaseLost, NotFound
 from domain.ids import BackfillId, CalendarId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Priority
 from domain.ports import Claimable, Keyset, RunFilter, RunStats
+from domain.quarantine import Kind, Unreadable, reason_of
 from domain.run import Attempt, Outcome, Run, RunOrigin, RunStatus
+
+log = logging.getLogger("kairos.postgres")
 
 
 def run_from_row(row: asyncpg.Record, attempts: tuple[Attempt, ...] = ()) -> Run:
@@ -70,6 +74,41 @@ class PgRuns:
     def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId | None) -> None:
         self._conn = conn
         self._tenant = tenant_id
+        self.unreadable: list[Unreadable] = []
+
+    async def _readable(self, rows: Sequence[asyncpg.Record]) -> list[asyncpg.Record]:
+        """The rows that decode as runs; one that does not is buried (``dead`` with the
+        reason, and its event) and left out, so it stops no claim, rescue or listing.
+        The common case costs one decode per row, done again by the caller."""
+        good: list[asyncpg.Record] = []
+        for row in rows:
+            try:
+                run_from_row(row)
+            except Exception as exc:  # any decoding failure: the row, not the caller
+                reason = reason_of("UNREADABLE: the stored run cannot be read", exc)
+                log.error("run %s of tenant %s buried: %s", row["id"], row["tenant_id"], reason)
+                moved = await self._conn.fetchrow(
+                    sql("quarantine_run"), row["tenant_id"], row["id"], reason
+                )
+                if moved is not None:
+                    self.unreadable.append(
+                        Unreadable(
+                            kind=Kind.RUN,
+                            tenant_id=TenantId(row["tenant_id"]),
+                            id=row["id"],
+                            revision=int(moved["attempt"] or 0),
+                            reason=reason,
+                        )
+                    )
+                continue
+            good.append(row)
+        return good
+
+    async def _runs(self, rows: Sequence[asyncpg.Record]) -> list[Run]:
+        try:
+            return [run_from_row(row) for row in rows]
+        except Exception:  # one bad row: sort them out (rare, so the fast path stays)
+            return [run_from_row(row) for row in await self._readable(rows)]
 
     def _check(self, runs: Sequence[Run]) -> None:
         if self._tenant is not None:
@@ -125,7 +164,8 @@ class PgRuns:
         ids = list(set(run_ids))
         rows = await self._conn.fetch(sql("get_runs_for_update" if lock else "get_runs"), ids)
         if not current_attempt:
-            return [run_from_row(row) for row in rows]
+            return await self._runs(rows)
+        rows = await self._readable(rows)
         attempts = {
             a["run_id"]: _attempt_from_row(a)
             for a in await self._conn.fetch(sql("current_attempts"), ids)
@@ -148,7 +188,7 @@ class PgRuns:
             id,
             limit,
         )
-        return [run_from_row(row) for row in rows]
+        return await self._runs(rows)
 
     async def lock_claimable(
         self, capabilities: frozenset[str], limit: int, *, max_running: int | None = None
@@ -157,7 +197,11 @@ class PgRuns:
         rows = await self._conn.fetch(
             sql("lock_claimable"), sorted(capabilities), limit, max_running
         )
-        return Claimable(now=now, runs=[(run_from_row(r), r["fresh_token"]) for r in rows])
+        try:
+            runs = [(run_from_row(r), r["fresh_token"]) for r in rows]
+        except Exception:  # one bad row: bury it, claim the rest
+            runs = [(run_from_row(r), r["fresh_token"]) for r in await self._readable(rows)]
+        return Claimable(now=now, runs=runs)
 
     async def active(
         self, keys: Sequence[tuple[TenantId, ScheduleId]]
@@ -168,8 +212,8 @@ class PgRuns:
             sql("active_runs"), [t for t, _ in keys], [s for _, s in keys]
         )
         found: dict[ScheduleId, list[Run]] = {}
-        for row in rows:
-            found.setdefault(ScheduleId(row["schedule_id"]), []).append(run_from_row(row))
+        for run in await self._runs(rows):
+            found.setdefault(run.schedule_id, []).append(run)
         return found
 
     async def running_counts(
@@ -255,7 +299,7 @@ class PgRuns:
 
     async def lock_expired(self, limit: int) -> Claimable:
         now = await self._conn.fetchval(sql("db_now"))
-        rows = await self._conn.fetch(sql("lock_expired"), limit)
+        rows = await self._readable(await self._conn.fetch(sql("lock_expired"), limit))
         runs = []
         for row in rows:
             attempts = await self._conn.fetch(sql("run_attempts"), row["id"])

@@ -95,3 +95,27 @@ async def test_a_bad_entry_anywhere_writes_nothing(
     async with db.transaction(ACME) as tx:
         assert await tx.jobs.list(after=None, limit=10) == []
     assert db.outbox == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d["jobs"][0].update(max_concurrency=2**31), "max_concurrency"),
+        (lambda d: d["jobs"][0].update(max_attempts=2**63), "max_attempts"),
+        (lambda d: d["schedules"][0].update(max_fires=2**64), "max_fires"),
+        (lambda d: d["schedules"][1].update(start_at="9999-12-31T00:00:00Z"), "start_at"),
+        (lambda d: d["schedules"][0]["payload"].update(kind="a\x00b"), "schedules[0].payload.kind"),
+        (lambda d: d["jobs"][0].update(name="r\ud800"), "jobs[0].name"),
+    ],
+)
+async def test_apply_refuses_what_the_api_refuses(
+    db: MemoryDatabase, change: Any, field: str
+) -> None:
+    """kairos apply shares the API's bounds: an out-of-range number, a far instant, a
+    NUL or a lone surrogate is refused naming the field, and nothing is written."""
+    doc = copy.deepcopy(DOC)
+    change(doc)
+    with pytest.raises(DomainError) as refused:
+        await apply(db, tenant_id=ACME, document=doc)
+    assert str(refused.value.details.get("field", "")).endswith(field), refused.value.details
+    assert len(db.outbox) == 0
