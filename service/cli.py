@@ -199,6 +199,12 @@ def _server_flags(parser: argparse.ArgumentParser) -> None:
 
 def _api_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-host", default="127.0.0.1", help="API address (default 127.0.0.1)")
+    parser.add_argument(
+        "--api-database-url",
+        default=os.environ.get("KAIROS_API_DATABASE_URL"),
+        help="DSN of the kairos_app role the API uses (default: $KAIROS_API_DATABASE_URL, "
+        "else --database-url with its user swapped for kairos_app)",
+    )
     parser.add_argument("--api-port", type=int, default=8080, help="API port (0: any free port)")
 
 
@@ -252,6 +258,7 @@ def _serve(args: argparse.Namespace) -> int:
         worker_capacity=args.workers,
         targets=_targets(),
         auth=_auth(),
+        api_database_url=args.api_database_url,
     )
     try:
         asyncio.run(serve(args.database_url, args.nats_url, opts))

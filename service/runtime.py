@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import nats
 import uvicorn
@@ -182,6 +183,9 @@ class ServeOptions:
     worker_capacity: int = 32  # 0: no built-in pool
     targets: TargetOptions = field(default_factory=TargetOptions)
     auth: TokenVerifier | None = None  # required when the API is served
+    # The API's own database login (kairos_app: tenant transactions only). None: the
+    # scheduler's URL with its user swapped for kairos_app.
+    api_database_url: str | None = None
 
 
 @contextlib.asynccontextmanager
@@ -230,13 +234,44 @@ async def _connected(
     database_url: str, nats_url: str
 ) -> AsyncIterator[tuple[PostgresDatabase, Client]]:
     """The process's Postgres pool and its one NATS connection, drained on exit."""
-    pool = await create_pool(database_url)
+    pool = await create_pool(database_url, name="kairos-scheduler")
     try:
         nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
         try:
             yield PostgresDatabase(pool), nc
         finally:
             await nc.drain()
+    finally:
+        await pool.close()
+
+
+def as_role(dsn: str, role: str) -> str:
+    """``dsn`` with its user name replaced by ``role`` (password, host and options kept)."""
+    parts = urlsplit(dsn)
+    credentials, at, host = parts.netloc.rpartition("@")
+    password = credentials.partition(":")[2] if at else ""
+    netloc = f"{role}{':' + password if password else ''}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@contextlib.asynccontextmanager
+async def _api_database(url: str) -> AsyncIterator[PostgresDatabase]:
+    """The API's pool, as a role that cannot act for every tenant: one that is a
+    member of kairos_system (the scheduler's) is refused, so a misconfigured URL stops
+    the start instead of weakening tenant isolation."""
+    pool = await create_pool(url, name="kairos-api")
+    try:
+        async with pool.acquire() as conn:
+            user, system = await conn.fetchrow(
+                "SELECT session_user, pg_has_role(session_user, 'kairos_system', 'MEMBER')"
+            )
+        if system:
+            raise RuntimeError(
+                f"the API's database role {user!r} can act for every tenant; connect the "
+                "API as kairos_app (KAIROS_API_DATABASE_URL)"
+            )
+        log.info("api connects to the database as %s", user)
+        yield PostgresDatabase(pool)
     finally:
         await pool.close()
 
@@ -290,12 +325,15 @@ async def serve(
             )
             responder = TriggerResponder(nc, db)
             await responder.start()  # scheduler.trigger.<tenant>, answered by one replica
-            async with asyncio.TaskGroup() as group:
+            async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as group:
                 loops_ready = asyncio.Event()
                 group.create_task(scheduler.run(stop, loops_ready))
                 group.create_task(EventTriggerConsumer(nc, db).run(stop))  # EVENT schedules
                 api_url = "off"
                 if opts.api_port is not None:
+                    api_db = await stack.enter_async_context(
+                        _api_database(opts.api_database_url or as_role(database_url, "kairos_app"))
+                    )
                     readiness = Readiness(
                         db,
                         nats_connected=lambda: nc.is_connected,
@@ -303,13 +341,14 @@ async def serve(
                     )
                     api_url = await _start_api(
                         group,
-                        db,
+                        api_db,
                         opts,
                         stop,
                         readiness=readiness,
                         metrics=metrics,
                         limits=limits,
                         limiter=limiter,
+                        operator_db=db,
                     )
                 await loops_ready.wait()
                 if on_ready is not None:
@@ -329,11 +368,13 @@ async def _start_api(
     metrics: PrometheusMetrics,
     limits: TenantLimits,
     limiter: RateLimiter,
+    operator_db: PostgresDatabase,
 ) -> str:
     assert opts.api_port is not None
     assert opts.auth is not None
     app = create_app(
         db,
+        operator_db=operator_db,
         auth=bearer(opts.auth),
         secrets=opts.targets.box(),
         readiness=readiness,
@@ -433,6 +474,8 @@ def dev(root: Path, options: ServeOptions | None = None) -> None:
         try:
             asyncio.run(migrate(postgres.dsn_for("postgres")))
             dsn = postgres.dsn_for("postgres", "kairos_scheduler")
+            api_dsn = postgres.dsn_for("postgres", "kairos_app")
+            opts = dataclasses.replace(opts, api_database_url=api_dsn)
 
             def record(api_url: str) -> None:
                 (root / ENV_FILE).write_text(

@@ -138,11 +138,14 @@ def create_app(
     limits: TenantLimits | None = None,
     limiter: RateLimiter | None = None,
     operator: TenantId | None = None,
+    operator_db: Database | None = None,
 ) -> FastAPI:
     """The API over ``db``. ``holidays`` reads calendars' holiday sources (countries,
     iCalendar): the library one unless a test gives another. ``secrets`` seals HTTP
     targets' signing secrets (without it, creating an HTTP job answers 503).
-    ``operator``: the tenant whose admins may see every tenant's usage (none: nobody)."""
+    ``operator``: the tenant whose admins may see every tenant's usage (none: nobody),
+    read through ``operator_db`` (the scheduler's role; ``db`` is the API's own
+    ``kairos_app`` login, which sees one tenant per transaction and nothing more)."""
     holiday_provider: HolidayProvider = holidays or LibraryHolidayProvider()
     app = FastAPI(
         title="Kairos",
@@ -243,7 +246,9 @@ def create_app(
                 "only the operator's tenant sees every tenant's usage",
                 needed="operator",
             )
-        found, start = await usage.every_tenants_usage(db, since=_instant(since, "since"))
+        found, start = await usage.every_tenants_usage(
+            operator_db or db, since=_instant(since, "since")
+        )
         return {"since": start.isoformat(), "items": [render_usage(u, quotas) for u in found]}
 
     # -- jobs ---------------------------------------------------------------------------

@@ -47,9 +47,17 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, name: str = "kairos"
+) -> asyncpg.Pool:
+    """``name`` is the sessions' ``application_name``: which pool a connection in
+    ``pg_stat_activity`` belongs to."""
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings={"application_name": name},
     )
     assert pool is not None
     return pool

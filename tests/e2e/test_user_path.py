@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -10,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 KAIROS = shutil.which("kairos", path=str(Path(sys.executable).parent))
@@ -32,6 +34,23 @@ def kairos(
     return subprocess.run(
         [KAIROS, *args], capture_output=True, text=True, timeout=timeout, check=False, env=env
     )
+
+
+def sessions(dsn: str) -> set[tuple[str, str]]:
+    """(user, application_name) of Kairos' database sessions now."""
+
+    async def ask() -> set[tuple[str, str]]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT usename, application_name FROM pg_stat_activity "
+                "WHERE application_name LIKE 'kairos-%'"
+            )
+        finally:
+            await conn.close()
+        return {(r["usename"], r["application_name"]) for r in rows}
+
+    return asyncio.run(ask())
 
 
 def test_dev_apply_events_and_api() -> None:
@@ -82,6 +101,12 @@ def test_dev_apply_events_and_api() -> None:
         runs = httpx.get(api, headers=bearer).json()["items"]
         assert runs
         assert runs[0]["payload"] == {"hello": "world"}
+        # The API's sessions are kairos_app's (tenant transactions only); the loops'
+        # are kairos_scheduler's.
+        assert sessions(recorded["KAIROS_DATABASE_URL"]) >= {
+            ("kairos_app", "kairos-api"),
+            ("kairos_scheduler", "kairos-scheduler"),
+        }
         bad = kairos("apply", "-f", str(data / "missing.yaml"), "--tenant", "acme", env=env)
         assert bad.returncode == 2
         assert len(bad.stderr.strip().splitlines()) == 1

@@ -14,6 +14,8 @@ import pytest
 
 from adapters.embedded.nats import EmbeddedNats
 from adapters.postgres.migrate import DEFAULT_DIR, MigrationError, migrate, pending
+from domain.ids import TenantId
+from service import runtime
 from tests.servers import app_dsn
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -222,3 +224,28 @@ async def test_system_mode_is_only_for_members_of_kairos_system(database: str) -
     finally:
         for conn in (owner, app, scheduler):
             await conn.close()
+
+
+async def test_the_api_refuses_a_database_role_that_can_act_for_every_tenant(
+    database: str,
+) -> None:
+    """The API's pool must be kairos_app: the scheduler's role (a kairos_system member)
+    stops the start; kairos_app is accepted and is who the sessions are."""
+    with pytest.raises(RuntimeError, match="can act for every tenant"):
+        async with runtime._api_database(app_dsn(database, "kairos_scheduler")):
+            pass
+    async with (
+        runtime._api_database(app_dsn(database)) as db,
+        db.transaction(TenantId("acme")) as tx,
+    ):
+        assert await tx._conn.fetchval("SELECT session_user") == "kairos_app"
+
+
+def test_as_role_swaps_only_the_user() -> None:
+    """The API's default URL is the scheduler's with its user swapped for kairos_app."""
+    scheduler = "postgresql://kairos_scheduler:pw@db:5432/k?sslmode=require"
+    api = "postgresql://kairos_app:pw@db:5432/k?sslmode=require"
+    assert runtime.as_role(scheduler, "kairos_app") == api
+    assert runtime.as_role("postgresql://u@/k?host=/run", "kairos_app") == (
+        "postgresql://kairos_app@/k?host=/run"
+    )
