@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint typecheck unit bench clean
+.PHONY: install dev test lint typecheck unit bench fuzz clean
 
 $(STAMP): pyproject.toml scripts/ensure-postgres
 	scripts/ensure-postgres >/dev/null
@@ -31,6 +31,11 @@ unit: $(STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# Schemathesis at 200 examples per operation against a real PostgreSQL (stateless and
+# stateful); `make test` runs the same tests at 8.
+fuzz: $(STAMP)
+	KAIROS_FUZZ_EXAMPLES=200 $(BIN)/pytest -q tests/integration/test_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/fire_times.py

@@ -34,6 +34,7 @@ from adapters.http import audit, policy
 from adapters.http import models as m
 from adapters.http.boundary import Boundary
 from adapters.http.errors import install
+from adapters.http.links import add_links
 from adapters.http.ratelimit import RateLimiter, admit
 from adapters.metrics import PrometheusMetrics
 from domain.access import Principal, Scope
@@ -849,6 +850,12 @@ def create_app(
             await workers.get_worker(db, tenant_id=t, worker_id=WorkerId(worker_id))
         )
 
+    def openapi_with_links() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_links(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi_with_links  # type: ignore[method-assign]
     return app
 
 
