@@ -358,6 +358,20 @@ async def serve(
     await _until_signal(body, ready_line)
 
 
+def api_config(app: Any, host: str, port: int) -> uvicorn.Config:
+    """How the API is served (``kairos serve`` and ``dev``, and the tests that need a
+    real socket)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        # Above the API's own header limit, so an oversized header gets the envelope.
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+    )
+
+
 async def _start_api(
     group: asyncio.TaskGroup,
     db: PostgresDatabase,
@@ -383,16 +397,7 @@ async def _start_api(
         limiter=limiter,
         operator=_operator(os.environ.get("KAIROS_OPERATOR_TENANT")),
     )
-    config = uvicorn.Config(
-        app,
-        host=opts.api_host,
-        port=opts.api_port,
-        log_level="warning",
-        lifespan="off",
-        # Above the API's own header limit, so an oversized header gets the envelope.
-        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
-    )
-    server = _Api(config)
+    server = _Api(api_config(app, opts.api_host, opts.api_port))
     task = group.create_task(server.serve())
 
     async def shutdown() -> None:

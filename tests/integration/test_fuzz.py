@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 import uvicorn
@@ -29,10 +30,10 @@ from schemathesis.specs.openapi.checks import (
 
 from adapters.embedded.postgres import EmbeddedPostgres
 from adapters.http.api import create_app, header_principal
-from adapters.http.boundary import MAX_HEAD_BYTES
 from adapters.memory.database import MemoryDatabase
 from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.secrets import FernetSecretBox
+from service.runtime import api_config
 from tests.servers import TEMPLATE, _scratch_database, app_dsn
 
 EXAMPLES = int(os.environ.get("KAIROS_FUZZ_EXAMPLES", "8"))
@@ -61,15 +62,7 @@ class ApiServer:
         pool = await create_pool(self.dsn, name="kairos-api")
         try:
             app = create_app(PostgresDatabase(pool), auth=header_principal, secrets=BOX)
-            config = uvicorn.Config(
-                app,
-                host="127.0.0.1",
-                port=0,
-                log_level="warning",
-                lifespan="off",
-                h11_max_incomplete_event_size=MAX_HEAD_BYTES,
-            )
-            self._server = uvicorn.Server(config)
+            self._server = uvicorn.Server(api_config(app, "127.0.0.1", 0))
             await self._server.serve()
         finally:
             await pool.close()
@@ -144,3 +137,16 @@ def test_the_stateful_run_creates_reads_changes_and_deletes_real_objects(api_url
     # It really went past creation: some call used an id that a create answered.
     followed = {(m, p) for m, p, status in seen if "{" in p and status < 400}
     assert followed, sorted(set(seen))[:20]
+
+
+def test_a_megabyte_header_on_the_real_server_answers_the_envelope(api_url: str) -> None:
+    """A 1 MB Idempotency-Key through uvicorn as Kairos configures it: 431 with the
+    error envelope, not the HTTP server's plain-text 400."""
+    response = httpx.post(
+        f"{api_url}/schedules/00000000-0000-0000-0000-000000000001/trigger",
+        json={},
+        headers={**HEADERS, "Idempotency-Key": "k" * 1_000_000},
+        timeout=30,
+    )
+    assert response.status_code == 431
+    assert response.json()["error"]["details"]["field"] == "idempotency-key"
