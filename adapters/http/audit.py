@@ -167,23 +167,8 @@ def install(app: FastAPI, db: Database, sampler: DeniedSampler | None = None) ->
                 after = redact(json.loads(body))  # a create: the answer is the new resource
             except ValueError:
                 after = None
-        try:
-            async with db.transaction(principal.tenant_id) as tx:
-                await tx.audit.add(
-                    AuditEntry(
-                        tenant_id=principal.tenant_id,
-                        id=uuid.uuid4(),
-                        at=await tx.now(),
-                        actor=principal.subject or "unknown",
-                        method=request.method,
-                        path=_storable(request.url.path),
-                        status=response.status_code,
-                        before=before,
-                        after=after if isinstance(after, dict) else None,
-                    )
-                )
-        except (OSError, ConnectionError) as exc:
-            log.error("audit entry for %s %s not written: %s", request.method, request.url, exc)
+        after = after if isinstance(after, dict) else None
+        await _write(db, principal, request, response.status_code, before=before, after=after)
         return Response(
             content=body,
             status_code=response.status_code,
@@ -195,10 +180,23 @@ def install(app: FastAPI, db: Database, sampler: DeniedSampler | None = None) ->
 async def _denied(
     db: Database, sampler: DeniedSampler, principal: Any, request: Request, status: int
 ) -> None:
-    actor = principal.subject or "unknown"
-    suppressed = sampler.admit(principal.tenant_id, actor)
-    if suppressed is None:
-        return
+    suppressed = sampler.admit(principal.tenant_id, principal.subject or "unknown")
+    if suppressed is not None:
+        denied = {"denied_since_last": suppressed}
+        await _write(db, principal, request, status, before=None, after=denied)
+
+
+async def _write(
+    db: Database,
+    principal: Any,
+    request: Request,
+    status: int,
+    *,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+) -> None:
+    """One entry, in its own transaction; a database that is down loses the entry (and
+    says so in the log), never the answer."""
     try:
         async with db.transaction(principal.tenant_id) as tx:
             await tx.audit.add(
@@ -206,15 +204,13 @@ async def _denied(
                     tenant_id=principal.tenant_id,
                     id=uuid.uuid4(),
                     at=await tx.now(),
-                    actor=actor,
+                    actor=principal.subject or "unknown",
                     method=request.method,
                     path=_storable(request.url.path),
                     status=status,
-                    before=None,
-                    after={"denied_since_last": suppressed},
+                    before=before,
+                    after=after,
                 )
             )
     except (OSError, ConnectionError) as exc:
-        log.error(
-            "audit entry for a denied %s %s not written: %s", request.method, request.url, exc
-        )
+        log.error("audit entry for %s %s not written: %s", request.method, request.url, exc)

@@ -19,32 +19,22 @@ from adapters.embedded.nats import EmbeddedNats
 from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
-from domain.ids import JobId, ScheduleId, TenantId, new_id
-from domain.job import Job, Target, TargetKind
+from domain.ids import ScheduleId, TenantId
+from domain.job import Job, TargetKind
 from domain.schedule import Schedule
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from service.app import Scheduler, SchedulerSettings
 from service.schedules import create_schedule
 from service.triggers import trigger_schedule
+from tests.helpers import add_event_job
 from tests.servers import app_dsn
 
 ACME, GLOBEX = TenantId("acme"), TenantId("globex")
 
 
 async def _job(db: PostgresDatabase, tenant: TenantId, name: str) -> Job:
-    now = SystemClock().now()
-    job = Job(
-        id=JobId(new_id()),
-        tenant_id=tenant,
-        name=name,
-        target=Target(kind=TargetKind.EVENT, config={"subject": name}),
-        created_at=now,
-        updated_at=now,
-    )
-    async with db.transaction(tenant) as tx:
-        await tx.jobs.add(job)
-    return job
+    return await add_event_job(db, tenant, name)
 
 
 async def _every_second(db: PostgresDatabase, tenant: TenantId, job: Job, name: str) -> Schedule:
