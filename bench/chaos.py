@@ -265,6 +265,7 @@ class Chaos:
         self.faketime = faketime_library()
         self.stopping = asyncio.Event()
         self.blackouts: list[tuple[float, float]] = []
+        self.passed = False  # every check held (``--keep-failed`` keeps the data otherwise)
 
     # -- servers and processes ------------------------------------------------------
 
@@ -387,13 +388,12 @@ class Chaos:
                     raise RuntimeError(f"POST /jobs: {answer.status_code} {answer.text}")
 
     async def teardown(self) -> None:
-        for process in self.processes:
-            await asyncio.to_thread(process.stop)
+        await asyncio.gather(*(asyncio.to_thread(p.stop) for p in self.processes))
         await self.receiver.close()
         self.nats.stop()
         with contextlib.suppress(Exception):
             self.pg.stop()
-        if not self.args.keep:
+        if not (self.args.keep or (self.args.keep_failed and not self.passed)):
             shutil.rmtree(self.root, ignore_errors=True)
         else:
             say(f"kept {self.root}")
@@ -682,7 +682,10 @@ class Chaos:
             self.stopping.set()
             await asyncio.gather(*loops)
             say("reading the database and the streams")
-            return await self.measure(window_start, window_end, settled)
+            result = await self.measure(window_start, window_end, settled)
+            self.passed = bool(result["ok"])
+            result["data"] = str(self.root)
+            return result
         finally:
             self.stopping.set()
             for task in loops:
@@ -697,21 +700,27 @@ class Chaos:
         try:
             fires = await self.check_fires(conn, start, end)
             stuck = await conn.fetch(
-                "SELECT r.tenant_id, s.name, r.nominal_at, r.status, r.available_at "
-                f"FROM {RUNS_OF_SCHEDULES} "
+                "SELECT r.tenant_id, s.name, r.nominal_at, r.status, r.attempt, r.available_at, "
+                "r.lease_until, r.timeout_at, r.updated_at, w.name AS worker "
+                f"FROM {RUNS_OF_SCHEDULES} LEFT JOIN workers w ON w.id = r.worker_id "
                 "WHERE r.status = ANY($1) ORDER BY r.nominal_at",
                 list(ACTIVE),
             )
             succeeded = await conn.fetch(
-                "SELECT r.id::text AS id, split_part(s.name, '-', 1) AS kind, r.tenant_id "
+                "SELECT r.id::text AS id, split_part(s.name, '-', 1) AS kind, r.tenant_id, s.name "
                 f"FROM {RUNS_OF_SCHEDULES} "
                 "WHERE r.status = 'succeeded' AND r.tenant_id = ANY($1) AND NOT s.system",
                 list(TENANTS),
             )
-            logged = Counter(
-                str(r["event_id"])
-                for r in await conn.fetch("SELECT event_id FROM chaos.outbox_log")
+            # The streams first: every event they hold must be in the log read after.
+            # Events written in the seconds before (heartbeats go on) may not be relayed yet.
+            read_at = datetime.fromtimestamp(time.time() - 5, UTC)
+            streams = await self.read_streams()
+            log = await conn.fetch(
+                "SELECT event_id::text, logged_at < $1 AS due FROM chaos.outbox_log", read_at
             )
+            logged = Counter(r["event_id"] for r in log)
+            due = {r["event_id"] for r in log if r["due"]}
             created = [
                 r["created_at"].timestamp()
                 for r in await conn.fetch(
@@ -722,12 +731,12 @@ class Chaos:
             ]
         finally:
             await conn.close()
-        streams = await self.read_streams()
         return self.figures(
             fires=fires,
             stuck=stuck,
             succeeded=succeeded,
             logged=logged,
+            due=due,
             streams=streams,
             created=created,
             start=start,
@@ -854,6 +863,7 @@ class Chaos:
         stuck: list[asyncpg.Record],
         succeeded: list[asyncpg.Record],
         logged: Counter[str],
+        due: set[str],
         streams: dict[str, Counter[str]],
         created: list[float],
         start: int,
@@ -863,6 +873,7 @@ class Chaos:
         lost_messages = duplicated_messages = 0
         lost_http = redelivered_http = 0
         delivered = Counter[str]()
+        missing: list[str] = []
         for run in succeeded:
             kind = run["kind"]
             if kind == "http":
@@ -875,8 +886,10 @@ class Chaos:
             delivered[kind] += 1
             lost_messages += n == 0
             duplicated_messages += n > 1
+            if n == 0:
+                missing.append(f"{run['tenant_id']}/{run['name']} run {run['id']}")
         events = streams["KAIROS_EVENTS"]
-        lost_events = sum(1 for event in logged if events.get(event, 0) == 0)
+        lost_events = sum(1 for event in due if events.get(event, 0) == 0)
         duplicated_events = sum(1 for event in logged if events.get(event, 0) > 1)
         rewritten_events = sum(1 for count in logged.values() if count > 1)
         unknown_events = sum(1 for event in events if event not in logged)
@@ -982,8 +995,12 @@ class Chaos:
             "lost_examples": fires["lost_examples"],
             "stuck": [
                 f"{r['tenant_id']}/{r['name']}@{r['nominal_at']:%H:%M:%S} {r['status']}"
+                f" attempt {r['attempt']} worker {r['worker']}"
+                f" lease_until {_clock(r['lease_until'])}"
+                f" timeout_at {_clock(r['timeout_at'])} updated {_clock(r['updated_at'])}"
                 for r in stuck[:10]
             ],
+            "missing_messages": missing[:20],
             "self_exits": self_exits,
             "takeovers": [
                 {
@@ -1001,6 +1018,10 @@ class Chaos:
             "faketime": self.faketime is not None,
             "restarts": {p.name: p.starts - 1 for p in self.processes},
         }
+
+
+def _clock(value: datetime | None) -> str:
+    return "-" if value is None else f"{value:%H:%M:%S}"
 
 
 def _seconds(value: float | None) -> str:
@@ -1053,6 +1074,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=None, help="random faults' seed")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--keep", action="store_true", help="keep the data and logs folder")
+    parser.add_argument("--keep-failed", action="store_true", help="keep it when a check fails")
     args = parser.parse_args()
     if args.duration < MIN_DURATION:
         parser.error(f"--duration must be at least {MIN_DURATION:.0f} s (the freeze is 35 s)")

@@ -29,6 +29,10 @@ KNOWN_DEFECTS: dict[str, tuple[str, bool]] = {
     "kill_failover": ("a killed leader's lease is waited out (ttl 15 s)", True),
     "freeze_takeover": ("a frozen leader's open transaction stalls the takeover", False),
     "overlap": ("fires that come due during a failover are skipped by overlap", True),
+    "undelivered": ("EVENT deliveries are counted before the broker acknowledged them", False),
+    # Not diagnosed yet: HTTP runs claimed around the freeze stayed running, past their
+    # timeout, through the whole settle.
+    "stuck": ("runs left running after a failover", False),
     # A replica's pool loop restarted after a database error registers the same worker
     # id again: the event id (worker, beats 0, online) repeats. Shows only when a replica
     # outlives the database restart.
@@ -45,7 +49,7 @@ def known(defect: str) -> pytest.MarkDecorator:
 def chaos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("chaos") / "figures.json"
     done = subprocess.run(
-        [sys.executable, str(HARNESS), "--duration", DURATION, "--json", str(out)],
+        [sys.executable, str(HARNESS), "--duration", DURATION, "--json", str(out), "--keep-failed"],
         capture_output=True,
         text=True,
         timeout=900,
@@ -67,7 +71,10 @@ def figure(result: dict[str, Any], name: str) -> Any:
 
 
 def explain(result: dict[str, Any]) -> str:
-    return f"seed {result['seed']}\n{result['table']}"
+    details = {k: result[k] for k in ("stuck", "missing_messages", "takeovers") if result[k]}
+    return f"seed {result['seed']}, data and logs kept in {result['data']}\n{result['table']}" + (
+        "\n" + json.dumps(details, indent=1, default=str)
+    )
 
 
 def test_every_fire_of_the_window_is_exactly_one_run_row(chaos: dict[str, Any]) -> None:
@@ -78,15 +85,22 @@ def test_every_fire_of_the_window_is_exactly_one_run_row(chaos: dict[str, Any]) 
     assert figure(chaos, "run rows off the rule") == 0, explain(chaos)
 
 
+@known("stuck")
 def test_no_run_is_left_active_once_settled(chaos: dict[str, Any]) -> None:
     """After the faults, every run ends: none stays scheduled, pending or running."""
     assert figure(chaos, "runs stuck after settle") == 0, explain(chaos)
 
 
-def test_every_succeeded_run_was_delivered(chaos: dict[str, Any]) -> None:
-    """A succeeded EVENT/QUEUE run's message is in its stream exactly once; a succeeded
-    HTTP run reached the receiver."""
+@known("undelivered")
+def test_every_succeeded_broker_run_is_in_its_stream(chaos: dict[str, Any]) -> None:
+    """A succeeded EVENT/QUEUE run's message is stored in its stream."""
+    assert figure(chaos, "succeeded EVENT/QUEUE runs") != "0/0"
     assert figure(chaos, "messages missing from streams") == 0, explain(chaos)
+
+
+def test_no_delivery_is_stored_twice_and_http_ones_arrive(chaos: dict[str, Any]) -> None:
+    """A retried EVENT/QUEUE run is stored once (Nats-Msg-Id); a succeeded HTTP run
+    reached the receiver."""
     assert figure(chaos, "messages stored more than once") == 0, explain(chaos)
     assert figure(chaos, "succeeded HTTP runs not received") == 0, explain(chaos)
 
