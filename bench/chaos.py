@@ -965,7 +965,7 @@ class Chaos:
                 "<= 3",
                 kill_median is not None and kill_median <= 3,
             ),
-            ("  each (s)", ", ".join(_seconds(s) for s in kills) or "none", "", True),
+            ("  leader kills, fastest-slowest (s)", _spread(kills), "", True),
             (
                 "takeover after freeze (s)",
                 _seconds(freeze_worst),
@@ -1020,6 +1020,13 @@ class Chaos:
         }
 
 
+def _spread(values: list[float | None]) -> str:
+    if not values:
+        return "none"
+    known = sorted(math.inf if v is None else v for v in values)
+    return f"{len(values)}: {_seconds(known[0])}-{_seconds(known[-1])}"
+
+
 def _clock(value: datetime | None) -> str:
     return "-" if value is None else f"{value:%H:%M:%S}"
 
@@ -1057,7 +1064,9 @@ def table(result: dict[str, Any]) -> str:
         f"window {result['window']['seconds']} s, settled in {result['settle_seconds']} s, "
         f"faketime replica: {'yes' if result['faketime'] else 'no (faketime not installed)'}"
     )
-    lines.append("faults: " + "; ".join(result["faults"]))
+    kills = sum(1 for fault in result["faults"] if re.fullmatch(r"kill -9 r\S+", fault))
+    others = [f for f in result["faults"] if not re.fullmatch(r"kill -9 r\S+", f)]
+    lines.append(f"faults: {kills} replica kills; " + "; ".join(others))
     for exit_ in result["self_exits"]:
         lines.append(
             f"self-exit: {exit_['process']} code {exit_['code']} after "
