@@ -23,8 +23,11 @@ def find_nats_server() -> str:
 
 
 class EmbeddedNats:
-    def __init__(self, root: Path, *, port: int | None = None) -> None:
+    def __init__(self, root: Path, *, port: int | None = None, durable: bool = False) -> None:
         self.root = root.resolve()
+        # JetStream fsyncs its store every 2 minutes by default; durable: after every
+        # write, so a kill -9 loses nothing it acknowledged (the chaos suite kills it).
+        self.durable = durable
         self.store = self.root / "jetstream"
         self.log = self.root / "nats.log"
         self.port = port or free_port()
@@ -37,18 +40,23 @@ class EmbeddedNats:
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.store.mkdir(exist_ok=True)
+        command = [
+            find_nats_server(),
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-sd",
+            str(self.store),
+        ]
+        if self.durable:
+            config = self.root / "nats.conf"
+            config.write_text("jetstream {\n  sync_interval: always\n}\n")
+            command += ["-c", str(config)]
         log = self.log.open("ab")
         self._process = subprocess.Popen(
-            [
-                find_nats_server(),
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-sd",
-                str(self.store),
-            ],
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -68,6 +76,13 @@ class EmbeddedNats:
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: no flush, no goodbye to clients."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
             process.kill()
             process.wait(timeout=10)
 

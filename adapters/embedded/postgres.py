@@ -41,8 +41,11 @@ def find_binaries() -> Path:
 
 
 class EmbeddedPostgres:
-    def __init__(self, root: Path, *, port: int | None = None) -> None:
+    def __init__(self, root: Path, *, port: int | None = None, durable: bool = False) -> None:
         self.root = root.resolve()
+        # Off by default: a throwaway cluster need not survive a crash, and fsync costs.
+        # The chaos suite crashes it on purpose, so it asks for a crash-safe one.
+        self.durable = durable
         self.data = self.root / "pgdata"
         self.log = self.root / "postgres.log"
         self.port = port or free_port()
@@ -102,9 +105,10 @@ class EmbeddedPostgres:
                 "--encoding=UTF8",
                 "--no-sync",
             )
+        safety = "on" if self.durable else "off"
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            f"-c fsync={safety} -c synchronous_commit={safety} -c full_page_writes={safety} "
             "-c max_connections=200"
         )
         if not self.log.exists():
@@ -113,6 +117,8 @@ class EmbeddedPostgres:
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
         wait_for_port(self.port, _START_TIMEOUT)
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "fast") -> None:
+        """``pg_ctl stop -m mode``: ``fast`` (default), ``smart`` or ``immediate`` (no
+        checkpoint: the next start recovers from the WAL, as after a crash)."""
         if (self.data / "postmaster.pid").exists():
-            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+            self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
