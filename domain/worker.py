@@ -117,7 +117,9 @@ class Worker:
             type,
             tenant_id=self.tenant_id,
             aggregate_id=self.id,
-            revision=f"{self.beats}|{self.state.value}",
+            # The registration is part of the identity: a pool that registers the same
+            # worker id again (after a restart) starts a new series of event ids.
+            revision=f"{self.registered_at.isoformat()}|{self.beats}|{self.state.value}",
             occurred_at=now,
             data={
                 "worker_id": str(self.id),

@@ -209,3 +209,21 @@ def test_rescuer_takes_back_timed_out_and_lease_lost_runs() -> None:
     assert again.expired(clock.now()) is Outcome.LEASE_EXPIRED
     with pytest.raises(InvalidTransition):
         retried.take_back(now=clock.now(), retry_in=timedelta(0))
+
+
+def test_a_worker_registered_again_under_its_id_gets_new_event_ids() -> None:
+    """Re-registering the same worker id (a pool restarted after an outage) must not
+    repeat the first registration's event id, which the stream's dedupe would drop."""
+    worker_id = WorkerId(uuid.uuid4())
+    first, [registered] = Worker.register(
+        now=T0, id=worker_id, tenant_id=TenantId("acme"), name="w", capabilities=frozenset({"x"}),
+        capacity=1,
+    )  # fmt: skip
+    again, [registered_again] = Worker.register(
+        now=T0 + timedelta(seconds=30), id=worker_id, tenant_id=TenantId("acme"), name="w",
+        capabilities=frozenset({"x"}), capacity=1,
+    )  # fmt: skip
+    assert registered.id != registered_again.id
+    [stopped] = first.stop(now=T0 + timedelta(seconds=5))[1]
+    [stopped_again] = again.stop(now=T0 + timedelta(seconds=35))[1]
+    assert stopped.id != stopped_again.id
