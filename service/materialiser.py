@@ -1,6 +1,6 @@
 """The leader's materialiser: turn due fires into runs, exactly once per fire.
 
-One pass, in one system transaction fenced by the leader lease:
+One pass, in one system transaction fenced by the leader lease (``service.leadership``):
 lock due schedules (SKIP LOCKED) -> plan each one's fires up to now + horizon -> insert
 runs keyed by (tenant, schedule, nominal) with ON CONFLICT DO NOTHING -> advance each
 schedule's next fire and fire count -> complete schedules with no fires left -> outbox.
@@ -31,8 +31,9 @@ from domain.run import Run
 from domain.schedule import Schedule
 from service import telemetry
 from service.calendars import business_calendar
+from service.leadership import LEADER, Fence, fenced
 
-LEADER = "scheduler"
+__all__ = ["LEADER", "Pass", "materialise_due"]
 
 _Missed = MissedSummary | bool | None  # a summary, a missed fire (True), or neither
 _Planned = tuple[Schedule, Job, list[tuple[PlannedFire, _Missed]]]  # a schedule's records
@@ -58,8 +59,7 @@ async def materialise_due(
 ) -> Pass:
     """One pass. ``holidays`` reads calendars' holiday sources (needed once any schedule
     uses a calendar with sources)."""
-    async with db.system() as tx:
-        await tx.leader.fence(LEADER, holder, epoch)
+    async with fenced(db, Fence(holder, epoch)) as tx:
         now = await tx.now()
         until = now + horizon
         due = await tx.schedules.due(until, limit)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +31,7 @@ from domain.errors import Conflict, NotFound, NotLeader
 from domain.events import DomainEvent, EventType
 from domain.ids import BackfillId, CalendarId, EventId, JobId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
-from domain.ports import Keyset, OutboxRecord
+from domain.ports import Keyset, LeaseState, OutboxRecord
 from domain.schedule import OverlapPolicy, Schedule, ScheduleState
 from domain.usage import TenantUsage
 from domain.worker import MISSED_HEARTBEATS_OFFLINE, Worker, WorkerState
@@ -42,9 +44,88 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    """Server-side limits on every session of a pool, so no statement, lock wait or
+    forgotten transaction (a frozen or partitioned process) can hold rows for long, and
+    the server notices a dead peer by itself (TCP keepalive) and ends its session, which
+    releases its locks. ``None`` leaves the server's setting."""
+
+    statement_timeout: timedelta | None = timedelta(seconds=30)
+    lock_timeout: timedelta | None = timedelta(seconds=5)
+    # Longer than the relay's wait for JetStream acks inside its transaction (5 s), and
+    # no longer than the leader lease: a frozen leader's locked rows are free by the time
+    # another replica has taken over.
+    idle_in_transaction: timedelta | None = timedelta(seconds=10)
+    keepalive_idle: timedelta | None = timedelta(seconds=5)
+    keepalive_interval: timedelta | None = timedelta(seconds=2)
+    keepalive_count: int | None = 3
+    tcp_user_timeout: timedelta | None = timedelta(seconds=10)
+
+    def server_settings(self) -> dict[str, str]:
+        def ms(value: timedelta) -> str:
+            return str(int(value.total_seconds() * 1000))
+
+        def s(value: timedelta) -> str:
+            return str(max(1, int(value.total_seconds())))
+
+        settings: dict[str, str] = {}
+        for key, value, unit in (
+            ("statement_timeout", self.statement_timeout, ms),
+            ("lock_timeout", self.lock_timeout, ms),
+            ("idle_in_transaction_session_timeout", self.idle_in_transaction, ms),
+            ("tcp_keepalives_idle", self.keepalive_idle, s),
+            ("tcp_keepalives_interval", self.keepalive_interval, s),
+            ("tcp_user_timeout", self.tcp_user_timeout, ms),
+        ):
+            if value is not None:
+                settings[key] = unit(value)
+        if self.keepalive_count is not None:
+            settings["tcp_keepalives_count"] = str(self.keepalive_count)
+        return settings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> SessionLimits:
+        """``KAIROS_PG_STATEMENT_TIMEOUT``, ``KAIROS_PG_LOCK_TIMEOUT``,
+        ``KAIROS_PG_IDLE_IN_TRANSACTION_TIMEOUT``, ``KAIROS_PG_KEEPALIVE_IDLE``,
+        ``KAIROS_PG_KEEPALIVE_INTERVAL``, ``KAIROS_PG_TCP_USER_TIMEOUT`` (seconds, 0: the
+        server's setting) and ``KAIROS_PG_KEEPALIVE_COUNT``."""
+        default = cls()
+
+        def seconds(name: str, fallback: timedelta | None) -> timedelta | None:
+            raw = environ.get(f"KAIROS_PG_{name}")
+            if raw is None:
+                return fallback
+            value = float(raw)
+            if value < 0:
+                raise ValueError(f"KAIROS_PG_{name} must not be negative")
+            return timedelta(seconds=value) if value else None
+
+        count = environ.get("KAIROS_PG_KEEPALIVE_COUNT")
+        return cls(
+            statement_timeout=seconds("STATEMENT_TIMEOUT", default.statement_timeout),
+            lock_timeout=seconds("LOCK_TIMEOUT", default.lock_timeout),
+            idle_in_transaction=seconds("IDLE_IN_TRANSACTION_TIMEOUT", default.idle_in_transaction),
+            keepalive_idle=seconds("KEEPALIVE_IDLE", default.keepalive_idle),
+            keepalive_interval=seconds("KEEPALIVE_INTERVAL", default.keepalive_interval),
+            keepalive_count=default.keepalive_count if count is None else int(count) or None,
+            tcp_user_timeout=seconds("TCP_USER_TIMEOUT", default.tcp_user_timeout),
+        )
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    limits: SessionLimits | None = None,
+) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings=(limits or SessionLimits()).server_settings(),
     )
     assert pool is not None
     return pool
@@ -66,6 +147,17 @@ class PostgresDatabase:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(sql("set_system"))
             yield PostgresUnitOfWork(conn, None)
+
+    @asynccontextmanager
+    async def presence(self) -> AsyncIterator[PgPresence]:
+        """A pool connection kept for the block: its session's advisory locks are the
+        marks, released by the server when the session ends however it ends."""
+        async with self._pool.acquire() as conn:
+            presence = PgPresence(conn)
+            try:
+                yield presence
+            finally:
+                await presence.close()
 
 
 class PostgresUnitOfWork:
@@ -91,17 +183,84 @@ class PgLeaderLease:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def acquire(self, name: str, holder: str, ttl: timedelta) -> int | None:
-        epoch: int | None = await self._conn.fetchval(sql("leader_acquire"), name, holder, ttl)
+    async def read(self, name: str) -> LeaseState | None:
+        row = await self._conn.fetchrow(sql("leader_read"), name)
+        return None if row is None else LeaseState(row["holder"], row["epoch"], row["live"])
+
+    async def renew(self, name: str, holder: str, epoch: int, ttl: timedelta) -> bool:
+        renewed = await self._conn.fetchval(sql("leader_renew"), name, holder, epoch, ttl)
+        return renewed is not None
+
+    async def take(
+        self, name: str, holder: str, ttl: timedelta, *, seen: int | None, vacated: bool = False
+    ) -> int | None:
+        epoch: int | None
+        if seen is None:
+            epoch = await self._conn.fetchval(sql("leader_first"), name, holder, ttl)
+        else:
+            epoch = await self._conn.fetchval(sql("leader_take"), name, holder, seen, ttl, vacated)
         return epoch
+
+    async def acquire(self, name: str, holder: str, ttl: timedelta) -> int | None:
+        state = await self.read(name)
+        if state is None:
+            return await self.take(name, holder, ttl, seen=None)
+        if state.holder == holder and await self.renew(name, holder, state.epoch, ttl):
+            return state.epoch
+        return await self.take(name, holder, ttl, seen=state.epoch)
+
+    async def release(self, name: str, holder: str, epoch: int) -> None:
+        await self._conn.execute(sql("leader_release"), name, holder, epoch)
 
     async def current(self, name: str) -> tuple[str, int] | None:
         row = await self._conn.fetchrow(sql("leader_current"), name)
         return None if row is None else (row["holder"], row["epoch"])
 
+    async def check(self, name: str, holder: str, epoch: int) -> None:
+        if await self._conn.fetchval(sql("leader_check"), name, holder, epoch) is None:
+            raise NotLeader(holder, epoch)
+
     async def fence(self, name: str, holder: str, epoch: int) -> None:
         if await self._conn.fetchval(sql("leader_fence"), name, holder, epoch) is None:
             raise NotLeader(holder, epoch)
+
+
+class PgPresence:
+    """Marks as session-level advisory locks on one connection. Such locks stack per
+    session, so the marks held are tracked here and never taken twice."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self._held: set[tuple[str, int]] = set()
+
+    async def hold(self, name: str, epoch: int) -> bool:
+        if (name, epoch) in self._held:
+            return True
+        if await self._conn.fetchval(sql("presence_hold"), name, epoch):
+            self._held.add((name, epoch))
+            return True
+        return False
+
+    async def vacant(self, name: str, epoch: int) -> bool:
+        if (name, epoch) in self._held:
+            return False
+        if not await self._conn.fetchval(sql("presence_hold"), name, epoch):
+            return False
+        await self._conn.fetchval(sql("presence_drop"), name, epoch)
+        return True
+
+    async def drop(self, name: str, epoch: int) -> None:
+        if (name, epoch) in self._held:
+            self._held.discard((name, epoch))
+            await self._conn.fetchval(sql("presence_drop"), name, epoch)
+
+    async def close(self) -> None:
+        """Drop every mark (the pool's reset would too; a broken session holds none)."""
+        held, self._held = self._held, set()
+        if held and not self._conn.is_closed():
+            with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+                for name, epoch in held:
+                    await self._conn.fetchval(sql("presence_drop"), name, epoch)
 
 
 class PgJobs:
