@@ -257,10 +257,10 @@ class PgPresence:
     async def close(self) -> None:
         """Drop every mark (the pool's reset would too; a broken session holds none)."""
         held, self._held = self._held, set()
-        if held and not self._conn.is_closed():
-            with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
-                for name, epoch in held:
-                    await self._conn.fetchval(sql("presence_drop"), name, epoch)
+        # A session that is gone (terminated, connection lost) took its locks with it.
+        with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+            for name, epoch in held:
+                await self._conn.fetchval(sql("presence_drop"), name, epoch)
 
 
 class PgJobs:
