@@ -24,7 +24,7 @@ from domain.firing import SkipReason
 from domain.ids import CalendarId, RunId
 from domain.job import Job
 from domain.misfire import MisfireRules, MissedSummary, Triage, is_late, triage
-from domain.overlap import ACTIVE, Admission, Decision, admit
+from domain.overlap import ACTIVE, Admission, Decision, admit, admit_overdue
 from domain.planning import PlannedFire, plan
 from domain.ports import Database, HolidayProvider, UnitOfWork
 from domain.run import Run
@@ -95,7 +95,7 @@ async def materialise_due(
                 events.extend(done_events)
                 completed += 1
             progress.append((advanced, schedule.version))
-        fired, fired_events = await _admit(tx, planned, now)
+        fired, fired_events = await _admit(tx, planned, now, misfire_threshold)
         events += fired_events
         await tx.schedules.advance_many(progress)
         inserted = await tx.runs.add_many(fired)
@@ -104,10 +104,12 @@ async def materialise_due(
 
 
 async def _admit(
-    tx: UnitOfWork, planned: list[_Planned], now: datetime
+    tx: UnitOfWork, planned: list[_Planned], now: datetime, threshold: timedelta
 ) -> tuple[list[Run], list[DomainEvent]]:
     """Each planned record as a run, its fires admitted against the schedule's earlier
-    active runs (overlap, ``domain.overlap``); ``replace`` cancels those runs here."""
+    active runs (overlap, ``domain.overlap``); ``replace`` cancels those runs here. An
+    overdue fire (due, but not a misfire: a hand-over's gap) is admitted as a catch-up
+    (``admit_overdue``): its pass's earlier runs had no chance to run before it."""
     active = await tx.runs.active(
         [
             (schedule.tenant_id, schedule.id)
@@ -119,12 +121,22 @@ async def _admit(
     events: list[DomainEvent] = []
     fresh: dict[RunId, int] = {}  # runs of this pass, by id: their index in ``runs``
     for schedule, job, records in planned:
-        earlier = list(active.get(schedule.id, ()))
+        stored = active.get(schedule.id, ())
+        earlier = list(stored)
+        prior = {run.id for run in stored}  # runs from before this pass
         for fire, missed in records:
             decision = None
             if _dispatched(fire, missed):
                 before = [r for r in earlier if r.nominal_at < fire.nominal_at]
-                decision = admit(schedule.overlap_policy, schedule.max_buffered, before)
+                if now - threshold <= fire.dispatch_at <= now:  # overdue, not a misfire
+                    decision = admit_overdue(
+                        schedule.overlap_policy,
+                        schedule.max_buffered,
+                        [r for r in before if r.id in prior],
+                        [r for r in before if r.id not in prior],
+                    )
+                else:
+                    decision = admit(schedule.overlap_policy, schedule.max_buffered, before)
                 if decision.admission is Admission.REPLACE:
                     reason = f"replaced by the fire of {fire.nominal_at.isoformat()}"
                     for old in decision.cancel:
