@@ -183,6 +183,7 @@ class Scheduler:
     def _deposed(self, fence: Fence) -> None:
         """A pass found the lease gone: stop acting as leader until the next step."""
         if self.epoch == fence.epoch:
+            log.info("leadership %s -> None (a pass found the lease gone)", fence.epoch)
             self.epoch = None
             telemetry.metrics().leader(None)
 
