@@ -206,6 +206,11 @@ class LeaderPresence(Protocol):
         """Let go of a mark this presence holds (no-op otherwise)."""
         ...
 
+    def lease(self) -> AbstractAsyncContextManager[LeaderLease]:
+        """A transaction on this presence's own session, for the lease row: renewals and
+        takeovers never wait for a connection of the pool that passes and workers share."""
+        ...
+
 
 class JobRepository(Protocol):
     """Jobs of the transaction's tenant."""

@@ -157,7 +157,7 @@ class Scheduler:
         renew_every = ttl.total_seconds() / 3
         try:
             async with self.db.presence() as presence:
-                campaign = Campaign(self.db, presence, self.settings.replica, ttl)
+                campaign = Campaign(presence, self.settings.replica, ttl)
                 while not stop.is_set():
                     async with asyncio.timeout(renew_every):
                         epoch = await campaign.step()

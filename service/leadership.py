@@ -64,14 +64,12 @@ class Campaign:
 
     def __init__(
         self,
-        db: Database,
         presence: LeaderPresence,
         holder: str,
         ttl: timedelta,
         *,
         name: str = LEADER,
     ) -> None:
-        self._db = db
         self._presence = presence
         self.holder = holder
         self.ttl = ttl
@@ -88,12 +86,12 @@ class Campaign:
         claimed: int | None = None  # a mark taken this step, dropped unless we lead by it
         committed = False
         try:
-            async with self._db.system() as tx:
-                lease = await tx.leader.read(self.name)
+            async with self._presence.lease() as leases:
+                lease = await leases.read(self.name)
                 vacated = False
                 if lease is not None and lease.live:
                     if (lease.holder, lease.epoch) == (self.holder, self.epoch):
-                        if await tx.leader.renew(self.name, self.holder, lease.epoch, self.ttl):
+                        if await leases.renew(self.name, self.holder, lease.epoch, self.ttl):
                             return self.epoch
                         await self._lose()  # expired just now: retaken next step
                         return None
@@ -110,7 +108,7 @@ class Campaign:
                     await self._lose()  # another replica is taking this epoch
                     return None
                 claimed = 1 if seen is None else seen + 1
-                epoch = await tx.leader.take(
+                epoch = await leases.take(
                     self.name, self.holder, self.ttl, seen=seen, vacated=vacated
                 )
                 if epoch is None:
@@ -143,6 +141,6 @@ class Campaign:
         """A clean stop: let the lease expire now, so another replica takes over at its
         next poll rather than after the ttl."""
         if self.epoch is not None:
-            async with self._db.system() as tx:
-                await tx.leader.release(self.name, self.holder, self.epoch)
+            async with self._presence.lease() as leases:
+                await leases.release(self.name, self.holder, self.epoch)
         await self._lose()

@@ -12,7 +12,7 @@ import itertools
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -113,7 +113,7 @@ class MemoryDatabase:
 
     @asynccontextmanager
     async def presence(self) -> AsyncIterator[MemoryPresence]:
-        presence = MemoryPresence(self._marks)
+        presence = MemoryPresence(self._marks, lambda: self._scope(None))
         try:
             yield presence
         finally:
@@ -221,9 +221,19 @@ class MemoryPresence:
     """Marks in the database object (not in its transactional tables): a presence's
     marks go when its block ends, as a session's advisory locks do."""
 
-    def __init__(self, marks: dict[tuple[str, int], object]) -> None:
+    def __init__(
+        self,
+        marks: dict[tuple[str, int], object],
+        scope: Callable[[], AbstractAsyncContextManager[MemoryUnitOfWork]],
+    ) -> None:
         self._marks = marks
+        self._scope = scope
         self._me = object()
+
+    @asynccontextmanager
+    async def lease(self) -> AsyncIterator[MemoryLeaderLease]:
+        async with self._scope() as work:
+            yield work.leader
 
     async def hold(self, name: str, epoch: int) -> bool:
         owner = self._marks.setdefault((name, epoch), self._me)

@@ -254,6 +254,12 @@ class PgPresence:
             self._held.discard((name, epoch))
             await self._conn.fetchval(sql("presence_drop"), name, epoch)
 
+    @asynccontextmanager
+    async def lease(self) -> AsyncIterator[PgLeaderLease]:
+        # leader_lease has no row-level security: no tenant or system mode to declare.
+        async with self._conn.transaction():
+            yield PgLeaderLease(self._conn)
+
     async def close(self) -> None:
         """Drop every mark (the pool's reset would too; a broken session holds none)."""
         held, self._held = self._held, set()

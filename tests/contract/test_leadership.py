@@ -115,9 +115,9 @@ async def test_a_vacant_presence_hands_a_live_lease_over_at_once(subject: Subjec
     presence is gone (process killed, session ended), B takes over at the next step
     without waiting for the lease to expire, and A's fence fails."""
     async with subject.system.presence() as b_presence:
-        b = Campaign(subject.system, b_presence, "b", timedelta(minutes=5))
+        b = Campaign(b_presence, "b", timedelta(minutes=5))
         async with subject.system.presence() as a_presence:
-            a = Campaign(subject.system, a_presence, "a", timedelta(minutes=5))
+            a = Campaign(a_presence, "a", timedelta(minutes=5))
             first = await a.step()
             assert first is not None
             assert await a.step() == first  # renewed
@@ -138,8 +138,8 @@ async def test_a_live_presence_does_not_outlast_the_lease(subject: Subject) -> N
         subject.system.presence() as a_presence,
         subject.system.presence() as b_presence,
     ):
-        a = Campaign(subject.system, a_presence, "a", timedelta(minutes=5))
-        b = Campaign(subject.system, b_presence, "b", timedelta(minutes=5))
+        a = Campaign(a_presence, "a", timedelta(minutes=5))
+        b = Campaign(b_presence, "b", timedelta(minutes=5))
         first = await a.step()
         assert first is not None
         async with subject.system.system() as tx:  # "frozen" past its ttl
@@ -158,8 +158,8 @@ async def test_a_clean_resign_lets_another_replica_lead_at_its_next_step(
         subject.system.presence() as a_presence,
         subject.system.presence() as b_presence,
     ):
-        a = Campaign(subject.system, a_presence, "a", timedelta(minutes=5))
-        b = Campaign(subject.system, b_presence, "b", timedelta(minutes=5))
+        a = Campaign(a_presence, "a", timedelta(minutes=5))
+        b = Campaign(b_presence, "b", timedelta(minutes=5))
         first = await a.step()
         assert first is not None
         await a.resign()

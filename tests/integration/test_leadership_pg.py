@@ -161,8 +161,8 @@ async def test_a_killed_leaders_session_ends_and_another_replica_takes_over_at_o
     """A's presence session is terminated (its process killed): B, polling, takes the
     still-live lease over at its next step, and A's passes are fenced off."""
     async with scheduler.presence() as a_presence, scheduler.presence() as b_presence:
-        a = Campaign(scheduler, a_presence, "a", timedelta(minutes=5))
-        b = Campaign(scheduler, b_presence, "b", timedelta(minutes=5))
+        a = Campaign(a_presence, "a", timedelta(minutes=5))
+        b = Campaign(b_presence, "b", timedelta(minutes=5))
         first = await a.step()
         assert first is not None
         assert await b.step() is None
