@@ -151,15 +151,16 @@ class Scheduler:
     async def _leadership(self, stop: asyncio.Event) -> None:
         """Renew every ttl/3 while leading; otherwise poll every ``leader_poll`` and take
         over a lease that expired or whose holder's presence is gone. A step that hangs
-        (a partition) raises after ttl/3, and this replica leads only while this loop
-        runs; a clean stop releases the lease for the others at once."""
+        (a partition) raises after the ttl, by when the lease it renews has expired
+        anyway; this replica leads only while this loop runs, and a clean stop releases
+        the lease for the others at once."""
         ttl = self.settings.lease_ttl
         renew_every = ttl.total_seconds() / 3
         try:
             async with self.db.presence() as presence:
                 campaign = Campaign(presence, self.settings.replica, ttl)
                 while not stop.is_set():
-                    async with asyncio.timeout(renew_every):
+                    async with asyncio.timeout(ttl.total_seconds()):
                         epoch = await campaign.step()
                     if epoch != self.epoch:
                         log.info("leadership %s -> %s", self.epoch, epoch)
