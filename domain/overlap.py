@@ -70,10 +70,11 @@ def admit_overdue(
     active: Sequence[Run],
     caught_up: Sequence[Run],
 ) -> Decision:
-    """The decision for an overdue fire of a catch-up, given the schedule's runs from
-    before the catch-up (``active``) and the catch-up's own runs before this fire
-    (``caught_up``). With none of the former, ``skip`` and ``buffer_one`` queue it behind
-    the latter; otherwise every one of them counts, as for a fire on time."""
+    """The decision for an overdue fire of a catch-up, given the schedule's other active
+    runs (from before the catch-up, or a misfire's run) and the runs of the catch-up's
+    earlier overdue fires (``caught_up``). With none of the former, ``skip`` and
+    ``buffer_one`` queue it behind the latter; otherwise every one of them counts, as for
+    a fire on time."""
     if policy in _QUEUE_OVERDUE and caught_up and not active:
         return Decision(Admission.BUFFER if len(caught_up) <= max_buffered else Admission.SKIP)
     return admit(policy, max_buffered, [*active, *caught_up])

@@ -109,7 +109,8 @@ async def _admit(
     """Each planned record as a run, its fires admitted against the schedule's earlier
     active runs (overlap, ``domain.overlap``); ``replace`` cancels those runs here. An
     overdue fire (due, but not a misfire: a hand-over's gap) is admitted as a catch-up
-    (``admit_overdue``): its pass's earlier runs had no chance to run before it."""
+    (``admit_overdue``): the runs of its pass's earlier overdue fires had no chance to
+    run before it. A misfire's run counts as any earlier active run does."""
     active = await tx.runs.active(
         [
             (schedule.tenant_id, schedule.id)
@@ -121,19 +122,19 @@ async def _admit(
     events: list[DomainEvent] = []
     fresh: dict[RunId, int] = {}  # runs of this pass, by id: their index in ``runs``
     for schedule, job, records in planned:
-        stored = active.get(schedule.id, ())
-        earlier = list(stored)
-        prior = {run.id for run in stored}  # runs from before this pass
+        earlier = list(active.get(schedule.id, ()))
+        caught_up: set[RunId] = set()  # this pass's runs of overdue fires
         for fire, missed in records:
             decision = None
+            overdue = now - threshold <= fire.dispatch_at <= now  # due, not a misfire
             if _dispatched(fire, missed):
                 before = [r for r in earlier if r.nominal_at < fire.nominal_at]
-                if now - threshold <= fire.dispatch_at <= now:  # overdue, not a misfire
+                if overdue:
                     decision = admit_overdue(
                         schedule.overlap_policy,
                         schedule.max_buffered,
-                        [r for r in before if r.id in prior],
-                        [r for r in before if r.id not in prior],
+                        [r for r in before if r.id not in caught_up],
+                        [r for r in before if r.id in caught_up],
                     )
                 else:
                     decision = admit(schedule.overlap_policy, schedule.max_buffered, before)
@@ -151,6 +152,8 @@ async def _admit(
             events.extend(run_events)
             if decision is not None and decision.admission is not Admission.SKIP:
                 earlier.append(run)
+                if overdue:
+                    caught_up.add(run.id)
     return runs, events
 
 
