@@ -13,13 +13,16 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from adapters.clock import SystemClock
 from adapters.postgres.database import PostgresDatabase, SessionLimits, create_pool
 from domain.errors import NotLeader
 from domain.events import DomainEvent, EventType
 from domain.ids import EventId
+from service.app import Scheduler, SchedulerSettings
 from service.leadership import LEADER, Campaign, Fence, fenced
 from tests.contract.support import ACME
 from tests.servers import app_dsn
+from tests.unit.test_relay import RecordingPublisher
 
 QUICK = SessionLimits(lock_timeout=timedelta(milliseconds=500))
 
@@ -184,3 +187,57 @@ async def test_a_killed_leaders_session_ends_and_another_replica_takes_over_at_o
         with pytest.raises(NotLeader):
             async with fenced(scheduler, Fence("a", first)):
                 pass
+
+
+async def test_replicas_hand_over_at_once_on_a_clean_stop_and_on_a_lost_session(
+    database: str,
+) -> None:
+    """Three Scheduler replicas with a 60 s lease: the leader stopping cleanly, then
+    the next one dying mid-loop (its session gone, lease not released), each leaves
+    another replica leading within seconds, not after the ttl."""
+    dsn = app_dsn(database, "kairos_scheduler")
+    pools = [await create_pool(dsn, max_size=3) for _ in range(3)]
+    stops = [asyncio.Event() for _ in pools]
+    replicas = [
+        Scheduler(
+            PostgresDatabase(pool),
+            RecordingPublisher(),
+            {},
+            SystemClock(),
+            SchedulerSettings(
+                replica=f"r{i}",
+                lease_ttl=timedelta(seconds=60),
+                leader_poll=timedelta(milliseconds=200),
+                worker_capacity=0,
+            ),
+        )
+        for i, pool in enumerate(pools)
+    ]
+    tasks = [asyncio.create_task(r.run(stop)) for r, stop in zip(replicas, stops, strict=True)]
+
+    async def leader(among: list[int]) -> int:
+        async with asyncio.timeout(5):  # far below the 60 s ttl
+            while True:
+                leading = [i for i in among if replicas[i].leader]
+                if leading:
+                    (only,) = leading
+                    return only
+                await asyncio.sleep(0.05)
+
+    try:
+        first = await leader([0, 1, 2])
+        stops[first].set()  # a clean stop: the lease is released
+        await asyncio.wait_for(tasks[first], 10)
+        rest = [i for i in range(3) if i != first]
+        second = await leader(rest)
+        tasks[second].cancel()  # dies mid-loop: no release, its session ends
+        with pytest.raises(asyncio.CancelledError):
+            await tasks[second]
+        (third,) = [i for i in rest if i != second]
+        assert await leader([third]) == third
+    finally:
+        for stop in stops:
+            stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for pool in pools:
+            await pool.close()
