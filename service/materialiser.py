@@ -109,8 +109,9 @@ async def _admit(
     """Each planned record as a run, its fires admitted against the schedule's earlier
     active runs (overlap, ``domain.overlap``); ``replace`` cancels those runs here. An
     overdue fire (due, but not a misfire: a hand-over's gap) is admitted as a catch-up
-    (``admit_overdue``): the runs of its pass's earlier overdue fires had no chance to
-    run before it. A misfire's run counts as any earlier active run does."""
+    (``admit_overdue``), and so is any later fire of its schedule in the same pass: the
+    runs of the pass's earlier overdue fires had no chance to run before it. A misfire's
+    run counts as any earlier active run does."""
     active = await tx.runs.active(
         [
             (schedule.tenant_id, schedule.id)
@@ -123,10 +124,12 @@ async def _admit(
     fresh: dict[RunId, int] = {}  # runs of this pass, by id: their index in ``runs``
     for schedule, job, records in planned:
         earlier = list(active.get(schedule.id, ()))
-        caught_up: set[RunId] = set()  # this pass's runs of overdue fires
+        caught_up: set[RunId] = set()  # this pass's runs of a catch-up
         for fire, missed in records:
             decision = None
-            overdue = now - threshold <= fire.dispatch_at <= now  # due, not a misfire
+            # Overdue (due, but not a misfire), or right behind overdue ones in this pass
+            # (within the horizon): either way their runs have not had a chance to run.
+            overdue = now - threshold <= fire.dispatch_at <= now or bool(caught_up)
             if _dispatched(fire, missed):
                 before = [r for r in earlier if r.nominal_at < fire.nominal_at]
                 if overdue:

@@ -40,8 +40,9 @@ async def every_second(db: MemoryDatabase) -> Schedule:
 
 
 async def test_a_three_second_gap_under_skip_leaves_its_fires_runs() -> None:
-    """The fire at t0 ran; no pass for 3 s (a failover); the next pass makes the fires
-    of t0+1..t0+3 runs (queued one behind the other), none skipped."""
+    """The fire at t0 ran; no pass for ~3 s (a failover); the next pass, at t0+3.85,
+    makes the fires of t0+1..t0+3 and the one it materialises ahead (t0+4, within the
+    horizon) runs queued one behind the other, none skipped."""
     clock = FakeClock(T0)
     db = MemoryDatabase(clock)
     schedule = await every_second(db)
@@ -51,14 +52,14 @@ async def test_a_three_second_gap_under_skip_leaves_its_fires_runs() -> None:
         db, worker_id=W, capabilities=frozenset({"EVENT"}), limit=5, tenant_id=ACME
     )
     await use.record(db, [use.Report(first)], jobs={}, tenant_id=ACME)
-    clock.advance(3 * SECOND + SECOND / 10)  # the leaderless gap
+    clock.advance(3 * SECOND + SECOND * 85 / 100)  # the leaderless gap
     await materialise_due(db, holder=fence.holder, epoch=fence.epoch, horizon=SECOND / 5)
     async with db.transaction(ACME) as tx:
         late = [
-            await tx.runs.get(run_id_for(ACME, schedule.id, T0 + k * SECOND)) for k in (1, 2, 3)
+            await tx.runs.get(run_id_for(ACME, schedule.id, T0 + k * SECOND)) for k in (1, 2, 3, 4)
         ]
-    assert [r.status for r in late] == [RunStatus.PENDING] * 3
-    assert [r.buffered for r in late] == [False, True, True]
+    assert [r.status for r in late] == [RunStatus.PENDING] * 3 + [RunStatus.SCHEDULED]
+    assert [r.buffered for r in late] == [False, True, True, True]
     # Queued, not concurrent: one at a time, in order.
     claimed = await use.claim(
         db, worker_id=W, capabilities=frozenset({"EVENT"}), limit=5, tenant_id=ACME
