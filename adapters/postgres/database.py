@@ -96,7 +96,10 @@ class SessionLimits:
             raw = environ.get(f"KAIROS_PG_{name}")
             if raw is None:
                 return fallback
-            value = float(raw)
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ValueError(f"KAIROS_PG_{name} must be seconds, not {raw!r}") from None
             if value < 0:
                 raise ValueError(f"KAIROS_PG_{name} must not be negative")
             return timedelta(seconds=value) if value else None
