@@ -53,9 +53,9 @@ class SessionLimits:
 
     statement_timeout: timedelta | None = timedelta(seconds=30)
     lock_timeout: timedelta | None = timedelta(seconds=5)
-    # Longer than the relay's wait for JetStream acks inside its transaction (5 s), and
-    # no longer than the leader lease: a frozen leader's locked rows are free by the time
-    # another replica has taken over.
+    # No longer than the leader lease: a frozen leader's locked rows are free by the time
+    # another replica has taken over. A relay waiting longer on JetStream inside its
+    # transaction loses it; its events stay in the outbox.
     idle_in_transaction: timedelta | None = timedelta(seconds=10)
     keepalive_idle: timedelta | None = timedelta(seconds=5)
     keepalive_interval: timedelta | None = timedelta(seconds=2)
