@@ -88,15 +88,15 @@ class Campaign:
         try:
             async with self._presence.lease() as leases:
                 lease = await leases.read(self.name)
+                mine = (self.holder, self.epoch)
+                if lease is not None and lease.live and (lease.holder, lease.epoch) == mine:
+                    if await leases.renew(self.name, self.holder, lease.epoch, self.ttl):
+                        return self.epoch
+                    lease = await leases.read(self.name)  # expired or moved on meanwhile
                 vacated = False
                 if lease is not None and lease.live:
-                    if (lease.holder, lease.epoch) == (self.holder, self.epoch):
-                        if await leases.renew(self.name, self.holder, lease.epoch, self.ttl):
-                            return self.epoch
-                        await self._lose()  # expired just now: retaken next step
-                        return None
-                    # Someone else leads (or an earlier process under this name): only a
-                    # vacant mark of that epoch says its holder is gone.
+                    # Someone leads (or an earlier process under this name): only a vacant
+                    # mark of that epoch says its holder is gone (our own is never vacant).
                     if not await self._presence.vacant(self.name, lease.epoch):
                         await self._lose()
                         return None
