@@ -11,6 +11,15 @@
 
 A waiting (*buffered*) run is only claimable once every earlier run of its schedule has
 ended, so buffered fires run one at a time, in order.
+
+Catch-up (``admit_overdue``): fires that came due while nothing materialised them (a
+leader hand-over, a burst's tail: late, but less than the misfire threshold) are decided
+as the leader would have decided them on time, as far as it can know: against the runs
+that existed before them (active then, still active now). When none did, their own runs
+had not started at each other's times, so under ``skip`` and ``buffer_one`` they do not
+overlap each other: each waits behind the ones before it (buffered, run one at a time in
+order), at most ``max_buffered`` of them. When one did, they meet it and each other as
+fires on time do.
 """
 
 from __future__ import annotations
@@ -50,3 +59,22 @@ def admit(policy: OverlapPolicy, max_buffered: int, active: Sequence[Run]) -> De
     waiting = sum(1 for run in active if run.status in _WAITING and run.buffered)
     room = 1 if policy is OverlapPolicy.BUFFER_ONE else max_buffered
     return Decision(Admission.BUFFER if waiting < room else Admission.SKIP)
+
+
+_QUEUE_OVERDUE = frozenset({OverlapPolicy.SKIP, OverlapPolicy.BUFFER_ONE})
+
+
+def admit_overdue(
+    policy: OverlapPolicy,
+    max_buffered: int,
+    active: Sequence[Run],
+    caught_up: Sequence[Run],
+) -> Decision:
+    """The decision for an overdue fire of a catch-up, given the schedule's other active
+    runs (from before the catch-up, or a misfire's run) and the runs of the catch-up's
+    earlier overdue fires (``caught_up``). With none of the former, ``skip`` and
+    ``buffer_one`` queue it behind the latter; otherwise every one of them counts, as for
+    a fire on time."""
+    if policy in _QUEUE_OVERDUE and caught_up and not active:
+        return Decision(Admission.BUFFER if len(caught_up) <= max_buffered else Admission.SKIP)
+    return admit(policy, max_buffered, [*active, *caught_up])

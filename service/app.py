@@ -28,7 +28,8 @@ from domain.ports import Clock, Database, EventPublisher, HolidayProvider, Targe
 from domain.worker import DEFAULT_HEARTBEAT
 from service import telemetry
 from service.dependencies import resolve_waiting
-from service.materialiser import LEADER, materialise_due
+from service.leadership import Campaign, Fence
+from service.materialiser import materialise_due
 from service.relay import relay_once
 from service.retention import RetentionPolicy, SystemTasks
 from service.runs import rescue
@@ -41,7 +42,12 @@ log = logging.getLogger("kairos.scheduler")
 @dataclass
 class SchedulerSettings:
     replica: str = field(default_factory=lambda: f"replica-{new_id().hex[:8]}")
-    lease_ttl: timedelta = timedelta(seconds=15)
+    # A frozen or partitioned leader leads until its lease expires: the ttl bounds that
+    # gap. The leader renews every ttl/3 (a renewal never waits for a pass), so it
+    # survives two slow renewals. A killed leader is replaced sooner: its presence mark
+    # goes with its session, which the others see at their next poll.
+    lease_ttl: timedelta = timedelta(seconds=10)
+    leader_poll: timedelta = timedelta(seconds=1)
     max_sleep: timedelta = timedelta(seconds=5)
     horizon: timedelta = timedelta(milliseconds=200)
     # A fire whose dispatch time is older than this when materialised is a misfire
@@ -143,71 +149,109 @@ class Scheduler:
                 await _sleep(stop, 1.0)
 
     async def _leadership(self, stop: asyncio.Event) -> None:
+        """Renew every ttl/3 while leading; otherwise poll every ``leader_poll`` and take
+        over a lease that expired or whose holder's presence is gone. A step that hangs
+        (a partition) raises after the ttl, by when the lease it renews has expired
+        anyway; this replica leads only while this loop runs, and a clean stop releases
+        the lease for the others at once."""
         ttl = self.settings.lease_ttl
-        while not stop.is_set():
-            async with self.db.system() as tx:
-                epoch = await tx.leader.acquire(LEADER, self.settings.replica, ttl)
-            if epoch != self.epoch:
-                log.info("leadership %s -> %s", self.epoch, epoch)
-                self._schedules_changed.set()
-                self._outbox_changed.set()
-            self.epoch = epoch
-            telemetry.metrics().leader(epoch)
-            await _sleep(stop, ttl.total_seconds() / 3)
+        renew_every = ttl.total_seconds() / 3
+        try:
+            async with self.db.presence() as presence:
+                campaign = Campaign(presence, self.settings.replica, ttl)
+                while not stop.is_set():
+                    async with asyncio.timeout(ttl.total_seconds()):
+                        epoch = await campaign.step()
+                    if epoch != self.epoch:
+                        log.info("leadership %s -> %s", self.epoch, epoch)
+                        self._schedules_changed.set()
+                        self._outbox_changed.set()
+                    self.epoch = epoch
+                    telemetry.metrics().leader(epoch)
+                    poll = self.settings.leader_poll.total_seconds()
+                    pause = renew_every if epoch is not None else poll
+                    await _sleep(stop, pause)
+                await campaign.resign()
+        finally:
+            if self.epoch is not None:
+                telemetry.metrics().leader(None)
+            self.epoch = None
+
+    def _fence(self) -> Fence | None:
+        """The lease this replica's leader-only passes act under (None: not leading)."""
+        return None if self.epoch is None else Fence(self.settings.replica, self.epoch)
+
+    def _deposed(self, fence: Fence) -> None:
+        """A pass found the lease gone: stop acting as leader until the next step."""
+        if self.epoch == fence.epoch:
+            log.info("leadership %s -> None (a pass found the lease gone)", fence.epoch)
+            self.epoch = None
+            telemetry.metrics().leader(None)
 
     async def _materialiser(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self._schedules_changed.clear()
-            epoch = self.epoch
-            if epoch is not None:
+            fence = self._fence()
+            idle = False
+            if fence is not None:
                 try:
                     done = await materialise_due(
                         self.db,
-                        holder=self.settings.replica,
-                        epoch=epoch,
+                        holder=fence.holder,
+                        epoch=fence.epoch,
                         horizon=self.settings.horizon,
                         limit=self.settings.materialise_batch,
                         misfire_threshold=self.settings.misfire_threshold,
                         holidays=self.holidays,
                     )
                 except NotLeader:
-                    self.epoch = None
+                    self._deposed(fence)
                     continue
                 telemetry.metrics().fires(done.runs)
                 if done.runs:
                     self._outbox_changed.set()
                     self._runs_ready.set()
-            await self._sleep_until_due(stop)
+                # Due schedules all locked by another transaction (a deposed leader's
+                # pass, until the server ends it): do not spin on them.
+                idle = done.schedules == 0
+            await self._sleep_until_due(stop, floor=0.1 if idle else 0.0)
 
-    async def _sleep_until_due(self, stop: asyncio.Event) -> None:
+    async def _sleep_until_due(self, stop: asyncio.Event, *, floor: float = 0.0) -> None:
         delay = self.settings.max_sleep.total_seconds()
         if self.epoch is not None:
             async with self.db.system() as tx:
                 next_due = await tx.schedules.next_due()
                 now = await tx.now()
             if next_due is not None:
-                delay = min(delay, max(0.0, (next_due - now).total_seconds()))
+                delay = min(delay, max(floor, (next_due - now).total_seconds()))
         await _wait_any(stop, self._schedules_changed, delay)
 
     async def _rescuer(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            if self.epoch is not None:
-                await rescue(self.db, limit=500)
-                await sweep_silent(self.db)
-                if await resolve_waiting(self.db):
-                    self._runs_ready.set()  # released runs are claimable
-                    self._outbox_changed.set()
+            fence = self._fence()
+            if fence is not None:
+                try:
+                    await rescue(self.db, fence=fence, limit=500)
+                    await sweep_silent(self.db, fence=fence)
+                    if await resolve_waiting(self.db, fence=fence):
+                        self._runs_ready.set()  # released runs are claimable
+                        self._outbox_changed.set()
+                except NotLeader:
+                    self._deposed(fence)
             await _sleep(stop, self.settings.rescue_every.total_seconds())
 
     async def _relay(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self._outbox_changed.clear()
-            if self.epoch is not None:
+            fence = self._fence()
+            if fence is not None:
                 try:
                     while await relay_once(
-                        self.db, self.publisher, limit=self.settings.relay_batch
+                        self.db, self.publisher, fence=fence, limit=self.settings.relay_batch
                     ):
                         pass
+                except NotLeader:
+                    self._deposed(fence)
                 except ConnectionError as exc:
                     log.warning("relay: %s; events stay in the outbox", exc)
                     await _sleep(stop, 1.0)

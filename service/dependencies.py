@@ -14,6 +14,7 @@ from domain.ids import ScheduleId
 from domain.ports import Database, ScheduleRepository
 from domain.run import Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
+from service.leadership import Fence, fenced
 
 
 async def check_upstreams(
@@ -42,10 +43,11 @@ async def check_upstreams(
         stack.extend(upstream.depends_on)
 
 
-async def resolve_waiting(db: Database, *, limit: int = 500) -> int:
+async def resolve_waiting(db: Database, *, fence: Fence, limit: int = 500) -> int:
     """Release waiting runs whose upstream runs succeeded; fail those whose upstream run
-    ended without success. Returns how many runs changed."""
-    async with db.system() as tx:
+    ended without success. Returns how many runs changed; ``NotLeader``, and nothing
+    changed, when ``fence`` no longer leads."""
+    async with fenced(db, fence) as tx:
         now = await tx.now()
         waiting = await tx.runs.lock_waiting(limit)
         schedules: dict[ScheduleId, Schedule] = {}

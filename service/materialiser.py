@@ -1,6 +1,6 @@
 """The leader's materialiser: turn due fires into runs, exactly once per fire.
 
-One pass, in one system transaction fenced by the leader lease:
+One pass, in one system transaction fenced by the leader lease (``service.leadership``):
 lock due schedules (SKIP LOCKED) -> plan each one's fires up to now + horizon -> insert
 runs keyed by (tenant, schedule, nominal) with ON CONFLICT DO NOTHING -> advance each
 schedule's next fire and fire count -> complete schedules with no fires left -> outbox.
@@ -26,7 +26,7 @@ from domain.firing import SkipReason
 from domain.ids import CalendarId, RunId
 from domain.job import Job
 from domain.misfire import MisfireRules, MissedSummary, Triage, is_late, triage
-from domain.overlap import ACTIVE, Admission, Decision, admit
+from domain.overlap import ACTIVE, Admission, Decision, admit, admit_overdue
 from domain.planning import PlannedFire, plan
 from domain.ports import Database, HolidayProvider, UnitOfWork
 from domain.quarantine import reason_of
@@ -34,11 +34,12 @@ from domain.run import Run
 from domain.schedule import Schedule
 from service import telemetry
 from service.calendars import business_calendar
+from service.leadership import LEADER, Fence, fenced
 from service.runs import UNREADABLE
 
 log = logging.getLogger("kairos.materialiser")
 
-LEADER = "scheduler"
+__all__ = ["LEADER", "Pass", "materialise_due"]
 
 _Missed = MissedSummary | bool | None  # a summary, a missed fire (True), or neither
 _Planned = tuple[Schedule, Job, list[tuple[PlannedFire, _Missed]]]  # a schedule's records
@@ -64,8 +65,7 @@ async def materialise_due(
 ) -> Pass:
     """One pass. ``holidays`` reads calendars' holiday sources (needed once any schedule
     uses a calendar with sources)."""
-    async with db.system() as tx:
-        await tx.leader.fence(LEADER, holder, epoch)
+    async with fenced(db, Fence(holder, epoch)) as tx:
         now = await tx.now()
         until = now + horizon
         due = await tx.schedules.due(until, limit)
@@ -110,7 +110,7 @@ async def materialise_due(
                 events.extend(done_events)
                 completed += 1
             progress.append((advanced, schedule.version))
-        fired, fired_events = await _admit(tx, planned, now)
+        fired, fired_events = await _admit(tx, planned, now, misfire_threshold)
         events += fired_events
         await tx.schedules.advance_many(progress)
         inserted = await tx.runs.add_many(fired)
@@ -129,10 +129,14 @@ async def _quarantine(
 
 
 async def _admit(
-    tx: UnitOfWork, planned: list[_Planned], now: datetime
+    tx: UnitOfWork, planned: list[_Planned], now: datetime, threshold: timedelta
 ) -> tuple[list[Run], list[DomainEvent]]:
     """Each planned record as a run, its fires admitted against the schedule's earlier
-    active runs (overlap, ``domain.overlap``); ``replace`` cancels those runs here."""
+    active runs (overlap, ``domain.overlap``); ``replace`` cancels those runs here. An
+    overdue fire (due, but not a misfire: a hand-over's gap) is admitted as a catch-up
+    (``admit_overdue``), and so is any later fire of its schedule in the same pass: the
+    runs of the pass's earlier overdue fires had no chance to run before it. A misfire's
+    run counts as any earlier active run does."""
     active = await tx.runs.active(
         [
             (schedule.tenant_id, schedule.id)
@@ -145,11 +149,23 @@ async def _admit(
     fresh: dict[RunId, int] = {}  # runs of this pass, by id: their index in ``runs``
     for schedule, job, records in planned:
         earlier = list(active.get(schedule.id, ()))
+        caught_up: set[RunId] = set()  # this pass's runs of a catch-up
         for fire, missed in records:
             decision = None
+            # Overdue (due, but not a misfire), or right behind overdue ones in this pass
+            # (within the horizon): either way their runs have not had a chance to run.
+            overdue = now - threshold <= fire.dispatch_at <= now or bool(caught_up)
             if _dispatched(fire, missed):
                 before = [r for r in earlier if r.nominal_at < fire.nominal_at]
-                decision = admit(schedule.overlap_policy, schedule.max_buffered, before)
+                if overdue:
+                    decision = admit_overdue(
+                        schedule.overlap_policy,
+                        schedule.max_buffered,
+                        [r for r in before if r.id not in caught_up],
+                        [r for r in before if r.id in caught_up],
+                    )
+                else:
+                    decision = admit(schedule.overlap_policy, schedule.max_buffered, before)
                 if decision.admission is Admission.REPLACE:
                     reason = f"replaced by the fire of {fire.nominal_at.isoformat()}"
                     for old in decision.cancel:
@@ -164,6 +180,8 @@ async def _admit(
             events.extend(run_events)
             if decision is not None and decision.admission is not Admission.SKIP:
                 earlier.append(run)
+                if overdue:
+                    caught_up.add(run.id)
     return runs, events
 
 

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from domain.ports import Database, EventPublisher
 from service import telemetry
+from service.leadership import Fence, fenced
 
 
-async def relay_once(db: Database, publisher: EventPublisher, *, limit: int = 1000) -> int:
+async def relay_once(
+    db: Database, publisher: EventPublisher, *, fence: Fence, limit: int = 1000
+) -> int:
     """Relay one batch; returns how many events were published. Raises
     ``ConnectionError`` when the stream acknowledged fewer than the batch (the rest
-    stays pending)."""
-    async with db.system() as tx:
+    stays pending), ``NotLeader`` when ``fence`` no longer leads: a deposed leader
+    deletes no outbox row (what it published meanwhile is republished by the leader, and
+    the stream's duplicate window drops the copy)."""
+    async with fenced(db, fence) as tx:
         records = await tx.outbox.pending(limit)
         if not records:
             return 0

@@ -23,6 +23,7 @@ from domain.ports import Database, Keyset, RunFilter, RunStats, UnitOfWork
 from domain.run import Run
 from domain.worker import WorkerState
 from service import telemetry
+from service.leadership import Fence, fenced
 
 DEFAULT_LEASE = timedelta(seconds=30)
 log = logging.getLogger("kairos.runs")
@@ -420,10 +421,11 @@ async def fail(
 
 
 async def rescue(
-    db: Database, *, limit: int, unit: Callable[[], float] = random.random
+    db: Database, *, fence: Fence, limit: int, unit: Callable[[], float] = random.random
 ) -> list[Run]:
-    """Take back runs whose lease lapsed or whose timeout passed (the leader's rescuer)."""
-    async with db.system() as tx:
+    """Take back runs whose lease lapsed or whose timeout passed (the leader's rescuer);
+    ``NotLeader``, and nothing taken back, when ``fence`` no longer leads."""
+    async with fenced(db, fence) as tx:
         batch = await tx.runs.lock_expired(limit)
         taken: list[Run] = []
         events: list[DomainEvent] = []

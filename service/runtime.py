@@ -50,7 +50,7 @@ from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import JetStreamPublisher
 from adapters.nats.queue_target import QueueLimits, QueueTarget
 from adapters.nats.trigger_responder import TriggerResponder
-from adapters.postgres.database import PostgresDatabase, create_pool
+from adapters.postgres.database import PostgresDatabase, SessionLimits, create_pool
 from adapters.postgres.migrate import migrate, pending
 from adapters.secrets import ENV_KEY, FernetSecretBox, key_file
 from domain.ids import TenantId, parse_tenant
@@ -234,7 +234,9 @@ async def _connected(
     database_url: str, nats_url: str
 ) -> AsyncIterator[tuple[PostgresDatabase, Client]]:
     """The process's Postgres pool and its one NATS connection, drained on exit."""
-    pool = await create_pool(database_url, name="kairos-scheduler")
+    pool = await create_pool(
+        database_url, limits=SessionLimits.from_env(os.environ), name="kairos-scheduler"
+    )
     try:
         nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
         try:

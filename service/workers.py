@@ -19,6 +19,7 @@ from domain.ids import RunId, TenantId, WorkerId
 from domain.ports import Database, Keyset, UnitOfWork
 from domain.run import Run
 from domain.worker import DEFAULT_HEARTBEAT, Worker, WorkerState
+from service.leadership import Fence, fenced
 
 
 def _scope(db: Database, tenant_id: TenantId | None) -> AbstractAsyncContextManager[UnitOfWork]:
@@ -136,10 +137,11 @@ async def stop_worker(db: Database, *, worker_id: WorkerId, tenant_id: TenantId 
         await tx.outbox.append(events)
 
 
-async def sweep_silent(db: Database, *, limit: int = 100) -> list[Worker]:
+async def sweep_silent(db: Database, *, fence: Fence, limit: int = 100) -> list[Worker]:
     """The leader marks workers offline after missed heartbeats. Their runs are not
-    touched here: the rescuer takes them back when their leases lapse."""
-    async with db.system() as tx:
+    touched here: the rescuer takes them back when their leases lapse. ``NotLeader``,
+    and nothing marked, when ``fence`` no longer leads."""
+    async with fenced(db, fence) as tx:
         now = await tx.now()
         gone: list[Worker] = []
         events: list[DomainEvent] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -12,6 +12,7 @@ from domain.planning import PlannedFire, plan
 from domain.ports import Database
 from domain.timing import Timing
 from domain.triggers import CronTrigger, RRuleTrigger
+from service.leadership import LEADER, Fence
 
 BERLIN = "Europe/Berlin"
 
@@ -55,3 +56,11 @@ async def add_event_job(db: Database, tenant: TenantId, name: str, **fields: Any
         )
         await tx.jobs.add(job)
     return job
+
+
+async def leading(db: Database, holder: str = "leader", minutes: int = 5) -> Fence:
+    """Take the leader lease for ``holder`` (it must be free): the fence of its passes."""
+    async with db.system() as tx:
+        epoch = await tx.leader.acquire(LEADER, holder, timedelta(minutes=minutes))
+    assert epoch is not None
+    return Fence(holder, epoch)

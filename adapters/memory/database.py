@@ -12,7 +12,7 @@ import itertools
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -37,7 +37,15 @@ from domain.ids import (
 )
 from domain.job import Job, TargetKind
 from domain.overlap import ACTIVE
-from domain.ports import Claimable, Clock, Keyset, OutboxRecord, RunFilter, RunStats
+from domain.ports import (
+    Claimable,
+    Clock,
+    Keyset,
+    LeaseState,
+    OutboxRecord,
+    RunFilter,
+    RunStats,
+)
 from domain.run import TERMINAL, Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
 from domain.triggers import EventTrigger
@@ -86,6 +94,7 @@ class MemoryDatabase:
         self._lock = asyncio.Lock()
         self._clock = clock or SystemClock()
         self._tokens = itertools.count(1)
+        self._marks: dict[tuple[str, int], object] = {}  # leader presence marks
 
     @property
     def outbox(self) -> Sequence[DomainEvent]:
@@ -101,6 +110,14 @@ class MemoryDatabase:
     async def system(self) -> AsyncIterator[MemoryUnitOfWork]:
         async with self._scope(None) as work:
             yield work
+
+    @asynccontextmanager
+    async def presence(self) -> AsyncIterator[MemoryPresence]:
+        presence = MemoryPresence(self._marks, lambda: self._scope(None))
+        try:
+            yield presence
+        finally:
+            presence.close()
 
     @asynccontextmanager
     async def _scope(self, tenant_id: TenantId | None) -> AsyncIterator[MemoryUnitOfWork]:
@@ -135,25 +152,56 @@ class MemoryUnitOfWork:
 
 
 class MemoryLeaderLease:
+    """One transaction at a time, so nothing here ever waits; the PostgreSQL adapter's
+    locking is what the contract's real-server tests pin."""
+
     def __init__(self, tables: _Tables, clock: Clock) -> None:
         self._t = tables
         self._clock = clock
 
-    async def acquire(self, name: str, holder: str, ttl: timedelta) -> int | None:
+    def _live(self, name: str, holder: str, epoch: int) -> bool:
+        lease = self._t.leases.get(name)
+        return lease is not None and lease[:2] == (holder, epoch) and lease[2] > self._clock.now()
+
+    async def read(self, name: str) -> LeaseState | None:
+        lease = self._t.leases.get(name)
+        if lease is None:
+            return None
+        return LeaseState(lease[0], lease[1], lease[2] > self._clock.now())
+
+    async def renew(self, name: str, holder: str, epoch: int, ttl: timedelta) -> bool:
+        if not self._live(name, holder, epoch):
+            return False
+        self._t.leases[name] = (holder, epoch, self._clock.now() + ttl)
+        return True
+
+    async def take(
+        self, name: str, holder: str, ttl: timedelta, *, seen: int | None, vacated: bool = False
+    ) -> int | None:
         now = self._clock.now()
-        current = self._t.leases.get(name)
-        if current is None:
+        lease = self._t.leases.get(name)
+        if seen is None:
+            if lease is not None:
+                return None
             epoch = 1
         else:
-            lead, epoch, expires = current
-            if lead == holder and expires > now:
-                pass
-            elif expires <= now:
-                epoch += 1
-            else:
+            if lease is None or lease[1] != seen or (lease[2] > now and not vacated):
                 return None
+            epoch = seen + 1
         self._t.leases[name] = (holder, epoch, now + ttl)
         return epoch
+
+    async def acquire(self, name: str, holder: str, ttl: timedelta) -> int | None:
+        state = await self.read(name)
+        if state is None:
+            return await self.take(name, holder, ttl, seen=None)
+        if state.holder == holder and await self.renew(name, holder, state.epoch, ttl):
+            return state.epoch
+        return await self.take(name, holder, ttl, seen=state.epoch)
+
+    async def release(self, name: str, holder: str, epoch: int) -> None:
+        if self._live(name, holder, epoch):
+            self._t.leases[name] = (holder, epoch, self._clock.now())
 
     async def current(self, name: str) -> tuple[str, int] | None:
         lease = self._t.leases.get(name)
@@ -161,10 +209,46 @@ class MemoryLeaderLease:
             return None
         return lease[0], lease[1]
 
-    async def fence(self, name: str, holder: str, epoch: int) -> None:
-        current = self._t.leases.get(name)
-        if current is None or current[:2] != (holder, epoch) or current[2] <= self._clock.now():
+    async def check(self, name: str, holder: str, epoch: int) -> None:
+        if not self._live(name, holder, epoch):
             raise NotLeader(holder, epoch)
+
+    async def fence(self, name: str, holder: str, epoch: int) -> None:
+        await self.check(name, holder, epoch)
+
+
+class MemoryPresence:
+    """Marks in the database object (not in its transactional tables): a presence's
+    marks go when its block ends, as a session's advisory locks do."""
+
+    def __init__(
+        self,
+        marks: dict[tuple[str, int], object],
+        scope: Callable[[], AbstractAsyncContextManager[MemoryUnitOfWork]],
+    ) -> None:
+        self._marks = marks
+        self._scope = scope
+        self._me = object()
+
+    @asynccontextmanager
+    async def lease(self) -> AsyncIterator[MemoryLeaderLease]:
+        async with self._scope() as work:
+            yield work.leader
+
+    async def hold(self, name: str, epoch: int) -> bool:
+        owner = self._marks.setdefault((name, epoch), self._me)
+        return owner is self._me
+
+    async def vacant(self, name: str, epoch: int) -> bool:
+        return (name, epoch) not in self._marks
+
+    async def drop(self, name: str, epoch: int) -> None:
+        if self._marks.get((name, epoch)) is self._me:
+            del self._marks[(name, epoch)]
+
+    def close(self) -> None:
+        for key in [k for k, owner in self._marks.items() if owner is self._me]:
+            del self._marks[key]
 
 
 class _Scoped:

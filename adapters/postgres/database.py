@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,7 +32,7 @@ from domain.errors import Conflict, NotFound, NotLeader
 from domain.events import DomainEvent, EventType
 from domain.ids import BackfillId, CalendarId, EventId, JobId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
-from domain.ports import Keyset, OutboxRecord
+from domain.ports import Keyset, LeaseState, OutboxRecord
 from domain.quarantine import Kind as QuarantineKind
 from domain.quarantine import Unreadable, reason_of
 from domain.schedule import OverlapPolicy, Schedule, ScheduleState
@@ -47,8 +49,85 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    """Server-side limits on every session of a pool, so no statement, lock wait or
+    forgotten transaction (a frozen or partitioned process) can hold rows for long, and
+    the server notices a dead peer by itself (TCP keepalive) and ends its session, which
+    releases its locks. ``None`` leaves the server's setting."""
+
+    statement_timeout: timedelta | None = timedelta(seconds=30)
+    lock_timeout: timedelta | None = timedelta(seconds=5)
+    # No longer than the leader lease: a frozen leader's locked rows are free by the time
+    # another replica has taken over. A relay waiting longer on JetStream inside its
+    # transaction loses it; its events stay in the outbox.
+    idle_in_transaction: timedelta | None = timedelta(seconds=10)
+    keepalive_idle: timedelta | None = timedelta(seconds=5)
+    keepalive_interval: timedelta | None = timedelta(seconds=2)
+    keepalive_count: int | None = 3
+    tcp_user_timeout: timedelta | None = timedelta(seconds=10)
+
+    def server_settings(self) -> dict[str, str]:
+        def ms(value: timedelta) -> str:
+            return str(int(value.total_seconds() * 1000))
+
+        def s(value: timedelta) -> str:
+            return str(max(1, int(value.total_seconds())))
+
+        settings: dict[str, str] = {}
+        for key, value, unit in (
+            ("statement_timeout", self.statement_timeout, ms),
+            ("lock_timeout", self.lock_timeout, ms),
+            ("idle_in_transaction_session_timeout", self.idle_in_transaction, ms),
+            ("tcp_keepalives_idle", self.keepalive_idle, s),
+            ("tcp_keepalives_interval", self.keepalive_interval, s),
+            ("tcp_user_timeout", self.tcp_user_timeout, ms),
+        ):
+            if value is not None:
+                settings[key] = unit(value)
+        if self.keepalive_count is not None:
+            settings["tcp_keepalives_count"] = str(self.keepalive_count)
+        return settings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> SessionLimits:
+        """``KAIROS_PG_STATEMENT_TIMEOUT``, ``KAIROS_PG_LOCK_TIMEOUT``,
+        ``KAIROS_PG_IDLE_IN_TRANSACTION_TIMEOUT``, ``KAIROS_PG_KEEPALIVE_IDLE``,
+        ``KAIROS_PG_KEEPALIVE_INTERVAL``, ``KAIROS_PG_TCP_USER_TIMEOUT`` (seconds, 0: the
+        server's setting) and ``KAIROS_PG_KEEPALIVE_COUNT``."""
+        default = cls()
+
+        def seconds(name: str, fallback: timedelta | None) -> timedelta | None:
+            raw = environ.get(f"KAIROS_PG_{name}")
+            if raw is None:
+                return fallback
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ValueError(f"KAIROS_PG_{name} must be seconds, not {raw!r}") from None
+            if value < 0:
+                raise ValueError(f"KAIROS_PG_{name} must not be negative")
+            return timedelta(seconds=value) if value else None
+
+        count = environ.get("KAIROS_PG_KEEPALIVE_COUNT")
+        return cls(
+            statement_timeout=seconds("STATEMENT_TIMEOUT", default.statement_timeout),
+            lock_timeout=seconds("LOCK_TIMEOUT", default.lock_timeout),
+            idle_in_transaction=seconds("IDLE_IN_TRANSACTION_TIMEOUT", default.idle_in_transaction),
+            keepalive_idle=seconds("KEEPALIVE_IDLE", default.keepalive_idle),
+            keepalive_interval=seconds("KEEPALIVE_INTERVAL", default.keepalive_interval),
+            keepalive_count=default.keepalive_count if count is None else int(count) or None,
+            tcp_user_timeout=seconds("TCP_USER_TIMEOUT", default.tcp_user_timeout),
+        )
+
+
 async def create_pool(
-    dsn: str, *, min_size: int = 1, max_size: int = 10, name: str = "kairos"
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    limits: SessionLimits | None = None,
+    name: str = "kairos",
 ) -> asyncpg.Pool:
     """``name`` is the sessions' ``application_name``: which pool a connection in
     ``pg_stat_activity`` belongs to."""
@@ -57,7 +136,10 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
-        server_settings={"application_name": name},
+        server_settings={
+            **(limits or SessionLimits()).server_settings(),
+            "application_name": name,
+        },
     )
     assert pool is not None
     return pool
@@ -83,6 +165,17 @@ class PostgresDatabase:
             uow = PostgresUnitOfWork(conn, None)
             yield uow
             await uow.settle_unreadable()
+
+    @asynccontextmanager
+    async def presence(self) -> AsyncIterator[PgPresence]:
+        """A pool connection kept for the block: its session's advisory locks are the
+        marks, released by the server when the session ends however it ends."""
+        async with self._pool.acquire() as conn:
+            presence = PgPresence(conn)
+            try:
+                yield presence
+            finally:
+                await presence.close()
 
 
 class PostgresUnitOfWork:
@@ -118,17 +211,90 @@ class PgLeaderLease:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def acquire(self, name: str, holder: str, ttl: timedelta) -> int | None:
-        epoch: int | None = await self._conn.fetchval(sql("leader_acquire"), name, holder, ttl)
+    async def read(self, name: str) -> LeaseState | None:
+        row = await self._conn.fetchrow(sql("leader_read"), name)
+        return None if row is None else LeaseState(row["holder"], row["epoch"], row["live"])
+
+    async def renew(self, name: str, holder: str, epoch: int, ttl: timedelta) -> bool:
+        renewed = await self._conn.fetchval(sql("leader_renew"), name, holder, epoch, ttl)
+        return renewed is not None
+
+    async def take(
+        self, name: str, holder: str, ttl: timedelta, *, seen: int | None, vacated: bool = False
+    ) -> int | None:
+        epoch: int | None
+        if seen is None:
+            epoch = await self._conn.fetchval(sql("leader_first"), name, holder, ttl)
+        else:
+            epoch = await self._conn.fetchval(sql("leader_take"), name, holder, seen, ttl, vacated)
         return epoch
+
+    async def acquire(self, name: str, holder: str, ttl: timedelta) -> int | None:
+        state = await self.read(name)
+        if state is None:
+            return await self.take(name, holder, ttl, seen=None)
+        if state.holder == holder and await self.renew(name, holder, state.epoch, ttl):
+            return state.epoch
+        return await self.take(name, holder, ttl, seen=state.epoch)
+
+    async def release(self, name: str, holder: str, epoch: int) -> None:
+        await self._conn.execute(sql("leader_release"), name, holder, epoch)
 
     async def current(self, name: str) -> tuple[str, int] | None:
         row = await self._conn.fetchrow(sql("leader_current"), name)
         return None if row is None else (row["holder"], row["epoch"])
 
+    async def check(self, name: str, holder: str, epoch: int) -> None:
+        if await self._conn.fetchval(sql("leader_check"), name, holder, epoch) is None:
+            raise NotLeader(holder, epoch)
+
     async def fence(self, name: str, holder: str, epoch: int) -> None:
         if await self._conn.fetchval(sql("leader_fence"), name, holder, epoch) is None:
             raise NotLeader(holder, epoch)
+
+
+class PgPresence:
+    """Marks as session-level advisory locks on one connection. Such locks stack per
+    session, so the marks held are tracked here and never taken twice."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self._held: set[tuple[str, int]] = set()
+
+    async def hold(self, name: str, epoch: int) -> bool:
+        if (name, epoch) in self._held:
+            return True
+        if await self._conn.fetchval(sql("presence_hold"), name, epoch):
+            self._held.add((name, epoch))
+            return True
+        return False
+
+    async def vacant(self, name: str, epoch: int) -> bool:
+        if (name, epoch) in self._held:
+            return False
+        if not await self._conn.fetchval(sql("presence_hold"), name, epoch):
+            return False
+        await self._conn.fetchval(sql("presence_drop"), name, epoch)
+        return True
+
+    async def drop(self, name: str, epoch: int) -> None:
+        if (name, epoch) in self._held:
+            self._held.discard((name, epoch))
+            await self._conn.fetchval(sql("presence_drop"), name, epoch)
+
+    @asynccontextmanager
+    async def lease(self) -> AsyncIterator[PgLeaderLease]:
+        # leader_lease has no row-level security: no tenant or system mode to declare.
+        async with self._conn.transaction():
+            yield PgLeaderLease(self._conn)
+
+    async def close(self) -> None:
+        """Drop every mark (the pool's reset would too; a broken session holds none)."""
+        held, self._held = self._held, set()
+        # A session that is gone (terminated, connection lost) took its locks with it.
+        with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+            for name, epoch in held:
+                await self._conn.fetchval(sql("presence_drop"), name, epoch)
 
 
 class PgJobs:

@@ -213,25 +213,59 @@ ORDER BY next_fire_at
 LIMIT $2
 FOR UPDATE SKIP LOCKED;
 
--- name: leader_acquire
--- Renew when the holder leads; take over (epoch + 1) only once the lease has expired.
-INSERT INTO leader_lease AS l (name, holder, epoch, expires_at)
-VALUES ($1, $2, 1, now() + $3::interval)
-ON CONFLICT (name) DO UPDATE
-SET holder = EXCLUDED.holder,
-    epoch = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > now()
-                 THEN l.epoch ELSE l.epoch + 1 END,
-    expires_at = EXCLUDED.expires_at
-WHERE l.holder = EXCLUDED.holder OR l.expires_at <= now()
+-- name: leader_read
+-- Leader lease. Every time is clock_timestamp() (the statement's instant), never now()
+-- (the transaction's start): a statement that waited must not judge a lease by the past.
+SELECT holder, epoch, expires_at > clock_timestamp() AS live
+FROM leader_lease WHERE name = $1;
+
+-- name: leader_renew
+-- Only expires_at changes (the key, name and epoch, stays intact), so this passes a
+-- pass's FOR KEY SHARE fence instead of queueing behind it.
+UPDATE leader_lease SET expires_at = clock_timestamp() + $4::interval
+WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp()
 RETURNING epoch;
 
+-- name: leader_take
+-- Takeover of the epoch the caller read: once it has expired, or at once when the
+-- caller knows its holder is gone ($5). Changing the epoch (a key column) waits for
+-- fenced passes of the old epoch to commit, then re-checks this WHERE.
+UPDATE leader_lease
+SET holder = $2, epoch = epoch + 1, expires_at = clock_timestamp() + $4::interval
+WHERE name = $1 AND epoch = $3 AND (expires_at <= clock_timestamp() OR $5::bool)
+RETURNING epoch;
+
+-- name: leader_first
+INSERT INTO leader_lease (name, holder, epoch, expires_at)
+VALUES ($1, $2, 1, clock_timestamp() + $3::interval)
+ON CONFLICT (name) DO NOTHING
+RETURNING epoch;
+
+-- name: leader_release
+UPDATE leader_lease SET expires_at = clock_timestamp()
+WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp();
+
 -- name: leader_current
-SELECT holder, epoch FROM leader_lease WHERE name = $1 AND expires_at > now();
+SELECT holder, epoch FROM leader_lease WHERE name = $1 AND expires_at > clock_timestamp();
+
+-- name: leader_check
+SELECT 1 FROM leader_lease
+WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp();
 
 -- name: leader_fence
+-- A pass's last statement. FOR KEY SHARE until commit: a takeover (epoch change) waits
+-- for this commit; a renewal does not. If a takeover got here first, the lock waits for
+-- it and the re-checked row no longer matches: NotLeader.
 SELECT 1 FROM leader_lease
-WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > now()
-FOR SHARE;
+WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp()
+FOR KEY SHARE;
+
+-- name: presence_hold
+-- Session-level advisory locks: held until unlocked or until the session ends.
+SELECT pg_try_advisory_lock(hashtextextended('kairos.leader/' || $1 || '/' || $2::bigint::text, 0));
+
+-- name: presence_drop
+SELECT pg_advisory_unlock(hashtextextended('kairos.leader/' || $1 || '/' || $2::bigint::text, 0));
 
 -- name: outbox_pending
 -- FOR UPDATE (not SKIP LOCKED): a second relay waits rather than overtake the first,

@@ -18,6 +18,7 @@ from adapters.secrets import FernetSecretBox
 from domain.limits import TenantLimits
 from service import runs as use
 from tests.api.support import ACME, GLOBEX, T0, error
+from tests.helpers import leading
 
 WORKER_JOB = {
     "name": "reports",
@@ -173,7 +174,7 @@ async def test_an_ignored_cancel_ends_cancelled_when_the_lease_runs_out(
     (claimed,) = (await api.post(f"/workers/{wid}/claim", json={}, headers=ACME)).json()["runs"]
     await api.post(f"/runs/{run_id}/cancel", headers=ACME)
     clock.advance(use.DEFAULT_LEASE + timedelta(seconds=1))
-    (rescued,) = await use.rescue(db, limit=10)
+    (rescued,) = await use.rescue(db, fence=await leading(db), limit=10)
     assert rescued.status.value == "cancelled"
     assert rescued.reason == "cancelled by request (its worker did not stop; lease expired)"
     r = await api.post(

@@ -21,6 +21,7 @@ from service.dependencies import resolve_waiting
 from service.materialiser import LEADER, materialise_due
 from service.schedules import create_schedule, update_schedule
 from tests.contract.support import ACME, Subject, job
+from tests.helpers import leading
 
 MINUTE = timedelta(minutes=1)
 EVENT = frozenset({"EVENT"})
@@ -79,11 +80,13 @@ async def test_b_runs_only_after_a_succeeded_and_fails_when_a_is_dead(
         RunStatus.PENDING,
         RunStatus.WAITING,
     )
-    assert await resolve_waiting(subject.system) == 0  # A has not run yet
+    assert (
+        await resolve_waiting(subject.system, fence=await leading(subject.system, "r")) == 0
+    )  # A has not run yet
     claimed = await use.claim(subject.db, worker_id=W, capabilities=EVENT, limit=5, tenant_id=ACME)
     assert [r.schedule_id for r in claimed] == [a.id]  # B is not claimable while waiting
     await use.record(subject.db, [use.Report(claimed[0])], jobs={}, tenant_id=ACME)
-    assert await resolve_waiting(subject.system) == 1
+    assert await resolve_waiting(subject.system, fence=await leading(subject.system, "r")) == 1
     assert await status_of(subject, b) is RunStatus.PENDING
     # Period 2 (a minute on, materialised ahead): A fails for good.
     assert a.next_fire_at is not None
@@ -98,7 +101,7 @@ async def test_b_runs_only_after_a_succeeded_and_fails_when_a_is_dead(
         dead, _ = started.fail(token=10**9, error="boom", now=second, retry_in=MINUTE)
         assert dead.status is RunStatus.DEAD
         await tx.runs.save_many([dead])
-    assert await resolve_waiting(subject.system) == 1
+    assert await resolve_waiting(subject.system, fence=await leading(subject.system, "r")) == 1
     async with subject.db.transaction(ACME) as tx:
         second_b = await tx.runs.get(run_id_for(ACME, b.id, second))
     assert second_b.status is RunStatus.DEAD

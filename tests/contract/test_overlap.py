@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from domain.ids import ScheduleId, WorkerId, run_id_for
+from domain.job import Priority
 from domain.run import Outcome, Run, RunStatus
 from domain.schedule import OverlapPolicy, Schedule
 from domain.timing import Timing
@@ -69,8 +70,9 @@ async def fires(subject: Subject, schedule: Schedule, count: int) -> list[Run]:
 @pytest.mark.parametrize(
     ("policy", "statuses", "buffered"),
     [
-        (OverlapPolicy.SKIP, [P, S, S], [False, False, False]),
-        (OverlapPolicy.BUFFER_ONE, [P, P, S], [False, True, False]),
+        # A catch-up: the fires did not overlap each other's runs, they queue.
+        (OverlapPolicy.SKIP, [P, P, P], [False, True, True]),
+        (OverlapPolicy.BUFFER_ONE, [P, P, P], [False, True, True]),
         (OverlapPolicy.BUFFER_ALL, [P, P, P], [False, True, True]),
         (OverlapPolicy.REPLACE, [C, C, P], [False, False, False]),
         (OverlapPolicy.ALLOW, [P, P, P], [False, False, False]),
@@ -79,8 +81,9 @@ async def fires(subject: Subject, schedule: Schedule, count: int) -> list[Run]:
 async def test_three_fires_due_together_follow_the_overlap_policy(
     subject: Subject, policy: OverlapPolicy, statuses: list[RunStatus], buffered: list[bool]
 ) -> None:
-    """Fires at t-2m, t-1m and t in one pass: each later fire meets the earlier ones
-    still pending; skipped ones say why, replaced ones say by what."""
+    """Fires at t-2m, t-1m and t in one pass, nothing running before: under skip and
+    buffer_one they queue one behind the other instead of skipping each other; replace
+    keeps the latest (replaced ones say by what)."""
     schedule = await minutely(subject, policy)
     await materialise(subject)
     found = await fires(subject, schedule, 3)
@@ -90,6 +93,40 @@ async def test_three_fires_due_together_follow_the_overlap_policy(
     for run in (r for r in found if r.status is C):
         assert run.reason is not None
         assert run.reason.startswith("replaced by the fire of")
+
+
+@pytest.mark.parametrize(
+    ("policy", "statuses", "buffered"),
+    [
+        (OverlapPolicy.SKIP, [S, S, S], [False, False, False]),
+        (OverlapPolicy.BUFFER_ONE, [P, S, S], [True, False, False]),
+    ],
+)
+async def test_a_catch_up_behind_a_run_still_active_meets_it_as_fires_on_time_do(
+    subject: Subject, policy: OverlapPolicy, statuses: list[RunStatus], buffered: list[bool]
+) -> None:
+    """A run from before the gap is still pending: it was active at every late fire's
+    time, so skip skips them all and buffer_one buffers one."""
+    schedule = await minutely(subject, policy)
+    assert schedule.next_fire_at is not None
+    before, _ = Run.materialise(
+        tenant_id=ACME,
+        schedule_id=schedule.id,
+        job_id=schedule.job_id,
+        nominal_at=schedule.next_fire_at - MINUTE,
+        dispatch_at=schedule.next_fire_at - MINUTE,
+        max_attempts=1,
+        priority=Priority.NORMAL,
+        capability="EVENT",
+        now=schedule.next_fire_at - MINUTE,
+        payload={},
+    )
+    async with subject.db.transaction(ACME) as tx:
+        assert await tx.runs.add_many([before]) == 1
+    await materialise(subject)
+    found = await fires(subject, schedule, 3)
+    assert [r.status for r in found] == statuses
+    assert [r.buffered for r in found] == buffered
 
 
 async def test_buffered_fires_run_one_at_a_time_in_order(subject: Subject) -> None:

@@ -18,6 +18,7 @@ from domain.ports import RunFilter
 from domain.run import Outcome, Run, RunStatus
 from service import runs as use
 from tests.contract.support import ACME, GLOBEX, Subject, job
+from tests.helpers import leading
 
 PAST = datetime(2020, 1, 1, tzinfo=UTC)
 FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
@@ -232,7 +233,9 @@ async def test_rescuer_takes_back_lapsed_leases(subject: Subject) -> None:
         tenant_id=ACME,
         lease=timedelta(milliseconds=-1),  # already lapsed: no sleeping in tests
     )
-    taken = await use.rescue(subject.system, limit=10, unit=lambda: 0.0)
+    taken = await use.rescue(
+        subject.system, fence=await leading(subject.system), limit=10, unit=lambda: 0.0
+    )
     assert [r.id for r in taken] == [claimed.id]
     async with subject.db.transaction(ACME) as tx:
         stored = await tx.runs.get(run.id)

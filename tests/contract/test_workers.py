@@ -15,6 +15,7 @@ from service import runs as use
 from service import workers as registry
 from tests.contract.support import ACME, GLOBEX, Subject, job
 from tests.contract.test_run_queue import fire, seed
+from tests.helpers import leading
 
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -51,10 +52,10 @@ async def test_silent_workers_go_offline_once(subject: Subject) -> None:
     async with subject.db.transaction(ACME) as tx:
         await tx.workers.save(replace(quiet, last_heartbeat_at=LONG_AGO))
     before = len(await subject.committed_events())
-    gone = await registry.sweep_silent(subject.system)
+    gone = await registry.sweep_silent(subject.system, fence=await leading(subject.system))
     assert [w.id for w in gone] == [quiet.id]
     assert gone[0].state is WorkerState.OFFLINE
-    assert await registry.sweep_silent(subject.system) == []
+    assert await registry.sweep_silent(subject.system, fence=await leading(subject.system)) == []
     assert len(await subject.committed_events()) == before + 1
     async with subject.db.transaction(ACME) as tx:
         assert (await tx.workers.get(lively.id)).state is WorkerState.ONLINE

@@ -18,6 +18,7 @@ from adapters.postgres.database import PostgresDatabase, create_pool
 from domain.events import DomainEvent, EventType
 from domain.ids import TenantId
 from service.relay import relay_once
+from tests.helpers import leading
 from tests.servers import app_dsn
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -68,6 +69,7 @@ async def test_events_reach_the_stream_once_as_cloudevents(
 ) -> None:
     """Subject = type.tenant, Nats-Msg-Id = event id, CloudEvents body, exactly once."""
     app, scheduler = databases
+    fence = await leading(scheduler)
     nc = await nats.connect(nats_server.url)
     publisher = JetStreamPublisher(nc)
     await publisher.ensure_stream()
@@ -77,8 +79,8 @@ async def test_events_reach_the_stream_once_as_cloudevents(
     try:
         async with app.transaction(ACME) as tx:
             await tx.outbox.append(batch)
-        assert await relay_once(scheduler, publisher) == 3
-        assert await relay_once(scheduler, publisher) == 0
+        assert await relay_once(scheduler, publisher, fence=fence) == 3
+        assert await relay_once(scheduler, publisher, fence=fence) == 0
         # a replay of already-published events (crash between ack and mark) is deduped
         assert await publisher.publish_many(batch) == 3
     finally:
@@ -101,6 +103,7 @@ async def test_nats_outage_delays_events_and_loses_none(
 ) -> None:
     """NATS stopped, events committed meanwhile, NATS back: every event once, in order."""
     app, scheduler = databases
+    fence = await leading(scheduler)
     server = EmbeddedNats(tmp_path / "nats")
     server.start()
     nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
@@ -110,20 +113,20 @@ async def test_nats_outage_delays_events_and_loses_none(
         before = events(2)
         async with app.transaction(ACME) as tx:
             await tx.outbox.append(before)
-        assert await relay_once(scheduler, publisher) == 2
+        assert await relay_once(scheduler, publisher, fence=fence) == 2
         server.stop()
         during = events(4, start=2)
         async with app.transaction(ACME) as tx:
             await tx.outbox.append(during)
         with pytest.raises(ConnectionError):
-            await relay_once(scheduler, publisher)
+            await relay_once(scheduler, publisher, fence=fence)
         restarted = EmbeddedNats(tmp_path / "nats", port=server.port)
         restarted.start()
         try:
             published = 0
             for _ in range(100):  # bounded: the client reconnects within a few tries
                 try:
-                    published += await relay_once(scheduler, publisher)
+                    published += await relay_once(scheduler, publisher, fence=fence)
                 except ConnectionError:
                     await asyncio.sleep(0.1)
                     continue

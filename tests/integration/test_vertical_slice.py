@@ -19,6 +19,7 @@ from domain.job import Job, Target, TargetKind
 from domain.run import RunStatus
 from domain.timing import Timing
 from domain.triggers import OneShotTrigger
+from service.leadership import Fence
 from service.materialiser import LEADER, materialise_due
 from service.relay import relay_once
 from service.schedules import create_schedule
@@ -83,7 +84,7 @@ async def test_schedule_fires_runs_publishes_and_emits_events(
         async with app.transaction(ACME) as tx:
             run = await tx.runs.get(json.loads(msg.data)["run_id"])
         assert run.status is RunStatus.SUCCEEDED
-        while await relay_once(system, publisher):
+        while await relay_once(system, publisher, fence=Fence("replica-1", epoch)):
             pass
         js = nc.jetstream()
         info = await js.stream_info(STREAM)

@@ -1,0 +1,166 @@
+"""Leadership contract (memory and PostgreSQL): every leader-only pass is fenced in its
+own transaction, and a killed leader's vacant presence lets another replica take over
+before its lease expires."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from domain.errors import NotLeader
+from domain.run import RunStatus
+from domain.worker import WorkerState
+from service import runs as use
+from service import workers as registry
+from service.dependencies import resolve_waiting
+from service.leadership import LEADER, Campaign, Fence
+from service.materialiser import materialise_due
+from service.relay import relay_once
+from tests.contract.support import ACME, Subject, job
+from tests.contract.test_dependencies import EVENT, W, pair, status_of
+from tests.contract.test_run_queue import W1, fire, seed
+from tests.contract.test_workers import register
+from tests.unit.test_relay import RecordingPublisher
+
+MINUTE = timedelta(minutes=1)
+LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+async def deposed(subject: Subject, holder: str = "r") -> Fence:
+    """``holder`` led, its lease lapsed and another replica took over: its old fence."""
+    async with subject.system.system() as tx:
+        epoch = await tx.leader.acquire(LEADER, holder, MINUTE)
+        assert epoch is not None
+        await tx.leader.release(LEADER, holder, epoch)
+        assert await tx.leader.acquire(LEADER, "successor", MINUTE) == epoch + 1
+    return Fence(holder, epoch)
+
+
+async def test_a_deposed_leaders_rescue_sweep_and_relay_change_nothing(subject: Subject) -> None:
+    """A run whose lease lapsed, a silent worker and pending events: the deposed
+    leader's rescue, sweep and relay raise NotLeader and leave all three as they were."""
+    j = job()
+    await seed(subject, j, [fire(j)])
+    (claimed,) = await use.claim(
+        subject.db,
+        worker_id=W1,
+        capabilities=frozenset({"EVENT"}),
+        limit=1,
+        tenant_id=ACME,
+        lease=timedelta(milliseconds=-1),  # already lapsed
+    )
+    quiet = await register(subject, "quiet")
+    async with subject.db.transaction(ACME) as tx:
+        await tx.workers.save(replace(quiet, last_heartbeat_at=LONG_AGO))
+    async with subject.system.system() as tx:
+        pending = await tx.outbox.count()
+    assert pending > 0
+    old = await deposed(subject)
+    publisher = RecordingPublisher()
+    with pytest.raises(NotLeader):
+        await use.rescue(subject.system, fence=old, limit=10)
+    with pytest.raises(NotLeader):
+        await registry.sweep_silent(subject.system, fence=old)
+    with pytest.raises(NotLeader):
+        await relay_once(subject.system, publisher, fence=old)
+    async with subject.db.transaction(ACME) as tx:
+        assert (await tx.runs.get(claimed.id)).status is RunStatus.RUNNING
+        assert (await tx.workers.get(quiet.id)).state is WorkerState.ONLINE
+    async with subject.system.system() as tx:
+        assert await tx.outbox.count() == pending  # no outbox row deleted
+    assert publisher.stream == []  # checked before publishing anything
+    successor = Fence("successor", old.epoch + 1)
+    assert [r.id for r in await use.rescue(subject.system, fence=successor, limit=10)] == [
+        claimed.id
+    ]
+
+
+async def test_a_deposed_leaders_resolver_releases_nothing(subject: Subject) -> None:
+    """B waits for A; A succeeded: the deposed leader's resolver raises NotLeader and B
+    stays waiting; the new leader's releases it."""
+    _, b, _ = await pair(subject)
+    async with subject.system.system() as tx:
+        epoch = await tx.leader.acquire(LEADER, "r", MINUTE)
+    assert epoch is not None
+    await materialise_due(subject.system, holder="r", epoch=epoch, horizon=timedelta(0))
+    claimed = await use.claim(subject.db, worker_id=W, capabilities=EVENT, limit=5, tenant_id=ACME)
+    await use.record(subject.db, [use.Report(claimed[0])], jobs={}, tenant_id=ACME)
+    async with subject.system.system() as tx:
+        await tx.leader.release(LEADER, "r", epoch)
+        assert await tx.leader.acquire(LEADER, "successor", MINUTE) == epoch + 1
+    with pytest.raises(NotLeader):
+        await resolve_waiting(subject.system, fence=Fence("r", epoch))
+    assert await status_of(subject, b) is RunStatus.WAITING
+    assert await resolve_waiting(subject.system, fence=Fence("successor", epoch + 1)) == 1
+    assert await status_of(subject, b) is RunStatus.PENDING
+
+
+async def test_a_deposed_leaders_materialiser_inserts_nothing(subject: Subject) -> None:
+    """A due schedule: the deposed leader's pass raises NotLeader, no run is inserted
+    and the schedule does not advance."""
+    a, _, _ = await pair(subject)
+    old = await deposed(subject)
+    with pytest.raises(NotLeader):
+        await materialise_due(subject.system, holder=old.holder, epoch=old.epoch)
+    async with subject.db.transaction(ACME) as tx:
+        assert (await tx.schedules.get(a.id)).next_fire_at == a.next_fire_at
+    made = await materialise_due(subject.system, holder="successor", epoch=old.epoch + 1)
+    assert made.runs == 2
+
+
+async def test_a_vacant_presence_hands_a_live_lease_over_at_once(subject: Subject) -> None:
+    """A leads with a long ttl; while its presence lives B cannot take over; once its
+    presence is gone (process killed, session ended), B takes over at the next step
+    without waiting for the lease to expire, and A's fence fails."""
+    async with subject.system.presence() as b_presence:
+        b = Campaign(b_presence, "b", timedelta(minutes=5))
+        async with subject.system.presence() as a_presence:
+            a = Campaign(a_presence, "a", timedelta(minutes=5))
+            first = await a.step()
+            assert first is not None
+            assert await a.step() == first  # renewed
+            assert await b.step() is None
+        # A's session ended without a word: its lease is still live.
+        async with subject.system.system() as tx:
+            assert await tx.leader.current(LEADER) == ("a", first)
+        assert await b.step() == first + 1
+        assert await b.step() == first + 1
+    with pytest.raises(NotLeader):
+        await materialise_due(subject.system, holder="a", epoch=first)
+
+
+async def test_a_live_presence_does_not_outlast_the_lease(subject: Subject) -> None:
+    """A frozen leader keeps its presence but not its lease: once the lease expired, B
+    takes over; A, resumed, learns it lost and B stays leader."""
+    async with (
+        subject.system.presence() as a_presence,
+        subject.system.presence() as b_presence,
+    ):
+        a = Campaign(a_presence, "a", timedelta(minutes=5))
+        b = Campaign(b_presence, "b", timedelta(minutes=5))
+        first = await a.step()
+        assert first is not None
+        async with subject.system.system() as tx:  # "frozen" past its ttl
+            await tx.leader.release(LEADER, "a", first)
+        assert await b.step() == first + 1
+        assert await a.step() is None
+        assert a.epoch is None
+        assert await b.step() == first + 1
+
+
+async def test_a_clean_resign_lets_another_replica_lead_at_its_next_step(
+    subject: Subject,
+) -> None:
+    """A resigns (a clean stop) and B, whose presence lives, takes over at once."""
+    async with (
+        subject.system.presence() as a_presence,
+        subject.system.presence() as b_presence,
+    ):
+        a = Campaign(a_presence, "a", timedelta(minutes=5))
+        b = Campaign(b_presence, "b", timedelta(minutes=5))
+        first = await a.step()
+        assert first is not None
+        await a.resign()
+        assert await b.step() == first + 1
