@@ -350,7 +350,7 @@ async def serve(
                         metrics=metrics,
                         limits=limits,
                         limiter=limiter,
-                        operator_db=db,
+                        system_db=db,
                     )
                 await loops_ready.wait()
                 if on_ready is not None:
@@ -384,13 +384,13 @@ async def _start_api(
     metrics: PrometheusMetrics,
     limits: TenantLimits,
     limiter: RateLimiter,
-    operator_db: PostgresDatabase,
+    system_db: PostgresDatabase,
 ) -> str:
     assert opts.api_port is not None
     assert opts.auth is not None
     app = create_app(
         db,
-        operator_db=operator_db,
+        system_db=system_db,
         auth=bearer(opts.auth),
         secrets=opts.targets.box(),
         readiness=readiness,

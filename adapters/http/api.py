@@ -139,14 +139,16 @@ def create_app(
     limits: TenantLimits | None = None,
     limiter: RateLimiter | None = None,
     operator: TenantId | None = None,
-    operator_db: Database | None = None,
+    system_db: Database | None = None,
 ) -> FastAPI:
     """The API over ``db``. ``holidays`` reads calendars' holiday sources (countries,
     iCalendar): the library one unless a test gives another. ``secrets`` seals HTTP
     targets' signing secrets (without it, creating an HTTP job answers 503).
     ``operator``: the tenant whose admins may see every tenant's usage (none: nobody),
-    read through ``operator_db`` (the scheduler's role; ``db`` is the API's own
-    ``kairos_app`` login, which sees one tenant per transaction and nothing more)."""
+    read through ``system_db``. ``system_db`` (the scheduler's role) serves only the
+    reads that span tenants and take no tenant input: the operator's usage and the
+    metrics' queue depth; ``db`` is the API's own ``kairos_app`` login, which sees one
+    tenant per transaction and nothing more. Without ``system_db``, ``db`` does both."""
     holiday_provider: HolidayProvider = holidays or LibraryHolidayProvider()
     app = FastAPI(
         title="Kairos",
@@ -211,7 +213,7 @@ def create_app(
         pool use, leader, queue depth by status and priority, outbox lag."""
         if metrics is None:
             return PlainTextResponse("")
-        return Response(await metrics.render(db), media_type=metrics.content_type)
+        return Response(await metrics.render(system_db or db), media_type=metrics.content_type)
 
     @app.get(
         "/audit", tags=["audit"], response_model=m.AuditPage, response_model_exclude_unset=True
@@ -248,7 +250,7 @@ def create_app(
                 needed="operator",
             )
         found, start = await usage.every_tenants_usage(
-            operator_db or db, since=_instant(since, "since")
+            system_db or db, since=_instant(since, "since")
         )
         return {"since": start.isoformat(), "items": [render_usage(u, quotas) for u in found]}
 
