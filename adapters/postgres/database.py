@@ -20,6 +20,7 @@ from adapters.documents import (
     schedule_fields,
     schedule_spec,
 )
+from adapters.postgres.outage import StateHook, translated
 from adapters.postgres.queries import sql
 from adapters.postgres.runs import PgRuns
 from domain.audit import AuditEntry
@@ -51,21 +52,32 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
 
 
 class PostgresDatabase:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    """Units of work on a pool. A lost or unreachable server raises
+    ``DependencyUnavailable`` (see ``outage``); ``on_state`` hears of each transaction's
+    reachability (None: it worked), so the process can report an outage."""
+
+    def __init__(self, pool: asyncpg.Pool, *, on_state: StateHook | None = None) -> None:
         self._pool = pool
+        self._on_state = on_state
 
     @asynccontextmanager
     async def transaction(self, tenant_id: TenantId) -> AsyncIterator[PostgresUnitOfWork]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(sql("set_tenant"), tenant_id)
-            yield PostgresUnitOfWork(conn, tenant_id)
+        with translated(self._on_state, timeouts=False):
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(sql("set_tenant"), tenant_id)
+                yield PostgresUnitOfWork(conn, tenant_id)
+        if self._on_state is not None:
+            self._on_state(None)
 
     @asynccontextmanager
     async def system(self) -> AsyncIterator[PostgresUnitOfWork]:
         """Cross-tenant unit of work; the pool's role must be a kairos_system member."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(sql("set_system"))
-            yield PostgresUnitOfWork(conn, None)
+        with translated(self._on_state, timeouts=False):
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(sql("set_system"))
+                yield PostgresUnitOfWork(conn, None)
+        if self._on_state is not None:
+            self._on_state(None)
 
 
 class PostgresUnitOfWork:

@@ -1,0 +1,57 @@
+"""Connection-class asyncpg errors, translated once into ``DependencyUnavailable``.
+
+A PostgreSQL restart shows up as many driver errors: a refused or reset socket
+(``OSError``), ``ConnectionDoesNotExistError`` mid-query, ``InterfaceError`` on a
+connection the pool had already lost, ``AdminShutdownError`` when the server stops,
+``CannotConnectNowError`` while it starts. Callers see one type for all of them and
+can wait the outage out; every other database error passes through unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import asyncpg
+
+from domain.errors import DependencyUnavailable
+
+DEPENDENCY = "postgres"
+
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin/crash shutdown, starting up
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+# Called with None when a transaction succeeded, with the error when the server was
+# unreachable: lets a process log and report an outage once per change of state.
+StateHook = Callable[[BaseException | None], None]
+
+
+def unavailable(exc: BaseException) -> DependencyUnavailable:
+    if isinstance(exc, DependencyUnavailable):
+        return exc
+    text = str(exc) or type(exc).__name__
+    return DependencyUnavailable(DEPENDENCY, f"{type(exc).__name__}: {text}")
+
+
+@contextmanager
+def translated(hook: StateHook | None = None, *, timeouts: bool = False) -> Iterator[None]:
+    """Raise ``DependencyUnavailable`` for connection-class errors in the block
+    (``timeouts``: a ``TimeoutError`` too, for connecting, where it means no server)."""
+    kinds: tuple[type[BaseException], ...] = (
+        (*CONNECTION_ERRORS, TimeoutError) if timeouts else CONNECTION_ERRORS
+    )
+    try:
+        yield
+    except DependencyUnavailable as exc:
+        if hook is not None:
+            hook(exc)
+        raise
+    except kinds as exc:
+        if hook is not None:
+            hook(exc)
+        raise unavailable(exc) from exc
