@@ -116,7 +116,8 @@ async def test_a_fault_is_logged_once_with_its_traceback(caplog: pytest.LogCaptu
     with caplog.at_level(logging.INFO, logger="kairos.resilience"):
         await asyncio.wait_for(supervise("loop", body, stop), 20)
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
-    assert len(errors) == 1 and errors[0].exc_info is not None
+    assert len(errors) == 1
+    assert errors[0].exc_info is not None
     assert calls == 4
 
 
