@@ -20,7 +20,7 @@ from adapters.documents import (
     schedule_fields,
     schedule_spec,
 )
-from adapters.postgres.outage import StateHook, translated
+from adapters.postgres.outage import StateHook, quiet_pool_retries, translated
 from adapters.postgres.queries import sql
 from adapters.postgres.runs import PgRuns
 from domain.audit import AuditEntry
@@ -44,6 +44,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    quiet_pool_retries()
     pool = await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=_init_connection
     )

@@ -9,6 +9,7 @@ can wait the outage out; every other database error passes through unchanged.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -55,3 +56,22 @@ def translated(hook: StateHook | None = None, *, timeouts: bool = False) -> Iter
         if hook is not None:
             hook(exc)
         raise unavailable(exc) from exc
+
+
+class _QuietFloor(logging.Filter):
+    """asyncpg's pool logs a warning with a traceback each time it fails to reconnect
+    its minimum of connections: one per retry for the whole outage. The process reports
+    the outage once itself (``StateHook``), so those records are dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to restore the pool connection floor")
+
+
+_QUIET = _QuietFloor()
+
+
+def quiet_pool_retries() -> None:
+    """Install the filter once (idempotent)."""
+    logger = logging.getLogger("asyncpg.pool")
+    if _QUIET not in logger.filters:
+        logger.addFilter(_QUIET)
