@@ -22,9 +22,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
+import httpx
 import nats
 import pytest
 
+from adapters.auth.tokens import DEV_AUDIENCE, DEV_ISSUER, DevKeys
 from adapters.clock import SystemClock
 from adapters.embedded.nats import EmbeddedNats
 from adapters.embedded.postgres import EmbeddedPostgres
@@ -251,6 +253,73 @@ async def test_a_worker_started_while_postgres_is_down_waits_then_stops_cleanly(
         assert code == 0, stderr
         assert "Traceback" not in stderr
         assert "ConnectionReconnectingError" not in stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if not (Path(own_postgres.data) / "postmaster.pid").exists():
+            await asyncio.to_thread(own_postgres.start)
+
+
+def _serve_process(
+    dsn: str, nats_url: str, env: dict[str, str], folder: Path
+) -> subprocess.Popen[str]:
+    assert KAIROS is not None
+    return subprocess.Popen(
+        [
+            *(KAIROS, "serve", "--database-url", dsn, "--nats-url", nats_url),
+            *("--api-port", "0", "--workers", "0"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=folder,
+    )
+
+
+async def test_serve_started_while_postgres_is_down_waits_and_reports_outages(
+    own_postgres: EmbeddedPostgres, own_nats: EmbeddedNats, own_root: Path
+) -> None:
+    """`kairos serve` with PostgreSQL down waits (alive, not ready); once it starts,
+    /health/ready answers 200; a later outage turns it 503 without ending the process,
+    and it is 200 again after; SIGTERM then ends it with status 0."""
+    keys = DevKeys(own_root / "auth").ensure()
+    env = {
+        **os.environ,
+        "KAIROS_AUTH_JWKS_FILE": str(keys.jwks_file),
+        "KAIROS_AUTH_ISSUER": DEV_ISSUER,
+        "KAIROS_AUTH_AUDIENCE": DEV_AUDIENCE,
+        "KAIROS_LOG_FORMAT": "console",
+    }
+    dsn = app_dsn(own_postgres.dsn_for("kairos"), "kairos_scheduler")
+    await asyncio.to_thread(own_postgres.stop)
+    process = _serve_process(dsn, own_nats.url, env, own_root)
+    try:
+        await asyncio.sleep(4.0)  # integration: the replica waits in real time
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        await asyncio.to_thread(own_postgres.start)
+        line = await _line(process, 40)
+        assert line.startswith("kairos ready: api http://"), line
+        url = line.split()[3].rstrip(",")
+        async with httpx.AsyncClient(base_url=url, timeout=10) as api:
+
+            async def ready_is(status: int) -> bool:
+                return (await api.get("/health/ready")).status_code == status
+
+            await _eventually(lambda: ready_is(200), 40)
+            await asyncio.to_thread(own_postgres.stop)
+            await _eventually(lambda: ready_is(503), 20)
+            await asyncio.sleep(3.0)
+            assert process.poll() is None
+            assert (await api.get("/health/live")).status_code == 200
+            await asyncio.to_thread(own_postgres.start)
+            await _eventually(lambda: ready_is(200), 40)
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(asyncio.to_thread(process.wait), 30)
+        stderr = process.stderr.read() if process.stderr else ""
+        assert code == 0, stderr
+        assert "Traceback" not in stderr
     finally:
         if process.poll() is None:
             process.kill()
