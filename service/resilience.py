@@ -47,6 +47,7 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, starting up
     asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InternalClientError,  # a connection dropped mid-query
     nats.errors.ConnectionClosedError,
     nats.errors.ConnectionReconnectingError,
     nats.errors.ConnectionDrainingError,

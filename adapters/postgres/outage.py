@@ -3,7 +3,8 @@
 A PostgreSQL restart shows up as many driver errors: a refused or reset socket
 (``OSError``), ``ConnectionDoesNotExistError`` mid-query, ``InterfaceError`` on a
 connection the pool had already lost, ``AdminShutdownError`` when the server stops,
-``CannotConnectNowError`` while it starts. Callers see one type for all of them and
+``CannotConnectNowError`` while it starts, ``InternalClientError`` from a connection
+dropped in the middle of an operation. Callers see one type for all of them and
 can wait the outage out; every other database error passes through unchanged.
 """
 
@@ -25,6 +26,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,  # admin/crash shutdown, starting up
     asyncpg.exceptions.TooManyConnectionsError,
+    # "cannot switch to state ...; another operation is in progress": a connection the
+    # server dropped in the middle of a query (seen on a PostgreSQL stop).
+    asyncpg.exceptions.InternalClientError,
 )
 
 # Called with None when a transaction succeeded, with the error when the server was

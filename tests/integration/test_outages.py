@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -156,10 +158,11 @@ async def _succeeded(cluster: EmbeddedPostgres, schedule_id: object) -> int:
 
 
 async def test_a_replica_lives_through_a_postgres_restart(
-    own_postgres: EmbeddedPostgres, nats_server: EmbeddedNats
+    own_postgres: EmbeddedPostgres, nats_server: EmbeddedNats, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Fires every second; PostgreSQL stops for 4 s: the replica keeps running and is
-    not ready; after the restart it is ready again and new fires succeed."""
+    """Fires every second; PostgreSQL stops for 4 s: the replica keeps running, is not
+    ready and logs each paused loop once (not per retry); after the restart it is ready
+    again and new fires succeed."""
     app_pool = await create_pool(app_dsn(own_postgres.dsn_for("kairos")))
     async with _replica(own_postgres, nats_server.url) as (task, readiness):
         now = SystemClock().now()
@@ -186,9 +189,14 @@ async def test_a_replica_lives_through_a_postgres_restart(
             return await _succeeded(own_postgres, schedule.id) >= 2
 
         await _eventually(some_succeeded)
-        await asyncio.to_thread(own_postgres.stop)
-        await asyncio.sleep(4.0)  # integration: an outage of real time
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="kairos"):
+            await asyncio.to_thread(own_postgres.stop)
+            await asyncio.sleep(4.0)  # integration: an outage of real time
         assert not task.done(), task.exception() if task.done() else None
+        lines = Counter(r.getMessage() for r in caplog.records if r.name.startswith("kairos"))
+        assert lines, "the outage went unreported"
+        assert max(lines.values()) == 1, lines.most_common(3)
         ready, detail = await readiness.check()
         assert not ready
         assert not detail["postgres"]["ok"]
