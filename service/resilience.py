@@ -31,6 +31,7 @@ import asyncpg
 import nats.errors
 import nats.js.errors
 
+from adapters.postgres.outage import socket_error
 from domain.errors import DependencyUnavailable
 
 log = logging.getLogger("kairos.resilience")
@@ -41,7 +42,6 @@ T = TypeVar("T")
 # through an adapter's translation (a LISTEN connection, the migration check, NATS).
 _TRANSIENT: tuple[type[BaseException], ...] = (
     DependencyUnavailable,
-    OSError,  # ConnectionRefusedError, ConnectionResetError, ...
     TimeoutError,  # nats.errors.TimeoutError and asyncpg's connect timeout too
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
@@ -64,7 +64,7 @@ def is_transient(exc: BaseException) -> bool:
     """An outage to wait out; a group is one when every error in it is."""
     if isinstance(exc, BaseExceptionGroup):
         return all(is_transient(inner) for inner in exc.exceptions)
-    return isinstance(exc, _TRANSIENT)
+    return isinstance(exc, _TRANSIENT) or socket_error(exc)
 
 
 def dependency_of(exc: BaseException) -> str:

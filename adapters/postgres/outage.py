@@ -11,17 +11,17 @@ can wait the outage out; every other database error passes through unchanged.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import asyncpg
 
-from domain.errors import DependencyUnavailable
+from domain.errors import DependencyUnavailable, DomainError
 
 DEPENDENCY = "postgres"
 
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,  # admin/crash shutdown, starting up
@@ -34,6 +34,15 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 # Called with None when a transaction succeeded, with the error when the server was
 # unreachable: lets a process log and report an outage once per change of state.
 StateHook = Callable[[BaseException | None], None]
+
+
+def socket_error(exc: BaseException) -> bool:
+    """A network failure (refused, reset, unreachable, a name that does not resolve),
+    not any ``OSError``: ``PermissionError`` and the like are other things, and several
+    domain errors inherit them (``Forbidden`` is a ``PermissionError``)."""
+    if isinstance(exc, DomainError):
+        return False
+    return isinstance(exc, ConnectionError | socket.gaierror) or type(exc) is OSError
 
 
 def unavailable(exc: BaseException) -> DependencyUnavailable:
@@ -56,7 +65,9 @@ def translated(hook: StateHook | None = None, *, timeouts: bool = False) -> Iter
         if hook is not None:
             hook(exc)
         raise
-    except kinds as exc:
+    except Exception as exc:
+        if not (isinstance(exc, kinds) or socket_error(exc)):
+            raise
         if hook is not None:
             hook(exc)
         raise unavailable(exc) from exc

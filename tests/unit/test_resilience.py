@@ -16,7 +16,8 @@ import pytest
 from adapters.memory.clock import FakeClock
 from adapters.memory.database import MemoryDatabase, MemoryUnitOfWork
 from adapters.memory.publisher import RecordingPublisher
-from domain.errors import DependencyUnavailable
+from adapters.postgres.outage import translated
+from domain.errors import DependencyUnavailable, Forbidden
 from domain.ids import TenantId
 from domain.job import TargetKind
 from domain.run import RunStatus
@@ -171,3 +172,27 @@ async def test_a_pool_started_during_an_outage_waits_then_works() -> None:
     await asyncio.wait_for(task, 10)
     async with db.transaction(ACME) as tx:
         assert (await tx.runs.get(run.id)).status is RunStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    ("error", "outage"),
+    [
+        (ConnectionRefusedError(111, "refused"), True),
+        (OSError(113, "no route to host"), True),
+        (asyncpg.InterfaceError("connection is closed"), True),
+        (asyncpg.exceptions.AdminShutdownError("terminating connection"), True),
+        (Forbidden("system.retention is a system schedule"), False),
+        (PermissionError("not a network failure"), False),
+        (asyncpg.UniqueViolationError("duplicate key"), False),
+    ],
+)
+def test_the_postgres_adapter_translates_connection_errors_only(
+    error: Exception, outage: bool
+) -> None:
+    """Connection-class errors become DependencyUnavailable; a domain error that happens
+    to be an OSError (Forbidden is a PermissionError) or a SQL error passes unchanged."""
+    expected = DependencyUnavailable if outage else type(error)
+    with pytest.raises(expected) as raised, translated():
+        raise error
+    assert (raised.value is error) is not outage
+    assert is_transient(raised.value) is outage
