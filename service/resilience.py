@@ -179,11 +179,11 @@ class Outage:
             self.backoff.reset()  # a new episode: start again from the shortest pause
         if is_transient(exc):
             if self._failing is None:
+                dependency = dependency_of(exc)
                 self.logger.warning(
-                    "%s paused: %s unavailable (%s); retrying with backoff",
+                    "%s paused: %s; retrying with backoff",
                     self.name,
-                    dependency_of(exc),
-                    text,
+                    text if dependency == "?" else f"{dependency} unavailable ({text})",
                 )
         elif self._failing != text:
             self.logger.error("%s failed; retrying with backoff", self.name, exc_info=exc)

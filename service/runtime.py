@@ -298,11 +298,12 @@ async def _connect_nats(url: str, stop: asyncio.Event, deps: Dependencies) -> Cl
     holder: list[Client] = []
 
     async def on_error(exc: Exception) -> None:
-        connected = bool(holder) and holder[0].is_connected
-        if is_transient(exc) and not connected:
-            deps.down(NATS, exc)
-        else:
+        if not is_transient(exc):
             log.warning("nats: %s", describe(exc))
+        elif holder and holder[0].is_connected:
+            log.debug("nats: %s", describe(exc))  # the disconnect that follows says it
+        else:  # a failed (re)connect attempt: part of the one outage
+            deps.down(NATS, exc)
 
     async def on_disconnected() -> None:
         deps.down(NATS, "disconnected; reconnecting")
