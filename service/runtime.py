@@ -306,6 +306,8 @@ async def _connect_nats(url: str, stop: asyncio.Event, deps: Dependencies) -> Cl
             deps.down(NATS, exc)
 
     async def on_disconnected() -> None:
+        if holder and holder[0].is_closed:
+            return  # our own close on the way out, not an outage
         deps.down(NATS, "disconnected; reconnecting")
 
     async def on_reconnected() -> None:
