@@ -329,8 +329,9 @@ async def _connect_nats(url: str, stop: asyncio.Event, deps: Dependencies) -> Cl
         stopped.cancel()
     if not connecting.done():
         connecting.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await connecting
+        await asyncio.wait({connecting})  # its own cancellation, not ours: not re-raised
+        if not connecting.cancelled():
+            connecting.exception()  # connected or failed meanwhile: we stop regardless
         raise Stopped("connecting to NATS")
     nc = connecting.result()
     holder.append(nc)

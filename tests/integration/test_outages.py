@@ -164,6 +164,20 @@ async def test_a_replica_lives_through_a_postgres_restart(
     ready and logs each paused loop once (not per retry); after the restart it is ready
     again and new fires succeed."""
     app_pool = await create_pool(app_dsn(own_postgres.dsn_for("kairos")))
+    try:
+        await _replica_through_restart(own_postgres, nats_server, caplog, app_pool)
+    finally:
+        app_pool.terminate()
+        if not (Path(own_postgres.data) / "postmaster.pid").exists():
+            await asyncio.to_thread(own_postgres.start)  # for the next test
+
+
+async def _replica_through_restart(
+    own_postgres: EmbeddedPostgres,
+    nats_server: EmbeddedNats,
+    caplog: pytest.LogCaptureFixture,
+    app_pool: asyncpg.Pool,
+) -> None:
     async with _replica(own_postgres, nats_server.url) as (task, readiness):
         now = SystemClock().now()
         job = Job(
@@ -214,7 +228,6 @@ async def test_a_replica_lives_through_a_postgres_restart(
 
         await _eventually(ready_again, 40)
         assert not task.done()
-    app_pool.terminate()
 
 
 def _worker_process(cluster: EmbeddedPostgres, nats_url: str) -> subprocess.Popen[str]:
@@ -267,6 +280,30 @@ async def test_a_worker_started_while_postgres_is_down_waits_then_stops_cleanly(
             process.wait()
         if not (Path(own_postgres.data) / "postmaster.pid").exists():
             await asyncio.to_thread(own_postgres.start)
+
+
+async def test_a_worker_started_while_nats_is_down_waits_for_it(
+    own_postgres: EmbeddedPostgres, own_nats: EmbeddedNats
+) -> None:
+    """`kairos worker` with nats-server down waits (one line, no traceback per attempt)
+    and is ready once NATS starts; SIGTERM then ends it with status 0."""
+    await asyncio.to_thread(own_nats.stop)
+    process = _worker_process(own_postgres, own_nats.url)
+    try:
+        await asyncio.sleep(5.0)  # integration: nats-py retries every 2 s meanwhile
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        await asyncio.to_thread(own_nats.start)
+        assert "kairos ready" in await _line(process, 30)
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(asyncio.to_thread(process.wait), 20)
+        stderr = process.stderr.read() if process.stderr else ""
+        assert code == 0, stderr
+        assert "Traceback" not in stderr
+        assert stderr.count("nats unavailable") == 1, stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def _serve_process(
