@@ -88,6 +88,23 @@ class Unavailable(DomainError):
     code = "UNAVAILABLE"
 
 
+class DependencyUnavailable(ConnectionError):
+    """PostgreSQL or NATS cannot be reached right now (refused, reset, restarting, the
+    connection dropped): a transient condition, to be waited out and retried.
+
+    Adapters raise it in place of their driver's connection-class errors, so callers
+    recognise an outage by one type. It is a ``ConnectionError`` (hence an ``OSError``),
+    not a ``DomainError``: code that treats a domain error as a final answer (drop the
+    message, fail the attempt) must not take an outage for one. ``dependency`` names
+    what is down (``postgres``, ``nats``).
+    """
+
+    def __init__(self, dependency: str, message: str) -> None:
+        super().__init__(f"{dependency} unavailable: {message}")
+        self.dependency = dependency
+        self.message = message
+
+
 class InvalidTransition(Conflict):
     """An aggregate was asked to move to a state its lifecycle does not allow."""
 

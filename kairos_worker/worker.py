@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -89,6 +90,7 @@ class Worker:
     _client: httpx.AsyncClient | None = None
     # Outcomes waiting to be sent; ``None`` ends the reporter.
     _outbox: asyncio.Queue[tuple[RunContext, dict[str, Any]] | None] | None = None
+    _beating: _Outage = field(default_factory=lambda: _Outage("heartbeat"))
 
     def handler(self, job_type: str) -> Callable[[Handler], Handler]:
         """Declare the coroutine that runs jobs of ``job_type`` (a WORKER job's type)."""
@@ -131,8 +133,10 @@ class Worker:
             transport=self.transport,
         ) as client:
             self._client = client
-            await self._register()
             relay = asyncio.create_task(self._relay_stop(stop))
+            if not await self._register():
+                relay.cancel()
+                return  # stopped before Kairos ever answered: nothing to undo
             beats = asyncio.create_task(self._beat_loop())
             reporter = asyncio.create_task(self._reporter())
             try:
@@ -158,7 +162,9 @@ class Worker:
         assert self._client is not None
         return await self._client.post(path, json=body if body is not None else {})
 
-    async def _register(self) -> None:
+    async def _register(self) -> bool:
+        """Register, waiting while Kairos is unreachable or unavailable (5xx); False if
+        stopped first."""
         body = {
             "name": self.name,
             "capabilities": sorted(self._handlers),
@@ -167,23 +173,28 @@ class Worker:
             "labels": dict(self.labels),
             "heartbeat_interval": self.heartbeat_interval,
         }
-        delay = 0.5
-        while True:
+        assert self._stopping is not None
+        outage = _Outage("register")
+        while not self._stopping.is_set():
             try:
                 response = await self._call("/workers/register", body)
             except httpx.TransportError as exc:
-                log.warning("register failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10)
+                await _sleep_unless(self._stopping, outage.failed(str(exc)))
                 continue
+            if _unavailable(response):
+                await _sleep_unless(self._stopping, outage.failed(_message(response)))
+                continue
+            outage.ok()
             _raise_for(response)
             self.worker_id = response.json()["id"]
             log.info("registered as %s (%s)", self.worker_id, ", ".join(sorted(self._handlers)))
-            return
+            return True
+        return False
 
     async def _claim_loop(self) -> None:
         assert self._stopping is not None
         assert self._slot is not None
+        outage = _Outage("claim")
         while not self._stopping.is_set():
             free = self.concurrency - len(self._held)
             if free <= 0:
@@ -199,9 +210,12 @@ class Worker:
                     {"max": min(free, 100), "wait": self.poll_wait, "lease": self.lease},
                 )
             except httpx.TransportError as exc:
-                log.warning("claim failed (%s); retrying", exc)
-                await _sleep_unless(self._stopping, 1.0)
+                await _sleep_unless(self._stopping, outage.failed(str(exc)))
                 continue
+            if _unavailable(response):  # Kairos is up, its database or broker is not
+                await _sleep_unless(self._stopping, outage.failed(_message(response)))
+                continue
+            outage.ok()
             if response.status_code == 409:  # offline: the heartbeat brings it back
                 await _sleep_unless(self._stopping, self.heartbeat_interval / 2)
                 continue
@@ -276,18 +290,19 @@ class Worker:
                 for context, outcome in items
             ]
         }
-        delay = 0.2
+        outage = _Outage(f"reporting {len(items)} outcome(s)")
         try:
             while True:
                 try:
                     response = await self._call(f"/workers/{self.worker_id}/report", body)
                 except httpx.TransportError as exc:
-                    log.warning("reporting %d outcome(s) failed (%s); retrying", len(items), exc)
+                    delay = outage.failed(str(exc))
                 else:
                     if response.status_code < 500:
                         break
+                    delay = outage.failed(_message(response))
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5)
+            outage.ok()
             if response.status_code >= 400:
                 log.error("outcomes refused: %s", _message(response))
             else:
@@ -314,8 +329,12 @@ class Worker:
                 f"/workers/{self.worker_id}/heartbeat", {"held": held, "lease": self.lease}
             )
         except httpx.TransportError as exc:
-            log.warning("heartbeat failed: %s", exc)
+            self._beating.failed(str(exc))
             return
+        if _unavailable(response):
+            self._beating.failed(_message(response))
+            return
+        self._beating.ok()
         if response.status_code >= 400:
             log.warning("heartbeat refused: %s", _message(response))
             return
@@ -352,6 +371,32 @@ class Worker:
             return
         with contextlib.suppress(httpx.HTTPError):
             await self._call(f"/workers/{self.worker_id}/stop")
+
+
+class _Outage:
+    """One loop's trouble reaching Kairos: logged when it starts and when it ends, not
+    per retry; pauses of 0.5 s doubling to 10 s, jittered."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failures = 0
+
+    def failed(self, reason: str) -> float:
+        if self.failures == 0:
+            log.warning("%s: Kairos unavailable (%s); retrying with backoff", self.what, reason)
+        delay: float = min(10.0, 0.5 * 2.0**self.failures)
+        self.failures += 1
+        return delay * (0.5 + random.random() / 2)
+
+    def ok(self) -> None:
+        if self.failures:
+            log.info("%s: Kairos reachable again", self.what)
+            self.failures = 0
+
+
+def _unavailable(response: httpx.Response) -> bool:
+    """A transient answer: Kairos (or a proxy before it) cannot serve right now."""
+    return response.status_code in (429, 502, 503, 504)
 
 
 def _raise_for(response: httpx.Response) -> None:

@@ -8,6 +8,11 @@ as asyncio loops in one TaskGroup.
   fixed-interval polling of schedules.
 - ``stop`` ends the loops after their current pass; ``ready`` is set once every loop has
   started (readiness is reported only then).
+- Every loop is supervised (``service.resilience``): a PostgreSQL or NATS outage of any
+  length, grouped errors from a loop's own TaskGroup included, pauses the loop with
+  backoff and it resumes by itself; ``loops`` says which are paused (readiness). The
+  LISTEN connection is one of those loops: it reconnects, and wakes the others then,
+  since notifications sent while it was away are lost.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import asyncpg
 
-from domain.errors import NotLeader
+from adapters.postgres.outage import translated
+from domain.errors import DependencyUnavailable, NotLeader
 from domain.ids import WorkerId, new_id
 from domain.job import TargetKind
 from domain.ports import Clock, Database, EventPublisher, HolidayProvider, TargetExecutor
@@ -31,6 +37,7 @@ from service.dependencies import resolve_waiting
 from service.leadership import Campaign, Fence
 from service.materialiser import materialise_due
 from service.relay import relay_once
+from service.resilience import Loops, Outage, supervise
 from service.retention import RetentionPolicy, SystemTasks
 from service.runs import rescue
 from service.worker import WorkerPool
@@ -82,6 +89,7 @@ class Scheduler:
         *,
         listen_dsn: str | None = None,
         holidays: HolidayProvider | None = None,
+        loops: Loops | None = None,
     ) -> None:
         self.db = db
         self.holidays = holidays  # reads calendars' holiday sources (countries, iCal)
@@ -105,30 +113,51 @@ class Scheduler:
         self._schedules_changed = asyncio.Event()
         self._outbox_changed = asyncio.Event()
         self._runs_ready = asyncio.Event()
+        self.loops = loops or Loops()  # the loops paused by an error now (readiness)
 
     @property
     def leader(self) -> bool:
         return self.epoch is not None
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
-        async with contextlib.AsyncExitStack() as stack:
-            if self._listen_dsn is not None:
-                conn = await asyncpg.connect(self._listen_dsn)
-                stack.push_async_callback(conn.close)
+        async with asyncio.TaskGroup() as group:
+            for loop in (
+                self._listener,
+                self._leadership,
+                self._materialiser,
+                self._rescuer,
+                self._relay,
+                self._workers,
+            ):
+                group.create_task(self._guarded(loop, stop), name=loop.__name__)
+            if ready is not None:
+                ready.set()
+            await stop.wait()
+
+    async def _listener(self, stop: asyncio.Event) -> None:
+        """Hold the LISTEN connection; raise when it is lost (supervised: reconnects)."""
+        if self._listen_dsn is None:
+            await stop.wait()
+            return
+        with translated(timeouts=True):
+            conn = await asyncpg.connect(self._listen_dsn)
+        lost = asyncio.Event()
+        try:
+            conn.add_termination_listener(lambda *_: lost.set())
+            with translated():
                 await conn.add_listener("kairos_schedules", self._wake(self._schedules_changed))
                 await conn.add_listener("kairos_outbox", self._wake(self._outbox_changed))
-            async with asyncio.TaskGroup() as group:
-                for loop in (
-                    self._leadership,
-                    self._materialiser,
-                    self._rescuer,
-                    self._relay,
-                    self._workers,
-                ):
-                    group.create_task(self._guarded(loop, stop), name=loop.__name__)
-                if ready is not None:
-                    ready.set()
-                await stop.wait()
+            # Whatever was notified while no connection listened is looked at now.
+            self._schedules_changed.set()
+            self._outbox_changed.set()
+            self._runs_ready.set()
+            await _wait_any(stop, lost, None)
+            if not stop.is_set():
+                raise DependencyUnavailable("postgres", "the LISTEN connection was lost")
+        finally:
+            with contextlib.suppress(Exception):  # a dead connection may fail to close
+                async with asyncio.timeout(2.0):
+                    await conn.close()
 
     @staticmethod
     def _wake(event: asyncio.Event) -> asyncpg.connection.Listener:
@@ -137,16 +166,14 @@ class Scheduler:
 
         return callback
 
-    async def _guarded(self, loop: object, stop: asyncio.Event) -> None:
-        """Run a loop until stop; an unexpected error is logged and the loop restarts
-        after a pause, so one failing dependency does not take the process down."""
-        assert callable(loop)
-        while not stop.is_set():
-            try:
-                await loop(stop)
-            except (OSError, asyncpg.PostgresError, ConnectionError) as exc:
-                log.warning("loop %s failed: %s; retrying", getattr(loop, "__name__", loop), exc)
-                await _sleep(stop, 1.0)
+    async def _guarded(
+        self, loop: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event
+    ) -> None:
+        """Run a loop until stop; any error (an outage, an ExceptionGroup of them, a
+        fault) pauses it with backoff and it restarts, so no dependency's failure takes
+        the process down."""
+        name = getattr(loop, "__name__", "loop").lstrip("_")
+        await supervise(name, lambda: loop(stop), stop, loops=self.loops, logger=log)
 
     async def _leadership(self, stop: asyncio.Event) -> None:
         """Renew every ttl/3 while leading; otherwise poll every ``leader_poll`` and take
@@ -241,6 +268,7 @@ class Scheduler:
             await _sleep(stop, self.settings.rescue_every.total_seconds())
 
     async def _relay(self, stop: asyncio.Event) -> None:
+        relaying = Outage("relay", log, loops=self.loops)
         while not stop.is_set():
             self._outbox_changed.clear()
             fence = self._fence()
@@ -252,10 +280,10 @@ class Scheduler:
                         pass
                 except NotLeader:
                     self._deposed(fence)
-                except ConnectionError as exc:
-                    log.warning("relay: %s; events stay in the outbox", exc)
-                    await _sleep(stop, 1.0)
+                except ConnectionError as exc:  # events stay in the outbox
+                    await _sleep(stop, relaying.failed(exc))
                     continue
+                relaying.ok()
             await _wait_any(stop, self._outbox_changed, self.settings.max_sleep.total_seconds())
 
     async def _workers(self, stop: asyncio.Event) -> None:
@@ -267,7 +295,7 @@ async def _sleep(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float | None) -> None:
     waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
     try:
         await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)

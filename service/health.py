@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -27,6 +27,9 @@ class Readiness:
     nats_connected: Callable[[], bool]
     pending_migrations: Callable[[], Awaitable[Sequence[int]]]
     outbox_lag_limit: timedelta = timedelta(seconds=60)
+    # The replica's loops paused by an error (an outage being waited out, or a fault):
+    # not ready until every one runs again.
+    paused: Callable[[], Mapping[str, str]] | None = None
 
     async def check(self) -> tuple[bool, dict[str, Any]]:
         checks = {
@@ -36,6 +39,8 @@ class Readiness:
             "leader": self._leader,
             "outbox": self._outbox,
         }
+        if self.paused is not None:
+            checks["loops"] = self._loops
         results = await asyncio.gather(*(_bounded(check) for check in checks.values()))
         detail = dict(zip(checks, results, strict=True))
         return all(r["ok"] for r in results), detail
@@ -47,6 +52,10 @@ class Readiness:
 
     async def _nats(self) -> dict[str, Any]:
         return {"ok": self.nats_connected()}
+
+    async def _loops(self) -> dict[str, Any]:
+        paused = dict(self.paused()) if self.paused is not None else {}
+        return {"ok": not paused, "paused": paused} if paused else {"ok": True}
 
     async def _migrations(self) -> dict[str, Any]:
         waiting = list(await self.pending_migrations())

@@ -5,6 +5,11 @@ until a signal, clean up.
   built-in worker pool unless ``worker_capacity`` is 0) plus the REST API.
 - ``work``: a worker process only (``kairos worker``): claims and executes runs.
 - ``dev``: the embedded default, own PostgreSQL and nats-server under a data folder.
+
+A process started while PostgreSQL or NATS is down waits for it (not ready, one log
+line) instead of exiting; an outage later is waited out by every loop
+(``service.resilience``). Stopping stays quick when a server is already gone: the NATS
+connection is closed instead of drained, and a failed drain never hides why we stop.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import dataclasses
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -52,6 +57,7 @@ from adapters.nats.queue_target import QueueLimits, QueueTarget
 from adapters.nats.trigger_responder import TriggerResponder
 from adapters.postgres.database import PostgresDatabase, SessionLimits, create_pool
 from adapters.postgres.migrate import migrate, pending
+from adapters.postgres.outage import translated
 from adapters.secrets import ENV_KEY, FernetSecretBox, key_file
 from domain.ids import TenantId, parse_tenant
 from domain.job import TargetKind
@@ -60,9 +66,21 @@ from domain.ports import TargetExecutor
 from service import telemetry
 from service.app import Scheduler, SchedulerSettings
 from service.health import Readiness
+from service.resilience import (
+    Dependencies,
+    Loops,
+    Stopped,
+    describe,
+    is_transient,
+    retrying,
+    supervise,
+)
 from service.worker import WorkerPool
 
 log = logging.getLogger("kairos")
+
+POSTGRES, NATS = "postgres", "nats"
+CLOSE_TIMEOUT = 5.0  # closing a connection to a server that is gone must not hang a stop
 
 
 def configure_logging() -> None:
@@ -225,26 +243,43 @@ async def _until_signal(
         if ready_line:
             print(f"kairos ready: {text}", flush=True)
 
-    await body(stop, ready)
+    try:
+        await body(stop, ready)
+    except Stopped as stopped:  # a signal while still waiting for a server
+        log.info("stopped while %s", stopped)
     log.info("stopped")
 
 
 @contextlib.asynccontextmanager
 async def _connected(
-    database_url: str, nats_url: str
+    database_url: str, nats_url: str, stop: asyncio.Event, deps: Dependencies
 ) -> AsyncIterator[tuple[PostgresDatabase, Client]]:
-    """The process's Postgres pool and its one NATS connection, drained on exit."""
-    pool = await create_pool(
-        database_url, limits=SessionLimits.from_env(os.environ), name="kairos-scheduler"
+    """The process's Postgres pool and its one NATS connection, each waited for while
+    its server is down (``Stopped`` if stop comes first); drained on exit."""
+
+    def on_postgres(exc: BaseException | None) -> None:
+        if exc is None:
+            if deps.is_down(POSTGRES):
+                deps.up(POSTGRES)
+        else:
+            deps.down(POSTGRES, exc)
+
+    pool = await retrying(
+        "connecting to PostgreSQL",
+        lambda: _create_pool(database_url),
+        stop,
+        dependencies=deps,
+        dependency=POSTGRES,
+        logger=log,
     )
     try:
-        nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
+        nc = await _connect_nats(nats_url, stop, deps)
         try:
-            yield PostgresDatabase(pool), nc
+            yield PostgresDatabase(pool, on_state=on_postgres), nc
         finally:
-            await nc.drain()
+            await _close_nats(nc)
     finally:
-        await pool.close()
+        await _close_pool(pool)
 
 
 def as_role(dsn: str, role: str) -> str:
@@ -278,8 +313,97 @@ async def _api_database(url: str) -> AsyncIterator[PostgresDatabase]:
         await pool.close()
 
 
-async def _require_schema(database_url: str) -> None:
-    waiting = await pending(database_url)
+async def _create_pool(database_url: str) -> Any:
+    with translated(timeouts=True):
+        return await create_pool(
+            database_url, limits=SessionLimits.from_env(os.environ), name="kairos-scheduler"
+        )
+
+
+async def _close_pool(pool: Any) -> None:
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await pool.close()
+    except Exception as exc:  # a server already gone: just drop the connections
+        log.warning("PostgreSQL pool not closed cleanly (%s)", describe(exc))
+        pool.terminate()
+
+
+async def _connect_nats(url: str, stop: asyncio.Event, deps: Dependencies) -> Client:
+    """The one NATS connection, reconnecting for ever. nats-py retries the first connect
+    itself (``max_reconnect_attempts=-1``) and reports each failed attempt to
+    ``error_cb``: those go to ``deps`` (one line per outage, not a traceback per try)."""
+    holder: list[Client] = []
+
+    async def on_error(exc: Exception) -> None:
+        if not is_transient(exc):
+            log.warning("nats: %s", describe(exc))
+        elif holder and holder[0].is_connected:
+            log.debug("nats: %s", describe(exc))  # the disconnect that follows says it
+        else:  # a failed (re)connect attempt: part of the one outage
+            deps.down(NATS, exc)
+
+    async def on_disconnected() -> None:
+        if holder and holder[0].is_closed:
+            return  # our own close on the way out, not an outage
+        deps.down(NATS, "disconnected; reconnecting")
+
+    async def on_reconnected() -> None:
+        deps.up(NATS)
+
+    connecting = asyncio.ensure_future(
+        nats.connect(
+            url,
+            max_reconnect_attempts=-1,
+            error_cb=on_error,
+            disconnected_cb=on_disconnected,
+            reconnected_cb=on_reconnected,
+        )
+    )
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({connecting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not connecting.done():
+        connecting.cancel()
+        await asyncio.wait({connecting})  # its own cancellation, not ours: not re-raised
+        if not connecting.cancelled():
+            connecting.exception()  # connected or failed meanwhile: we stop regardless
+        raise Stopped("connecting to NATS")
+    nc = connecting.result()
+    holder.append(nc)
+    deps.up(NATS)
+    return nc
+
+
+async def _close_nats(nc: Client) -> None:
+    """Drain when connected; otherwise (reconnecting, NATS gone) just close: nats-py's
+    ``drain`` raises ``ConnectionReconnectingError`` then, which must not replace the
+    error that made us stop."""
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            if nc.is_connected and not nc.is_draining:
+                await nc.drain()
+            elif not nc.is_closed:
+                await nc.close()
+    except Exception as exc:
+        log.warning("NATS connection not drained (%s); closing it", describe(exc))
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await nc.close()
+
+
+async def _require_schema(database_url: str, stop: asyncio.Event, deps: Dependencies) -> None:
+    """No pending migration; while PostgreSQL is down, wait for it."""
+
+    async def check() -> Sequence[int]:
+        with translated(timeouts=True):
+            return await pending(database_url)
+
+    waiting = await retrying(
+        "checking migrations", check, stop, dependencies=deps, dependency=POSTGRES, logger=log
+    )
     if waiting:
         raise RuntimeError(f"migrations {waiting} are not applied: run `kairos migrate`")
 
@@ -300,16 +424,18 @@ async def serve(
             "the API needs token authentication: set KAIROS_AUTH_JWKS_URL or "
             "KAIROS_AUTH_JWKS_FILE, with KAIROS_AUTH_ISSUER and KAIROS_AUTH_AUDIENCE"
         )
-    await _require_schema(database_url)
     limits, limiter = limits_from_env(os.environ)  # read once; a bad value stops us here
 
     async def body(stop: asyncio.Event, ready: Callable[[str], None]) -> None:
+        deps = Dependencies()
+        await _require_schema(database_url, stop, deps)
         async with (
-            _connected(database_url, nats_url) as (db, nc),
+            _connected(database_url, nats_url, stop, deps) as (db, nc),
             executors(nc, opts.targets) as targets,
         ):
             publisher = JetStreamPublisher(nc)
-            await publisher.ensure_stream()
+            await retrying("creating the event stream", publisher.ensure_stream, stop, logger=log)
+            loops = Loops()
             metrics = PrometheusMetrics()
             telemetry.use(metrics)  # the loops below report to it; /metrics exposes it
             settings = SchedulerSettings(
@@ -324,13 +450,15 @@ async def serve(
                 settings,
                 listen_dsn=database_url,
                 holidays=LibraryHolidayProvider(),
+                loops=loops,
             )
             responder = TriggerResponder(nc, db)
             await responder.start()  # scheduler.trigger.<tenant>, answered by one replica
             async with contextlib.AsyncExitStack() as stack, asyncio.TaskGroup() as group:
                 loops_ready = asyncio.Event()
                 group.create_task(scheduler.run(stop, loops_ready))
-                group.create_task(EventTriggerConsumer(nc, db).run(stop))  # EVENT schedules
+                consumer = EventTriggerConsumer(nc, db, loops=loops)  # EVENT schedules
+                group.create_task(consumer.run(stop))
                 api_url = "off"
                 if opts.api_port is not None:
                     api_db = await stack.enter_async_context(
@@ -340,6 +468,7 @@ async def serve(
                         db,
                         nats_connected=lambda: nc.is_connected,
                         pending_migrations=lambda: pending(database_url),
+                        paused=loops.snapshot,
                     )
                     api_url = await _start_api(
                         group,
@@ -424,12 +553,16 @@ async def work(
     ready_line: bool = True,
     targets: TargetOptions | None = None,
 ) -> None:
-    """A worker process: register, claim and execute runs, drain on SIGTERM/SIGINT."""
-    await _require_schema(database_url)
+    """A worker process: register, claim and execute runs, drain on SIGTERM/SIGINT.
+    Started while PostgreSQL or NATS is down, it waits for them; an outage later pauses
+    its claiming, never ends the process."""
+    max_running = limits_from_env(os.environ)[0].max_running  # a bad value stops us here
 
     async def body(stop: asyncio.Event, ready: Callable[[str], None]) -> None:
+        deps = Dependencies()
+        await _require_schema(database_url, stop, deps)
         async with (
-            _connected(database_url, nats_url) as (db, nc),
+            _connected(database_url, nats_url, stop, deps) as (db, nc),
             executors(nc, targets or TargetOptions()) as kinds,
         ):
             workers = WorkerPool(
@@ -438,9 +571,11 @@ async def work(
                 SystemClock(),
                 capacity=concurrency,
                 name=name,
-                max_running=limits_from_env(os.environ)[0].max_running,
+                max_running=max_running,
             )
-            task = asyncio.create_task(workers.run(stop))
+            task = asyncio.create_task(
+                supervise(f"worker {name}", lambda: workers.run(stop), stop, logger=log)
+            )
             ready(f"worker {name} ({workers.worker_id}), concurrency {concurrency}")
             await task
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -30,11 +31,13 @@ from domain.job import Job, TargetKind
 from domain.ports import BatchTargetExecutor, Clock, Database, TargetExecutor
 from domain.run import Run
 from domain.worker import DEFAULT_HEARTBEAT
+from service import resilience, telemetry
 from service import runs as use
-from service import telemetry
 from service import workers as registry
 
 log = logging.getLogger("kairos.worker")
+
+DEREGISTER_TIMEOUT = 5.0
 
 
 @dataclass
@@ -64,6 +67,10 @@ class WorkerPool:
     _jobs: dict[JobId, Job] = field(default_factory=dict)
     _reports: asyncio.Queue[use.Report | None] = field(default_factory=asyncio.Queue)
     record_batch: int = 1000
+    _abandon_at: float | None = None
+    _recording: resilience.Outage = field(
+        default_factory=lambda: resilience.Outage("recording outcomes", log)
+    )
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -103,17 +110,30 @@ class WorkerPool:
         wake: asyncio.Event | None = None,
         on_progress: Callable[[], None] | None = None,
     ) -> None:
-        """Register, work until ``stop``, drain, deregister."""
-        await registry.register_worker(
-            self.db,
-            worker_id=self.worker_id,
-            tenant_id=self.tenant_id or SYSTEM_TENANT,
-            name=self.name,
-            capabilities=self.capabilities,
-            capacity=self.capacity,
-            heartbeat_interval=self.heartbeat_interval,
-            system=self.tenant_id is None,
-        )
+        """Register, work until ``stop``, drain, deregister.
+
+        A database outage is waited out at every step (registering, claiming, beating,
+        recording), never fatal: the pool claims nothing while it lasts and resumes by
+        itself."""
+        self._abandon_at = None
+        try:
+            await resilience.retrying(
+                f"{self.name}: register",
+                lambda: registry.register_worker(
+                    self.db,
+                    worker_id=self.worker_id,
+                    tenant_id=self.tenant_id or SYSTEM_TENANT,
+                    name=self.name,
+                    capabilities=self.capabilities,
+                    capacity=self.capacity,
+                    heartbeat_interval=self.heartbeat_interval,
+                    system=self.tenant_id is None,
+                ),
+                stop,
+                logger=log,
+            )
+        except resilience.Stopped:
+            return  # stopped before the database ever answered: nothing to undo
         wake = wake or asyncio.Event()
         try:
             async with asyncio.TaskGroup() as group:
@@ -121,6 +141,9 @@ class WorkerPool:
                 recorder = group.create_task(self._recorder(on_progress))
                 await self._claim_loop(stop, wake, group, on_progress)
                 await self._drain()
+                # Outcomes still unwritten after this are given up (the database is
+                # gone): their leases lapse and the rescuer retries those runs.
+                self._abandon_at = time.monotonic() + self.grace.total_seconds()
                 beats.cancel()
                 await self._reports.put(None)  # the recorder flushes what is left, then ends
                 await recorder
@@ -134,9 +157,15 @@ class WorkerPool:
         group: asyncio.TaskGroup,
         on_progress: Callable[[], None] | None,
     ) -> None:
+        outage = resilience.Outage(f"{self.name}: claim", log)
         while not stop.is_set():
             free = self.capacity - len(self._held)
-            claimed = await self._claim(free) if free > 0 else []
+            try:
+                claimed = await self._claim(free) if free > 0 else []
+            except Exception as exc:  # an outage (or a fault): claim nothing, try again
+                await _first(stop, None, outage.failed(exc))
+                continue
+            outage.ok()
             for runs in self._deliveries(claimed):
                 task = group.create_task(self._execute(runs), name=f"run-{runs[0].id}")
                 for run in runs:
@@ -161,6 +190,7 @@ class WorkerPool:
             await asyncio.wait(late)
 
     async def _beat(self, stop: asyncio.Event) -> None:
+        outage = resilience.Outage(f"{self.name}: heartbeat", log)
         while not stop.is_set():
             await _first(stop, None, self.heartbeat_interval.total_seconds())
             if stop.is_set():
@@ -173,9 +203,10 @@ class WorkerPool:
                     lease=self.lease,
                     tenant_id=self.tenant_id,
                 )
-            except (OSError, ConnectionError) as exc:
-                log.warning("heartbeat failed: %s", exc)
+            except Exception as exc:  # leases run on; the next beat tries again
+                outage.failed(exc)
                 continue
+            outage.ok()
             for run_id in beat.lost | beat.cancel:
                 entry = self._inflight.get(run_id)
                 if entry is not None:
@@ -188,10 +219,17 @@ class WorkerPool:
                     # recorded as it happened (a cancel asked for too late).
 
     async def _deregister(self) -> None:
+        # Bounded: a stop must stay quick when the database is already gone (the worker
+        # is then marked offline by its missed heartbeats instead).
         try:
-            await registry.stop_worker(self.db, worker_id=self.worker_id, tenant_id=self.tenant_id)
-        except (OSError, ConnectionError, NotFound) as exc:
-            log.warning("could not record the worker's stop: %s", exc)
+            async with asyncio.timeout(DEREGISTER_TIMEOUT):
+                await registry.stop_worker(
+                    self.db, worker_id=self.worker_id, tenant_id=self.tenant_id
+                )
+        except (OSError, ConnectionError, NotFound, TimeoutError) as exc:
+            log.warning("could not record the worker's stop: %s", resilience.describe(exc))
+        except Exception as exc:
+            log.error("could not record the worker's stop", exc_info=exc)
 
     async def _claim(self, limit: int) -> list[Run]:
         claimed = await use.claim_batch(
@@ -254,6 +292,10 @@ class WorkerPool:
                             outcomes = list(await executor.execute_many(items))
                 except (ExecutionFailed, TimeoutError, DomainError) as exc:
                     outcomes = [exc] * len(items)
+                except Exception as exc:  # a target's bug or outage: a failed attempt
+                    if not resilience.is_transient(exc):
+                        log.error("%s target raised", first.capability, exc_info=exc)
+                    outcomes = [ExecutionFailed(resilience.describe(exc))] * len(items)
             for (run, _), outcome in zip(items, outcomes, strict=True):
                 reports[run.id] = _report(run, outcome)
         return [reports[run.id] for run in runs]
@@ -307,17 +349,31 @@ class WorkerPool:
     async def _record(self, reports: list[use.Report]) -> None:
         """Outcomes are written shielded and never lost to a transient error: retried
         until written (a run whose lease meanwhile lapsed is skipped by ``record``)."""
+        outage = self._recording
         while reports:
             try:
                 await use.record(self.db, reports, jobs=self._jobs, tenant_id=self.tenant_id)
-                for report in reports:
-                    self._held.pop(report.run.id, None)
-                telemetry.metrics().pool(len(self._held), self.capacity)
-                self._slot.set()
-                return
-            except (OSError, ConnectionError) as exc:
-                log.warning("recording %d outcome(s) failed: %s; retrying", len(reports), exc)
-                await asyncio.sleep(1.0)
+            except Exception as exc:  # an outage or a fault: the outcome must not be lost
+                delay = outage.failed(exc)
+                if self._abandon_at is not None:
+                    left = self._abandon_at - time.monotonic()
+                    if left <= 0:
+                        log.warning(
+                            "stopping: %d outcome(s) not recorded (%s); their runs are "
+                            "retried once their leases lapse",
+                            len(reports),
+                            resilience.describe(exc),
+                        )
+                        return
+                    delay = min(delay, left)
+                await asyncio.sleep(delay)
+                continue
+            outage.ok()
+            for report in reports:
+                self._held.pop(report.run.id, None)
+            telemetry.metrics().pool(len(self._held), self.capacity)
+            self._slot.set()
+            return
 
 
 def _report(run: Run, outcome: Exception | Mapping[str, Any] | None) -> use.Report:

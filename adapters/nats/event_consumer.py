@@ -20,18 +20,39 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError
 
 from domain.errors import DomainError
 from domain.ports import Database
 from service import telemetry
 from service.event_triggers import Message, listened, on_message
+from service.resilience import Loops, supervise
 
 log = logging.getLogger("kairos.inbound")
 
 STREAM = "KAIROS_INBOUND"
 SUBJECTS = ["t.>", "in.>"]  # in.<tenant>.>: from tenant accounts (deploy/nats)
 DURABLE = "kairos-event-triggers"
+# How long a message stays in the stream (EVENT targets' deliveries included), and the
+# window in which a republished message id (a retried run) is stored once.
+MAX_AGE = timedelta(days=7)
+DUPLICATE_WINDOW = timedelta(minutes=10)
+
+
+async def ensure_stream(js: JetStreamContext, max_age: timedelta = MAX_AGE) -> None:
+    """``KAIROS_INBOUND`` over the tenants' namespaces (idempotent; every process that
+    publishes or consumes there brings it to the same configuration)."""
+    config = StreamConfig(
+        name=STREAM,
+        subjects=SUBJECTS,
+        max_age=max_age.total_seconds(),
+        duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+    )
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        await js.update_stream(config)
 
 
 class EventTriggerConsumer:
@@ -40,42 +61,31 @@ class EventTriggerConsumer:
         nc: Client,
         db: Database,
         *,
-        max_age: timedelta = timedelta(days=7),
+        max_age: timedelta = MAX_AGE,
         batch: int = 100,
+        loops: Loops | None = None,
     ) -> None:
         self._nc = nc
         self._js = nc.jetstream()
         self._db = db
         self._max_age = max_age
         self._batch = batch
+        self._loops = loops
 
     async def ensure(self) -> None:
         """The stream and the durable consumer (idempotent)."""
-        config = StreamConfig(
-            name=STREAM,
-            subjects=SUBJECTS,
-            max_age=self._max_age.total_seconds(),
-            duplicate_window=600,
-        )
-        try:
-            await self._js.add_stream(config)
-        except BadRequestError:
-            await self._js.update_stream(config)
+        await ensure_stream(self._js, self._max_age)
         await self._js.add_consumer(
             STREAM,
             ConsumerConfig(durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT, ack_wait=30),
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop``; a lost database or NATS connection is waited out (the
-        messages stay in the stream), never fatal to the process."""
-        while not stop.is_set():
-            try:
-                await self._consume(stop)
-            except (OSError, ConnectionError, NatsError, asyncpg.PostgresError) as exc:
-                log.warning("event consumer: %s %s; retrying in 1 s", type(exc).__name__, exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1.0)
+        """Consume until ``stop``; a lost database or NATS connection is waited out with
+        backoff (the messages stay in the stream), never fatal to the process."""
+        await supervise(
+            "event consumer", lambda: self._consume(stop), stop, loops=self._loops, logger=log
+        )
 
     async def _consume(self, stop: asyncio.Event) -> None:
         await self.ensure()

@@ -1,8 +1,15 @@
 """The EVENT target: publish a run's payload to a subject in the tenant's namespace.
 
 Namespace: ``t.<tenant>.<subject>`` (a NATS account can grant a tenant ``t.<tenant>.>``).
-Headers carry the run's identity; ``Nats-Msg-Id`` is the run id, so a subject captured by
-a JetStream stream stores a retried run once.
+Headers carry the run's identity; ``Nats-Msg-Id`` is the run id.
+
+An attempt succeeds only once JetStream acknowledged the message: the stream
+``KAIROS_INBOUND`` captures ``t.>`` (see ``event_consumer``; created here too if
+missing), keeps each message ``MAX_AGE`` (7 days) and stores a retried run once within
+its duplicate window (10 minutes). Core-NATS subscribers of the subject still receive
+the message (a stream captures, it does not consume). While the client is disconnected
+nothing is published and the attempt fails (it is retried): a message in nats-py's
+reconnect buffer has not been delivered, and ``flush()`` returns at once then.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
 from adapters import jsonfast
+from adapters.nats.acks import AckedPublisher, Message
+from adapters.nats.event_consumer import ensure_stream
 from domain.errors import DomainError, ExecutionFailed
 from domain.job import Job
 from domain.run import Run
@@ -26,9 +35,11 @@ def tenant_subject(tenant_id: str, subject: str) -> str:
 
 
 class EventTarget:
-    def __init__(self, nc: Client, *, flush_timeout: int = 5) -> None:
+    def __init__(self, nc: Client, *, ack_timeout: float = 5.0) -> None:
         self._nc = nc
-        self._flush_timeout = flush_timeout
+        self._js = nc.jetstream()
+        self._acks = AckedPublisher(nc, ack_timeout=ack_timeout)
+        self._stream_ready = False
 
     async def execute(self, run: Run, job: Job) -> None:
         outcome = (await self.execute_many([(run, job)]))[0]
@@ -36,23 +47,40 @@ class EventTarget:
             raise outcome
 
     async def execute_many(self, items: Sequence[tuple[Run, Job]]) -> list[Exception | None]:
-        """Publish every run's message, then one flush: delivered once the server has
-        them all (a failed flush fails every run of the batch; each is retried)."""
-        outcomes: list[Exception | None] = []
+        """Publish every run's message (pipelined); each run is delivered once the
+        stream acknowledged its message, else it fails (and is retried)."""
+        outcomes: list[Exception | None] = [None] * len(items)
+        messages: list[Message] = []
+        indexes: list[int] = []
+        for i, (run, job) in enumerate(items):
+            try:
+                messages.append(_message(run, job))
+                indexes.append(i)
+            except DomainError as exc:  # a bad subject fails this run only
+                outcomes[i] = exc
+        if not messages:
+            return outcomes
         try:
-            for run, job in items:
-                try:
-                    subject, body, headers = _message(run, job)
-                except DomainError as exc:  # a bad subject fails this run only
-                    outcomes.append(exc)
-                    continue
-                await self._nc.publish(subject, body, headers=headers)
-                outcomes.append(None)
-            await self._nc.flush(timeout=self._flush_timeout)
+            await self._ensure_stream()
         except (NatsError, OSError, TimeoutError) as exc:
-            failed = ExecutionFailed(f"publish failed: {exc}")
-            return [failed] * len(items)
+            failed = ExecutionFailed(f"publish failed: the event stream: {type(exc).__name__}")
+            for i in indexes:
+                outcomes[i] = failed
+            return outcomes
+        answers = await self._acks.publish(messages)
+        for i, answer in zip(indexes, answers, strict=True):
+            if answer is not None:
+                outcomes[i] = ExecutionFailed(f"publish not acknowledged: {answer}")
+                if "no stream" in answer:
+                    self._stream_ready = False  # deleted behind our back: recreate it
         return outcomes
+
+    async def _ensure_stream(self) -> None:
+        if not self._stream_ready:
+            if not self._nc.is_connected:
+                raise OSError("NATS is not connected")
+            await ensure_stream(self._js)
+            self._stream_ready = True
 
 
 def run_message(run: Run) -> tuple[bytes, dict[str, str]]:

@@ -6,7 +6,8 @@ created on first use with the operator's limits (``QueueLimits``). A job's
 tenant pull from it and each message is delivered to one of them. ``Nats-Msg-Id`` is the
 run id, so a retried attempt is stored once (within the stream's duplicate window). The
 attempt succeeds when the stream acknowledges the message; the ack (stream, sequence,
-duplicate) is kept on the attempt.
+duplicate) is kept on the attempt. While NATS is disconnected nothing is sent: the
+attempt fails and is retried.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class QueueTarget:
     def __init__(
         self, nc: Client, limits: QueueLimits | None = None, *, ack_timeout: float = 5.0
     ) -> None:
+        self._nc = nc
         self._js = nc.jetstream()
         self._limits = limits or QueueLimits()
         self._ack_timeout = ack_timeout
@@ -79,6 +81,10 @@ class QueueTarget:
 
     async def execute(self, run: Run, job: Job) -> Mapping[str, Any] | None:
         subject = queue_subject(run.tenant_id, queue_name(job.target.config))
+        if not self._nc.is_connected:
+            # Not into nats-py's reconnect buffer: a copy there would reach the queue
+            # after this attempt was already recorded failed (and maybe dead).
+            raise ExecutionFailed(f"queue {subject}: NATS is not connected; nothing was sent")
         body, headers = run_message(run)
         try:
             stream = await self.ensure_stream(run.tenant_id)

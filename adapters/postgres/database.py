@@ -23,6 +23,7 @@ from adapters.documents import (
     schedule_fields,
     schedule_spec,
 )
+from adapters.postgres.outage import StateHook, quiet_pool_retries, translated
 from adapters.postgres.queries import sql
 from adapters.postgres.runs import PgRuns
 from domain.audit import AuditEntry
@@ -131,6 +132,7 @@ async def create_pool(
 ) -> asyncpg.Pool:
     """``name`` is the sessions' ``application_name``: which pool a connection in
     ``pg_stat_activity`` belongs to."""
+    quiet_pool_retries()
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -146,25 +148,36 @@ async def create_pool(
 
 
 class PostgresDatabase:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    """Units of work on a pool. A lost or unreachable server raises
+    ``DependencyUnavailable`` (see ``outage``); ``on_state`` hears of each transaction's
+    reachability (None: it worked), so the process can report an outage."""
+
+    def __init__(self, pool: asyncpg.Pool, *, on_state: StateHook | None = None) -> None:
         self._pool = pool
+        self._on_state = on_state
 
     @asynccontextmanager
     async def transaction(self, tenant_id: TenantId) -> AsyncIterator[PostgresUnitOfWork]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(sql("set_tenant"), tenant_id)
-            uow = PostgresUnitOfWork(conn, tenant_id)
-            yield uow
-            await uow.settle_unreadable()
+        with translated(self._on_state, timeouts=False):
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(sql("set_tenant"), tenant_id)
+                uow = PostgresUnitOfWork(conn, tenant_id)
+                yield uow
+                await uow.settle_unreadable()
+        if self._on_state is not None:
+            self._on_state(None)
 
     @asynccontextmanager
     async def system(self) -> AsyncIterator[PostgresUnitOfWork]:
         """Cross-tenant unit of work; the pool's role must be a kairos_system member."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(sql("set_system"))
-            uow = PostgresUnitOfWork(conn, None)
-            yield uow
-            await uow.settle_unreadable()
+        with translated(self._on_state, timeouts=False):
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(sql("set_system"))
+                uow = PostgresUnitOfWork(conn, None)
+                yield uow
+                await uow.settle_unreadable()
+        if self._on_state is not None:
+            self._on_state(None)
 
     @asynccontextmanager
     async def presence(self) -> AsyncIterator[PgPresence]:
