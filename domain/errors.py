@@ -143,6 +143,12 @@ class TargetGone(ExecutionFailed):
     """The target answered 410 Gone: it is disabled, not retried."""
 
 
+class BrokerUnavailable(ExecutionFailed):
+    """Kairos' own broker did not take the message (disconnected, no answer): nothing
+    was delivered and the target never saw the attempt, so it does not count against
+    the job's ``max_attempts``; the run is retried after its backoff."""
+
+
 class NotLeader(Conflict):
     """A scheduler replica acted as leader without (or after losing) the leader lease."""
 

@@ -333,14 +333,18 @@ class Run:
         outcome: Outcome = Outcome.FAILED,
         final: bool = False,
         detail: Mapping[str, Any] | None = None,
+        uncounted: bool = False,
     ) -> tuple[Run, list[DomainEvent]]:
         """End the attempt as failed; retry after ``retry_in`` if attempts are left and
         the failure is not ``final`` (a target that is gone). A run whose cancel was
-        asked for ends ``cancelled`` instead: its worker stopped as told."""
+        asked for ends ``cancelled`` instead: its worker stopped as told. ``uncounted``:
+        Kairos' own broker refused the message, the target never saw it, so the attempt
+        is recorded but the run keeps its budget (``max_attempts`` grows by one)."""
         self._check_lease(token)
         if self.cancel_requested is not None:
             return self._cancelled(self.cancel_requested, now, detail)
-        return self._failed(outcome, error, now, retry_in, final=final, detail=detail)
+        run = replace(self, max_attempts=self.max_attempts + 1) if uncounted else self
+        return run._failed(outcome, error, now, retry_in, final=final, detail=detail)
 
     def _failed(
         self,

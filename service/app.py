@@ -31,7 +31,6 @@ from domain.errors import DependencyUnavailable, NotLeader
 from domain.ids import WorkerId, new_id
 from domain.job import TargetKind
 from domain.ports import Clock, Database, EventPublisher, HolidayProvider, TargetExecutor
-from domain.worker import DEFAULT_HEARTBEAT
 from service import telemetry
 from service.dependencies import resolve_waiting
 from service.leadership import Campaign, Fence
@@ -40,7 +39,7 @@ from service.relay import relay_once
 from service.resilience import Loops, Outage, supervise
 from service.retention import RetentionPolicy, SystemTasks
 from service.runs import rescue
-from service.worker import WorkerPool
+from service.worker import POOL_HEARTBEAT, WorkerPool
 from service.workers import sweep_silent
 
 log = logging.getLogger("kairos.scheduler")
@@ -66,7 +65,7 @@ class SchedulerSettings:
     worker_idle: timedelta = timedelta(milliseconds=25)
     # How often the built-in pool beats: it extends its leases and learns of runs it lost
     # (cancelled, replaced, taken back), which it then stops.
-    worker_heartbeat: timedelta = DEFAULT_HEARTBEAT
+    worker_heartbeat: timedelta = POOL_HEARTBEAT
     # The operator's cap on each tenant's running runs (KAIROS_MAX_RUNNING); None: none.
     max_running: int | None = None
     rescue_every: timedelta = timedelta(seconds=1)

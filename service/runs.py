@@ -217,6 +217,8 @@ class Report:
     retry_after: timedelta | None = None
     detail: Mapping[str, Any] | None = None  # what the target answered, kept on the attempt
     gone: bool = False  # the target answered 410 Gone: no retry, the target is disabled
+    # Kairos' own broker refused the message: the attempt does not count (see Run.fail).
+    uncounted: bool = False
 
 
 TARGET_GONE = "TARGET_GONE"
@@ -243,6 +245,7 @@ def _decide(
         retry_in=delay,
         final=report.gone,
         detail=report.detail,
+        uncounted=report.uncounted,
     )
 
 

@@ -25,15 +25,21 @@ from typing import Any
 
 import structlog
 
-from domain.errors import DomainError, ExecutionFailed, NotFound, TargetGone
+from domain.errors import BrokerUnavailable, DomainError, ExecutionFailed, NotFound, TargetGone
 from domain.ids import SYSTEM_TENANT, JobId, RunId, TenantId, WorkerId, new_id
 from domain.job import Job, TargetKind
 from domain.ports import BatchTargetExecutor, Clock, Database, TargetExecutor
 from domain.run import Run
-from domain.worker import DEFAULT_HEARTBEAT
 from service import resilience, telemetry
 from service import runs as use
 from service import workers as registry
+
+# The built-in pools' lease and heartbeat: three beats of slack. A killed or frozen
+# pool's runs come back within the lease; under overlap ``skip`` every fire of such a
+# run's schedule until then is skipped, so it is kept short (external workers choose
+# their own, 30 s by default, and beat every 5 s).
+POOL_LEASE = timedelta(seconds=10)
+POOL_HEARTBEAT = timedelta(seconds=2.5)
 
 log = logging.getLogger("kairos.worker")
 
@@ -46,10 +52,10 @@ class WorkerPool:
     executors: Mapping[TargetKind, TargetExecutor]
     clock: Clock
     capacity: int = 16
-    lease: timedelta = use.DEFAULT_LEASE
+    lease: timedelta = POOL_LEASE
     worker_id: WorkerId = field(default_factory=lambda: WorkerId(new_id()))
     name: str = "kairos-pool"
-    heartbeat_interval: timedelta = DEFAULT_HEARTBEAT
+    heartbeat_interval: timedelta = POOL_HEARTBEAT
     idle: timedelta = timedelta(milliseconds=25)
     grace: timedelta = timedelta(seconds=10)
     # None: serve every tenant (registered under SYSTEM_TENANT); else one tenant's runs.
@@ -388,6 +394,7 @@ def _report(run: Run, outcome: Exception | Mapping[str, Any] | None) -> use.Repo
             retry_after=retry,
             detail=response if isinstance(response, Mapping) else None,
             gone=isinstance(outcome, TargetGone),
+            uncounted=isinstance(outcome, BrokerUnavailable),
         )
     if isinstance(outcome, TimeoutError):
         return use.Report(run, error="TIMEOUT")

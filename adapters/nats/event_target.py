@@ -21,9 +21,9 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
 from adapters import jsonfast
-from adapters.nats.acks import AckedPublisher, Message
+from adapters.nats.acks import NOT_CONNECTED, AckedPublisher, Message
 from adapters.nats.event_consumer import ensure_stream
-from domain.errors import DomainError, ExecutionFailed
+from domain.errors import BrokerUnavailable, DomainError, ExecutionFailed
 from domain.job import Job
 from domain.run import Run
 from domain.triggers import EventTrigger
@@ -63,14 +63,16 @@ class EventTarget:
         try:
             await self._ensure_stream()
         except (NatsError, OSError, TimeoutError) as exc:
-            failed = ExecutionFailed(f"publish failed: the event stream: {type(exc).__name__}")
+            failed = BrokerUnavailable(f"publish failed: the event stream: {type(exc).__name__}")
             for i in indexes:
                 outcomes[i] = failed
             return outcomes
         answers = await self._acks.publish(messages)
         for i, answer in zip(indexes, answers, strict=True):
             if answer is not None:
-                outcomes[i] = ExecutionFailed(f"publish not acknowledged: {answer}")
+                unavailable = answer == NOT_CONNECTED or answer.startswith("no acknowledgement")
+                kind = BrokerUnavailable if unavailable else ExecutionFailed
+                outcomes[i] = kind(f"publish not acknowledged: {answer}")
                 if "no stream" in answer:
                     self._stream_ready = False  # deleted behind our back: recreate it
         return outcomes

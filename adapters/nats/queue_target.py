@@ -23,7 +23,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import BadRequestError, NoStreamResponseError
 
 from adapters.nats.event_target import run_message
-from domain.errors import ExecutionFailed
+from domain.errors import BrokerUnavailable, ExecutionFailed
 from domain.job import Job
 from domain.run import Run
 from domain.targets import queue_name
@@ -84,7 +84,7 @@ class QueueTarget:
         if not self._nc.is_connected:
             # Not into nats-py's reconnect buffer: a copy there would reach the queue
             # after this attempt was already recorded failed (and maybe dead).
-            raise ExecutionFailed(f"queue {subject}: NATS is not connected; nothing was sent")
+            raise BrokerUnavailable(f"queue {subject}: NATS is not connected; nothing was sent")
         body, headers = run_message(run)
         try:
             stream = await self.ensure_stream(run.tenant_id)

@@ -21,6 +21,7 @@ import pytest
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import FlakyStrategyDefinition
 from hypothesis.stateful import run_state_machine_as_test
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -112,6 +113,9 @@ def test_the_stateful_run_creates_reads_changes_and_deletes_real_objects(api_url
     a schedule's into pause, trigger, backfill...): no 5xx along any sequence."""
     base = schema.as_state_machine()
     seen: list[tuple[str, str, int]] = []
+    # Failures are collected, not raised: Hypothesis would replay a failing sequence to
+    # report it, and a real server's state has moved on by then (it cannot replay).
+    failures: list[str] = []
 
     class Workflow(base):  # type: ignore[misc, valid-type]
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
@@ -122,23 +126,39 @@ def test_the_stateful_run_creates_reads_changes_and_deletes_real_objects(api_url
             seen.append((case.method, case.path, response.status_code))
 
         def validate_response(self, response: Any, case: schemathesis.Case, **_: Any) -> None:
-            case.validate_response(response, checks=CHECKS)
+            try:
+                case.validate_response(response, checks=CHECKS)
+            except Exception as exc:  # any failed check: keep it with its request
+                body = response.text[:300] if hasattr(response, "text") else ""
+                failures.append(f"{case.method} {case.formatted_path} -> {response.status_code} "
+                                f"{type(exc).__name__}: {str(exc)[:600]} | {body}")  # fmt: skip
 
-    run_state_machine_as_test(
-        Workflow,
-        settings=settings(
-            max_examples=max(EXAMPLES * 3, 25),
-            stateful_step_count=12,
-            deadline=None,
-            derandomize=FIXED,
-            # No replay and no shrinking: a real server's state moves on between runs,
-            # so a replayed sequence cannot draw the same steps (Hypothesis would call
-            # that a flaky strategy). A failure is reported as it was found.
-            database=None,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        ),
-    )
+    # Rounds of at most 25 sequences: past a few dozen, Hypothesis' rule sampling over
+    # a live server's bundles trips its own consistency check (FlakyStrategyDefinition),
+    # which says nothing about the API. A round it cuts short still checked every answer
+    # it saw (``failures``); at least one round must finish.
+    rounds = max(1, EXAMPLES // 25)
+    finished = 0
+    for _ in range(rounds):
+        try:
+            run_state_machine_as_test(
+                Workflow,
+                settings=settings(
+                    max_examples=25,
+                    stateful_step_count=12,
+                    deadline=None,
+                    derandomize=FIXED,
+                    # No replay and no shrinking: a real server's state has moved on.
+                    database=None,
+                    phases=[Phase.explicit, Phase.generate],
+                    suppress_health_check=list(HealthCheck),
+                ),
+            )
+            finished += 1
+        except FlakyStrategyDefinition:
+            continue
+    assert finished >= 1, f"no stateful round finished of {rounds}"
+    assert not failures, "\n".join(failures[:10])
     # It really went past creation: some call used an id that a create answered.
     followed = {(m, p) for m, p, status in seen if "{" in p and status < 400}
     assert followed, sorted(set(seen))[:20]

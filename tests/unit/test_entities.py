@@ -227,3 +227,28 @@ def test_a_worker_registered_again_under_its_id_gets_new_event_ids() -> None:
     [stopped] = first.stop(now=T0 + timedelta(seconds=5))[1]
     [stopped_again] = again.stop(now=T0 + timedelta(seconds=35))[1]
     assert stopped.id != stopped_again.id
+
+
+def test_an_attempt_our_broker_refused_does_not_use_up_the_budget() -> None:
+    """A run on its last attempt whose message Kairos' own broker refused goes back to
+    pending with one more attempt; an ordinary failure on the last attempt is dead."""
+    worker = WorkerId(uuid.uuid4())
+    run = Run.materialise(
+        tenant_id=TenantId("acme"),
+        schedule_id=ScheduleId(uuid.uuid4()),
+        job_id=JobId(uuid.uuid4()),
+        nominal_at=T0,
+        dispatch_at=T0,
+        max_attempts=1,
+        priority=Priority.NORMAL,
+        capability="EVENT",
+        now=T0,
+    )[0]
+    started, _ = run.start(worker_id=worker, token=1, lease_until=T0 + timedelta(seconds=9), now=T0)
+    kept, _ = started.fail(
+        token=1, error="NATS is not connected", now=T0, retry_in=timedelta(seconds=1),
+        uncounted=True,
+    )  # fmt: skip
+    assert (kept.status, kept.attempt, kept.max_attempts) == (RunStatus.PENDING, 1, 2)
+    dead, _ = started.fail(token=1, error="boom", now=T0, retry_in=timedelta(seconds=1))
+    assert dead.status is RunStatus.DEAD
