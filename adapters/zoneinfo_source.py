@@ -25,6 +25,11 @@ from datetime import tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+try:
+    import tzdata as _tzdata_package  # type: ignore[import-untyped]
+except ImportError:  # optional: a host with its own zoneinfo needs no package
+    _tzdata_package = None
+
 UNKNOWN = "unknown"
 _MAGIC = b"TZif"
 
@@ -48,12 +53,7 @@ def tree_version(root: Path) -> str | None:
 
 
 def package_version() -> str | None:
-    try:
-        import tzdata
-    except ImportError:
-        return None
-    version: str = tzdata.IANA_VERSION
-    return version
+    return None if _tzdata_package is None else str(_tzdata_package.IANA_VERSION)
 
 
 def _tree_names(root: Path) -> frozenset[str]:

@@ -28,10 +28,10 @@ tzdata versions are never mixed; a ``Timing`` keeps the zone it was built with.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime, timedelta, tzinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -143,45 +143,51 @@ class ZoneCatalog:
         try:
             rules = self.source.load(name)
         except (LookupError, OSError, ValueError):
-            raise InvalidSchedule("timezone", f"unknown IANA time zone {name!r}") from None
+            if name != "UTC":
+                raise InvalidSchedule("timezone", f"unknown IANA time zone {name!r}") from None
+            rules = UTC  # UTC has no rules to change; a tree without the file still has it
         zone = self._zones[name] = Zone(name, rules)
         return zone
 
 
-_active = ZoneCatalog(StdlibZoneSource())
+@dataclass(slots=True)
+class _Selected:
+    catalog: ZoneCatalog
+
+
+_selected = _Selected(ZoneCatalog(StdlibZoneSource()))
 
 
 def use_zone_source(source: ZoneSource) -> ZoneCatalog:
     """Make ``source`` the one ``get_zone`` reads from (the composition root calls this
     once); returns the catalog it replaced."""
-    global _active
-    previous, _active = _active, ZoneCatalog(source)
+    previous = _selected.catalog
+    _selected.catalog = ZoneCatalog(source)
     return previous
 
 
 @contextmanager
 def zone_source(source: ZoneSource) -> Iterator[ZoneCatalog]:
     """``source`` for the duration of a block (tests, a re-plan under other rules)."""
-    global _active
     previous = use_zone_source(source)
     try:
-        yield _active
+        yield _selected.catalog
     finally:
-        _active = previous
+        _selected.catalog = previous
 
 
 def active_catalog() -> ZoneCatalog:
-    return _active
+    return _selected.catalog
 
 
 def tzdata_version() -> str:
     """The tzdata version the active source holds."""
-    return _active.version
+    return _selected.catalog.version
 
 
 def get_zone(name: str) -> Zone:
     """The zone named by an IANA key; ``InvalidSchedule('timezone', ...)`` if unknown."""
-    return _active.zone(name)
+    return _selected.catalog.zone(name)
 
 
 class Zone:

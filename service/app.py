@@ -32,6 +32,7 @@ from service.materialiser import LEADER, materialise_due
 from service.relay import relay_once
 from service.retention import RetentionPolicy, SystemTasks
 from service.runs import rescue
+from service.tzdata import replan_zone_rules
 from service.worker import WorkerPool
 from service.workers import sweep_silent
 
@@ -95,6 +96,7 @@ class Scheduler:
             max_running=self.settings.max_running,
         )
         self.epoch: int | None = None
+        self._zone_rules_checked: int | None = None  # the epoch that checked tzdata
         self._listen_dsn = listen_dsn
         self._schedules_changed = asyncio.Event()
         self._outbox_changed = asyncio.Event()
@@ -161,6 +163,11 @@ class Scheduler:
             epoch = self.epoch
             if epoch is not None:
                 try:
+                    if self._zone_rules_checked != epoch:
+                        # Before the first materialisation of a new leadership: stored
+                        # next fires planned under other zone rules are re-planned.
+                        await replan_zone_rules(self.db, holder=self.settings.replica, epoch=epoch)
+                        self._zone_rules_checked = epoch
                     done = await materialise_due(
                         self.db,
                         holder=self.settings.replica,
