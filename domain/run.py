@@ -124,6 +124,8 @@ class Run:
     cancel_requested: str | None = None
     # W3C traceparent of the request that made the run (manual triggers), if traced.
     traceparent: str | None = None
+    # The tzdata release whose zone rules planned this fire, as the store recorded it.
+    tzdata_version: str | None = None
     created_at: datetime
     updated_at: datetime
 

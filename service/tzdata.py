@@ -110,3 +110,46 @@ async def replan_zone_rules(
         await tx.leader.fence(LEADER, holder, epoch)
         await tx.tzdata.record(current, replica=holder, now=await tx.now())
     return ReplanPass(tzdata_from=recorded, tzdata_to=current, checked=checked, replanned=replanned)
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneRulesReport:
+    version: str  # this process's
+    deployment: str | None  # the version the stored next fires were planned with
+    replanned: list[Replan]
+
+
+async def zone_rules_report(
+    db: Database, *, tenant_id: TenantId | None = None, limit: int = 100
+) -> ZoneRulesReport:
+    """What ``GET /tzdata`` and ``kairos tzdata`` show: versions and the schedules a
+    change re-planned (one tenant's, or every tenant's without ``tenant_id``)."""
+    scope = db.system() if tenant_id is None else db.transaction(tenant_id)
+    async with scope as tx:
+        recorded = await tx.tzdata.recorded()
+        found = list(await tx.tzdata.replans(limit=limit))
+    return ZoneRulesReport(version=tzdata_version(), deployment=recorded, replanned=found)
+
+
+def render_report(report: ZoneRulesReport) -> dict[str, object]:
+    def iso(value: object) -> str | None:
+        return None if value is None else value.isoformat()  # type: ignore[attr-defined]
+
+    return {
+        "version": report.version,
+        "deployment": report.deployment,
+        "items": [
+            {
+                "tenant_id": r.tenant_id,
+                "schedule_id": str(r.schedule_id),
+                "name": r.name,
+                "timezone": r.timezone,
+                "tzdata_from": r.tzdata_from,
+                "tzdata_to": r.tzdata_to,
+                "old_next_fire_at": iso(r.old_next_fire_at),
+                "new_next_fire_at": iso(r.new_next_fire_at),
+                "replanned_at": iso(r.replanned_at),
+            }
+            for r in report.replanned
+        ],
+    }
