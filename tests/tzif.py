@@ -10,6 +10,8 @@ import struct
 from datetime import datetime
 from pathlib import Path
 
+from adapters.zoneinfo_source import DirectoryZoneSource
+
 
 def tzif(transitions: list[tuple[datetime, int]], *, initial: int, footer: str) -> bytes:
     """``initial`` offset (seconds) until the first of ``transitions`` (instant, offset)."""
@@ -44,3 +46,16 @@ def write_tree(root: Path, version: str, zones: dict[str, bytes]) -> Path:
         path.write_bytes(data)
     (root / "tzdata.zi").write_text(f"# version {version}\n", encoding="ascii")
     return root
+
+
+def berlin_tree(root: Path, version: str, moved_at: datetime | None) -> DirectoryZoneSource:
+    """A release in which Berlin is +01 for good, or until ``moved_at`` and +02 after."""
+    berlin = (
+        tzif([], initial=3600, footer="<+01>-1")
+        if moved_at is None
+        else tzif([(moved_at, 7200)], initial=3600, footer="<+02>-2")
+    )
+    utc = tzif([], initial=0, footer="UTC0")
+    return DirectoryZoneSource(
+        write_tree(root / version, version, {"Europe/Berlin": berlin, "UTC": utc})
+    )

@@ -15,7 +15,7 @@ from domain.zones import zone_source
 from service.materialiser import LEADER
 from service.tzdata import replan_zone_rules
 from tests.api.support import ACME, GLOBEX, error
-from tests.contract.test_tzdata import tree
+from tests.tzif import berlin_tree as tree
 
 JOB = {"name": "report", "target": {"kind": "EVENT", "config": {"subject": "reports.generate"}}}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -28,22 +28,10 @@ from domain.zones import zone_source
 from service.materialiser import LEADER
 from service.tzdata import replan_zone_rules
 from tests.contract.support import ACME, Subject, job
-from tests.tzif import tzif, write_tree
+from tests.tzif import berlin_tree
 
 TTL = timedelta(seconds=30)
-UTC_FILE = tzif([], initial=0, footer="UTC0")
-
-
-def tree(root: Path, version: str, moved_at: datetime | None) -> DirectoryZoneSource:
-    """Berlin at +01 for good, or until ``moved_at`` and +02 from then on."""
-    berlin = (
-        tzif([], initial=3600, footer="<+01>-1")
-        if moved_at is None
-        else tzif([(moved_at, 7200)], initial=3600, footer="<+02>-2")
-    )
-    return DirectoryZoneSource(
-        write_tree(root / version, version, {"Europe/Berlin": berlin, "UTC": UTC_FILE})
-    )
+tree = berlin_tree
 
 
 @pytest.fixture

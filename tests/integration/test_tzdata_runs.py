@@ -16,8 +16,8 @@ from domain.triggers import CronTrigger
 from domain.zones import zone_source
 from service.materialiser import LEADER, materialise_due
 from tests.contract.support import ACME, job
-from tests.contract.test_tzdata import tree
 from tests.servers import app_dsn
+from tests.tzif import berlin_tree as tree
 
 
 async def test_materialised_runs_carry_the_planning_tzdata_version(
