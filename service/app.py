@@ -166,8 +166,12 @@ class Scheduler:
                     if self._zone_rules_checked != epoch:
                         # Before the first materialisation of a new leadership: stored
                         # next fires planned under other zone rules are re-planned.
-                        await replan_zone_rules(self.db, holder=self.settings.replica, epoch=epoch)
+                        replanned = await replan_zone_rules(
+                            self.db, holder=self.settings.replica, epoch=epoch
+                        )
                         self._zone_rules_checked = epoch
+                        if replanned.replanned:
+                            self._outbox_changed.set()
                     done = await materialise_due(
                         self.db,
                         holder=self.settings.replica,
