@@ -6,6 +6,8 @@ import asyncio
 from datetime import UTC, timedelta
 from pathlib import Path
 
+import pytest
+
 from adapters.clock import SystemClock
 from adapters.memory.publisher import RecordingPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
@@ -14,6 +16,7 @@ from domain.ids import TenantId
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from domain.zones import zone_source
+from service import cli
 from service.app import Scheduler, SchedulerSettings
 from service.schedules import create_schedule
 from tests.helpers import add_event_job
@@ -41,10 +44,14 @@ async def _run_replica(db: PostgresDatabase, publisher: RecordingPublisher) -> N
 
 
 async def test_restart_on_new_rules_moves_the_stored_next_fire(
-    database: str, tmp_path: Path
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Planned under 2099a (Berlin +01), restarted under 2099b (+02 from a day before the
-    fire): the stored next fire is an hour earlier and the change is announced."""
+    fire): the stored next fire is an hour earlier, the change is announced, and
+    `kairos tzdata` lists it."""
     publisher = RecordingPublisher()
     with zone_source(berlin_tree(tmp_path, "2099a", None)):
         pool = await create_pool(app_dsn(database, "kairos_scheduler"), max_size=4)
@@ -70,7 +77,8 @@ async def test_restart_on_new_rules_moves_the_stored_next_fire(
     planned = schedule.next_fire_at
     assert planned is not None
     assert planned.astimezone(UTC).hour == 11
-    with zone_source(berlin_tree(tmp_path, "2099b", planned - timedelta(days=1))):
+    new_rules = berlin_tree(tmp_path, "2099b", planned - timedelta(days=1))
+    with zone_source(new_rules):
         pool = await create_pool(app_dsn(database, "kairos_scheduler"), max_size=4)
         db = PostgresDatabase(pool)
         try:
@@ -82,3 +90,15 @@ async def test_restart_on_new_rules_moves_the_stored_next_fire(
     assert stored.next_fire_at == planned - timedelta(hours=1)
     updated = [e for e in publisher.stream if e.type is EventType.SCHEDULE_UPDATED]
     assert [(e.data["tzdata_from"], e.data["tzdata_to"]) for e in updated] == [("2099a", "2099b")]
+
+    monkeypatch.setenv("KAIROS_ZONEINFO", str(new_rules.root))
+    scheduler_dsn = app_dsn(database, "kairos_scheduler")
+    with zone_source(new_rules):  # main() selects the source; the block restores ours
+        assert await asyncio.to_thread(cli.main, ["tzdata", "--database-url", scheduler_dsn]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == [
+        f"tzdata 2099b ({new_rules.root})",
+        "deployment planned with 2099b",
+        "re-planned by a change of zone rules (newest first):",
+    ]
+    assert f"acme  {schedule.id}  noon  Europe/Berlin  2099a -> 2099b  next " in out[3]
