@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from domain.errors import Conflict, DomainError, NotFound
 from domain.events import DomainEvent
 from domain.ids import ScheduleId, TenantId
 from domain.ports import Database
@@ -64,18 +65,26 @@ async def replan_zone_rules(
                 if not wall_clock(schedule):
                     continue
                 checked += 1
-                new = replanned_next(schedule, last_nominal=last_nominal)
-                if new is None or new == schedule.next_fire_at:
-                    continue
                 zone = schedule.timing.timezone
-                updated, changed = schedule.replan(
-                    next_fire_at=new,
-                    now=now,
-                    reason=reason(zone, recorded, current),
-                    tzdata_from=recorded,
-                    tzdata_to=current,
-                )
-                await tx.schedules.save(updated, expected_version=schedule.version)
+                try:
+                    new = replanned_next(schedule, last_nominal=last_nominal)
+                    if new is None or new == schedule.next_fire_at:
+                        continue
+                    updated, changed = schedule.replan(
+                        next_fire_at=new,
+                        now=now,
+                        reason=reason(zone, recorded, current),
+                        tzdata_from=recorded,
+                        tzdata_to=current,
+                    )
+                    await tx.schedules.save(updated, expected_version=schedule.version)
+                except (Conflict, NotFound):
+                    continue  # changed or deleted meanwhile: planned again by that change
+                except (DomainError, ValueError, ArithmeticError) as exc:
+                    # A zone the new release no longer has, a rule that cannot be
+                    # planned: the materialiser pauses such a schedule, saying why.
+                    log.warning("schedule %s not re-planned: %s", schedule.id, exc)
+                    continue
                 events += changed
                 moved.append(
                     Replan(

@@ -28,10 +28,11 @@ from domain.zones import zone_source
 from service.materialiser import LEADER
 from service.tzdata import replan_zone_rules
 from tests.contract.support import ACME, Subject, job
-from tests.tzif import berlin_tree
+from tests.tzif import berlin_tree, tzif, write_tree
 
 TTL = timedelta(seconds=30)
 tree = berlin_tree
+UTC_FILE = tzif([], initial=0, footer="UTC0")
 
 
 @pytest.fixture
@@ -174,3 +175,29 @@ async def test_a_replica_that_lost_the_lease_replans_nothing(
         await replan_zone_rules(subject.system, holder="replica-b", epoch=epoch)
     async with subject.system.system() as tx:
         assert await tx.tzdata.recorded() is None
+
+
+async def test_a_zone_the_new_release_lacks_stops_nothing(
+    subject: Subject, old_rules: DirectoryZoneSource, tmp_path: Path
+) -> None:
+    """A schedule whose zone is gone from the new tree is left alone; the pass records
+    the new version all the same."""
+    epoch = await lead(subject)
+    async with subject.db.transaction(ACME) as tx:
+        start = (await tx.now() + timedelta(days=2)).replace(microsecond=0)
+    berlin = await add(
+        subject,
+        "noon",
+        Timing(trigger=CronTrigger.parse("0 12 * * *"), timezone="Europe/Berlin", start_at=start),
+    )
+    await replan_zone_rules(subject.system, holder="replica-a", epoch=epoch)
+    only_utc = DirectoryZoneSource(write_tree(tmp_path / "2099c", "2099c", {"UTC": UTC_FILE}))
+    with zone_source(only_utc):
+        result = await replan_zone_rules(subject.system, holder="replica-a", epoch=epoch)
+        async with subject.system.system() as tx:
+            recorded = await tx.tzdata.recorded()
+    assert (result.replanned, recorded) == ([], "2099c")
+    with zone_source(old_rules):
+        async with subject.db.transaction(ACME) as tx:
+            stored = await tx.schedules.get(berlin.id)
+    assert (stored.next_fire_at, stored.version) == (berlin.next_fire_at, berlin.version)
