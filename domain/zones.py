@@ -176,10 +176,6 @@ def zone_source(source: ZoneSource) -> Iterator[ZoneCatalog]:
         _selected.catalog = previous
 
 
-def active_catalog() -> ZoneCatalog:
-    return _selected.catalog
-
-
 def tzdata_version() -> str:
     """The tzdata version the active source holds."""
     return _selected.catalog.version
