@@ -138,9 +138,9 @@ async def test_new_zone_rules_replan_the_next_fire_and_say_why(
             stored = await tx.schedules.get(noon.id)
             listed = await tx.tzdata.replans(limit=10)
             seen_by_tenant = await tx.tzdata.recorded()  # the API's role may read it
+            others = [await tx.schedules.get(s.id) for s in (elapsed, utc_noon)]
         async with subject.db.transaction(GLOBEX) as tx:
             foreign = await tx.tzdata.replans(limit=10)
-            others = [await tx.schedules.get(s.id) for s in (elapsed, utc_noon)]
         async with subject.system.system() as tx:
             recorded = await tx.tzdata.recorded()
         again = await replan_zone_rules(subject.system, holder="replica-a", epoch=epoch)
