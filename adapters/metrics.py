@@ -19,6 +19,7 @@ from prometheus_client import (
 )
 
 from domain.ports import Database
+from domain.zones import tzdata_version
 from service.materialiser import LEADER
 
 LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600)
@@ -68,6 +69,13 @@ class PrometheusMetrics:
         self._lag = Gauge(
             "kairos_outbox_lag_seconds", "Age of the oldest event not yet relayed", registry=r
         )
+        self._tzdata = Gauge(
+            "kairos_tzdata_info",
+            "1, labelled with the tzdata release of this process's zone rules",
+            ["version"],
+            registry=r,
+        )
+        self._tzdata.labels(version=tzdata_version()).set(1)
         self._leader_known = Gauge(
             "kairos_leader_known", "1 while some replica holds the lease", registry=r
         )

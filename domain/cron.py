@@ -12,7 +12,10 @@ Semantics (documented in docs/semantics.md):
 - ``?`` is ``*``. Day of week 0-7 (0 and 7 are Sunday) or ``sun..sat``.
 - ``L`` in day-of-month is the month's last day; ``NW`` the weekday nearest day N in the
   same month (``1W`` on a Saturday is Monday the 3rd; N past the month end is the last
-  day); ``d#n`` the n-th weekday d of the month; ``Ld`` (or Quartz's ``dL``) the last.
+  day); ``LW`` the month's last weekday (Mon-Fri); ``L-n`` n days before the last day;
+  ``d#n`` the n-th weekday d of the month; ``Ld`` (or ``friL``) the last weekday d.
+  Quartz's ``6L`` is refused: its day numbers (1=Sun) are not cron's (0=Sun), so the
+  message says what to write. Quartz's 7th (year) field is refused the same way.
 - When both day-of-month and day-of-week are restricted, a day matches if *either*
   matches (the Vixie/croniter/Kubernetes rule). ``#``, ``L`` and ``W`` belong to their
   own field's side.
@@ -49,7 +52,11 @@ FIELDS_5 = ("minute", "hour", "day_of_month", "month", "day_of_week")
 FIELDS_6 = ("second", *FIELDS_5)
 _DOW_NAMES = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
 _QUARTZ_LAST_DOW = re.compile(r"^([0-7]|sun|mon|tue|wed|thu|fri|sat)l$")
+_QUARTZ_NUMBERED_LAST = re.compile(r"^([0-7])l$")
 _NEAREST_WEEKDAY = re.compile(r"^(?:(\d+)w|w(\d+))$")
+_LAST_OFFSET = re.compile(r"^l-(\d{1,2})$")
+_DOW_WORDS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_DOW_FULL = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
 _EQUAL_RANGE = re.compile(r"^(\w+)-(\w+)(?:/\d+)?$")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _DAY = 86400
@@ -63,6 +70,20 @@ _CRONITER_ERRORS = (CroniterError, ValueError, KeyError, IndexError, TypeError)
 def _normalise_dow(token: str) -> str:
     parts = []
     for part in token.split(","):
+        numbered = _QUARTZ_NUMBERED_LAST.match(part)
+        if numbered:
+            # Quartz counts 1=Sun..7=Sat, cron 0=Sun..6=Sat: `6L` is Friday to a Quartz
+            # user and Saturday to cron. Guessing would fire on the wrong day silently.
+            digit = int(numbered.group(1))
+            quartz, cron = (digit - 1) % 7, digit % 7
+            raise InvalidSchedule(
+                "cron.day_of_week",
+                f"{part.upper()!r} is ambiguous: Quartz numbers days 1=Sun..7=Sat, cron "
+                f"0=Sun..6=Sat; write the day's name: '{_DOW_WORDS[quartz].upper()}L' (last "
+                f"{_DOW_FULL[quartz]}, Quartz's reading) or '{_DOW_WORDS[cron].upper()}L' "
+                f"(last {_DOW_FULL[cron]}, cron's)",
+                token=part,
+            )
         m = _QUARTZ_LAST_DOW.match(part)
         if m:
             day = m.group(1)
@@ -102,6 +123,8 @@ class CronExpression:
     dom: frozenset[int] | None  # None: unrestricted
     dom_last: bool
     dom_nearest_weekday: int | None
+    dom_last_weekday: bool
+    dom_before_last: frozenset[int]
     dow: frozenset[int] | None  # cron numbering 0=Sun; None: unrestricted
     dow_nth: tuple[tuple[int, frozenset[int]], ...]
     dow_last: frozenset[int]
@@ -150,6 +173,12 @@ class CronExpression:
                 )
             expr = MACROS[expr]
         tokens = expr.split(" ")
+        if len(tokens) == 7:
+            raise InvalidSchedule(
+                "cron",
+                f"{raw!r} has 7 fields: Quartz's year field is not supported; drop it "
+                "(6 fields: s m h dom mon dow) and bound the schedule with start_at/end_at",
+            )
         if len(tokens) not in (5, 6):
             raise InvalidSchedule(
                 "cron",
@@ -160,6 +189,7 @@ class CronExpression:
         names = FIELDS_6 if has_seconds else FIELDS_5
         tokens = ["*" if t == "?" else _collapse_equal_ranges(t) for t in tokens]
         tokens[-1] = _normalise_dow(tokens[-1])
+        tokens[-3], last_weekday, before_last = _own_dom_parts(tokens[-3])
         try:
             expanded, nth = croniter.expand(" ".join(tokens), second_at_beginning=has_seconds)
         except _CRONITER_ERRORS as exc:
@@ -183,6 +213,8 @@ class CronExpression:
         dom: frozenset[int] | None = None
         if dom_f != ["*"] and nearest is None:
             dom = frozenset(int(d) for d in dom_f if d != "l")
+        elif (last_weekday or before_last) and nearest is None:
+            dom = frozenset()  # only Kairos' own parts: the field is restricted
         months = frozenset(range(1, 13)) if month_f == ["*"] else frozenset(map(int, month_f))
         dow: frozenset[int] | None = None
         dow_nth: list[tuple[int, frozenset[int]]] = []
@@ -215,6 +247,8 @@ class CronExpression:
             dom=dom,
             dom_last=dom_last,
             dom_nearest_weekday=nearest,
+            dom_last_weekday=last_weekday,
+            dom_before_last=before_last,
             dow=dow,
             dow_nth=tuple(sorted(dow_nth)),
             dow_last=frozenset(dow_last),
@@ -227,7 +261,13 @@ class CronExpression:
 
     @property
     def _dom_restricted(self) -> bool:
-        return self.dom is not None or self.dom_last or self.dom_nearest_weekday is not None
+        return (
+            self.dom is not None
+            or self.dom_last
+            or self.dom_nearest_weekday is not None
+            or self.dom_last_weekday
+            or bool(self.dom_before_last)
+        )
 
     @property
     def _dow_restricted(self) -> bool:
@@ -250,6 +290,10 @@ class CronExpression:
                 dom_days.add(ndays)
             if self.dom_nearest_weekday is not None:
                 dom_days.add(_nearest_weekday(year, month, self.dom_nearest_weekday, ndays))
+            if self.dom_last_weekday:
+                last = _calendar.weekday(year, month, ndays)  # Mon=0
+                dom_days.add(ndays - max(0, last - 4))
+            dom_days.update(ndays - n for n in self.dom_before_last if n < ndays)
             dow_days: set[int] = set()
             if self.dow is not None:
                 for day in range(1, ndays + 1):
@@ -325,6 +369,38 @@ class CronExpression:
 @lru_cache(maxsize=4096)
 def _parse_cached(text: str) -> CronExpression:
     return CronExpression._parse(text)
+
+
+def _own_dom_parts(token: str) -> tuple[str, bool, frozenset[int]]:
+    """Take ``LW`` and ``L-n`` out of a day-of-month token (croniter knows neither):
+    (the rest for croniter, ``*`` if nothing is left; last weekday?; n values)."""
+    if "l" not in token:
+        return token, False, frozenset()
+    rest: list[str] = []
+    last_weekday = False
+    before: set[int] = set()
+    for part in token.split(","):
+        m = _LAST_OFFSET.match(part)
+        if part == "lw":
+            last_weekday = True
+        elif m:
+            n = int(m.group(1))
+            if not 1 <= n <= 30:
+                raise InvalidSchedule(
+                    "cron.day_of_month", f"{part.upper()!r}: n must be 1 to 30", token=part
+                )
+            before.add(n)
+        elif part in ("wl", "l-w") or (part.startswith("l-") and part.endswith("w")):
+            raise InvalidSchedule(
+                "cron.day_of_month",
+                f"{part.upper()!r}: write 'LW' for the last weekday of the month",
+                token=part,
+            )
+        else:
+            rest.append(part)
+    if not rest:
+        return "*", last_weekday, frozenset(before)
+    return ",".join(rest), last_weekday, frozenset(before)
 
 
 def _values(expanded: list[int | str], size: int) -> tuple[int, ...]:

@@ -13,8 +13,11 @@ Order of the stages, per fire (documented in docs/semantics.md):
    they are skipped (``calendar_collision``) if the target date already has a fire that
    came from another date (its own fires win over moved ones; among moved groups the
    earliest nominal date wins);
-3. execution windows (``window_policy``): defer to the next window start (on a business
-   day when a calendar is in use) or skip;
+3. execution windows (``window_policy``): defer to the first instant, after the fire,
+   at which a window is really open (on a business day when a calendar is in use) or
+   skip. A window start inside a DST gap opens when the clocks jump (02:30 on
+   spring-forward day in Berlin opens at 03:00 CEST, not at the shifted 03:30); one in a
+   fold opens at the first occurrence that is not before the fire;
 4. jitter, deterministic from (schedule id, nominal instant);
 5. ``max_fires`` counts dispatched fires only; once reached, planning stops.
 """
@@ -34,7 +37,7 @@ from domain.ids import CalendarId
 from domain.jitter import jitter_offset
 from domain.timing import CalendarPolicy, FireRow, Timing, WindowPolicy
 from domain.windows import next_window_start
-from domain.zones import Zone, instant_to_datetime, naive_to_wall
+from domain.zones import WallKind, Zone, instant_to_datetime, naive_to_wall
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -214,18 +217,52 @@ def _windowed(
             assert entry.dispatch is not None
             local = entry.dispatch.astimezone(tz).replace(tzinfo=None)
             if not any(w.contains(local) for w in windows):
-                start = (
-                    next_window_start(windows, local, allowed=allowed)
+                opened = (
+                    _window_opens(timing, local, entry.dispatch, allowed)
                     if timing.window_policy is WindowPolicy.DEFER
                     else None
                 )
-                if start is None:
+                if opened is None:
                     entry.skipped = SkipReason.WINDOW
                     entry.notes.append("skipped: outside every execution window")
                 else:
-                    entry.dispatch = _resolve_local(timing.zone, start)
+                    entry.dispatch, start = opened
                     entry.notes.append(f"deferred: window opens {start:%a %H:%M}")
         yield entry
+
+
+def _window_opens(
+    timing: Timing, local: datetime, after: datetime, allowed: Callable[[date], bool]
+) -> tuple[datetime, datetime] | None:
+    """(instant, local reading) at which the next window really opens after the fire at
+    ``after`` (naive reading ``local``), or None within the deferral horizon.
+
+    A start reading in a gap does not exist: the window opens at the transition, if the
+    reading there (03:00 for a 02:30 start in Berlin) is still inside the window; a window
+    lying wholly in the gap does not open that day. A start in a fold occurs twice: the
+    first occurrence not before the fire (so deferral never moves a fire back in time).
+    """
+    zone = timing.zone
+    search = local
+    while True:
+        start = next_window_start(timing.windows, search, allowed=allowed)
+        if start is None:
+            return None
+        kind, early, late = zone.resolve(naive_to_wall(start))
+        if kind is WallKind.UNIQUE:
+            return instant_to_datetime(early), start
+        if kind is WallKind.GAP:
+            # ``late`` (offset after) < transition <= ``early`` (offset before).
+            jump = zone.transitions_between(late, early)[0][0]
+            reading = zone.local_datetime(jump).replace(tzinfo=None)
+            if any(w.contains(reading) for w in timing.windows):
+                return instant_to_datetime(jump), reading
+        else:
+            for instant in (early, late):
+                at = instant_to_datetime(instant)
+                if at >= after:
+                    return at, start
+        search = start
 
 
 def _resolve_local(zone: Zone, local: datetime) -> datetime:

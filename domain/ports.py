@@ -21,6 +21,7 @@ from domain.ids import BackfillId, CalendarId, JobId, RunId, ScheduleId, TenantI
 from domain.job import Job
 from domain.run import Run, RunStatus
 from domain.schedule import Schedule
+from domain.tzdata import Replan
 from domain.usage import TenantUsage
 from domain.worker import Worker
 
@@ -285,6 +286,34 @@ class UsageReader(Protocol):
         ...
 
 
+class ZoneRulesLedger(Protocol):
+    """Which tzdata the deployment planned with, and the schedules a change re-planned."""
+
+    async def recorded(self) -> str | None:
+        """The tzdata version the deployment's stored next fires were planned with
+        (None before any was recorded)."""
+        ...
+
+    async def record(self, version: str, *, replica: str, now: datetime) -> None:
+        """Record ``version`` as the one planned with (system transactions only)."""
+        ...
+
+    async def planned(
+        self, after: tuple[TenantId, ScheduleId] | None, limit: int
+    ) -> Sequence[tuple[Schedule, datetime | None]]:
+        """Enabled and paused schedules with a next fire, every tenant, ordered by
+        (tenant, id) after ``after``; each with its last materialised nominal time."""
+        ...
+
+    async def add(self, replans: Sequence[Replan]) -> None:
+        """List re-planned schedules (one entry per schedule and target version)."""
+        ...
+
+    async def replans(self, *, limit: int) -> Sequence[Replan]:
+        """Visible re-planned schedules, newest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: state changes and outbox rows commit together or not at all.
     Leaving the block normally commits; an exception rolls back."""
@@ -320,6 +349,9 @@ class UnitOfWork(Protocol):
 
     @property
     def audit(self) -> AuditLog: ...
+
+    @property
+    def tzdata(self) -> ZoneRulesLedger: ...
 
     async def now(self) -> datetime:
         """The database's "now": what every due decision is measured against."""

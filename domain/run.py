@@ -124,6 +124,9 @@ class Run:
     cancel_requested: str | None = None
     # W3C traceparent of the request that made the run (manual triggers), if traced.
     traceparent: str | None = None
+    # The tzdata release whose zone rules planned this fire, as the store recorded it
+    # (a fact about the planning process, not part of the run's state: not compared).
+    tzdata_version: str | None = field(default=None, compare=False)
     created_at: datetime
     updated_at: datetime
 

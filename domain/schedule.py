@@ -162,6 +162,21 @@ class Schedule:
             updated_at=now,
         )
 
+    def replan(
+        self, *, next_fire_at: datetime, now: datetime, reason: str, **data: Any
+    ) -> tuple[Schedule, list[DomainEvent]]:
+        """A new next fire decided by Kairos, not by an update (zone rules changed):
+        a new version, and ``scheduler.schedule.updated`` carrying ``reason`` and
+        ``data`` (what changed, from what to what)."""
+        moved = replace(self, next_fire_at=next_fire_at, version=self.version + 1, updated_at=now)
+        event = moved._event(EventType.SCHEDULE_UPDATED, now).with_data(
+            reason=reason,
+            old_next_fire_at=_iso(self.next_fire_at),
+            new_next_fire_at=_iso(next_fire_at),
+            **data,
+        )
+        return moved, [event]
+
     # -- helpers --------------------------------------------------------------------------
 
     def _moved(self, state: ScheduleState, now: datetime) -> Schedule:
@@ -187,3 +202,7 @@ class Schedule:
                 "timezone": self.timing.timezone,
             },
         )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

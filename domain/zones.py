@@ -18,13 +18,21 @@ zoneinfo decides every reading near a transition. For speed, a reading far from 
 transition is resolved from a cached span of readings known to share one offset; the
 spans come from transition instants found by probing zoneinfo every few hours and
 bisecting to the second (tzdata has no two transitions closer than days).
+
+Where the rules come from is not this module's business: a ``ZoneSource`` (the names it
+knows, a loader, and the tzdata version it holds) is handed in by the composition root
+(``use_zone_source``). Each source has its own cache of ``Zone`` objects, so zones of two
+tzdata versions are never mixed; a ``Timing`` keeps the zone it was built with.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import cache
+from typing import Protocol
 from zoneinfo import ZoneInfo, available_timezones
 
 from domain.errors import InvalidSchedule
@@ -78,17 +86,104 @@ def naive_to_wall(value: datetime) -> int:
 _NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
 
 
-@cache
-def _known_zone_names() -> frozenset[str]:
-    return frozenset(available_timezones()) - _NOT_ZONES
+class ZoneSource(Protocol):
+    """Where zone rules come from: the keys it knows, how to load one, which tzdata."""
+
+    @property
+    def version(self) -> str:
+        """The IANA tzdata release, e.g. ``2025b`` (``unknown`` if it cannot be told)."""
+        ...
+
+    def names(self) -> frozenset[str]:
+        """Every key the source can load (placeholders included)."""
+        ...
+
+    def load(self, name: str) -> tzinfo:
+        """The rules of one key; raises ``LookupError`` (or ``OSError``) if it has none."""
+        ...
 
 
-@cache
+@dataclass(frozen=True, slots=True)
+class StdlibZoneSource:
+    """``zoneinfo``'s own search (TZPATH, then the tzdata package), version untold: the
+    default until the composition root names the real source and its version."""
+
+    version: str = "unknown"
+
+    def names(self) -> frozenset[str]:
+        return frozenset(available_timezones())
+
+    def load(self, name: str) -> tzinfo:
+        return ZoneInfo(name)
+
+
+@dataclass(slots=True)
+class ZoneCatalog:
+    """The zones of one source, each loaded once."""
+
+    source: ZoneSource
+    _names: frozenset[str] | None = None
+    _zones: dict[str, Zone] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.source.version
+
+    def known(self) -> frozenset[str]:
+        if self._names is None:
+            self._names = frozenset(self.source.names()) - _NOT_ZONES
+        return self._names
+
+    def zone(self, name: str) -> Zone:
+        found = self._zones.get(name)
+        if found is not None:
+            return found
+        if name != "UTC" and name not in self.known():
+            raise InvalidSchedule("timezone", f"unknown IANA time zone {name!r}")
+        try:
+            rules = self.source.load(name)
+        except (LookupError, OSError, ValueError):
+            if name != "UTC":
+                raise InvalidSchedule("timezone", f"unknown IANA time zone {name!r}") from None
+            rules = UTC  # UTC has no rules to change; a tree without the file still has it
+        zone = self._zones[name] = Zone(name, rules)
+        return zone
+
+
+@dataclass(slots=True)
+class _Selected:
+    catalog: ZoneCatalog
+
+
+_selected = _Selected(ZoneCatalog(StdlibZoneSource()))
+
+
+def use_zone_source(source: ZoneSource) -> ZoneCatalog:
+    """Make ``source`` the one ``get_zone`` reads from (the composition root calls this
+    once); returns the catalog it replaced."""
+    previous = _selected.catalog
+    _selected.catalog = ZoneCatalog(source)
+    return previous
+
+
+@contextmanager
+def zone_source(source: ZoneSource) -> Iterator[ZoneCatalog]:
+    """``source`` for the duration of a block (tests, a re-plan under other rules)."""
+    previous = use_zone_source(source)
+    try:
+        yield _selected.catalog
+    finally:
+        _selected.catalog = previous
+
+
+def tzdata_version() -> str:
+    """The tzdata version the active source holds."""
+    return _selected.catalog.version
+
+
 def get_zone(name: str) -> Zone:
     """The zone named by an IANA key; ``InvalidSchedule('timezone', ...)`` if unknown."""
-    if name not in ("UTC",) and name not in _known_zone_names():
-        raise InvalidSchedule("timezone", f"unknown IANA time zone {name!r}")
-    return Zone(name)
+    return _selected.catalog.zone(name)
 
 
 class Zone:
@@ -96,9 +191,9 @@ class Zone:
 
     __slots__ = ("_span_hi", "_span_lo", "_span_off", "_years", "name", "tzinfo")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, rules: tzinfo | None = None) -> None:
         self.name = name
-        self.tzinfo: tzinfo = ZoneInfo(name)
+        self.tzinfo: tzinfo = rules if rules is not None else ZoneInfo(name)
         # year -> [(transition instant, offset before, offset after)]
         self._years: dict[int, list[tuple[int, int, int]]] = {}
         self._span_lo = 1

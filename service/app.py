@@ -39,6 +39,7 @@ from service.relay import relay_once
 from service.resilience import Loops, Outage, supervise
 from service.retention import RetentionPolicy, SystemTasks
 from service.runs import rescue
+from service.tzdata import replan_zone_rules
 from service.worker import POOL_HEARTBEAT, WorkerPool
 from service.workers import sweep_silent
 
@@ -108,6 +109,7 @@ class Scheduler:
             max_running=self.settings.max_running,
         )
         self.epoch: int | None = None
+        self._zone_rules_checked: int | None = None  # the epoch that checked tzdata
         self._listen_dsn = listen_dsn
         self._schedules_changed = asyncio.Event()
         self._outbox_changed = asyncio.Event()
@@ -221,6 +223,15 @@ class Scheduler:
             idle = False
             if fence is not None:
                 try:
+                    if self._zone_rules_checked != fence.epoch:
+                        # Before the first materialisation of a new leadership: stored
+                        # next fires planned under other zone rules are re-planned.
+                        replanned = await replan_zone_rules(
+                            self.db, holder=fence.holder, epoch=fence.epoch
+                        )
+                        self._zone_rules_checked = fence.epoch
+                        if replanned.replanned:
+                            self._outbox_changed.set()
                     done = await materialise_due(
                         self.db,
                         holder=fence.holder,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import os
 import signal
@@ -24,6 +25,7 @@ from adapters.holiday_sources import LibraryHolidayProvider
 from adapters.nats.tail import tail
 from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.postgres.migrate import MigrationError, migrate
+from adapters.zoneinfo_source import describe, zone_source_from_env
 from domain.access import Scope
 from domain.calendar import BusinessCalendar, Calendar, CountryHolidays, Holiday, ICalHolidays
 from domain.durations import parse_duration, parse_instant
@@ -40,7 +42,7 @@ from domain.triggers import (
     Trigger,
 )
 from domain.windows import ExecutionWindow, parse_weekdays
-from domain.zones import get_zone
+from domain.zones import get_zone, tzdata_version, use_zone_source
 from service.apply import Change, apply
 from service.preview import Preview, fire_json, preview, truncate_to_minute, utc_text
 from service.runtime import (
@@ -53,6 +55,7 @@ from service.runtime import (
     serve,
     work,
 )
+from service.tzdata import ZoneRulesReport, render_report, zone_rules_report
 
 EXIT_USAGE = 2
 _MAX_COUNT = 100_000
@@ -67,7 +70,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _build_parser() -> _Parser:
     parser = _Parser(prog="kairos", description="Kairos scheduler")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument(
+        "--version", action="store_true", help="print Kairos' version and its tzdata, then exit"
+    )
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     nxt = sub.add_parser(
         "next",
         help="preview a schedule's next fires (no server needed)",
@@ -165,6 +171,21 @@ def _build_parser() -> _Parser:
     )
     tok.add_argument("--ttl", default="PT12H", help="lifetime (default PT12H)")
     tok.add_argument("--data", default=".kairos", help="the dev stack's folder (./.kairos)")
+    tz = sub.add_parser(
+        "tzdata",
+        help="this process's zone rules and, with a database, the schedules a change re-planned",
+        description="The tzdata release of this process's zone rules (KAIROS_ZONEINFO: "
+        "system, package or a directory); with a database, the release the deployment "
+        "planned with and every schedule whose next fire a change of rules moved.",
+    )
+    tz.add_argument(
+        "--database-url",
+        default=_default("KAIROS_DATABASE_URL"),
+        help="DSN of the kairos_scheduler role (default: $KAIROS_DATABASE_URL, else the "
+        "running `kairos dev`; none: only this process's version)",
+    )
+    tz.add_argument("--limit", type=int, default=100, metavar="N")
+    tz.add_argument("--json", action="store_true", help="JSON instead of text")
     events = sub.add_parser("events", help="watch Kairos domain events")
     events_sub = events.add_subparsers(dest="events_command", required=True, parser_class=_Parser)
     tail = events_sub.add_parser("tail", help="print events as they are published")
@@ -500,10 +521,75 @@ def _table(result: Preview, zone_name: str) -> str:
     return "\n".join(lines)
 
 
+def _version(zone_rules: str) -> str:
+    kairos = importlib.metadata.version("kairos")
+    return f"kairos {kairos}\ntzdata {tzdata_version()} ({zone_rules})"
+
+
+def _tzdata(args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= 10_000:
+        raise InvalidRequest("--limit must be between 1 and 10000")
+    report: ZoneRulesReport | None = None
+    if args.database_url:
+        try:
+            report = asyncio.run(_zone_rules_report(args.database_url, args.limit))
+        except (OSError, asyncpg.PostgresError) as exc:
+            print(f"kairos tzdata: error: {exc}", file=sys.stderr)
+            return 1
+    if args.json:
+        doc: dict[str, object] = {"version": tzdata_version(), "source": args.zone_rules}
+        if report is not None:
+            doc.update(render_report(report))
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"tzdata {tzdata_version()} ({args.zone_rules})")
+    if report is None:
+        return 0
+    deployment = report.deployment or "not recorded yet"
+    agree = "" if report.deployment in (None, report.version) else "  (differs from this process)"
+    print(f"deployment planned with {deployment}{agree}")
+    if not report.replanned:
+        print("no schedule was re-planned by a change of zone rules")
+        return 0
+    print("re-planned by a change of zone rules (newest first):")
+    for r in report.replanned:
+        old = utc_text(r.old_next_fire_at) if r.old_next_fire_at else "-"
+        new = utc_text(r.new_next_fire_at) if r.new_next_fire_at else "-"
+        print(
+            f"  {r.tenant_id}  {r.schedule_id}  {r.name}  {r.timezone}  "
+            f"{r.tzdata_from} -> {r.tzdata_to}  next {old} -> {new}"
+        )
+    return 0
+
+
+async def _zone_rules_report(database_url: str, limit: int) -> ZoneRulesReport:
+    pool = await create_pool(database_url, max_size=1, name="kairos-cli")
+    try:
+        return await zone_rules_report(PostgresDatabase(pool), limit=limit)
+    finally:
+        await pool.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
+        # One source of zone rules for every command, chosen once: `kairos next` shows
+        # what `kairos serve` with the same environment would plan.
+        source = zone_source_from_env(os.environ)
+    except RuntimeError as exc:
+        print(f"kairos: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    use_zone_source(source)
+    args.zone_rules = describe(source)  # what KAIROS_ZONEINFO chose, for the output
+    if args.version:
+        print(_version(args.zone_rules))
+        return 0
+    if args.command is None:
+        parser.error("a command is required")
+    try:
+        if args.command == "tzdata":
+            return _tzdata(args)
         if args.command == "next":
             return _next(args)
         if args.command == "migrate":

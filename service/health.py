@@ -4,6 +4,11 @@ Ready means this replica can do its work now: PostgreSQL answers, NATS is connec
 no migration is pending, a leader holds the lease (this replica or another), and the
 oldest event still in the outbox is younger than ``outbox_lag_limit`` (events reach the
 stream). Each check is bounded in time; a failing one says why in the answer.
+
+``tzdata`` reports this replica's zone-rules version and the deployment's (the one the
+stored next fires were planned with). A difference does not make the replica unready:
+it is what a rolling upgrade looks like, and the next leader re-plans; ``agrees`` says
+whether they match, for an alert on replicas left behind.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from domain.ports import Database
+from domain.zones import tzdata_version
 from service.materialiser import LEADER
 
 CHECK_TIMEOUT = 2.0
@@ -38,6 +44,7 @@ class Readiness:
             "migrations": self._migrations,
             "leader": self._leader,
             "outbox": self._outbox,
+            "tzdata": self._tzdata,
         }
         if self.paused is not None:
             checks["loops"] = self._loops
@@ -75,6 +82,17 @@ class Readiness:
         lag = (now - oldest[0].event.occurred_at).total_seconds() if oldest else 0.0
         limit = self.outbox_lag_limit.total_seconds()
         return {"ok": lag <= limit, "lag_seconds": round(max(lag, 0.0), 3), "limit": limit}
+
+    async def _tzdata(self) -> dict[str, Any]:
+        async with self.db.system() as tx:
+            recorded = await tx.tzdata.recorded()
+        version = tzdata_version()
+        return {
+            "ok": True,
+            "version": version,
+            "deployment": recorded,
+            "agrees": recorded is None or recorded == version,
+        }
 
 
 async def _bounded(check: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:

@@ -514,6 +514,7 @@ def render_run(run: Run, *, attempts: bool = False) -> dict[str, Any]:
         "worker_id": str(run.worker_id) if run.worker_id else None,
         "cancel_requested": run.cancel_requested,
         "payload": dict(run.payload),
+        "tzdata_version": run.tzdata_version,
         "created_at": iso(run.created_at),
         "updated_at": iso(run.updated_at),
     }

@@ -56,7 +56,7 @@ from domain.job import Job
 from domain.limits import TenantLimits
 from domain.ports import Database, HolidayProvider, Keyset, RunFilter, SecretBox
 from domain.run import RunStatus
-from service import backfills, calendars, jobs, runs, schedules, triggers, usage, workers
+from service import backfills, calendars, jobs, runs, schedules, triggers, tzdata, usage, workers
 from service.health import Readiness
 from service.preview import fire_json
 from service.specs import (
@@ -253,6 +253,12 @@ def create_app(
             system_db or db, since=_instant(since, "since")
         )
         return {"since": start.isoformat(), "items": [render_usage(u, quotas) for u in found]}
+
+    @app.get("/tzdata", tags=["audit"], response_model=m.ZoneRules)
+    async def zone_rules(t: Tenant, limit: Limit = 100) -> dict[str, Any]:
+        """Zone rules: this replica's tzdata version, the one the deployment's next fires
+        were planned with, and the tenant's schedules whose next fire a change moved."""
+        return tzdata.render_report(await tzdata.zone_rules_report(db, tenant_id=t, limit=limit))
 
     # -- jobs ---------------------------------------------------------------------------
 

@@ -536,6 +536,9 @@ class Run(_Out):
     worker_id: Id | None
     cancel_requested: str | None = Field(description="why a cancel was asked for, if one was")
     payload: Json
+    tzdata_version: str | None = Field(
+        default=None, description="the tzdata release whose zone rules planned this fire"
+    )
     created_at: Instant
     updated_at: Instant
     attempts: list[Attempt] | None = Field(default=None, description="GET /runs/{id} only")
@@ -760,6 +763,28 @@ class OwnUsage(Usage):
 class EveryUsage(_Out):
     since: Instant
     items: list[Usage]
+
+
+class ReplannedSchedule(_Out):
+    tenant_id: str
+    schedule_id: Id
+    name: str
+    timezone: str
+    tzdata_from: str
+    tzdata_to: str
+    old_next_fire_at: Instant | None
+    new_next_fire_at: Instant | None
+    replanned_at: Instant
+
+
+class ZoneRules(_Out):
+    version: str = Field(description="the tzdata release of this replica's zone rules")
+    deployment: str | None = Field(
+        description="the release the stored next fires were planned with (the leader's)"
+    )
+    items: list[ReplannedSchedule] = Field(
+        description="schedules whose next fire a tzdata change moved, newest first"
+    )
 
 
 class Live(_Out):

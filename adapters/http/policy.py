@@ -58,6 +58,8 @@ POLICY: dict[tuple[str, str], Scope] = {
     ("GET", "/usage"): ADMIN,
     # every tenant's usage: admin of the operator's tenant only (checked by the route)
     ("GET", "/admin/usage"): ADMIN,
+    # zone rules: this replica's tzdata, the deployment's, schedules a change re-planned
+    ("GET", "/tzdata"): READ,
 }
 
 

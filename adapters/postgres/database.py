@@ -26,6 +26,7 @@ from adapters.documents import (
 from adapters.postgres.outage import StateHook, quiet_pool_retries, translated
 from adapters.postgres.queries import sql
 from adapters.postgres.runs import PgRuns
+from adapters.postgres.tzdata import PgZoneRules
 from domain.audit import AuditEntry
 from domain.backfill import Backfill, BackfillRequest
 from domain.calendar import Calendar
@@ -39,6 +40,7 @@ from domain.quarantine import Unreadable, reason_of
 from domain.schedule import OverlapPolicy, Schedule, ScheduleState
 from domain.usage import TenantUsage
 from domain.worker import MISSED_HEARTBEATS_OFFLINE, Worker, WorkerState
+from domain.zones import tzdata_version
 from service import telemetry
 
 log = logging.getLogger("kairos.postgres")
@@ -131,7 +133,8 @@ async def create_pool(
     name: str = "kairos",
 ) -> asyncpg.Pool:
     """``name`` is the sessions' ``application_name``: which pool a connection in
-    ``pg_stat_activity`` belongs to."""
+    ``pg_stat_activity`` belongs to. Each session also names the tzdata version of the
+    process's zone rules (``kairos.tzdata``), which every run it inserts records."""
     quiet_pool_retries()
     pool = await asyncpg.create_pool(
         dsn,
@@ -141,6 +144,7 @@ async def create_pool(
         server_settings={
             **(limits or SessionLimits()).server_settings(),
             "application_name": name,
+            "kairos.tzdata": tzdata_version(),
         },
     )
     assert pool is not None
@@ -204,6 +208,7 @@ class PostgresUnitOfWork:
         self.backfills = PgBackfills(conn, tenant_id)
         self.calendars = PgCalendars(conn, tenant_id)
         self.usage = PgUsage(conn)
+        self.tzdata = PgZoneRules(conn, tenant_id, PgSchedules._from_row)
 
     async def now(self) -> datetime:
         value: datetime = await self._conn.fetchval(sql("db_now"))

@@ -1,4 +1,5 @@
-"""SQL lives in ``queries.sql`` as named blocks (``-- name: x``), loaded once."""
+"""SQL lives in ``queries.sql`` (and a few topic files beside it) as named blocks
+(``-- name: x``), loaded once."""
 
 from __future__ import annotations
 
@@ -6,19 +7,19 @@ import re
 from functools import cache
 from pathlib import Path
 
-_FILE = Path(__file__).with_name("queries.sql")
+_FILES = tuple(Path(__file__).with_name(name) for name in ("queries.sql", "tzdata.sql"))
 _BLOCK = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 
 @cache
 def _load() -> dict[str, str]:
-    text = _FILE.read_text(encoding="utf-8")
-    parts = _BLOCK.split(text)
     blocks: dict[str, str] = {}
-    for name, body in zip(parts[1::2], parts[2::2], strict=True):
-        if name in blocks:
-            raise ValueError(f"queries.sql defines {name!r} twice")
-        blocks[name] = body.strip().rstrip(";")
+    for path in _FILES:
+        parts = _BLOCK.split(path.read_text(encoding="utf-8"))
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            if name in blocks:
+                raise ValueError(f"SQL block {name!r} is defined twice")
+            blocks[name] = body.strip().rstrip(";")
     return blocks
 
 

@@ -53,6 +53,7 @@ def run_from_row(row: asyncpg.Record, attempts: tuple[Attempt, ...] = ()) -> Run
         backfill_id=BackfillId(row["backfill_id"]) if row["backfill_id"] else None,
         cancel_requested=row["cancel_requested"],
         traceparent=row["traceparent"],
+        tzdata_version=row.get("tzdata_version"),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )

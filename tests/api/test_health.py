@@ -12,6 +12,7 @@ from adapters.memory.clock import FakeClock
 from adapters.memory.database import MemoryDatabase
 from domain.events import DomainEvent, EventType
 from domain.ids import TenantId, new_id
+from domain.zones import tzdata_version
 from service.health import Readiness
 from service.materialiser import LEADER
 
@@ -54,7 +55,10 @@ async def test_ready_names_each_failing_check_and_recovers(
             "migrations": False,
             "leader": False,
             "outbox": False,
+            "tzdata": True,
         }
+        assert checks["tzdata"]["version"] == tzdata_version()
+        assert (checks["tzdata"]["deployment"], checks["tzdata"]["agrees"]) == (None, True)
         assert checks["migrations"]["pending"] == [13]
         assert checks["outbox"]["lag_seconds"] == 300.0
         state.update(nats=True, pending=[])

@@ -37,7 +37,7 @@ async def subject(request: pytest.FixtureRequest) -> AsyncIterator[Subject]:
         return [r["event_id"] for r in rows]
 
     try:
-        yield Subject(PostgresDatabase(pool), PostgresDatabase(scheduler_pool), pg_events)
+        yield Subject(PostgresDatabase(pool), PostgresDatabase(scheduler_pool), pg_events, dsn)
     finally:
         await pool.close()
         await scheduler_pool.close()

@@ -26,6 +26,7 @@ class Subject:
     db: Database  # tenant traffic (the API's role)
     system: Database  # the scheduler's role, for cross-tenant work
     committed_events: Callable[[], Awaitable[list[uuid.UUID]]]
+    owner_dsn: str | None = None  # PostgreSQL: the owner, who sees every tenant's rows
 
 
 def job(tenant: TenantId = ACME, name: str = "report") -> Job:

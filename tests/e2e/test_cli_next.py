@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.tzif import berlin_tree as tree
 
 KAIROS = shutil.which("kairos", path=str(Path(sys.executable).parent))
 
@@ -147,3 +150,38 @@ def test_bad_input_exits_2_with_one_line_naming_the_problem(
     assert out.stdout == ""
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert needle in out.stderr
+
+
+def test_lw_is_accepted_and_quartz_6l_is_refused_with_the_spelling() -> None:
+    """`kairos next` fires `LW` on the last weekday; `6L` exits 2 naming FRIL."""
+    out = run("next", "--cron", "0 9 LW * *", "--tz", "Europe/Berlin", "--from", "2026-01-01")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "2026-01-30 Fri 09:00:00 +01:00" in lines[1]
+    assert "2026-03-31 Tue 09:00:00 +02:00" in lines[3]
+    bad = run("next", "--cron", "0 0 9 ? * 6L")
+    assert bad.returncode == 2
+    assert "'FRIL' (last Friday, Quartz's reading)" in bad.stderr
+
+
+def test_version_and_tzdata_name_the_zone_rules(tmp_path: Path) -> None:
+    """--version and `kairos tzdata` print the release KAIROS_ZONEINFO points at."""
+    root = tree(tmp_path, "2099a", None).root
+    env = {**os.environ, "KAIROS_ZONEINFO": str(root), "KAIROS_DATABASE_URL": ""}
+    assert KAIROS is not None
+    version = subprocess.run(
+        [KAIROS, "--version"], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.splitlines()[1] == f"tzdata 2099a ({root})"
+    shown = subprocess.run(
+        [KAIROS, "tzdata", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == {"version": "2099a", "source": str(root)}

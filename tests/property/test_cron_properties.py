@@ -167,3 +167,21 @@ def test_six_field_expressions_match_croniter_in_utc(expr: str, start: datetime)
     it = croniter(expr, start - timedelta(microseconds=1), second_at_beginning=True)
     oracle = [it.get_next(datetime) for _ in range(N)]
     assert fires == oracle
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    minute=st.integers(0, 59),
+    hour=st.integers(0, 23),
+    days=st.lists(st.integers(1, 31), max_size=3, unique=True),
+    start=starts,
+)
+def test_lw_matches_cronsim(minute: int, hour: int, days: list[int], start: datetime) -> None:
+    """`LW`, alone or with other days of the month, fires where cronsim says (UTC)."""
+    expr = f"{minute} {hour} {','.join([*map(str, days), 'LW'])} * *"
+    fires = _fires(expr, "UTC", start)
+    naive = start.replace(tzinfo=None)
+    oracle = [
+        w.replace(tzinfo=UTC) for w in islice(CronSim(expr, naive - timedelta(microseconds=1)), N)
+    ]
+    assert fires == oracle

@@ -9,10 +9,10 @@ import pytest
 from adapters.holiday_sources import LibraryHolidayProvider
 from domain.calendar import BusinessCalendar, Calendar, CountryHolidays, Holiday, ICalHolidays
 from domain.errors import InvalidCalendar, InvalidSchedule
-from domain.firing import SkipReason
+from domain.firing import FoldPolicy, SkipReason
 from domain.ids import CalendarId, TenantId
 from domain.jitter import jitter_offset
-from domain.timing import CalendarPolicy, WindowPolicy
+from domain.timing import CalendarPolicy, DstPolicy, WindowPolicy
 from domain.windows import ExecutionWindow
 from tests.helpers import BERLIN, cron, planned, utc, z
 
@@ -254,3 +254,42 @@ def test_jitter_moves_dispatch_not_nominal_and_needs_a_schedule_id() -> None:
     )
     with pytest.raises(InvalidSchedule):
         planned(timing, utc(2026, 1, 1), 1)
+
+
+def test_window_opening_in_a_spring_gap_dispatches_when_the_clocks_jump() -> None:
+    """`daily 02:30-04:00` on Berlin's spring-forward day opens at 03:00 CEST, not 03:30."""
+    timing = cron("0 1 * * *", BERLIN, windows=(ExecutionWindow.parse("daily 02:30-04:00"),))
+    first, second = planned(timing, utc(2026, 3, 28, 12), 2)
+    assert first.dispatch_local_at.isoformat() == "2026-03-29T03:00:00+02:00"
+    assert z(first.dispatch_at) == "2026-03-29T01:00:00Z"
+    assert first.notes == ("deferred: window opens Sun 03:00",)
+    assert second.dispatch_local_at.isoformat() == "2026-03-30T02:30:00+02:00"
+
+
+def test_window_lying_wholly_in_a_spring_gap_does_not_open_that_day() -> None:
+    """`daily 02:10-02:40` never exists on spring-forward day: the fire waits a day."""
+    timing = cron("0 1 * * *", BERLIN, windows=(ExecutionWindow.parse("daily 02:10-02:40"),))
+    (fire,) = planned(timing, utc(2026, 3, 28, 12), 1)
+    assert fire.dispatch_local_at.isoformat() == "2026-03-30T02:10:00+02:00"
+
+
+def test_window_opening_in_an_autumn_fold_opens_at_the_first_occurrence() -> None:
+    """On fall-back day a fire before the fold is deferred to the first 02:30 (CEST)."""
+    timing = cron("0 1 * * *", BERLIN, windows=(ExecutionWindow.parse("daily 02:30-04:00"),))
+    (fire,) = planned(timing, utc(2026, 10, 24, 12), 1)
+    assert fire.dispatch_local_at.isoformat() == "2026-10-25T02:30:00+02:00"
+    assert z(fire.dispatch_at) == "2026-10-25T00:30:00Z"
+
+
+def test_window_deferral_in_an_autumn_fold_never_moves_a_fire_back_in_time() -> None:
+    """A fire at the second 02:10 (CET) is deferred to the second 02:30, not the first."""
+    timing = cron(
+        "10 2 * * *",
+        BERLIN,
+        dst=DstPolicy(fold=FoldPolicy.SECOND),
+        windows=(ExecutionWindow.parse("daily 02:30-04:00"),),
+    )
+    (fire,) = planned(timing, utc(2026, 10, 24, 12), 1)
+    assert z(fire.nominal_at) == "2026-10-25T01:10:00Z"
+    assert z(fire.dispatch_at) == "2026-10-25T01:30:00Z"
+    assert fire.dispatch_local_at.isoformat() == "2026-10-25T02:30:00+01:00"

@@ -101,15 +101,57 @@ def test_nearest_weekday() -> None:
 
 
 def test_nth_and_last_weekday_of_month() -> None:
-    """`1#2` is the second Monday; `5L` (Quartz) and `L5` the last Friday."""
+    """`1#2` is the second Monday; `L5` and `friL` the last Friday."""
     assert walls("0 0 * * 1#2", datetime(2026, 1, 1), 2) == [
         "2026-01-12 Mon 00:00:00",
         "2026-02-09 Mon 00:00:00",
     ]
     expected = ["2026-01-30 Fri 00:00:00", "2026-02-27 Fri 00:00:00"]
-    assert walls("0 0 * * 5L", datetime(2026, 1, 1), 2) == expected
     assert walls("0 0 * * L5", datetime(2026, 1, 1), 2) == expected
     assert walls("0 0 * * friL", datetime(2026, 1, 1), 2) == expected
+
+
+def test_lw_is_the_last_weekday_of_the_month() -> None:
+    """`LW` is the month's last Monday-to-Friday, as Quartz and cronsim read it."""
+    assert walls("0 9 LW * *", datetime(2026, 1, 1), 4) == [
+        "2026-01-30 Fri 09:00:00",  # the 31st is a Saturday
+        "2026-02-27 Fri 09:00:00",  # the 28th is a Saturday
+        "2026-03-31 Tue 09:00:00",
+        "2026-04-30 Thu 09:00:00",
+    ]
+    assert walls("0 9 LW * *", datetime(2026, 5, 1), 1) == ["2026-05-29 Fri 09:00:00"]  # Sun
+    assert walls("0 0 0 LW * ?", datetime(2026, 8, 1), 1) == ["2026-08-31 Mon 00:00:00"]
+
+
+def test_lw_combines_with_other_days_of_month() -> None:
+    """`1,LW` fires on the 1st and on the last weekday; `L-2` two days before the last."""
+    assert walls("0 9 1,LW * *", datetime(2026, 1, 1), 3) == [
+        "2026-01-01 Thu 09:00:00",
+        "2026-01-30 Fri 09:00:00",
+        "2026-02-01 Sun 09:00:00",
+    ]
+    assert walls("0 9 L-2 * *", datetime(2026, 2, 1), 2) == [
+        "2026-02-26 Thu 09:00:00",
+        "2026-03-29 Sun 09:00:00",
+    ]
+
+
+def test_quartz_numbered_last_weekday_is_refused_with_the_spelling_to_use() -> None:
+    """Quartz's `6L` (1=Sun) would be Saturday to cron: refused, naming FRIL and SATL."""
+    with pytest.raises(InvalidSchedule) as caught:
+        CronExpression.parse("0 0 12 ? * 6L")
+    assert caught.value.field == "cron.day_of_week"
+    assert "'FRIL' (last Friday, Quartz's reading)" in caught.value.message
+    assert "'SATL' (last Saturday, cron's)" in caught.value.message
+
+
+def test_quartz_year_field_is_refused_with_what_to_write() -> None:
+    """A 7-field Quartz expression names the year field and says to use end_at."""
+    with pytest.raises(InvalidSchedule) as caught:
+        CronExpression.parse("0 0 12 * * ? 2026")
+    assert caught.value.field == "cron"
+    assert "year field" in caught.value.message
+    assert "end_at" in caught.value.message
 
 
 def test_day_of_month_and_day_of_week_are_ored_when_both_restricted() -> None:
