@@ -7,11 +7,11 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install dev test lint typecheck unit bench fuzz clean
 
-$(STAMP): pyproject.toml scripts/ensure-postgres
+$(STAMP): pyproject.toml sdk/pyproject.toml scripts/ensure-postgres
 	scripts/ensure-postgres >/dev/null
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e ./sdk -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)

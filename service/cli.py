@@ -41,6 +41,7 @@ from domain.triggers import (
 )
 from domain.windows import ExecutionWindow, parse_weekdays
 from domain.zones import get_zone
+from service._version import __version__
 from service.apply import Change, apply
 from service.preview import Preview, fire_json, preview, truncate_to_minute, utc_text
 from service.runtime import (
@@ -65,8 +66,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+def version_text() -> str:
+    """What ``kairos --version`` prints."""
+    return f"kairos {__version__}"
+
+
 def _build_parser() -> _Parser:
     parser = _Parser(prog="kairos", description="Kairos scheduler")
+    parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     nxt = sub.add_parser(
         "next",
