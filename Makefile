@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint typecheck unit bench fuzz clean
+.PHONY: install dev test lint typecheck unit bench fuzz image clean
 
 $(STAMP): pyproject.toml sdk/pyproject.toml scripts/ensure-postgres
 	scripts/ensure-postgres >/dev/null
@@ -40,6 +40,18 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/fire_times.py
 	$(BIN)/python bench/burst.py
+
+# The server image (deploy/Containerfile) with podman; without a registry the base is a
+# local Debian image (scripts/ensure-podman). Elsewhere: make image IMAGE_BASE=python:3.12-slim
+IMAGE ?= localhost/kairos:dev
+IMAGE_BASE ?=
+CACERT ?= /etc/ssl/certs/ca-certificates.crt
+export CONTAINERS_CONF ?= $(CURDIR)/deploy/podman/containers.conf
+
+image:
+	podman build --format docker --network host --secret id=cacert,src=$(CACERT) \
+		--build-arg BASE=$(or $(IMAGE_BASE),$$(scripts/ensure-podman)) \
+		-t $(IMAGE) -f deploy/Containerfile .
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,114 @@
+"""The container image (deploy/Containerfile) as an operator runs it, built and run with
+podman here (no registry: a local Debian base, scripts/ensure-podman): the version, a
+migration, a serving replica that is healthy and drains on ``podman stop``, a worker;
+as a non-root user, with tini as PID 1. The image is removed afterwards."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.auth.tokens import DevKeys
+from adapters.embedded.nats import EmbeddedNats
+from adapters.embedded.ports import free_port
+from service._version import __version__
+from tests.deploy.running import ROOT, api_url, auth_settings, running, wait_ready
+from tests.servers import app_dsn
+
+pytestmark = pytest.mark.image
+CACERT = Path("/etc/ssl/certs/ca-certificates.crt")
+ENV = {**os.environ, "CONTAINERS_CONF": str(ROOT / "deploy" / "podman" / "containers.conf")}
+
+
+def podman(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["podman", *args], capture_output=True, text=True, timeout=timeout, env=ENV, check=False
+    )
+
+
+def ok(*args: str, timeout: float = 120) -> str:
+    out = podman(*args, timeout=timeout)
+    assert out.returncode == 0, f"podman {args[0]}: {out.stdout}\n{out.stderr}"
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def image() -> Iterator[str]:
+    """The image built from this checkout under a tag of its own, without layer cache
+    (nothing left behind but the base), removed at the end."""
+    base = subprocess.run(
+        [str(ROOT / "scripts" / "ensure-podman")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=ENV,
+        check=True,
+    ).stdout.strip()
+    tag = f"localhost/kairos-test:{uuid.uuid4().hex[:12]}"
+    build = ["build", "--layers=false", "--format", "docker", "--network", "host"]
+    if CACERT.exists():
+        build += ["--secret", f"id=cacert,src={CACERT}"]
+    build += ["--build-arg", f"BASE={base}", "-t", tag, "-f", "deploy/Containerfile", str(ROOT)]
+    try:
+        ok(*build, timeout=900)
+        yield tag
+    finally:
+        podman("rmi", "--force", tag)
+
+
+def run(image: str, *argv: str, options: tuple[str, ...] = ()) -> list[str]:
+    """``podman run`` of the image on the host's network (the test servers are on
+    127.0.0.1), as a list."""
+    return ["podman", "run", "--rm", "--network", "host", *options, image, *argv]
+
+
+def test_the_image_runs_as_a_non_root_user_under_tini(image: str) -> None:
+    """``kairos --version`` answers; the process is not root; PID 1 is tini, with the
+    default command under it."""
+    assert ok("run", "--rm", image, "kairos", "--version").strip() == f"kairos {__version__}"
+    probe = "import os; print(os.getuid(), open('/proc/1/cmdline').read().split(chr(0))[0])"
+    assert ok("run", "--rm", image, "python3", "-c", probe).split() == ["10001", "/usr/bin/tini"]
+    config = ok("image", "inspect", image, "--format", "{{.Config.Entrypoint}} {{.Config.Cmd}}")
+    assert config.strip() == "[/usr/bin/tini --] [kairos serve --api-host 0.0.0.0]"
+
+
+def test_the_image_migrates_serves_and_works(
+    image: str, empty_database: str, nats_server: EmbeddedNats
+) -> None:
+    """From the image: every migration applied; a replica that reports healthy (its own
+    HEALTHCHECK and /health/ready) and exits 0 on ``podman stop``; a worker likewise."""
+    migrated = ok(*run(image, "kairos", "migrate", "--database-url", empty_database)[1:])
+    shipped = sorted(int(f.name[:4]) for f in (ROOT / "migrations").glob("[0-9]*.sql"))
+    assert migrated.strip() == f"applied {len(shipped)} migration(s): {shipped}"
+    folder = Path(tempfile.mkdtemp(prefix="kairos-image-"))
+    keys = DevKeys(folder / "auth").ensure()
+    folder.chmod(0o755)
+    (folder / "auth").chmod(0o755)
+    scheduler = app_dsn(empty_database, "kairos_scheduler")
+    port = free_port()
+    name = f"kairos-serve-{uuid.uuid4().hex[:8]}"
+    settings = {
+        **auth_settings(keys, "/run/kairos/jwks.json"),
+        "KAIROS_HEALTHCHECK_URL": f"http://127.0.0.1:{port}/health/live",
+    }
+    options = ["--name", name, "-v", f"{keys.jwks_file}:/run/kairos/jwks.json:ro"]
+    options += [f"--env={k}={v}" for k, v in settings.items()]
+    serve = ["kairos", "serve", "--database-url", scheduler, "--nats-url", nats_server.url]
+    serve += ["--api-host", "127.0.0.1", "--api-port", str(port), "--workers", "0"]
+    stop = ["podman", "stop", "--time", "30", name]
+    with running(run(image, *serve, options=tuple(options)), env=ENV, cwd=folder, stop=stop) as up:
+        checks = wait_ready(api_url(up))
+        assert checks["migrations"]["ok"] is True
+        assert ok("healthcheck", "run", name).strip() in {"", "healthy"}
+    name = f"kairos-worker-{uuid.uuid4().hex[:8]}"
+    worker = ["kairos", "worker", "--database-url", scheduler, "--nats-url", nats_server.url]
+    stop = ["podman", "stop", "--time", "30", name]
+    argv = run(image, *worker, "--name", "boxed", options=("--name", name, "--no-healthcheck"))
+    with running(argv, env=ENV, cwd=folder, stop=stop) as up:
+        assert up.startswith("worker boxed (")
