@@ -82,7 +82,8 @@ def test_the_image_migrates_serves_and_works(
     image: str, empty_database: str, nats_server: EmbeddedNats
 ) -> None:
     """From the image: every migration applied; a replica that reports healthy (its own
-    HEALTHCHECK and /health/ready) and exits 0 on ``podman stop``; a worker likewise."""
+    HEALTHCHECK and /health/ready) and exits 0 on ``podman stop``; a worker likewise;
+    both on a read-only root filesystem."""
     migrated = ok(*run(image, "kairos", "migrate", "--database-url", empty_database)[1:])
     shipped = sorted(int(f.name[:4]) for f in (ROOT / "migrations").glob("[0-9]*.sql"))
     assert migrated.strip() == f"applied {len(shipped)} migration(s): {shipped}"
@@ -97,7 +98,9 @@ def test_the_image_migrates_serves_and_works(
         **auth_settings(keys, "/run/kairos/jwks.json"),
         "KAIROS_HEALTHCHECK_URL": f"http://127.0.0.1:{port}/health/live",
     }
-    options = ["--name", name, "-v", f"{keys.jwks_file}:/run/kairos/jwks.json:ro"]
+    # Read-only root and a /tmp of its own, as the Kubernetes manifests run it.
+    readonly = ["--read-only", "--tmpfs", "/tmp"]
+    options = [*readonly, "--name", name, "-v", f"{keys.jwks_file}:/run/kairos/jwks.json:ro"]
     options += [f"--env={k}={v}" for k, v in settings.items()]
     serve = ["kairos", "serve", "--database-url", scheduler, "--nats-url", nats_server.url]
     serve += ["--api-host", "127.0.0.1", "--api-port", str(port), "--workers", "0"]
@@ -109,6 +112,8 @@ def test_the_image_migrates_serves_and_works(
     name = f"kairos-worker-{uuid.uuid4().hex[:8]}"
     worker = ["kairos", "worker", "--database-url", scheduler, "--nats-url", nats_server.url]
     stop = ["podman", "stop", "--time", "30", name]
-    argv = run(image, *worker, "--name", "boxed", options=("--name", name, "--no-healthcheck"))
+    argv = run(
+        image, *worker, "--name", "boxed", options=(*readonly, "--name", name, "--no-healthcheck")
+    )
     with running(argv, env=ENV, cwd=folder, stop=stop) as up:
         assert up.startswith("worker boxed (")
