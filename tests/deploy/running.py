@@ -84,12 +84,19 @@ def api_url(ready: str) -> str:
 
 
 def wait_ready(url: str, timeout: float = 60) -> dict[str, Any]:
-    """Poll ``/health/ready`` until it answers 200; return its checks."""
+    """Poll ``/health/ready`` until it answers 200 (a refused connection while the
+    server starts counts as not yet); return its checks. ``/health/live`` must answer
+    200 whenever the server answers at all."""
     deadline = time.monotonic() + timeout
     while True:
-        live = httpx.get(f"{url}/health/live", timeout=10)
-        assert live.status_code == 200, live.text
-        ready = httpx.get(f"{url}/health/ready", timeout=10)
+        try:
+            live = httpx.get(f"{url}/health/live", timeout=10)
+            assert live.status_code == 200, live.text
+            ready = httpx.get(f"{url}/health/ready", timeout=10)
+        except httpx.ConnectError:
+            assert time.monotonic() < deadline, f"nothing listens on {url}"
+            time.sleep(0.2)
+            continue
         if ready.status_code == 200:
             checks: dict[str, Any] = ready.json()["checks"]
             return checks

@@ -1,10 +1,13 @@
 """The container image (deploy/Containerfile) as an operator runs it, built and run with
 podman here (no registry: a local Debian base, scripts/ensure-podman): the version, a
 migration, a serving replica that is healthy and drains on ``podman stop``, a worker;
-as a non-root user, with tini as PID 1. The image is removed afterwards."""
+as a non-root user, with tini as PID 1; and the Kubernetes scheduler Deployment played
+by ``podman kube play``. The image is removed afterwards."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import tempfile
@@ -13,11 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+from cryptography.fernet import Fernet
 
 from adapters.auth.tokens import DevKeys
 from adapters.embedded.nats import EmbeddedNats
 from adapters.embedded.ports import free_port
 from service._version import __version__
+from tests.deploy.manifests import KUBERNETES, named, render
 from tests.deploy.running import ROOT, api_url, auth_settings, running, wait_ready
 from tests.servers import app_dsn
 
@@ -117,3 +123,60 @@ def test_the_image_migrates_serves_and_works(
     )
     with running(argv, env=ENV, cwd=folder, stop=stop) as up:
         assert up.startswith("worker boxed (")
+
+
+def test_the_kubernetes_scheduler_comes_up_under_podman_kube_play(
+    image: str, database: str, nats_server: EmbeddedNats, tmp_path: Path
+) -> None:
+    """The base's ConfigMap and scheduler Deployment, with a Secret of the keys
+    secret.example.yaml names, played by podman: the pod serves /health/ready as the
+    manifest's user, on a read-only root. (The servers' addresses, the image and the port
+    change, and the pod is on the host's network.)"""
+    documents = list(render(KUBERNETES / "base"))
+    config = named(documents, "ConfigMap")["kairos-config"]
+    config["data"]["KAIROS_NATS_URL"] = nats_server.url
+    secret = yaml.safe_load((KUBERNETES / "secret.example.yaml").read_text())
+    values = {
+        "KAIROS_DATABASE_URL": app_dsn(database, "kairos_scheduler"),
+        "KAIROS_API_DATABASE_URL": app_dsn(database),
+        "KAIROS_OWNER_DATABASE_URL": database,
+        "KAIROS_SECRET_KEY": Fernet.generate_key().decode(),
+    }
+    assert set(secret["stringData"]) == set(values)
+    deployment = named(documents, "Deployment")["kairos-scheduler"]
+    port = free_port()
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    container["image"] = image
+    container["args"] = [str(port) if a == "8080" else a for a in container["args"]]
+    # The test servers are on the host's loopback, so the pod is on the host's network,
+    # where podman refuses port mappings: the probes name the port by number instead.
+    deployment["spec"]["template"]["spec"]["hostNetwork"] = True
+    assert container.pop("ports") == [{"name": "http", "containerPort": 8080}]
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        container[probe]["httpGet"]["port"] = port
+    kube = tmp_path / "kube.yaml"
+    # Names of this run's own: podman's pods and secrets are machine-wide.
+    suffix = uuid.uuid4().hex[:8]
+    deployment["metadata"]["name"] += f"-{suffix}"
+    config["metadata"]["name"] += f"-{suffix}"
+    container["envFrom"][0]["configMapRef"]["name"] = config["metadata"]["name"]
+    for env in container["env"]:
+        env["valueFrom"]["secretKeyRef"]["name"] = f"kairos-secrets-{suffix}"
+    kube.write_text(yaml.safe_dump_all([config, deployment]))
+    # The Secret as podman 4.3 resolves secretKeyRef: a podman secret of that name
+    # holding a JSON object of base64 values (it cannot read a played Secret document).
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in values.items()}
+    (tmp_path / "secret.json").write_text(json.dumps(encoded))
+    try:
+        ok("secret", "create", f"kairos-secrets-{suffix}", str(tmp_path / "secret.json"))
+        ok("kube", "play", str(kube))
+        checks = wait_ready(f"http://127.0.0.1:{port}")
+        assert checks["migrations"]["ok"] is True
+        pod = f"kairos-scheduler-{suffix}-pod-0-scheduler"  # <pod>-<container>
+        probe = "open('/probe', 'w')"
+        denied = podman("exec", pod, "python3", "-c", probe)
+        assert "Read-only file system" in denied.stderr
+        assert ok("exec", pod, "id", "-u").strip() == "10001"
+    finally:
+        podman("kube", "down", str(kube))
+        podman("secret", "rm", f"kairos-secrets-{suffix}")

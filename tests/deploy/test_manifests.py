@@ -16,11 +16,11 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.deploy.manifests import KUBERNETES, named, rendered
 from tests.deploy.running import ROOT
 
 DEPLOY = ROOT / "deploy"
 BIN = Path(sys.executable).parent
-KUBERNETES = DEPLOY / "kubernetes"
 
 
 def tool(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -116,35 +116,6 @@ def test_the_compose_secret_files_become_kairos_settings(tmp_path: Path) -> None
 
 
 # -- Kubernetes -------------------------------------------------------------------------
-
-
-def render(folder: Path) -> Iterator[dict[str, Any]]:
-    """The documents ``kubectl kustomize folder`` prints for our kustomizations, which
-    use only ``resources`` and ``namespace`` (anything else fails here, so this stays
-    what kustomize would render)."""
-    spec = yaml.safe_load((folder / "kustomization.yaml").read_text())
-    assert set(spec) <= {"apiVersion", "kind", "namespace", "resources"}, folder
-    for resource in spec["resources"]:
-        path = folder / resource
-        if path.is_dir():
-            documents: Iterator[dict[str, Any]] = render(path)
-        else:
-            documents = (d for d in yaml.safe_load_all(path.read_text()) if d)
-        for document in documents:
-            if "namespace" in spec and document["kind"] not in {"Namespace"}:
-                document.setdefault("metadata", {})["namespace"] = spec["namespace"]
-            yield document
-
-
-KUSTOMIZATIONS = sorted(p.parent.name for p in KUBERNETES.glob("*/kustomization.yaml"))
-
-
-def rendered() -> dict[str, list[dict[str, Any]]]:
-    return {name: list(render(KUBERNETES / name)) for name in KUSTOMIZATIONS}
-
-
-def named(documents: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
-    return {d["metadata"]["name"]: d for d in documents if d["kind"] == kind}
 
 
 # What the ServiceMonitor uses of the Prometheus Operator's resource, unknown fields
