@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml sdk/pyproject.toml scripts/ensure-postgres
 	scripts/ensure-postgres >/dev/null
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The distribution was called `kairos` before; an old editable install of it would
+	# still map kairos_worker to the folder that moved to sdk/.
+	$(BIN)/python -m pip uninstall --quiet --yes kairos 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -e ./sdk -e '.[test]'
 	touch $(STAMP)
 

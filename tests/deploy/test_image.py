@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import uuid
@@ -94,35 +95,44 @@ def test_the_image_migrates_serves_and_works(
     shipped = sorted(int(f.name[:4]) for f in (ROOT / "migrations").glob("[0-9]*.sql"))
     assert migrated.strip() == f"applied {len(shipped)} migration(s): {shipped}"
     folder = Path(tempfile.mkdtemp(prefix="kairos-image-"))
-    keys = DevKeys(folder / "auth").ensure()
-    folder.chmod(0o755)
-    (folder / "auth").chmod(0o755)
-    scheduler = app_dsn(empty_database, "kairos_scheduler")
-    port = free_port()
-    name = f"kairos-serve-{uuid.uuid4().hex[:8]}"
-    settings = {
-        **auth_settings(keys, "/run/kairos/jwks.json"),
-        "KAIROS_HEALTHCHECK_URL": f"http://127.0.0.1:{port}/health/live",
-    }
-    # Read-only root and a /tmp of its own, as the Kubernetes manifests run it.
-    readonly = ["--read-only", "--tmpfs", "/tmp"]
-    options = [*readonly, "--name", name, "-v", f"{keys.jwks_file}:/run/kairos/jwks.json:ro"]
-    options += [f"--env={k}={v}" for k, v in settings.items()]
-    serve = ["kairos", "serve", "--database-url", scheduler, "--nats-url", nats_server.url]
-    serve += ["--api-host", "127.0.0.1", "--api-port", str(port), "--workers", "0"]
-    stop = ["podman", "stop", "--time", "30", name]
-    with running(run(image, *serve, options=tuple(options)), env=ENV, cwd=folder, stop=stop) as up:
-        checks = wait_ready(api_url(up))
-        assert checks["migrations"]["ok"] is True
-        assert ok("healthcheck", "run", name).strip() in {"", "healthy"}
-    name = f"kairos-worker-{uuid.uuid4().hex[:8]}"
-    worker = ["kairos", "worker", "--database-url", scheduler, "--nats-url", nats_server.url]
-    stop = ["podman", "stop", "--time", "30", name]
-    argv = run(
-        image, *worker, "--name", "boxed", options=(*readonly, "--name", name, "--no-healthcheck")
-    )
-    with running(argv, env=ENV, cwd=folder, stop=stop) as up:
-        assert up.startswith("worker boxed (")
+    try:
+        keys = DevKeys(folder / "auth").ensure()
+        folder.chmod(0o755)
+        (folder / "auth").chmod(0o755)
+        scheduler = app_dsn(empty_database, "kairos_scheduler")
+        port = free_port()
+        name = f"kairos-serve-{uuid.uuid4().hex[:8]}"
+        settings = {
+            **auth_settings(keys, "/run/kairos/jwks.json"),
+            "KAIROS_HEALTHCHECK_URL": f"http://127.0.0.1:{port}/health/live",
+        }
+        # Read-only root and a /tmp of its own, as the Kubernetes manifests run it.
+        readonly = ["--read-only", "--tmpfs", "/tmp"]
+        options = [*readonly, "--name", name, "-v", f"{keys.jwks_file}:/run/kairos/jwks.json:ro"]
+        options += [f"--env={k}={v}" for k, v in settings.items()]
+        serve = ["kairos", "serve", "--database-url", scheduler, "--nats-url", nats_server.url]
+        serve += ["--api-host", "127.0.0.1", "--api-port", str(port), "--workers", "0"]
+        stop = ["podman", "stop", "--time", "30", name]
+        with running(
+            run(image, *serve, options=tuple(options)), env=ENV, cwd=folder, stop=stop
+        ) as up:
+            checks = wait_ready(api_url(up))
+            assert checks["migrations"]["ok"] is True
+            assert ok("healthcheck", "run", name).strip() in {"", "healthy"}
+        name = f"kairos-worker-{uuid.uuid4().hex[:8]}"
+        worker = ["kairos", "worker", "--database-url", scheduler, "--nats-url", nats_server.url]
+        stop = ["podman", "stop", "--time", "30", name]
+        argv = run(
+            image,
+            *worker,
+            "--name",
+            "boxed",
+            options=(*readonly, "--name", name, "--no-healthcheck"),
+        )
+        with running(argv, env=ENV, cwd=folder, stop=stop) as up:
+            assert up.startswith("worker boxed (")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_the_kubernetes_scheduler_comes_up_under_podman_kube_play(
