@@ -78,7 +78,8 @@ def run(image: str, *argv: str, options: tuple[str, ...] = ()) -> list[str]:
 def test_the_image_runs_as_a_non_root_user_under_tini(image: str) -> None:
     """``kairos --version`` answers; the process is not root; PID 1 is tini, with the
     default command under it."""
-    assert ok("run", "--rm", image, "kairos", "--version").strip() == f"kairos {__version__}"
+    version = ok("run", "--rm", image, "kairos", "--version").splitlines()
+    assert version[0] == f"kairos {__version__}"
     probe = "import os; print(os.getuid(), open('/proc/1/cmdline').read().split(chr(0))[0])"
     assert ok("run", "--rm", image, "python3", "-c", probe).split() == ["10001", "/usr/bin/tini"]
     config = ok("image", "inspect", image, "--format", "{{.Config.Entrypoint}} {{.Config.Cmd}}")

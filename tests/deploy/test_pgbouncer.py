@@ -39,6 +39,24 @@ schedules:
 """
 
 
+# PgBouncer refuses a startup parameter it does not track unless it is listed here, and
+# then drops it: session settings a Kairos pool sends at connect never reach the server
+# through it (deploy/README.md: set them on the roles instead).
+IGNORED = "ignore_startup_parameters = " + ", ".join(
+    (
+        "extra_float_digits",
+        "statement_timeout",
+        "lock_timeout",
+        "idle_in_transaction_session_timeout",
+        "tcp_keepalives_idle",
+        "tcp_keepalives_interval",
+        "tcp_keepalives_count",
+        "tcp_user_timeout",
+        "kairos.tzdata",
+    )
+)
+
+
 def via(dsn: str, port: int) -> str:
     """The same user and database, through the pooler on ``port``."""
     parts = urlsplit(dsn)
@@ -79,6 +97,7 @@ pool_mode = session
 max_client_conn = 200
 default_pool_size = 60
 logfile = {folder}/pgbouncer.log
+{IGNORED}
 """
     )
     root = os.geteuid() == 0  # PgBouncer refuses to run as root
