@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kairos_worker import __version__ as sdk_version
 
 from adapters.auth.tokens import DevKeys
 from adapters.embedded.nats import EmbeddedNats
+from kairos_worker import __version__ as sdk_version
 from service._version import __version__
 from tests.deploy.running import (
     ROOT,
