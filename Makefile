@@ -5,13 +5,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint typecheck unit bench fuzz chaos chaos-deps clean
+.PHONY: install dev test lint typecheck unit bench fuzz chaos chaos-deps image clean
 
-$(STAMP): pyproject.toml scripts/ensure-postgres
+$(STAMP): pyproject.toml sdk/pyproject.toml scripts/ensure-postgres
 	scripts/ensure-postgres >/dev/null
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# The distribution was called `kairos` before; an old editable install of it would
+	# still map kairos_worker to the folder that moved to sdk/.
+	$(BIN)/python -m pip uninstall --quiet --yes kairos 2>/dev/null || true
+	$(BIN)/python -m pip install --quiet -e ./sdk -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -50,6 +53,18 @@ chaos: $(STAMP)
 # without it the suite runs that replica on the true clock and says so).
 chaos-deps:
 	command -v faketime >/dev/null || apt-get install -y faketime
+
+# The server image (deploy/Containerfile) with podman; without a registry the base is a
+# local Debian image (scripts/ensure-podman). Elsewhere: make image IMAGE_BASE=python:3.12-slim
+IMAGE ?= localhost/kairos:dev
+IMAGE_BASE ?=
+CACERT ?= /etc/ssl/certs/ca-certificates.crt
+export CONTAINERS_CONF ?= $(CURDIR)/deploy/podman/containers.conf
+
+image:
+	podman build --format docker --network host --secret id=cacert,src=$(CACERT) \
+		--build-arg BASE=$(or $(IMAGE_BASE),$$(scripts/ensure-podman)) \
+		-t $(IMAGE) -f deploy/Containerfile .
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.metadata
 import json
 import os
 import signal
@@ -43,6 +42,7 @@ from domain.triggers import (
 )
 from domain.windows import ExecutionWindow, parse_weekdays
 from domain.zones import get_zone, tzdata_version, use_zone_source
+from service._version import __version__
 from service.apply import Change, apply
 from service.preview import Preview, fire_json, preview, truncate_to_minute, utc_text
 from service.runtime import (
@@ -522,8 +522,9 @@ def _table(result: Preview, zone_name: str) -> str:
 
 
 def _version(zone_rules: str) -> str:
-    kairos = importlib.metadata.version("kairos")
-    return f"kairos {kairos}\ntzdata {tzdata_version()} ({zone_rules})"
+    """What ``kairos --version`` prints: the version (defined once, service/_version.py)
+    and the zone rules in use."""
+    return f"kairos {__version__}\ntzdata {tzdata_version()} ({zone_rules})"
 
 
 def _tzdata(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ they are retried at once elsewhere, and deregisters. Outcomes are re-sent until 
 has them; one it refuses as ``LEASE_LOST`` (the run was taken back) is dropped.
 """
 
+from kairos_worker._version import __version__
 from kairos_worker.worker import Retry, RunContext, Worker
 
-__all__ = ["Retry", "RunContext", "Worker"]
+__all__ = ["Retry", "RunContext", "Worker", "__version__"]
