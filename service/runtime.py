@@ -50,6 +50,7 @@ from adapters.http.ratelimit import RateLimiter
 from adapters.http_target.executor import HttpTargetExecutor
 from adapters.http_target.ssrf import Network, parse_allowlist
 from adapters.metrics import PrometheusMetrics
+from adapters.nats import streams
 from adapters.nats.event_consumer import EventTriggerConsumer
 from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import JetStreamPublisher
@@ -282,6 +283,25 @@ async def _connected(
         await _close_pool(pool)
 
 
+def nats_servers(url: str) -> list[str]:
+    """``KAIROS_NATS_URL`` may list a cluster's nodes, comma-separated: the client
+    connects to any and moves to another when its node goes."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
+def stream_replicas(environ: Mapping[str, str]) -> int:
+    """``KAIROS_NATS_STREAM_REPLICAS``: on how many servers each of Kairos' streams is
+    kept (default 1; 3 in a three-node cluster)."""
+    raw = environ.get("KAIROS_NATS_STREAM_REPLICAS", "1")
+    try:
+        count = int(raw)
+    except ValueError:
+        raise RuntimeError(f"KAIROS_NATS_STREAM_REPLICAS must be 1 to 5, not {raw!r}") from None
+    if not 1 <= count <= 5:
+        raise RuntimeError(f"KAIROS_NATS_STREAM_REPLICAS must be 1 to 5, not {count}")
+    return count
+
+
 def as_role(dsn: str, role: str) -> str:
     """``dsn`` with its user name replaced by ``role`` (password, host and options kept)."""
     parts = urlsplit(dsn)
@@ -353,7 +373,7 @@ async def _connect_nats(url: str, stop: asyncio.Event, deps: Dependencies) -> Cl
 
     connecting = asyncio.ensure_future(
         nats.connect(
-            url,
+            servers=nats_servers(url),
             max_reconnect_attempts=-1,
             error_cb=on_error,
             disconnected_cb=on_disconnected,
@@ -425,6 +445,7 @@ async def serve(
             "KAIROS_AUTH_JWKS_FILE, with KAIROS_AUTH_ISSUER and KAIROS_AUTH_AUDIENCE"
         )
     limits, limiter = limits_from_env(os.environ)  # read once; a bad value stops us here
+    streams.use_replicas(stream_replicas(os.environ))
 
     async def body(stop: asyncio.Event, ready: Callable[[str], None]) -> None:
         deps = Dependencies()
@@ -557,6 +578,7 @@ async def work(
     Started while PostgreSQL or NATS is down, it waits for them; an outage later pauses
     its claiming, never ends the process."""
     max_running = limits_from_env(os.environ)[0].max_running  # a bad value stops us here
+    streams.use_replicas(stream_replicas(os.environ))
 
     async def body(stop: asyncio.Event, ready: Callable[[str], None]) -> None:
         deps = Dependencies()

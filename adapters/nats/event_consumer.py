@@ -21,8 +21,8 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.client import JetStreamContext
-from nats.js.errors import BadRequestError
 
+from adapters.nats import streams
 from domain.errors import DomainError
 from domain.ports import Database
 from service import telemetry
@@ -49,10 +49,7 @@ async def ensure_stream(js: JetStreamContext, max_age: timedelta = MAX_AGE) -> N
         max_age=max_age.total_seconds(),
         duplicate_window=DUPLICATE_WINDOW.total_seconds(),
     )
-    try:
-        await js.add_stream(config)
-    except BadRequestError:
-        await js.update_stream(config)
+    await streams.ensure(js, config)
 
 
 class EventTriggerConsumer:

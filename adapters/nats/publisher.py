@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
-from nats.js.errors import BadRequestError
 
+from adapters.nats import streams
 from adapters.nats.acks import AckedPublisher
 from adapters.nats.cloudevents import encode
 from domain.events import DomainEvent
@@ -41,10 +41,7 @@ class JetStreamPublisher:
             subjects=SUBJECTS,
             duplicate_window=self._window.total_seconds(),
         )
-        try:
-            await self._js.add_stream(config)
-        except BadRequestError:
-            await self._js.update_stream(config)
+        await streams.ensure(self._js, config)
 
     async def publish_many(self, events: Sequence[DomainEvent]) -> int:
         """Publish in order (pipelined); returns how many *leading* events were acked.

@@ -20,8 +20,9 @@ from typing import Any
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NoStreamResponseError
+from nats.js.errors import NoStreamResponseError
 
+from adapters.nats import streams
 from adapters.nats.event_target import run_message
 from domain.errors import BrokerUnavailable, ExecutionFailed
 from domain.job import Job
@@ -72,10 +73,7 @@ class QueueTarget:
             max_age=self._limits.max_age.total_seconds(),
             duplicate_window=self._limits.duplicate_window.total_seconds(),
         )
-        try:
-            await self._js.add_stream(config)
-        except BadRequestError:
-            await self._js.update_stream(config)  # exists: bring its limits up to date
+        await streams.ensure(self._js, config)
         self._ready.add(name)
         return name
 

@@ -39,7 +39,9 @@ async def tail(
     subscribed: asyncio.Event | None = None,
 ) -> int:
     """Print events until ``stop`` or ``count`` were printed; returns how many."""
-    nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
+    nc = await nats.connect(
+        servers=[u.strip() for u in nats_url.split(",") if u.strip()], max_reconnect_attempts=-1
+    )
     seen = 0
     done = asyncio.Event()
 
