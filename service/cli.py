@@ -283,8 +283,10 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         asyncio.run(serve(args.database_url, args.nats_url, opts))
-    except (RuntimeError, OSError) as exc:
-        print(f"kairos serve: error: {exc}", file=sys.stderr)
+    except (RuntimeError, OSError, asyncpg.PostgresError) as exc:
+        # A database that refuses what Kairos needs (a transaction-mode pooler, a role
+        # without rights) is a configuration error: one line, no traceback.
+        print(f"kairos serve: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -304,8 +306,8 @@ def _worker(args: argparse.Namespace) -> int:
                 targets=_targets(),
             )
         )
-    except (RuntimeError, OSError) as exc:
-        print(f"kairos worker: error: {exc}", file=sys.stderr)
+    except (RuntimeError, OSError, asyncpg.PostgresError) as exc:
+        print(f"kairos worker: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
 
