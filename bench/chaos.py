@@ -977,6 +977,10 @@ class Chaos:
         window = fires["expected"] or 1
         overlap = fires["outcomes"].get("skipped/overlap", 0)
         causes = self.skip_causes(fires["skipped_at"])
+        # The target is the 10-minute profile's. A shorter run packs the same one-off
+        # faults (the 35 s freeze above all) into less time, so their skips are a larger
+        # share of its fires: under 10 minutes the guard is 10 % (docs/chaos.md).
+        skip_limit = 0.05 if self.args.duration >= 600 else 0.10
         self_exits = [e for p in self.processes for e in p.self_exits]
         limit = TTL + 2
         checks: list[tuple[str, Any, str, bool]] = [
@@ -1028,8 +1032,8 @@ class Chaos:
             (
                 "  after a leader failover",
                 f"{causes['failover']} ({causes['failover'] / window:.1%})",
-                "< 5%",
-                causes["failover"] / window < 0.05,
+                f"< {skip_limit:.0%}",
+                causes["failover"] / window < skip_limit,
             ),
             *(
                 (f"  {label}", f"{causes[key]} ({causes[key] / window:.1%})", "", True)
