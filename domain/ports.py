@@ -161,11 +161,6 @@ class LeaderLease(Protocol):
         Waits at most until a fenced pass of the old epoch commits."""
         ...
 
-    async def acquire(self, name: str, holder: str, ttl: timedelta) -> int | None:
-        """Become or stay leader: renew if ``holder`` leads, take over (epoch + 1) if the
-        lease expired; returns the epoch held, or None when someone else leads."""
-        ...
-
     async def release(self, name: str, holder: str, epoch: int) -> None:
         """Let the lease expire now if ``holder`` still leads at ``epoch`` (a clean stop:
         another replica may take over at once)."""

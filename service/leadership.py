@@ -32,7 +32,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from domain.ports import Database, LeaderPresence, UnitOfWork
+from domain.ports import Database, LeaderLease, LeaderPresence, UnitOfWork
 
 LEADER = "scheduler"
 
@@ -46,6 +46,19 @@ class Fence:
     holder: str
     epoch: int
     name: str = LEADER
+
+
+async def acquire(lease: LeaderLease, name: str, holder: str, ttl: timedelta) -> int | None:
+    """Become or stay leader in one step, without a presence: renew if ``holder``
+    leads, take over (epoch + 1) if the lease expired; the epoch held, or None when
+    someone else leads. (Replicas campaign with ``Campaign``; this is for tools and
+    tests that need a lease at once.)"""
+    state = await lease.read(name)
+    if state is None:
+        return await lease.take(name, holder, ttl, seen=None)
+    if state.holder == holder and await lease.renew(name, holder, state.epoch, ttl):
+        return state.epoch
+    return await lease.take(name, holder, ttl, seen=state.epoch)
 
 
 @asynccontextmanager

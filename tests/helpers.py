@@ -12,7 +12,7 @@ from domain.planning import PlannedFire, plan
 from domain.ports import Database
 from domain.timing import Timing
 from domain.triggers import CronTrigger, RRuleTrigger
-from service.leadership import LEADER, Fence
+from service.leadership import LEADER, Fence, acquire
 
 BERLIN = "Europe/Berlin"
 
@@ -61,6 +61,6 @@ async def add_event_job(db: Database, tenant: TenantId, name: str, **fields: Any
 async def leading(db: Database, holder: str = "leader", minutes: int = 5) -> Fence:
     """Take the leader lease for ``holder`` (it must be free): the fence of its passes."""
     async with db.system() as tx:
-        epoch = await tx.leader.acquire(LEADER, holder, timedelta(minutes=minutes))
+        epoch = await acquire(tx.leader, LEADER, holder, timedelta(minutes=minutes))
     assert epoch is not None
     return Fence(holder, epoch)

@@ -197,14 +197,6 @@ class MemoryLeaderLease:
         self._t.leases[name] = (holder, epoch, now + ttl)
         return epoch
 
-    async def acquire(self, name: str, holder: str, ttl: timedelta) -> int | None:
-        state = await self.read(name)
-        if state is None:
-            return await self.take(name, holder, ttl, seen=None)
-        if state.holder == holder and await self.renew(name, holder, state.epoch, ttl):
-            return state.epoch
-        return await self.take(name, holder, ttl, seen=state.epoch)
-
     async def release(self, name: str, holder: str, epoch: int) -> None:
         if self._live(name, holder, epoch):
             self._t.leases[name] = (holder, epoch, self._clock.now())

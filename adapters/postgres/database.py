@@ -247,14 +247,6 @@ class PgLeaderLease:
             epoch = await self._conn.fetchval(sql("leader_take"), name, holder, seen, ttl, vacated)
         return epoch
 
-    async def acquire(self, name: str, holder: str, ttl: timedelta) -> int | None:
-        state = await self.read(name)
-        if state is None:
-            return await self.take(name, holder, ttl, seen=None)
-        if state.holder == holder and await self.renew(name, holder, state.epoch, ttl):
-            return state.epoch
-        return await self.take(name, holder, ttl, seen=state.epoch)
-
     async def release(self, name: str, holder: str, epoch: int) -> None:
         await self._conn.execute(sql("leader_release"), name, holder, epoch)
 

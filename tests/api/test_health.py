@@ -14,6 +14,7 @@ from domain.events import DomainEvent, EventType
 from domain.ids import TenantId, new_id
 from domain.zones import tzdata_version
 from service.health import Readiness
+from service.leadership import acquire
 from service.materialiser import LEADER
 
 
@@ -63,7 +64,7 @@ async def test_ready_names_each_failing_check_and_recovers(
         assert checks["outbox"]["lag_seconds"] == 300.0
         state.update(nats=True, pending=[])
         async with db.system() as tx:
-            await tx.leader.acquire(LEADER, "replica-a", timedelta(seconds=10))
+            await acquire(tx.leader, LEADER, "replica-a", timedelta(seconds=10))
             await tx.outbox.mark_published([record.seq for record in await tx.outbox.pending(10)])
         r = await api.get("/health/ready")
         assert (r.status_code, r.json()["checks"]["leader"]["holder"]) == (200, "replica-a")

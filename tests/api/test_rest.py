@@ -16,6 +16,7 @@ from adapters.memory.database import MemoryDatabase
 from domain.errors import ExecutionFailed
 from domain.job import Job, TargetKind
 from domain.run import Run
+from service.leadership import acquire
 from service.materialiser import LEADER, materialise_due
 from service.worker import WorkerPool
 from tests.api.support import ACME, GLOBEX, T0, error
@@ -209,7 +210,7 @@ async def test_delete_cancels_waiting_runs_and_hides_the_schedule(
 
 async def lead_and_materialise(db: MemoryDatabase) -> None:
     async with db.system() as tx:
-        epoch = await tx.leader.acquire(LEADER, "me", timedelta(minutes=1))
+        epoch = await acquire(tx.leader, LEADER, "me", timedelta(minutes=1))
     assert epoch is not None
     await materialise_due(db, holder="me", epoch=epoch, horizon=timedelta(0))
 
@@ -299,7 +300,7 @@ async def test_pause_cancels_runs_not_yet_due_and_resume_checks_its_input(
     schedule = await make_schedule(api, job["id"], overlap_policy="allow")
     path = f"/schedules/{schedule['id']}"
     async with db.system() as tx:
-        epoch = await tx.leader.acquire(LEADER, "me", timedelta(minutes=1))
+        epoch = await acquire(tx.leader, LEADER, "me", timedelta(minutes=1))
     assert epoch is not None
     await materialise_due(db, holder="me", epoch=epoch, horizon=timedelta(minutes=2))
     await api.post(f"{path}/pause", headers=ACME)

@@ -12,6 +12,7 @@ import pytest
 from adapters.http.api import create_app, header_principal
 from adapters.memory.database import MemoryDatabase
 from domain.zones import zone_source
+from service.leadership import acquire
 from service.materialiser import LEADER
 from service.tzdata import replan_zone_rules
 from tests.api.support import ACME, GLOBEX, error
@@ -65,7 +66,7 @@ async def test_tzdata_lists_the_tenants_replanned_schedules(
     to its own tenant only."""
     with zone_source(tree(tmp_path, "2099a", None)):
         async with db.system() as tx:
-            epoch = await tx.leader.acquire(LEADER, "a", timedelta(seconds=30))
+            epoch = await acquire(tx.leader, LEADER, "a", timedelta(seconds=30))
         assert epoch is not None
         await replan_zone_rules(db, holder="a", epoch=epoch)
         created = (await schedule(api, "0 12 * * *")).json()

@@ -20,6 +20,7 @@ from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger
 from service import runs as use
 from service.backfills import get_backfill, start_backfill
+from service.leadership import acquire
 from service.materialiser import LEADER, materialise_due
 from tests.contract.support import ACME, Subject, job
 
@@ -47,7 +48,7 @@ async def after_an_outage(subject: Subject) -> Schedule:
     async with subject.db.transaction(ACME) as tx:
         await tx.schedules.add(schedule)
     async with subject.system.system() as tx:
-        epoch = await tx.leader.acquire(LEADER, "r", MINUTE)
+        epoch = await acquire(tx.leader, LEADER, "r", MINUTE)
     assert epoch is not None
     await materialise_due(subject.system, holder="r", epoch=epoch, horizon=timedelta(0))
     return schedule

@@ -17,6 +17,7 @@ from domain.run import RunStatus
 from domain.schedule import Schedule
 from domain.timing import CalendarPolicy, Timing
 from domain.triggers import CronTrigger
+from service.leadership import acquire
 from service.materialiser import LEADER, materialise_due
 from tests.contract.support import ACME, GLOBEX, Subject, job
 
@@ -103,7 +104,7 @@ async def test_the_materialiser_plans_with_the_calendar(subject: Subject) -> Non
         await tx.jobs.add(j)
         await tx.schedules.add(schedule)
     async with subject.system.system() as tx:
-        epoch = await tx.leader.acquire(LEADER, "r", timedelta(minutes=1))
+        epoch = await acquire(tx.leader, LEADER, "r", timedelta(minutes=1))
     assert epoch is not None
     await materialise_due(subject.system, holder="r", epoch=epoch)
     async with subject.db.transaction(ACME) as tx:

@@ -18,6 +18,7 @@ from domain.timing import Timing
 from domain.triggers import CronTrigger, FixedDelayTrigger
 from service import runs as use
 from service.dependencies import resolve_waiting
+from service.leadership import acquire
 from service.materialiser import LEADER, materialise_due
 from service.schedules import create_schedule, update_schedule
 from tests.contract.support import ACME, Subject, job
@@ -57,7 +58,7 @@ async def pair(subject: Subject) -> tuple[Schedule, Schedule, Job]:
 
 async def materialise(subject: Subject, horizon: timedelta = timedelta(0)) -> None:
     async with subject.system.system() as tx:
-        epoch = await tx.leader.acquire(LEADER, "r", MINUTE)
+        epoch = await acquire(tx.leader, LEADER, "r", MINUTE)
     assert epoch is not None
     await materialise_due(subject.system, holder="r", epoch=epoch, horizon=horizon)
 

@@ -15,7 +15,7 @@ from domain.worker import WorkerState
 from service import runs as use
 from service import workers as registry
 from service.dependencies import resolve_waiting
-from service.leadership import LEADER, Campaign, Fence
+from service.leadership import LEADER, Campaign, Fence, acquire
 from service.materialiser import materialise_due
 from service.relay import relay_once
 from tests.contract.support import ACME, Subject, job
@@ -31,10 +31,10 @@ LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 async def deposed(subject: Subject, holder: str = "r") -> Fence:
     """``holder`` led, its lease lapsed and another replica took over: its old fence."""
     async with subject.system.system() as tx:
-        epoch = await tx.leader.acquire(LEADER, holder, MINUTE)
+        epoch = await acquire(tx.leader, LEADER, holder, MINUTE)
         assert epoch is not None
         await tx.leader.release(LEADER, holder, epoch)
-        assert await tx.leader.acquire(LEADER, "successor", MINUTE) == epoch + 1
+        assert await acquire(tx.leader, LEADER, "successor", MINUTE) == epoch + 1
     return Fence(holder, epoch)
 
 
@@ -82,14 +82,14 @@ async def test_a_deposed_leaders_resolver_releases_nothing(subject: Subject) -> 
     stays waiting; the new leader's releases it."""
     _, b, _ = await pair(subject)
     async with subject.system.system() as tx:
-        epoch = await tx.leader.acquire(LEADER, "r", MINUTE)
+        epoch = await acquire(tx.leader, LEADER, "r", MINUTE)
     assert epoch is not None
     await materialise_due(subject.system, holder="r", epoch=epoch, horizon=timedelta(0))
     claimed = await use.claim(subject.db, worker_id=W, capabilities=EVENT, limit=5, tenant_id=ACME)
     await use.record(subject.db, [use.Report(claimed[0])], jobs={}, tenant_id=ACME)
     async with subject.system.system() as tx:
         await tx.leader.release(LEADER, "r", epoch)
-        assert await tx.leader.acquire(LEADER, "successor", MINUTE) == epoch + 1
+        assert await acquire(tx.leader, LEADER, "successor", MINUTE) == epoch + 1
     with pytest.raises(NotLeader):
         await resolve_waiting(subject.system, fence=Fence("r", epoch))
     assert await status_of(subject, b) is RunStatus.WAITING

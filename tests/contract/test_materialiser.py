@@ -17,6 +17,7 @@ from domain.run import RunStatus
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule, ScheduleState
 from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger, OneShotTrigger
+from service.leadership import acquire
 from service.materialiser import LEADER, materialise_due
 from service.schedules import create_schedule
 from tests.contract.support import ACME, Subject, job
@@ -26,7 +27,7 @@ TTL = timedelta(seconds=30)
 
 async def lead(subject: Subject, holder: str = "replica-a", ttl: timedelta = TTL) -> int:
     async with subject.system.system() as tx:
-        epoch = await tx.leader.acquire(LEADER, holder, ttl)
+        epoch = await acquire(tx.leader, LEADER, holder, ttl)
     assert epoch is not None
     return epoch
 
@@ -59,7 +60,7 @@ async def test_leader_lease_renews_fences_and_hands_over(subject: Subject) -> No
     first = await lead(subject, "a")
     assert await lead(subject, "a") == first  # renewal keeps the epoch
     async with subject.system.system() as tx:
-        assert await tx.leader.acquire(LEADER, "b", TTL) is None
+        assert await acquire(tx.leader, LEADER, "b", TTL) is None
     await lead(subject, "a", ttl=timedelta(0))  # let it lapse at once
     second = await lead(subject, "b")
     assert second == first + 1

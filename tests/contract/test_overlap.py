@@ -16,6 +16,7 @@ from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger
 from service import runs as use
 from service import workers as registry
+from service.leadership import acquire
 from service.materialiser import LEADER, materialise_due
 from tests.contract.support import ACME, Subject, job
 
@@ -51,7 +52,7 @@ async def minutely(subject: Subject, policy: OverlapPolicy, back: int = 2) -> Sc
 async def materialise(subject: Subject) -> None:
     """One pass; the misfire threshold is out of the way (these fires are not misfires)."""
     async with subject.system.system() as tx:
-        epoch = await tx.leader.acquire(LEADER, "r", timedelta(minutes=1))
+        epoch = await acquire(tx.leader, LEADER, "r", timedelta(minutes=1))
     assert epoch is not None
     await materialise_due(
         subject.system, holder="r", epoch=epoch, misfire_threshold=timedelta(hours=1)
@@ -161,7 +162,7 @@ async def test_replace_cancels_a_running_run_and_its_worker_loses_the_lease(
     assert schedule.next_fire_at == running.nominal_at
     # The next fire (a minute on) is materialised within a two-minute horizon:
     async with subject.system.system() as tx:
-        epoch = await tx.leader.acquire(LEADER, "r", timedelta(minutes=1))
+        epoch = await acquire(tx.leader, LEADER, "r", timedelta(minutes=1))
     assert epoch is not None
     await materialise_due(
         subject.system,

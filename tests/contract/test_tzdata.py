@@ -25,6 +25,7 @@ from domain.schedule import Schedule
 from domain.timing import Timing
 from domain.triggers import CronTrigger, FixedDelayTrigger
 from domain.zones import zone_source
+from service.leadership import acquire
 from service.materialiser import LEADER
 from service.tzdata import replan_zone_rules
 from tests.contract.support import ACME, GLOBEX, Subject, job
@@ -44,7 +45,7 @@ def old_rules(tmp_path: Path) -> Iterator[DirectoryZoneSource]:
 
 async def lead(subject: Subject) -> int:
     async with subject.system.system() as tx:
-        epoch = await tx.leader.acquire(LEADER, "replica-a", TTL)
+        epoch = await acquire(tx.leader, LEADER, "replica-a", TTL)
     assert epoch is not None
     return epoch
 

@@ -28,6 +28,7 @@ from domain.triggers import OneShotTrigger
 from service import runs as use
 from service.app import Scheduler, SchedulerSettings
 from service.jobs import create_job
+from service.leadership import acquire
 from service.materialiser import LEADER, materialise_due
 from service.schedules import create_schedule
 from tests.servers import app_dsn
@@ -164,7 +165,7 @@ async def test_a_dead_workers_run_is_taken_back_and_finished_by_another(
         dsn = app_dsn(database, "kairos_scheduler")
         # Materialise it as a short-lived leader, so no pool picks it up yet.
         async with s.system.system() as tx:
-            epoch = await tx.leader.acquire(LEADER, "one-off", timedelta(milliseconds=500))
+            epoch = await acquire(tx.leader, LEADER, "one-off", timedelta(milliseconds=500))
         assert epoch is not None
         assert (await materialise_due(s.system, holder="one-off", epoch=epoch)).runs == 1
         worker_a = WorkerId(new_id())

@@ -19,7 +19,7 @@ from domain.errors import NotLeader
 from domain.events import DomainEvent, EventType
 from domain.ids import EventId
 from service.app import Scheduler, SchedulerSettings
-from service.leadership import LEADER, Campaign, Fence, fenced
+from service.leadership import LEADER, Campaign, Fence, acquire, fenced
 from tests.contract.support import ACME
 from tests.servers import app_dsn
 from tests.unit.test_relay import RecordingPublisher
@@ -62,7 +62,7 @@ async def test_a_frozen_pass_does_not_hold_off_a_takeover_and_then_commits_nothi
     commits nothing."""
     ttl = timedelta(seconds=1)
     async with scheduler.system() as tx:
-        epoch = await tx.leader.acquire(LEADER, "a", ttl)
+        epoch = await acquire(tx.leader, LEADER, "a", ttl)
     assert epoch is not None
     start = time.monotonic()
     frozen, resume = asyncio.Event(), asyncio.Event()
@@ -79,7 +79,7 @@ async def test_a_frozen_pass_does_not_hold_off_a_takeover_and_then_commits_nothi
     async with asyncio.timeout(ttl.total_seconds() + 2):
         while taken is None:
             async with scheduler.system() as tx:
-                taken = await tx.leader.acquire(LEADER, "b", ttl)
+                taken = await acquire(tx.leader, LEADER, "b", ttl)
             if taken is None:
                 await asyncio.sleep(0.05)
     assert taken == epoch + 1
@@ -97,7 +97,7 @@ async def test_renewals_pass_a_fenced_pass_and_a_takeover_follows_its_commit(
     takeover of the lapsed lease waits (here: lock_timeout) until the pass commits, so
     the pass's write lands before epoch + 1 begins."""
     async with scheduler.system() as tx:
-        epoch = await tx.leader.acquire(LEADER, "a", timedelta(minutes=1))
+        epoch = await acquire(tx.leader, LEADER, "a", timedelta(minutes=1))
     assert epoch is not None
     fenced_, commit = asyncio.Event(), asyncio.Event()
 

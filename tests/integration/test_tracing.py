@@ -35,6 +35,7 @@ from domain.job import TargetKind
 from domain.ports import Clock
 from domain.timing import Timing
 from domain.triggers import CronTrigger
+from service.leadership import acquire
 from service.materialiser import LEADER, materialise_due
 from service.schedules import create_schedule
 from service.worker import WorkerPool
@@ -152,7 +153,7 @@ async def test_a_scheduled_fire_starts_a_trace_that_its_delivery_and_events_join
         )
         assert schedule.status_code == 201
         async with db.system() as tx:
-            epoch = await tx.leader.acquire(LEADER, "me", timedelta(minutes=5))
+            epoch = await acquire(tx.leader, LEADER, "me", timedelta(minutes=5))
         assert epoch is not None
         EXPORTER.clear()
         clock.advance(timedelta(minutes=1))

@@ -14,6 +14,7 @@ from domain.schedule import Schedule
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from domain.zones import zone_source
+from service.leadership import acquire
 from service.materialiser import LEADER, materialise_due
 from tests.contract.support import ACME, job
 from tests.servers import app_dsn
@@ -52,7 +53,7 @@ async def _materialise(app: PostgresDatabase, system: PostgresDatabase) -> list[
         )
         await tx.schedules.add(schedule)
     async with system.system() as tx:
-        epoch = await tx.leader.acquire(LEADER, "a", timedelta(seconds=30))
+        epoch = await acquire(tx.leader, LEADER, "a", timedelta(seconds=30))
     assert epoch is not None
     done = await materialise_due(system, holder="a", epoch=epoch)
     assert done.runs >= 1

@@ -19,7 +19,7 @@ from domain.job import Job, Target, TargetKind
 from domain.run import RunStatus
 from domain.timing import Timing
 from domain.triggers import OneShotTrigger
-from service.leadership import Fence
+from service.leadership import Fence, acquire
 from service.materialiser import LEADER, materialise_due
 from service.relay import relay_once
 from service.schedules import create_schedule
@@ -68,7 +68,7 @@ async def test_schedule_fires_runs_publishes_and_emits_events(
             payload={"report": "daily"},
         )
         async with system.system() as tx:
-            epoch = await tx.leader.acquire(LEADER, "replica-1", timedelta(seconds=30))
+            epoch = await acquire(tx.leader, LEADER, "replica-1", timedelta(seconds=30))
         assert epoch is not None
         made = await materialise_due(system, holder="replica-1", epoch=epoch)
         assert (made.runs, made.completed) == (1, 1)
