@@ -53,7 +53,7 @@ from domain.job import Job, Target, TargetKind
 from domain.schedule import Schedule
 from domain.timing import Timing
 from domain.triggers import CronTrigger, OneShotTrigger
-from service.app import Scheduler, SchedulerSettings
+from service.loops.scheduler import Scheduler, SchedulerSettings
 
 TENANT = TenantId("bench")
 

@@ -80,13 +80,13 @@ from adapters.embedded.postgres import EmbeddedPostgres
 from adapters.postgres.migrate import migrate
 from adapters.secrets import FernetSecretBox
 from bench.slow_receiver import SlowReceiver
-from service.app import SchedulerSettings
+from service.loops.scheduler import SchedulerSettings
 
 TENANTS = ("acme", "globex")
 EVENT_SCHEDULES, QUEUE_SCHEDULES, HTTP_SCHEDULES = 20, 2, 1
 PERIOD = {"ev": 1, "q": 2, "http": 5}  # seconds between fires, by schedule kind
 REPLICAS, WORKERS = 3, 2
-POOL_LEASE = 10.0  # the built-in pools' lease (service/worker.py POOL_LEASE)
+POOL_LEASE = 10.0  # the built-in pools' lease (service/loops/worker_pool.py POOL_LEASE)
 TTL = SchedulerSettings().lease_ttl.total_seconds()
 FREEZE = 35.0  # past the ttl
 HTTP_DELAY = 3.0

@@ -48,9 +48,9 @@ from domain.run import Run, RunOrigin
 from domain.schedule import OverlapPolicy
 from domain.timing import Timing
 from domain.triggers import CronTrigger
-from service import jobs
-from service.schedules import create_schedule
-from service.worker import WorkerPool
+from service.loops.worker_pool import WorkerPool
+from service.usecases import jobs
+from service.usecases.schedules import create_schedule
 
 TENANT = TenantId("bench")
 HERE = Path(__file__).resolve().parent

@@ -12,7 +12,7 @@ from domain.planning import PlannedFire, plan
 from domain.ports import Database
 from domain.timing import Timing
 from domain.triggers import CronTrigger, RRuleTrigger
-from service.leadership import LEADER, Fence, acquire
+from service.loops.leadership import LEADER, Fence, acquire
 
 BERLIN = "Europe/Berlin"
 

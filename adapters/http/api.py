@@ -56,9 +56,6 @@ from domain.job import Job
 from domain.limits import TenantLimits
 from domain.ports import Database, HolidayProvider, Keyset, RunFilter, SecretBox
 from domain.run import RunStatus
-from service import backfills, calendars, jobs, runs, schedules, triggers, tzdata, usage, workers
-from service.health import Readiness
-from service.preview import fire_json
 from service.specs import (
     backfill_request,
     calendar_changes,
@@ -79,6 +76,11 @@ from service.specs import (
     trigger_options,
     worker_registration,
 )
+from service.usecases import backfills, calendars, jobs, runs, schedules, tzdata, usage
+from service.usecases import manual_triggers as triggers
+from service.usecases import worker_registry as workers
+from service.usecases.health import Readiness
+from service.usecases.preview import fire_json
 
 T = TypeVar("T")
 Authenticator = Callable[[Request], Awaitable[Principal]]

@@ -32,8 +32,8 @@ from domain.audit import AuditEntry, redact
 from domain.errors import DomainError
 from domain.ids import CalendarId, JobId, RunId, ScheduleId, TenantId
 from domain.ports import Database
-from service import calendars, jobs, runs, schedules
 from service.specs import render_calendar, render_job, render_run, render_schedule
+from service.usecases import calendars, jobs, runs, schedules
 
 log = logging.getLogger("kairos.audit")
 

@@ -26,8 +26,8 @@ from adapters.nats import streams
 from domain.errors import DomainError
 from domain.ports import Database
 from service import telemetry
-from service.event_triggers import Message, listened, on_message
-from service.resilience import Loops, supervise
+from service.loops.resilience import Loops, supervise
+from service.usecases.event_triggers import Message, listened, on_message
 
 log = logging.getLogger("kairos.inbound")
 

@@ -28,7 +28,7 @@ from domain.ids import ScheduleId, parse_tenant
 from domain.ports import Database
 from service import telemetry
 from service.specs import render_run, trigger_options
-from service.triggers import trigger_schedule
+from service.usecases.manual_triggers import trigger_schedule
 
 log = logging.getLogger("kairos.triggers")
 

@@ -13,9 +13,9 @@ from adapters.memory.database import MemoryDatabase
 from domain.events import DomainEvent, EventType
 from domain.ids import TenantId, new_id
 from domain.zones import tzdata_version
-from service.health import Readiness
-from service.leadership import acquire
-from service.materialiser import LEADER
+from service.loops.leadership import acquire
+from service.loops.materialiser import LEADER
+from service.usecases.health import Readiness
 
 
 async def test_ready_names_each_failing_check_and_recovers(

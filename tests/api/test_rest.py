@@ -16,9 +16,9 @@ from adapters.memory.database import MemoryDatabase
 from domain.errors import ExecutionFailed
 from domain.job import Job, TargetKind
 from domain.run import Run
-from service.leadership import acquire
-from service.materialiser import LEADER, materialise_due
-from service.worker import WorkerPool
+from service.loops.leadership import acquire
+from service.loops.materialiser import LEADER, materialise_due
+from service.loops.worker_pool import WorkerPool
 from tests.api.support import ACME, GLOBEX, T0, error
 
 JOB = {"name": "report", "target": {"kind": "EVENT", "config": {"subject": "reports.generate"}}}

@@ -12,9 +12,9 @@ import pytest
 from adapters.http.api import create_app, header_principal
 from adapters.memory.database import MemoryDatabase
 from domain.zones import zone_source
-from service.leadership import acquire
-from service.materialiser import LEADER
-from service.tzdata import replan_zone_rules
+from service.loops.leadership import acquire
+from service.loops.materialiser import LEADER
+from service.usecases.tzdata import replan_zone_rules
 from tests.api.support import ACME, GLOBEX, error
 from tests.tzif import berlin_tree as tree
 

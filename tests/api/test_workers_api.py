@@ -16,7 +16,7 @@ from adapters.memory.clock import FakeClock
 from adapters.memory.database import MemoryDatabase
 from adapters.secrets import FernetSecretBox
 from domain.limits import TenantLimits
-from service import runs as use
+from service.usecases import runs as use
 from tests.api.support import ACME, GLOBEX, T0, error
 from tests.helpers import leading
 

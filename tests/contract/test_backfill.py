@@ -18,10 +18,10 @@ from domain.run import RunOrigin, RunStatus
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
 from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger
-from service import runs as use
-from service.backfills import get_backfill, start_backfill
-from service.leadership import acquire
-from service.materialiser import LEADER, materialise_due
+from service.loops.leadership import acquire
+from service.loops.materialiser import LEADER, materialise_due
+from service.usecases import runs as use
+from service.usecases.backfills import get_backfill, start_backfill
 from tests.contract.support import ACME, Subject, job
 
 MINUTE = timedelta(minutes=1)

@@ -17,8 +17,8 @@ from domain.run import RunStatus
 from domain.schedule import Schedule
 from domain.timing import CalendarPolicy, Timing
 from domain.triggers import CronTrigger
-from service.leadership import acquire
-from service.materialiser import LEADER, materialise_due
+from service.loops.leadership import acquire
+from service.loops.materialiser import LEADER, materialise_due
 from tests.contract.support import ACME, GLOBEX, Subject, job
 
 ICAL = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"

@@ -16,11 +16,11 @@ from domain.run import RunStatus
 from domain.schedule import OverlapPolicy, Schedule
 from domain.timing import Timing
 from domain.triggers import CronTrigger, FixedDelayTrigger
-from service import runs as use
-from service.dependencies import resolve_waiting
-from service.leadership import acquire
-from service.materialiser import LEADER, materialise_due
-from service.schedules import create_schedule, update_schedule
+from service.loops.leadership import acquire
+from service.loops.materialiser import LEADER, materialise_due
+from service.usecases import runs as use
+from service.usecases.dependencies import resolve_waiting
+from service.usecases.schedules import create_schedule, update_schedule
 from tests.contract.support import ACME, Subject, job
 from tests.helpers import leading
 

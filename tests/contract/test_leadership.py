@@ -12,12 +12,12 @@ import pytest
 from domain.errors import NotLeader
 from domain.run import RunStatus
 from domain.worker import WorkerState
-from service import runs as use
-from service import workers as registry
-from service.dependencies import resolve_waiting
-from service.leadership import LEADER, Campaign, Fence, acquire
-from service.materialiser import materialise_due
-from service.relay import relay_once
+from service.loops.leadership import LEADER, Campaign, Fence, acquire
+from service.loops.materialiser import materialise_due
+from service.loops.relay import relay_once
+from service.usecases import runs as use
+from service.usecases import worker_registry as registry
+from service.usecases.dependencies import resolve_waiting
 from tests.contract.support import ACME, Subject, job
 from tests.contract.test_dependencies import EVENT, W, pair, status_of
 from tests.contract.test_run_queue import W1, fire, seed

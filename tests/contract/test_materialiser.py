@@ -17,9 +17,9 @@ from domain.run import RunStatus
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule, ScheduleState
 from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger, OneShotTrigger
-from service.leadership import acquire
-from service.materialiser import LEADER, materialise_due
-from service.schedules import create_schedule
+from service.loops.leadership import acquire
+from service.loops.materialiser import LEADER, materialise_due
+from service.usecases.schedules import create_schedule
 from tests.contract.support import ACME, Subject, job
 
 TTL = timedelta(seconds=30)

@@ -14,10 +14,10 @@ from domain.run import Outcome, Run, RunStatus
 from domain.schedule import OverlapPolicy, Schedule
 from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger
-from service import runs as use
-from service import workers as registry
-from service.leadership import acquire
-from service.materialiser import LEADER, materialise_due
+from service.loops.leadership import acquire
+from service.loops.materialiser import LEADER, materialise_due
+from service.usecases import runs as use
+from service.usecases import worker_registry as registry
 from tests.contract.support import ACME, Subject, job
 
 MINUTE = timedelta(minutes=1)

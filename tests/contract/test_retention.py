@@ -16,8 +16,8 @@ from domain.ports import RunFilter
 from domain.run import Run, RunStatus
 from domain.timing import Timing
 from domain.triggers import CronTrigger
-from service.retention import NAME, RetentionPolicy, SystemTasks, purge
-from service.schedules import create_schedule, delete_schedule, pause_schedule
+from service.usecases.retention import NAME, RetentionPolicy, SystemTasks, purge
+from service.usecases.schedules import create_schedule, delete_schedule, pause_schedule
 from tests.contract.support import ACME, GLOBEX, Subject, job
 
 DAY = timedelta(days=1)

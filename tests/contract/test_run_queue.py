@@ -16,7 +16,7 @@ from domain.ids import ScheduleId, TenantId, WorkerId
 from domain.job import Job, Priority
 from domain.ports import RunFilter
 from domain.run import Outcome, Run, RunStatus
-from service import runs as use
+from service.usecases import runs as use
 from tests.contract.support import ACME, GLOBEX, Subject, job
 from tests.helpers import leading
 

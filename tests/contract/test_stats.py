@@ -12,7 +12,7 @@ from domain.errors import NotFound
 from domain.ids import ScheduleId, WorkerId
 from domain.job import Priority
 from domain.run import Run
-from service.runs import run_stats
+from service.usecases.runs import run_stats
 from tests.contract.support import ACME, Subject, job
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

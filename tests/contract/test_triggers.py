@@ -13,7 +13,7 @@ from domain.run import RunOrigin, RunStatus
 from domain.schedule import OverlapPolicy, Schedule
 from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger
-from service.triggers import trigger_schedule
+from service.usecases.manual_triggers import trigger_schedule
 from tests.contract.support import ACME, Subject, job
 
 

@@ -25,9 +25,9 @@ from domain.schedule import Schedule
 from domain.timing import Timing
 from domain.triggers import CronTrigger, FixedDelayTrigger
 from domain.zones import zone_source
-from service.leadership import acquire
-from service.materialiser import LEADER
-from service.tzdata import replan_zone_rules
+from service.loops.leadership import acquire
+from service.loops.materialiser import LEADER
+from service.usecases.tzdata import replan_zone_rules
 from tests.contract.support import ACME, GLOBEX, Subject, job
 from tests.tzif import berlin_tree, tzif, write_tree
 

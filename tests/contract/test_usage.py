@@ -10,8 +10,8 @@ from domain.ids import SYSTEM_TENANT, WorkerId
 from domain.schedule import ScheduleState
 from domain.usage import TenantUsage
 from domain.worker import Worker
-from service import runs as use
-from service.retention import ensure_retention
+from service.usecases import runs as use
+from service.usecases.retention import ensure_retention
 from tests.contract.support import ACME, GLOBEX, T0, Subject, job, schedule
 from tests.contract.test_run_queue import PAST, fire, seed
 

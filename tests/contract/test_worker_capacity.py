@@ -9,7 +9,7 @@ from datetime import timedelta
 from domain.ids import TenantId, WorkerId, new_id
 from domain.job import Priority
 from domain.worker import Worker
-from service import runs as use
+from service.usecases import runs as use
 from tests.contract.support import ACME, Subject, job
 from tests.contract.test_run_queue import PAST, fire, seed
 

@@ -11,8 +11,8 @@ import pytest
 from domain.errors import NotFound
 from domain.ids import SYSTEM_TENANT, TenantId, WorkerId
 from domain.worker import Worker, WorkerState
-from service import runs as use
-from service import workers as registry
+from service.usecases import runs as use
+from service.usecases import worker_registry as registry
 from tests.contract.support import ACME, GLOBEX, Subject, job
 from tests.contract.test_run_queue import fire, seed
 from tests.helpers import leading

@@ -17,7 +17,7 @@ from domain.run import Run, RunOrigin, RunStatus
 from domain.schedule import OverlapPolicy
 from domain.timing import Timing
 from domain.triggers import EventTrigger
-from service.schedules import create_schedule
+from service.usecases.schedules import create_schedule
 from tests.helpers import add_event_job
 from tests.servers import app_dsn
 

@@ -25,12 +25,12 @@ from domain.job import Backoff, BackoffKind, Job, Target, TargetKind
 from domain.run import Outcome, Run, RunStatus
 from domain.timing import Timing
 from domain.triggers import OneShotTrigger
-from service import runs as use
-from service.app import Scheduler, SchedulerSettings
-from service.jobs import create_job
-from service.leadership import acquire
-from service.materialiser import LEADER, materialise_due
-from service.schedules import create_schedule
+from service.loops.leadership import acquire
+from service.loops.materialiser import LEADER, materialise_due
+from service.loops.scheduler import Scheduler, SchedulerSettings
+from service.usecases import runs as use
+from service.usecases.jobs import create_job
+from service.usecases.schedules import create_schedule
 from tests.servers import app_dsn
 
 ACME = TenantId("acme")

@@ -34,7 +34,7 @@ from adapters.http.api import create_app, header_principal
 from adapters.memory.database import MemoryDatabase
 from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.secrets import FernetSecretBox
-from service.runtime import api_config
+from service.runtime.processes import api_config
 from tests.servers import TEMPLATE, _scratch_database, app_dsn
 
 EXAMPLES = int(os.environ.get("KAIROS_FUZZ_EXAMPLES", "8"))

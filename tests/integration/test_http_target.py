@@ -24,9 +24,10 @@ from domain.run import Run, RunStatus
 from domain.schedule import OverlapPolicy
 from domain.timing import Timing
 from domain.triggers import CronTrigger
-from service import jobs, triggers
-from service.schedules import create_schedule
-from service.worker import WorkerPool
+from service.loops.worker_pool import WorkerPool
+from service.usecases import jobs
+from service.usecases import manual_triggers as triggers
+from service.usecases.schedules import create_schedule
 from tests.receiver import Answer, Receiver, receiver
 from tests.servers import app_dsn
 

@@ -18,8 +18,8 @@ from adapters.postgres.database import PostgresDatabase, SessionLimits, create_p
 from domain.errors import NotLeader
 from domain.events import DomainEvent, EventType
 from domain.ids import EventId
-from service.app import Scheduler, SchedulerSettings
-from service.leadership import LEADER, Campaign, Fence, acquire, fenced
+from service.loops.leadership import LEADER, Campaign, Fence, acquire, fenced
+from service.loops.scheduler import Scheduler, SchedulerSettings
 from tests.contract.support import ACME
 from tests.servers import app_dsn
 from tests.unit.test_relay import RecordingPublisher

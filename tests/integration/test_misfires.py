@@ -21,8 +21,8 @@ from domain.job import TargetKind
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
 from domain.timing import Timing
 from domain.triggers import CronTrigger
-from service.app import Scheduler, SchedulerSettings
-from service.schedules import create_schedule
+from service.loops.scheduler import Scheduler, SchedulerSettings
+from service.usecases.schedules import create_schedule
 from tests.helpers import add_event_job
 from tests.servers import app_dsn
 

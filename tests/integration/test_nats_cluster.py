@@ -20,7 +20,7 @@ from adapters.embedded.nats import find_nats_server
 from adapters.embedded.ports import free_port, wait_for_port
 from adapters.nats import streams
 from adapters.nats.acks import AckedPublisher, Message
-from service.runtime import nats_servers
+from service.runtime.processes import nats_servers
 
 STREAM = "KAIROS_CLUSTER_TEST"
 

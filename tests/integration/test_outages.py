@@ -43,10 +43,10 @@ from domain.job import Job, Target, TargetKind
 from domain.run import RunStatus
 from domain.timing import Timing
 from domain.triggers import CronTrigger
-from service.app import Scheduler, SchedulerSettings
-from service.health import Readiness
-from service.schedules import create_schedule
-from service.worker import WorkerPool
+from service.loops.scheduler import Scheduler, SchedulerSettings
+from service.loops.worker_pool import WorkerPool
+from service.usecases.health import Readiness
+from service.usecases.schedules import create_schedule
 from tests.servers import app_dsn
 from tests.unit.test_worker_pool import T0, setup
 

@@ -19,8 +19,8 @@ from domain.run import Run
 from domain.schedule import OverlapPolicy
 from domain.timing import Timing
 from domain.triggers import CronTrigger
-from service.app import Scheduler, SchedulerSettings
-from service.schedules import create_schedule
+from service.loops.scheduler import Scheduler, SchedulerSettings
+from service.usecases.schedules import create_schedule
 from tests.helpers import add_event_job
 from tests.servers import app_dsn
 

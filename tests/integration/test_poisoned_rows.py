@@ -24,9 +24,9 @@ from domain.job import Job, TargetKind
 from domain.schedule import Schedule
 from domain.timing import Timing
 from domain.triggers import CronTrigger
-from service.app import Scheduler, SchedulerSettings
-from service.schedules import create_schedule
-from service.triggers import trigger_schedule
+from service.loops.scheduler import Scheduler, SchedulerSettings
+from service.usecases.manual_triggers import trigger_schedule
+from service.usecases.schedules import create_schedule
 from tests.helpers import add_event_job
 from tests.servers import app_dsn
 

@@ -17,7 +17,7 @@ from adapters.nats.publisher import STREAM, JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
 from domain.events import DomainEvent, EventType
 from domain.ids import TenantId
-from service.relay import relay_once
+from service.loops.relay import relay_once
 from tests.helpers import leading
 from tests.servers import app_dsn
 

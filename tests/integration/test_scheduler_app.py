@@ -18,8 +18,8 @@ from domain.ids import JobId, TenantId, new_id
 from domain.job import Job, Target, TargetKind
 from domain.timing import Timing
 from domain.triggers import CronTrigger
-from service.app import Scheduler, SchedulerSettings
-from service.schedules import create_schedule
+from service.loops.scheduler import Scheduler, SchedulerSettings
+from service.usecases.schedules import create_schedule
 from tests.servers import app_dsn
 
 ACME = TenantId("acme")

@@ -35,10 +35,10 @@ from domain.job import TargetKind
 from domain.ports import Clock
 from domain.timing import Timing
 from domain.triggers import CronTrigger
-from service.leadership import acquire
-from service.materialiser import LEADER, materialise_due
-from service.schedules import create_schedule
-from service.worker import WorkerPool
+from service.loops.leadership import acquire
+from service.loops.materialiser import LEADER, materialise_due
+from service.loops.worker_pool import WorkerPool
+from service.usecases.schedules import create_schedule
 from tests.helpers import add_event_job
 from tests.receiver import Receiver, receiver
 from tests.servers import app_dsn

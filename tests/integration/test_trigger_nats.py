@@ -15,7 +15,7 @@ from domain.ids import TenantId
 from domain.schedule import OverlapPolicy
 from domain.timing import Timing
 from domain.triggers import CronTrigger
-from service.schedules import create_schedule
+from service.usecases.schedules import create_schedule
 from tests.helpers import add_event_job
 from tests.servers import app_dsn
 

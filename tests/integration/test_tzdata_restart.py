@@ -16,9 +16,9 @@ from domain.ids import TenantId
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from domain.zones import zone_source
-from service import cli
-from service.app import Scheduler, SchedulerSettings
-from service.schedules import create_schedule
+from service.cli.main import main as cli
+from service.loops.scheduler import Scheduler, SchedulerSettings
+from service.usecases.schedules import create_schedule
 from tests.helpers import add_event_job
 from tests.servers import app_dsn
 from tests.tzif import berlin_tree

@@ -14,8 +14,8 @@ from domain.schedule import Schedule
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from domain.zones import zone_source
-from service.leadership import acquire
-from service.materialiser import LEADER, materialise_due
+from service.loops.leadership import acquire
+from service.loops.materialiser import LEADER, materialise_due
 from tests.contract.support import ACME, job
 from tests.servers import app_dsn
 from tests.tzif import berlin_tree as tree

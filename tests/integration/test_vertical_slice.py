@@ -19,11 +19,11 @@ from domain.job import Job, Target, TargetKind
 from domain.run import RunStatus
 from domain.timing import Timing
 from domain.triggers import OneShotTrigger
-from service.leadership import Fence, acquire
-from service.materialiser import LEADER, materialise_due
-from service.relay import relay_once
-from service.schedules import create_schedule
-from service.worker import WorkerPool
+from service.loops.leadership import Fence, acquire
+from service.loops.materialiser import LEADER, materialise_due
+from service.loops.relay import relay_once
+from service.loops.worker_pool import WorkerPool
+from service.usecases.schedules import create_schedule
 from tests.servers import app_dsn
 
 ACME = TenantId("acme")

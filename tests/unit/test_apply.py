@@ -13,7 +13,7 @@ from adapters.memory.database import MemoryDatabase
 from domain.errors import DomainError
 from domain.ids import TenantId
 from domain.schedule import OverlapPolicy
-from service.apply import Outcome, apply
+from service.usecases.apply import Outcome, apply
 
 ACME = TenantId("acme")
 DOC: dict[str, Any] = {

@@ -14,9 +14,9 @@ from domain.run import RunStatus
 from domain.schedule import OverlapPolicy, Schedule
 from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger
-from service import runs as use
-from service.materialiser import materialise_due
-from service.schedules import create_schedule
+from service.loops.materialiser import materialise_due
+from service.usecases import runs as use
+from service.usecases.schedules import create_schedule
 from tests.contract.support import ACME, job
 from tests.helpers import leading
 

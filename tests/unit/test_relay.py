@@ -11,7 +11,7 @@ from adapters.memory.database import MemoryDatabase
 from adapters.memory.publisher import RecordingPublisher
 from domain.events import DomainEvent, EventType
 from domain.ids import TenantId
-from service.relay import relay_once
+from service.loops.relay import relay_once
 from tests.helpers import leading
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -21,9 +21,9 @@ from domain.errors import DependencyUnavailable, Forbidden
 from domain.ids import TenantId
 from domain.job import TargetKind
 from domain.run import RunStatus
-from service.app import Scheduler
-from service.resilience import Backoff, Dependencies, is_transient, supervise
-from service.worker import WorkerPool
+from service.loops.resilience import Backoff, Dependencies, is_transient, supervise
+from service.loops.scheduler import Scheduler
+from service.loops.worker_pool import WorkerPool
 from tests.unit.test_worker_pool import ACME, T0, ScriptedTarget, setup
 
 

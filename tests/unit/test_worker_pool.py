@@ -13,7 +13,7 @@ from domain.errors import ExecutionFailed
 from domain.ids import JobId, ScheduleId, TenantId
 from domain.job import Backoff, BackoffKind, Job, Target, TargetKind
 from domain.run import Run, RunStatus
-from service.worker import WorkerPool
+from service.loops.worker_pool import WorkerPool
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ACME = TenantId("acme")

@@ -23,7 +23,7 @@ from domain.ids import ScheduleId, TenantId
 from domain.ports import Database
 from domain.tzdata import Replan, reason, replanned_next, wall_clock
 from domain.zones import tzdata_version
-from service.leadership import Fence, fenced
+from service.loops.leadership import Fence, fenced
 
 log = logging.getLogger("kairos.tzdata")
 

@@ -30,9 +30,10 @@ from domain.ids import SYSTEM_TENANT, JobId, RunId, TenantId, WorkerId, new_id
 from domain.job import Job, TargetKind
 from domain.ports import BatchTargetExecutor, Clock, Database, TargetExecutor
 from domain.run import Run
-from service import resilience, telemetry
-from service import runs as use
-from service import workers as registry
+from service import telemetry
+from service.loops import resilience
+from service.usecases import runs as use
+from service.usecases import worker_registry as registry
 
 # The built-in pools' lease and heartbeat: three beats of slack. A killed or frozen
 # pool's runs come back within the lease; under overlap ``skip`` every fire of such a

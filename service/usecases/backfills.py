@@ -17,7 +17,7 @@ from domain.run import Run, RunOrigin, RunStatus
 from domain.schedule import OverlapPolicy, ScheduleState
 from domain.timing import Timing
 from service import telemetry
-from service.calendars import business_calendar
+from service.usecases.calendars import business_calendar
 
 _NEVER_RAN = frozenset({RunStatus.MISSED, RunStatus.SKIPPED})
 

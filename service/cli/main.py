@@ -43,9 +43,7 @@ from domain.triggers import (
 from domain.windows import ExecutionWindow, parse_weekdays
 from domain.zones import get_zone, tzdata_version, use_zone_source
 from service._version import __version__
-from service.apply import Change, apply
-from service.preview import Preview, fire_json, preview, truncate_to_minute, utc_text
-from service.runtime import (
+from service.runtime.processes import (
     ServeOptions,
     TargetOptions,
     auth_from_env,
@@ -55,7 +53,9 @@ from service.runtime import (
     serve,
     work,
 )
-from service.tzdata import ZoneRulesReport, render_report, zone_rules_report
+from service.usecases.apply import Change, apply
+from service.usecases.preview import Preview, fire_json, preview, truncate_to_minute, utc_text
+from service.usecases.tzdata import ZoneRulesReport, render_report, zone_rules_report
 
 EXIT_USAGE = 2
 _MAX_COUNT = 100_000

@@ -17,10 +17,10 @@ from domain.run import RunStatus
 from domain.schedule import DEFAULT_CATCHUP_WINDOW, Schedule, ScheduleState
 from domain.timing import Timing
 from domain.triggers import EventTrigger, OneShotTrigger
-from service.calendars import business_calendar, require_calendar
-from service.dependencies import check_upstreams
-from service.preview import Preview, preview
-from service.retention import ensure_retention
+from service.usecases.calendars import business_calendar, require_calendar
+from service.usecases.dependencies import check_upstreams
+from service.usecases.preview import Preview, preview
+from service.usecases.retention import ensure_retention
 
 # Runs of a deleted schedule that have not started are cancelled with it.
 _NOT_STARTED = frozenset({RunStatus.SCHEDULED, RunStatus.PENDING})

@@ -14,7 +14,7 @@ from domain.ids import ScheduleId
 from domain.ports import Database, ScheduleRepository
 from domain.run import Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
-from service.leadership import Fence, fenced
+from service.loops.leadership import Fence, fenced
 
 
 async def check_upstreams(

@@ -17,7 +17,7 @@ from domain.ports import Database, RunFilter, UnitOfWork
 from domain.run import Run, RunOrigin, RunStatus
 from domain.schedule import Schedule
 from domain.triggers import EventTrigger
-from service.triggers import fire_now
+from service.usecases.manual_triggers import fire_now
 
 
 @dataclass(frozen=True, slots=True)

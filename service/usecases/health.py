@@ -22,7 +22,7 @@ from typing import Any
 
 from domain.ports import Database
 from domain.zones import tzdata_version
-from service.materialiser import LEADER
+from service.loops.materialiser import LEADER
 
 CHECK_TIMEOUT = 2.0
 

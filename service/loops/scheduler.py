@@ -8,7 +8,7 @@ as asyncio loops in one TaskGroup.
   fixed-interval polling of schedules.
 - ``stop`` ends the loops after their current pass; ``ready`` is set once every loop has
   started (readiness is reported only then).
-- Every loop is supervised (``service.resilience``): a PostgreSQL or NATS outage of any
+- Every loop is supervised (``service.loops.resilience``): a PostgreSQL or NATS outage of any
   length, grouped errors from a loop's own TaskGroup included, pauses the loop with
   backoff and it resumes by itself; ``loops`` says which are paused (readiness). The
   LISTEN connection is one of those loops: it reconnects, and wakes the others then,
@@ -32,16 +32,16 @@ from domain.ids import WorkerId, new_id
 from domain.job import TargetKind
 from domain.ports import Clock, Database, EventPublisher, HolidayProvider, TargetExecutor
 from service import telemetry
-from service.dependencies import resolve_waiting
-from service.leadership import Campaign, Fence
-from service.materialiser import materialise_due
-from service.relay import relay_once
-from service.resilience import Loops, Outage, supervise
-from service.retention import RetentionPolicy, SystemTasks
-from service.runs import rescue
-from service.tzdata import replan_zone_rules
-from service.worker import POOL_HEARTBEAT, WorkerPool
-from service.workers import sweep_silent
+from service.loops.leadership import Campaign, Fence
+from service.loops.materialiser import materialise_due
+from service.loops.relay import relay_once
+from service.loops.resilience import Loops, Outage, supervise
+from service.loops.worker_pool import POOL_HEARTBEAT, WorkerPool
+from service.usecases.dependencies import resolve_waiting
+from service.usecases.retention import RetentionPolicy, SystemTasks
+from service.usecases.runs import rescue
+from service.usecases.tzdata import replan_zone_rules
+from service.usecases.worker_registry import sweep_silent
 
 log = logging.getLogger("kairos.scheduler")
 

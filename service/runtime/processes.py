@@ -8,7 +8,7 @@ until a signal, clean up.
 
 A process started while PostgreSQL or NATS is down waits for it (not ready, one log
 line) instead of exiting; an outage later is waited out by every loop
-(``service.resilience``). Stopping stays quick when a server is already gone: the NATS
+(``service.loops.resilience``). Stopping stays quick when a server is already gone: the NATS
 connection is closed instead of drained, and a failed drain never hides why we stop.
 """
 
@@ -65,9 +65,7 @@ from domain.job import TargetKind
 from domain.limits import TenantLimits
 from domain.ports import TargetExecutor
 from service import telemetry
-from service.app import Scheduler, SchedulerSettings
-from service.health import Readiness
-from service.resilience import (
+from service.loops.resilience import (
     Dependencies,
     Loops,
     Stopped,
@@ -76,7 +74,9 @@ from service.resilience import (
     retrying,
     supervise,
 )
-from service.worker import WorkerPool
+from service.loops.scheduler import Scheduler, SchedulerSettings
+from service.loops.worker_pool import WorkerPool
+from service.usecases.health import Readiness
 
 log = logging.getLogger("kairos")
 

@@ -30,9 +30,9 @@ from domain.ids import TenantId
 from domain.job import Job, TargetKind
 from domain.ports import Database
 from domain.schedule import Schedule
-from service import jobs as job_cases
-from service import schedules as schedule_cases
 from service.specs import JOB_FIELDS, POLICY_FIELDS, job_options, require, schedule_changes
+from service.usecases import jobs as job_cases
+from service.usecases import schedules as schedule_cases
 
 
 class Outcome(enum.StrEnum):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from domain.ports import Database, EventPublisher
 from service import telemetry
-from service.leadership import Fence, fenced
+from service.loops.leadership import Fence, fenced
 
 
 async def relay_once(

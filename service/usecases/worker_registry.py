@@ -19,7 +19,7 @@ from domain.ids import RunId, TenantId, WorkerId
 from domain.ports import Database, Keyset, UnitOfWork
 from domain.run import Run
 from domain.worker import DEFAULT_HEARTBEAT, Worker, WorkerState
-from service.leadership import Fence, fenced
+from service.loops.leadership import Fence, fenced
 
 
 def _scope(db: Database, tenant_id: TenantId | None) -> AbstractAsyncContextManager[UnitOfWork]:

@@ -23,7 +23,7 @@ from domain.ports import Database, Keyset, RunFilter, RunStats, UnitOfWork
 from domain.run import Run
 from domain.worker import WorkerState
 from service import telemetry
-from service.leadership import Fence, fenced
+from service.loops.leadership import Fence, fenced
 
 DEFAULT_LEASE = timedelta(seconds=30)
 log = logging.getLogger("kairos.runs")

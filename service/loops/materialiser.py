@@ -1,6 +1,6 @@
 """The leader's materialiser: turn due fires into runs, exactly once per fire.
 
-One pass, in one system transaction fenced by the leader lease (``service.leadership``):
+One pass, in one system transaction fenced by the leader lease (``service.loops.leadership``):
 lock due schedules (SKIP LOCKED) -> plan each one's fires up to now + horizon -> insert
 runs keyed by (tenant, schedule, nominal) with ON CONFLICT DO NOTHING -> advance each
 schedule's next fire and fire count -> complete schedules with no fires left -> outbox.
@@ -33,9 +33,9 @@ from domain.quarantine import reason_of
 from domain.run import Run
 from domain.schedule import Schedule
 from service import telemetry
-from service.calendars import business_calendar
-from service.leadership import LEADER, Fence, fenced
-from service.runs import UNREADABLE
+from service.loops.leadership import LEADER, Fence, fenced
+from service.usecases.calendars import business_calendar
+from service.usecases.runs import UNREADABLE
 
 log = logging.getLogger("kairos.materialiser")
 

@@ -1,0 +1,2 @@
+"""Use cases: each opens a unit of work, loads, lets the domain decide, saves state and
+events together."""
