@@ -353,6 +353,8 @@ class PgJobs:
                 job.version,
                 job.created_at,
                 job.updated_at,
+                job.target.kind.value,
+                job.max_concurrency,
             )
         except asyncpg.UniqueViolationError:
             raise Conflict(f"a job named {job.name!r} already exists", name=job.name) from None
@@ -369,6 +371,8 @@ class PgJobs:
                 job.version,
                 job.updated_at,
                 expected_version,
+                job.target.kind.value,
+                job.max_concurrency,
             )
         except asyncpg.UniqueViolationError:
             raise Conflict(f"a job named {job.name!r} already exists", name=job.name) from None
@@ -527,6 +531,7 @@ class PgSchedules:
             schedule.fire_count,
             schedule.system,
             schedule.version,
+            schedule.timing.trigger.kind.value,
         )
 
     async def get(self, schedule_id: ScheduleId) -> Schedule:
