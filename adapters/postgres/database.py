@@ -31,7 +31,7 @@ from domain.audit import AuditEntry
 from domain.backfill import Backfill, BackfillRequest
 from domain.calendar import Calendar
 from domain.errors import Conflict, NotFound, NotLeader
-from domain.events import DomainEvent, EventType
+from domain.events import DomainEvent, EventType, traced
 from domain.ids import BackfillId, CalendarId, EventId, JobId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
 from domain.ports import Keyset, LeaseState, OutboxRecord
@@ -41,7 +41,6 @@ from domain.schedule import OverlapPolicy, Schedule, ScheduleState
 from domain.usage import TenantUsage
 from domain.worker import MISSED_HEARTBEATS_OFFLINE, Worker, WorkerState
 from domain.zones import tzdata_version
-from service import telemetry
 
 log = logging.getLogger("kairos.postgres")
 
@@ -220,7 +219,7 @@ class PostgresUnitOfWork:
         found = [*self.schedules.unreadable, *self.runs.unreadable]
         if found:
             now = await self.now()
-            await self.outbox.append([item.event(now) for item in found])
+            await self.outbox.append([item.event(now) for item in found], traceparent=None)
             self.schedules.unreadable.clear()
             self.runs.unreadable.clear()
 
@@ -792,10 +791,10 @@ class PgOutbox:
     async def count(self) -> int:
         return int(await self._conn.fetchval(sql("outbox_count")))
 
-    async def append(self, events: Sequence[DomainEvent]) -> None:
+    async def append(self, events: Sequence[DomainEvent], *, traceparent: str | None) -> None:
         if not events:
             return
-        events = telemetry.traced(events)
+        events = traced(events, traceparent)
         for event in events:
             if self._tenant is not None and event.tenant_id != self._tenant:
                 raise ValueError(f"event {event.id} belongs to tenant {event.tenant_id}")

@@ -58,13 +58,13 @@ from adapters.nats.queue_target import QueueLimits, QueueTarget
 from adapters.nats.trigger_responder import TriggerResponder
 from adapters.postgres.database import PostgresDatabase, SessionLimits, create_pool
 from adapters.postgres.migrate import migrate, pending
+from adapters.postgres.notifications import PostgresChangeFeed
 from adapters.postgres.outage import translated
 from adapters.secrets import ENV_KEY, FernetSecretBox, key_file
 from domain.ids import TenantId, parse_tenant
 from domain.job import TargetKind
 from domain.limits import TenantLimits
 from domain.ports import TargetExecutor
-from service import telemetry
 from service.loops.resilience import (
     Dependencies,
     Loops,
@@ -457,8 +457,7 @@ async def serve(
             publisher = JetStreamPublisher(nc)
             await retrying("creating the event stream", publisher.ensure_stream, stop, logger=log)
             loops = Loops()
-            metrics = PrometheusMetrics()
-            telemetry.use(metrics)  # the loops below report to it; /metrics exposes it
+            metrics = PrometheusMetrics()  # the loops below report to it; /metrics shows it
             settings = SchedulerSettings(
                 worker_capacity=opts.worker_capacity,
                 max_running=limits.max_running,
@@ -469,9 +468,10 @@ async def serve(
                 targets,
                 SystemClock(),
                 settings,
-                listen_dsn=database_url,
+                changes=PostgresChangeFeed(database_url),
                 holidays=LibraryHolidayProvider(),
                 loops=loops,
+                metrics=metrics,
             )
             responder = TriggerResponder(nc, db)
             await responder.start()  # scheduler.trigger.<tenant>, answered by one replica

@@ -69,7 +69,7 @@ async def test_a_frozen_pass_does_not_hold_off_a_takeover_and_then_commits_nothi
 
     async def a_pass() -> None:
         async with fenced(scheduler, Fence("a", epoch)) as tx:
-            await tx.outbox.append([event()])
+            await tx.outbox.append([event()], traceparent=None)
             frozen.set()
             await resume.wait()  # SIGSTOP: the transaction sits idle, open
 
@@ -104,7 +104,7 @@ async def test_renewals_pass_a_fenced_pass_and_a_takeover_follows_its_commit(
     async def a_pass() -> None:
         async with scheduler.system() as tx:
             await tx.leader.check(LEADER, "a", epoch)
-            await tx.outbox.append([event()])
+            await tx.outbox.append([event()], traceparent=None)
             await tx.leader.fence(LEADER, "a", epoch)
             fenced_.set()
             await commit.wait()
