@@ -30,6 +30,7 @@ from domain.ports import Change
 
 log = logging.getLogger("kairos.notifications")
 
+APPLICATION_NAME = "kairos-listen"  # how the connection shows in pg_stat_activity
 CHANNELS: dict[str, Change] = {"kairos_schedules": "schedules", "kairos_outbox": "outbox"}
 
 
@@ -84,7 +85,11 @@ class PostgresChangeFeed:
         """One connection: listen until it is lost (returns) or cannot be had (raises
         ``DependencyUnavailable``)."""
         with translated(timeouts=True):
-            conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
+            conn = await asyncpg.connect(
+                self._dsn,
+                timeout=self._connect_timeout,
+                server_settings={"application_name": APPLICATION_NAME},
+            )
         lost = asyncio.Event()
         try:
             conn.add_termination_listener(lambda _: lost.set())

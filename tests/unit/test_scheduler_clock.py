@@ -4,14 +4,18 @@ given, so a test moves time by hand and no test sleeps for real time."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from adapters.memory.clock import FakeClock
 from adapters.memory.database import MemoryDatabase
 from adapters.memory.publisher import RecordingPublisher
-from domain.ids import TenantId, run_id_for
+from domain.ids import JobId, TenantId, run_id_for
+from domain.ports import Change
 from domain.run import RunStatus
+from domain.schedule import Schedule
 from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger
 from service.loops.scheduler import Scheduler, SchedulerSettings
@@ -114,6 +118,60 @@ async def test_ready_waits_for_every_loop_to_complete_a_pass() -> None:
             while not ready.is_set():
                 clock.advance(timedelta(seconds=1))
                 await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 10)
+
+
+class SilentFeed:
+    """A change feed that reports nothing: listening, or not (reconnecting)."""
+
+    def __init__(self, listening: bool) -> None:
+        self.listening = listening
+
+    async def follow(self, on_change: Callable[[Change], None]) -> None:
+        await asyncio.Event().wait()
+
+
+async def every_minute(db: MemoryDatabase, job_id: JobId, name: str, start: datetime) -> Schedule:
+    return await create_schedule(
+        db,
+        tenant_id=ACME,
+        name=name,
+        job_id=job_id,
+        timing=Timing(trigger=FixedDelayTrigger(every=timedelta(minutes=1)), start_at=start),
+    )
+
+
+@pytest.mark.parametrize("listening", [False, True], ids=["feed-away", "feed-listening"])
+async def test_while_the_change_feed_is_away_the_materialiser_polls(listening: bool) -> None:
+    """A schedule added without a notification (as while LISTEN reconnects) is found
+    by the next poll, ``unlistened_poll`` later, when the feed is away; a listening
+    feed is trusted, so the materialiser sleeps on until the next fire it knew of."""
+    clock = FakeClock(T0)
+    db = MemoryDatabase(clock)
+    job = await add_event_job(db, ACME, "reports.daily")
+    await every_minute(db, job.id, "later", T0 + timedelta(minutes=10))
+    metrics = CountingMetrics()
+    settings = SchedulerSettings(
+        worker_capacity=0, max_sleep=timedelta(minutes=30), unlistened_poll=timedelta(seconds=1)
+    )
+    feed = SilentFeed(listening)
+    scheduler = Scheduler(
+        db, RecordingPublisher(), {}, clock, settings, changes=feed, metrics=metrics
+    )
+    stop, ready = asyncio.Event(), asyncio.Event()
+    running = asyncio.create_task(scheduler.run(stop, ready))
+    try:
+        async with asyncio.timeout(10):
+            await ready.wait()
+            await clock.until_sleeping(IDLE_SLEEPERS)
+            await every_minute(db, job.id, "sooner", T0 + timedelta(seconds=2))
+            for _ in range(3):
+                clock.advance(timedelta(seconds=1))
+                await asyncio.sleep(0)
+                await clock.until_sleeping(IDLE_SLEEPERS)
+        assert metrics.fired == (0 if listening else 1)
     finally:
         stop.set()
         await asyncio.wait_for(running, 10)
