@@ -131,21 +131,24 @@ async def create_pool(
     limits: SessionLimits | None = None,
     name: str = "kairos",
 ) -> asyncpg.Pool:
-    """``name`` is the sessions' ``application_name``: which pool a connection in
+    """Raises ``DependencyUnavailable`` when no server answers, ``StorageError`` when
+    it refuses the sessions (a role without login, a pooler refusing their settings).
+    ``name`` is the sessions' ``application_name``: which pool a connection in
     ``pg_stat_activity`` belongs to. Each session also names the tzdata version of the
     process's zone rules (``kairos.tzdata``), which every run it inserts records."""
     quiet_pool_retries()
-    pool = await asyncpg.create_pool(
-        dsn,
-        min_size=min_size,
-        max_size=max_size,
-        init=_init_connection,
-        server_settings={
-            **(limits or SessionLimits()).server_settings(),
-            "application_name": name,
-            "kairos.tzdata": tzdata_version(),
-        },
-    )
+    with translated(timeouts=True):
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            init=_init_connection,
+            server_settings={
+                **(limits or SessionLimits()).server_settings(),
+                "application_name": name,
+                "kairos.tzdata": tzdata_version(),
+            },
+        )
     assert pool is not None
     return pool
 
@@ -186,12 +189,13 @@ class PostgresDatabase:
     async def presence(self) -> AsyncIterator[PgPresence]:
         """A pool connection kept for the block: its session's advisory locks are the
         marks, released by the server when the session ends however it ends."""
-        async with self._pool.acquire() as conn:
-            presence = PgPresence(conn)
-            try:
-                yield presence
-            finally:
-                await presence.close()
+        with translated(self._on_state, timeouts=False):
+            async with self._pool.acquire() as conn:
+                presence = PgPresence(conn)
+                try:
+                    yield presence
+                finally:
+                    await presence.close()
 
 
 class PostgresUnitOfWork:

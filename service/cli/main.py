@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import NoReturn
 from uuid import UUID
 
-import asyncpg
 import yaml
 
 from adapters.auth.tokens import DevKeys, TokenVerifier
@@ -28,7 +27,7 @@ from adapters.zoneinfo_source import describe, zone_source_from_env
 from domain.access import Scope
 from domain.calendar import BusinessCalendar, Calendar, CountryHolidays, Holiday, ICalHolidays
 from domain.durations import parse_duration, parse_instant
-from domain.errors import DomainError, InvalidRequest, InvalidSchedule
+from domain.errors import DomainError, InvalidRequest, InvalidSchedule, StorageError
 from domain.firing import FoldPolicy, GapPolicy
 from domain.ids import SYSTEM_TENANT, CalendarId, TenantId, parse_tenant
 from domain.timing import CalendarPolicy, DstPolicy, Timing, WindowPolicy
@@ -283,7 +282,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         asyncio.run(serve(args.database_url, args.nats_url, opts))
-    except (RuntimeError, OSError, asyncpg.PostgresError) as exc:
+    except (RuntimeError, OSError) as exc:
         # A database that refuses what Kairos needs (a transaction-mode pooler, a role
         # without rights) is a configuration error: one line, no traceback.
         print(f"kairos serve: error: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -306,7 +305,7 @@ def _worker(args: argparse.Namespace) -> int:
                 targets=_targets(),
             )
         )
-    except (RuntimeError, OSError, asyncpg.PostgresError) as exc:
+    except (RuntimeError, OSError) as exc:
         print(f"kairos worker: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -336,7 +335,7 @@ def _apply(args: argparse.Namespace) -> int:
 
     try:
         changes = asyncio.run(run())
-    except (OSError, asyncpg.PostgresError) as exc:
+    except (OSError, StorageError) as exc:
         print(f"kairos apply: error: {exc}", file=sys.stderr)
         return 1
     for change in changes:
@@ -382,7 +381,7 @@ def _migrate(args: argparse.Namespace) -> int:
         applied = asyncio.run(migrate(args.database_url))
     except MigrationError as exc:
         raise InvalidRequest(str(exc)) from None
-    except (OSError, asyncpg.PostgresError) as exc:
+    except (OSError, StorageError) as exc:
         print(f"kairos migrate: error: {exc}", file=sys.stderr)
         return 1
     print(f"applied {len(applied)} migration(s)" + (f": {applied}" if applied else ""))
@@ -536,7 +535,7 @@ def _tzdata(args: argparse.Namespace) -> int:
     if args.database_url:
         try:
             report = asyncio.run(_zone_rules_report(args.database_url, args.limit))
-        except (OSError, asyncpg.PostgresError) as exc:
+        except (OSError, StorageError) as exc:
             print(f"kairos tzdata: error: {exc}", file=sys.stderr)
             return 1
     if args.json:

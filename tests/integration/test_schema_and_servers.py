@@ -14,8 +14,9 @@ import pytest
 
 from adapters.embedded.nats import EmbeddedNats
 from adapters.postgres.migrate import DEFAULT_DIR, MigrationError, migrate, pending
+from domain.errors import StorageError
 from domain.ids import TenantId
-from service.runtime.processes import processes as runtime
+from service.runtime import processes as runtime
 from tests.servers import app_dsn
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -74,7 +75,7 @@ async def test_failed_migration_leaves_nothing_behind(empty_database: str, tmp_p
     folder = tmp_path / "migrations"
     folder.mkdir()
     (folder / "0001_broken.sql").write_text("CREATE TABLE half (x int);\nSELECT nonsense;\n")
-    with pytest.raises(asyncpg.PostgresError):
+    with pytest.raises(StorageError):  # the server's error, translated by the adapter
         await migrate(empty_database, folder)
     conn = await asyncpg.connect(empty_database)
     try:

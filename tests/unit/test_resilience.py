@@ -17,7 +17,7 @@ from adapters.memory.clock import FakeClock
 from adapters.memory.database import MemoryDatabase, MemoryUnitOfWork
 from adapters.memory.publisher import RecordingPublisher
 from adapters.postgres.outage import translated
-from domain.errors import DependencyUnavailable, Forbidden
+from domain.errors import DependencyUnavailable, Forbidden, StorageError
 from domain.ids import TenantId
 from domain.job import TargetKind
 from domain.run import RunStatus
@@ -176,27 +176,28 @@ async def test_a_pool_started_during_an_outage_waits_then_works() -> None:
 
 
 @pytest.mark.parametrize(
-    ("error", "outage"),
+    ("error", "becomes"),
     [
-        (ConnectionRefusedError(111, "refused"), True),
-        (OSError(113, "no route to host"), True),
-        (asyncpg.InterfaceError("connection is closed"), True),
-        (asyncpg.exceptions.AdminShutdownError("terminating connection"), True),
-        (Forbidden("system.retention is a system schedule"), False),
-        (PermissionError("not a network failure"), False),
-        (asyncpg.UniqueViolationError("duplicate key"), False),
+        (ConnectionRefusedError(111, "refused"), DependencyUnavailable),
+        (OSError(113, "no route to host"), DependencyUnavailable),
+        (asyncpg.InterfaceError("connection is closed"), DependencyUnavailable),
+        (asyncpg.exceptions.AdminShutdownError("terminating connection"), DependencyUnavailable),
+        (Forbidden("system.retention is a system schedule"), Forbidden),
+        (PermissionError("not a network failure"), PermissionError),
+        (asyncpg.UniqueViolationError("duplicate key"), StorageError),
     ],
 )
-def test_the_postgres_adapter_translates_connection_errors_only(
-    error: Exception, outage: bool
+def test_the_postgres_adapter_translates_driver_errors_once(
+    error: Exception, becomes: type[Exception]
 ) -> None:
-    """Connection-class errors become DependencyUnavailable; a domain error that happens
-    to be an OSError (Forbidden is a PermissionError) or a SQL error passes unchanged."""
-    expected = DependencyUnavailable if outage else type(error)
-    with pytest.raises(expected) as raised, translated():
+    """Connection-class errors become DependencyUnavailable (an outage), the server's
+    other errors StorageError (not one); a domain error that happens to be an OSError
+    (Forbidden is a PermissionError) or any other error passes unchanged."""
+    with pytest.raises(becomes) as raised, translated():
         raise error
-    assert (raised.value is error) is not outage
-    assert is_transient(raised.value) is outage
+    assert type(raised.value) is becomes
+    assert (raised.value is error) is (becomes is type(error))
+    assert is_transient(raised.value) is (becomes is DependencyUnavailable)
 
 
 async def test_a_shielded_write_finishes_before_the_cancellation_goes_on() -> None:
