@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -91,37 +91,6 @@ class SessionLimits:
             settings["tcp_keepalives_count"] = str(self.keepalive_count)
         return settings
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> SessionLimits:
-        """``KAIROS_PG_STATEMENT_TIMEOUT``, ``KAIROS_PG_LOCK_TIMEOUT``,
-        ``KAIROS_PG_IDLE_IN_TRANSACTION_TIMEOUT``, ``KAIROS_PG_KEEPALIVE_IDLE``,
-        ``KAIROS_PG_KEEPALIVE_INTERVAL``, ``KAIROS_PG_TCP_USER_TIMEOUT`` (seconds, 0: the
-        server's setting) and ``KAIROS_PG_KEEPALIVE_COUNT``."""
-        default = cls()
-
-        def seconds(name: str, fallback: timedelta | None) -> timedelta | None:
-            raw = environ.get(f"KAIROS_PG_{name}")
-            if raw is None:
-                return fallback
-            try:
-                value = float(raw)
-            except ValueError:
-                raise ValueError(f"KAIROS_PG_{name} must be seconds, not {raw!r}") from None
-            if value < 0:
-                raise ValueError(f"KAIROS_PG_{name} must not be negative")
-            return timedelta(seconds=value) if value else None
-
-        count = environ.get("KAIROS_PG_KEEPALIVE_COUNT")
-        return cls(
-            statement_timeout=seconds("STATEMENT_TIMEOUT", default.statement_timeout),
-            lock_timeout=seconds("LOCK_TIMEOUT", default.lock_timeout),
-            idle_in_transaction=seconds("IDLE_IN_TRANSACTION_TIMEOUT", default.idle_in_transaction),
-            keepalive_idle=seconds("KEEPALIVE_IDLE", default.keepalive_idle),
-            keepalive_interval=seconds("KEEPALIVE_INTERVAL", default.keepalive_interval),
-            keepalive_count=default.keepalive_count if count is None else int(count) or None,
-            tcp_user_timeout=seconds("TCP_USER_TIMEOUT", default.tcp_user_timeout),
-        )
-
 
 async def create_pool(
     dsn: str,
@@ -151,6 +120,15 @@ async def create_pool(
         )
     assert pool is not None
     return pool
+
+
+async def session_role(pool: asyncpg.Pool) -> tuple[str, bool]:
+    """The pool's login role, and whether it is a member of kairos_system (one that may
+    act for every tenant). Driver errors come translated."""
+    with translated(timeouts=True):
+        async with pool.acquire() as conn:
+            user, system = await conn.fetchrow(sql("session_role"))
+    return str(user), bool(system)
 
 
 class PostgresDatabase:

@@ -5,6 +5,9 @@
 -- name: set_tenant
 SELECT set_config('kairos.tenant_id', $1, true);
 
+-- name: session_role
+SELECT session_user, pg_has_role(session_user, 'kairos_system', 'MEMBER');
+
 -- name: insert_job
 INSERT INTO jobs (tenant_id, id, name, spec, version, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7);
