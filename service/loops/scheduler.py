@@ -8,7 +8,10 @@ as asyncio loops in one TaskGroup.
   ``adapters/postgres/notifications.py``) when schedules change; the relay is woken
   when the outbox changes. While the feed is not listening (none given, or it is
   reconnecting) both poll every ``unlistened_poll`` instead.
-- Every wait goes through the ``Clock``: a test steps the loops on a fake clock.
+- Every pause of a loop's own (until the next fire, a poll, a renewal, the relay's
+  retry, the pool's idle and heartbeat) is a sleep on the ``Clock``: a test steps the
+  loops on a fake clock. The supervisor's restart backoff and the step timeouts that
+  guard against a hung server stay in real time.
 - ``stop`` ends the loops after their current pass; ``ready`` is set once every loop
   has completed its first pass (readiness is reported only then).
 - Every loop is supervised (``service.loops.resilience``): a PostgreSQL or NATS outage

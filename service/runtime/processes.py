@@ -282,10 +282,20 @@ async def work(
                 name=name,
                 max_running=max_running,
             )
+            claimed_once = asyncio.Event()  # ready once the pool has made its first claim
             task = asyncio.create_task(
-                supervise(f"worker {name}", lambda: workers.run(stop), stop, logger=log)
+                supervise(
+                    f"worker {name}",
+                    lambda: workers.run(stop, on_first_pass=claimed_once.set),
+                    stop,
+                    logger=log,
+                )
             )
-            ready(f"worker {name} ({workers.worker_id}), concurrency {concurrency}")
+            first = asyncio.ensure_future(claimed_once.wait())
+            await asyncio.wait({task, first}, return_when=asyncio.FIRST_COMPLETED)
+            first.cancel()
+            if claimed_once.is_set():
+                ready(f"worker {name} ({workers.worker_id}), concurrency {concurrency}")
             await task
 
     await _until_signal(body, ready_line)
