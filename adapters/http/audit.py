@@ -140,10 +140,10 @@ def install(app: FastAPI, db: Database, sampler: DeniedSampler | None = None) ->
         if not audited(request.method, request.url.path):
             return await call_next(request)
         try:
-            principal = await request.app.state.authenticate(request)
+            principal = await request.app.state.context.authenticate(request)
         except DomainError:
             return await call_next(request)  # refused by the route: nothing happened
-        request.state.authenticated = principal  # the route does not verify it again
+        request.state.principal = principal  # the route does not verify it again
         try:
             admit(request, principal)
         except DomainError as exc:

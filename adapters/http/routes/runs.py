@@ -1,0 +1,98 @@
+"""Runs: one execution of a job at a nominal time. Read sees them and their statistics;
+operate retries and cancels them. (An external worker completes or fails the runs it
+holds: ``workers.py``.)"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from adapters.http import models as m
+from adapters.http.deps import Context, Ctx, Operate, Read
+from adapters.http.pagination import Limit, decode, page
+from adapters.http.routes._shared import instant
+from domain.errors import InvalidRequest
+from domain.ids import JobId, RunId, ScheduleId, TenantId
+from domain.ports import RunFilter
+from domain.run import RunStatus
+from service.specs import render_run, render_stats
+from service.usecases import runs
+
+router = APIRouter(tags=["runs"], responses=m.ERRORS)
+
+
+@router.get("/stats", response_model=m.Stats, response_model_exclude_unset=True)
+async def stats(t: Read, ctx: Ctx, since: str | None = None) -> dict[str, Any]:
+    return await stats_of(ctx, t, None, since)
+
+
+async def stats_of(
+    ctx: Context, t: TenantId, schedule_id: ScheduleId | None, since: str | None
+) -> dict[str, Any]:
+    found, start = await runs.run_stats(
+        ctx.db, tenant_id=t, schedule_id=schedule_id, since=instant(since, "since")
+    )
+    return render_stats(found, start)
+
+
+@router.get("/runs", response_model=m.RunPage, response_model_exclude_unset=True)
+async def list_runs(
+    t: Read,
+    ctx: Ctx,
+    *,
+    limit: Limit = 50,
+    cursor: str | None = None,
+    schedule_id: uuid.UUID | None = None,
+    job_id: uuid.UUID | None = None,
+    status: Annotated[list[str] | None, Query()] = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+) -> dict[str, Any]:
+    where = RunFilter(
+        schedule_id=ScheduleId(schedule_id) if schedule_id else None,
+        job_id=JobId(job_id) if job_id else None,
+        statuses=_statuses(status or []),
+        nominal_from=instant(from_, "from"),
+        nominal_to=instant(to, "to"),
+    )
+    found = await runs.list_runs(
+        ctx.db, tenant_id=t, where=where, after=decode(cursor), limit=limit
+    )
+    return page(found, limit, render_run, lambda r: (r.nominal_at, r.id))
+
+
+@router.get("/runs/{run_id}", response_model=m.Run, response_model_exclude_unset=True)
+async def get_run(run_id: uuid.UUID, t: Read, ctx: Ctx) -> dict[str, Any]:
+    run = await runs.get_run(ctx.db, tenant_id=t, run_id=RunId(run_id))
+    return render_run(run, attempts=True)
+
+
+@router.post("/runs/{run_id}/retry", response_model=m.Run, response_model_exclude_unset=True)
+async def retry_run(run_id: uuid.UUID, t: Operate, ctx: Ctx) -> dict[str, Any]:
+    return render_run(await runs.retry_run(ctx.db, tenant_id=t, run_id=RunId(run_id)))
+
+
+@router.post("/runs/{run_id}/cancel", response_model=m.Run, response_model_exclude_unset=True)
+async def cancel_run(run_id: uuid.UUID, t: Operate, ctx: Ctx, response: Response) -> dict[str, Any]:
+    """A run not yet running ends ``cancelled`` (200). A running one is marked
+    (202, ``cancel_requested``): its worker is told, and it ends ``cancelled`` when
+    the worker stops or its lease runs out."""
+    run = await runs.cancel_run(ctx.db, tenant_id=t, run_id=RunId(run_id))
+    if run.status is RunStatus.RUNNING:
+        response.status_code = 202
+    return render_run(run)
+
+
+def _statuses(values: list[str]) -> frozenset[RunStatus]:
+    out = set()
+    for value in (v for raw in values for v in raw.split(",") if v):
+        try:
+            out.add(RunStatus(value))
+        except ValueError:
+            raise InvalidRequest(
+                f"unknown status {value!r}; one of {[s.value for s in RunStatus]}",
+                field="status",
+            ) from None
+    return frozenset(out)
