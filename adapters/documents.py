@@ -15,12 +15,41 @@ from typing import Any
 
 from adapters import jsonfast
 from domain.calendar import Calendar, CountryHolidays, Holiday, HolidaySource, ICalHolidays
-from domain.durations import parse_duration
+from domain.durations import format_duration, parse_duration
 from domain.ids import ScheduleId, TenantId
 from domain.job import Backoff, BackoffKind, Job, Priority, SealedSecret, Target, TargetKind
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
 from domain.timing import Timing
-from service.specs import job_document, schedule_policies
+
+
+def job_document(job: Job) -> dict[str, Any]:
+    """A job's options as a JSON-ready document (the API's answer and the stored spec)."""
+    return {
+        "target": {"kind": job.target.kind.value, "config": dict(job.target.config)},
+        "max_attempts": job.max_attempts,
+        "backoff": {
+            "kind": job.backoff.kind.value,
+            "initial": format_duration(job.backoff.initial),
+            "multiplier": job.backoff.multiplier,
+            "max": format_duration(job.backoff.max),
+        },
+        "timeout": format_duration(job.timeout),
+        "max_concurrency": job.max_concurrency,
+        "priority": job.priority.name.lower(),
+    }
+
+
+def schedule_policies(schedule: Schedule) -> dict[str, Any]:
+    """A schedule's payload and policies as JSON (the API's answer and the stored spec)."""
+    return {
+        "payload": dict(schedule.payload),
+        "misfire_policy": schedule.misfire_policy.value,
+        "catchup_window": format_duration(schedule.catchup_window),
+        "max_catchup": schedule.max_catchup,
+        "overlap_policy": schedule.overlap_policy.value,
+        "max_buffered": schedule.max_buffered,
+        "depends_on": [str(u) for u in schedule.depends_on],
+    }
 
 
 def job_spec(job: Job) -> dict[str, Any]:

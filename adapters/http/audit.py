@@ -25,14 +25,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from pydantic import BaseModel
 
+from adapters.http import models as m
 from adapters.http.errors import domain_answer
 from adapters.http.ratelimit import admit
 from domain.audit import AuditEntry, redact
 from domain.errors import DomainError
 from domain.ids import CalendarId, JobId, RunId, ScheduleId, TenantId
 from domain.ports import Database
-from service.specs import render_calendar, render_job, render_run, render_schedule
 from service.usecases import calendars, jobs, runs, schedules
 
 log = logging.getLogger("kairos.audit")
@@ -41,20 +42,33 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 Reader = Callable[[Database, TenantId, uuid.UUID], Awaitable[Mapping[str, Any]]]
 
 
+def _shown(model: BaseModel) -> Mapping[str, Any]:
+    shown: dict[str, Any] = model.model_dump(mode="json", exclude_unset=True, by_alias=True)
+    return shown
+
+
 async def _job(db: Database, t: TenantId, i: uuid.UUID) -> Mapping[str, Any]:
-    return render_job(await jobs.get_job(db, tenant_id=t, job_id=JobId(i)))
+    return _shown(m.Job.from_domain(await jobs.get_job(db, tenant_id=t, job_id=JobId(i))))
 
 
 async def _schedule(db: Database, t: TenantId, i: uuid.UUID) -> Mapping[str, Any]:
-    return render_schedule(await schedules.get_schedule(db, tenant_id=t, schedule_id=ScheduleId(i)))
+    return _shown(
+        m.Schedule.from_domain(
+            await schedules.get_schedule(db, tenant_id=t, schedule_id=ScheduleId(i))
+        )
+    )
 
 
 async def _calendar(db: Database, t: TenantId, i: uuid.UUID) -> Mapping[str, Any]:
-    return render_calendar(await calendars.get_calendar(db, tenant_id=t, calendar_id=CalendarId(i)))
+    return _shown(
+        m.Calendar.from_domain(
+            await calendars.get_calendar(db, tenant_id=t, calendar_id=CalendarId(i))
+        )
+    )
 
 
 async def _run(db: Database, t: TenantId, i: uuid.UUID) -> Mapping[str, Any]:
-    return render_run(await runs.get_run(db, tenant_id=t, run_id=RunId(i)))
+    return _shown(m.Run.from_domain(await runs.get_run(db, tenant_id=t, run_id=RunId(i))))
 
 
 READERS: dict[str, Reader] = {

@@ -1,33 +1,41 @@
-"""The REST API's request and response models: what ``/openapi.json`` shows.
+"""What the REST API answers: the response models ``/openapi.json`` shows, each
+rendered from the domain object it shows (``from_domain``), with its choices taken from
+the domain's enums; and the field types the request models (``requests.py``) share.
 
-Two layers validate a request, each with its own job:
-
-- these models type the transport: which fields exist (unknown ones are refused), their
-  JSON types (strict: ``"5"`` is not a number, ``true`` is not a count) and which are
-  required. A violation is 422 ``INVALID_REQUEST`` naming the field's path.
-- ``service/specs.py`` and the domain validate meaning (a cron expression, a time zone,
-  a duration, a policy name) and answer 422 ``INVALID_SCHEDULE`` or
-  ``INVALID_REQUEST`` naming the field. ``kairos apply`` uses the same parsers, so a
-  YAML file and a request are judged alike.
-
-So fields whose meaning the domain checks (durations, policy names, the trigger) are
-typed as their JSON type here, with the accepted values in their description and
-schema. Response models forbid fields they do not declare: a route rendering a field
-the schema does not know fails its tests instead of drifting from the documentation.
+Response models forbid fields they do not declare: a route rendering a field the schema
+does not know fails its tests instead of drifting from the documentation. Fields left
+unset (a job's ``secret`` after its creation, a run's ``attempts`` in a list) are left
+out of the answer.
 """
 
 from __future__ import annotations
 
+import enum
 import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 from pydantic.json_schema import WithJsonSchema
 
+from domain import audit as domain_audit
+from domain import backfill as domain_backfill
 from domain import bounds
+from domain import calendar as domain_calendar
+from domain import job as domain_job
+from domain import run as domain_run
+from domain import schedule as domain_schedule
+from domain import worker as domain_worker
+from domain.calendar import CountryHolidays
+from domain.durations import format_duration
+from domain.job import Backoff, Priority
+from domain.limits import TenantLimits
+from domain.ports import RunStats
 from domain.run import Outcome, RunOrigin, RunStatus
-from domain.schedule import ScheduleState
+from domain.schedule import MisfirePolicy, OverlapPolicy, ScheduleState
+from domain.usage import TenantUsage
 from domain.worker import WorkerState
 
 # Real answers, rendered by the routes (tests check each still validates against its model).
@@ -67,17 +75,26 @@ BackfillRuns = Annotated[StrictInt, Field(ge=1, le=bounds.MAX_BACKFILL_RUNS)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=bounds.MAX_NAME)]
 TOKEN_EXAMPLE = "3f2a9c1e8b7d4e6fa0b1c2d3e4f5a6b7"
 LeaseToken = Annotated[StrictStr, Field(min_length=1, max_length=64)]
-PriorityName = Literal["low", "normal", "high", "critical"]
 Json = dict[str, Any]
+# A priority by its lower-case name, as the API shows it.
+PRIORITIES = tuple(p.name.lower() for p in Priority)
 
 
-def _choices(*values: str) -> Any:
+def _choices(*values: str) -> WithJsonSchema:
     """A string field whose values the domain checks, listed in the schema."""
     return WithJsonSchema({"type": "string", "enum": list(values)})
 
 
-Overlap = Annotated[StrictStr, _choices("skip", "buffer_one", "buffer_all", "replace", "allow")]
-Misfire = Annotated[StrictStr, _choices("run_once", "run_all", "skip")]
+def choices_of(
+    enum_type: type[enum.StrEnum], without: enum.StrEnum | None = None
+) -> WithJsonSchema:
+    """The values of a domain enum as a string field's choices."""
+    return _choices(*(member.value for member in enum_type if member is not without))
+
+
+PriorityName = Annotated[str, _choices(*PRIORITIES)]
+Overlap = Annotated[StrictStr, choices_of(OverlapPolicy)]
+Misfire = Annotated[StrictStr, choices_of(MisfirePolicy)]
 
 TRIGGER_SCHEMA: Json = {
     "description": "When the schedule fires; ``type`` selects the shape.",
@@ -143,70 +160,11 @@ TRIGGER_SCHEMA: Json = {
 Trigger = Annotated[dict[str, Any], WithJsonSchema(TRIGGER_SCHEMA)]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
 class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 # -- jobs --------------------------------------------------------------------------------
-
-
-class TargetIn(_In):
-    kind: Annotated[StrictStr, _choices("EVENT", "QUEUE", "HTTP", "WORKER")]
-    config: Json = Field(
-        default_factory=dict,
-        description="EVENT/QUEUE: {subject}; HTTP: {url, method, headers, body, "
-        "expected_status, timeout}; WORKER: {type}",
-    )
-
-
-class BackoffIn(_In):
-    kind: Annotated[StrictStr, _choices("fixed", "exponential")] | None = None
-    initial: Duration | None = None
-    multiplier: StrictFloat | StrictInt | None = None
-    max: Duration | None = None
-
-
-JOB_EXAMPLE: Json = {
-    "name": "nightly-report",
-    "target": {"kind": "EVENT", "config": {"subject": "reports.generate"}},
-    "max_attempts": 5,
-    "backoff": {"kind": "exponential", "initial": "PT2S", "multiplier": 3, "max": "PT10M"},
-    "timeout": "PT90S",
-    "max_concurrency": 2,
-    "priority": "high",
-}
-
-
-class JobPatch(_In):
-    """Only the fields sent change."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"max_attempts": 3}]})
-    name: Name | None = None
-    target: TargetIn | None = None
-    max_attempts: Attempts | None = None
-    backoff: BackoffIn | None = None
-    timeout: Duration | None = None
-    max_concurrency: Concurrency | None = None
-    priority: Annotated[StrictStr, _choices("low", "normal", "high", "critical")] | None = None
-
-
-class JobCreate(JobPatch):
-    model_config = ConfigDict(json_schema_extra={"examples": [JOB_EXAMPLE]})
-    name: Name
-    target: TargetIn
-
-
-class SecretIn(_In):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{}, {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}]}
-    )
-    secret: StrictStr | None = Field(
-        default=None, description="a whsec_ secret to add; omitted: one is generated"
-    )
 
 
 class TargetOut(_Out):
@@ -219,6 +177,15 @@ class BackoffOut(_Out):
     initial: str
     multiplier: float
     max: str
+
+    @classmethod
+    def from_domain(cls, backoff: Backoff) -> BackoffOut:
+        return cls(
+            kind=backoff.kind.value,
+            initial=format_duration(backoff.initial),
+            multiplier=backoff.multiplier,
+            max=format_duration(backoff.max),
+        )
 
 
 class SecretRef(_Out):
@@ -246,6 +213,28 @@ class Job(_Out):
     )
     secret_id: str | None = None
 
+    @classmethod
+    def from_domain(cls, job: domain_job.Job, *, secret: str | None = None) -> Job:
+        """A job; ``secret``: its new signing secret, answered this once."""
+        extra = {} if secret is None else {"secret": secret, "secret_id": job.secrets[-1].id}
+        return cls(
+            id=str(job.id),
+            name=job.name,
+            target=TargetOut(kind=job.target.kind.value, config=dict(job.target.config)),
+            max_attempts=job.max_attempts,
+            backoff=BackoffOut.from_domain(job.backoff),
+            timeout=format_duration(job.timeout),
+            max_concurrency=job.max_concurrency,
+            priority=job.priority.name.lower(),
+            # Never the values: they are shown once, when created.
+            secrets=[SecretRef(id=s.id, created_at=s.created_at.isoformat()) for s in job.secrets],
+            disabled=job.disabled,
+            version=job.version,
+            created_at=job.created_at.isoformat(),
+            updated_at=job.updated_at.isoformat(),
+            **extra,
+        )
+
 
 class NewSecret(_Out):
     id: str
@@ -254,89 +243,6 @@ class NewSecret(_Out):
 
 
 # -- schedules ---------------------------------------------------------------------------
-
-
-class DstIn(_In):
-    gap: Annotated[StrictStr, _choices("shift", "skip")] | None = None
-    fold: Annotated[StrictStr, _choices("first", "second", "both")] | None = None
-
-
-class _Timing(_In):
-    trigger: Trigger | None = None
-    timezone: StrictStr | None = Field(default=None, examples=["Europe/Berlin"])
-    dst: DstIn | None = None
-    start_at: StrictStr | None = None
-    end_at: StrictStr | None = None
-    max_fires: Fires | None = None
-    calendar_id: StrictStr | None = None
-    calendar_policy: (
-        Annotated[StrictStr, _choices("skip", "next_business_day", "previous_business_day")] | None
-    ) = None
-    windows: list[StrictStr] | None = Field(default=None, examples=[["mon-fri 08:00-18:00"]])
-    window_policy: Annotated[StrictStr, _choices("defer", "skip")] | None = None
-    max_jitter: Duration | None = None
-    payload: Json | None = None
-    misfire_policy: Misfire | None = None
-    catchup_window: Duration | None = None
-    max_catchup: Catchup | None = None
-    overlap_policy: Overlap | None = None
-    max_buffered: Buffered | None = None
-    depends_on: list[StrictStr] | None = None
-
-
-SCHEDULE_EXAMPLE: Json = {
-    "name": "sales-report",
-    "job_id": "6f1c2c1e-6d3f-4b0e-9a51-3c1f0f5f9e20",
-    "trigger": {"type": "CRON", "expression": "30 2 * * 1-5"},
-    "timezone": "Europe/Berlin",
-    "dst": {"gap": "shift", "fold": "first"},
-    "payload": {"report": "sales"},
-    "misfire_policy": "run_once",
-    "overlap_policy": "skip",
-}
-
-
-class ScheduleCreate(_Timing):
-    model_config = ConfigDict(json_schema_extra={"examples": [SCHEDULE_EXAMPLE]})
-    name: Name
-    job_id: StrictStr
-
-
-class SchedulePatch(_Timing):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"trigger": {"type": "CRON", "expression": "0 4 * * *"}}]}
-    )
-    name: Name | None = None
-    job_id: StrictStr | None = None
-
-
-class ResumeIn(_In):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"resume_from": "now"}]})
-    resume_from: Annotated[StrictStr, _choices("last_fire", "now")] = "last_fire"
-
-
-class TriggerIn(_In):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"payload": {"report": "sales", "rerun": True}}]}
-    )
-    payload: Json = Field(default_factory=dict)
-    overlap_policy: Overlap | None = None
-
-
-class BackfillIn(_In):
-    model_config = ConfigDict(
-        populate_by_name=True,
-        json_schema_extra={
-            "examples": [
-                {"from": "2026-11-01T00:00:00Z", "to": "2026-11-08T00:00:00Z", "max_runs": 500}
-            ]
-        },
-    )
-    from_: StrictStr = Field(alias="from")
-    to: StrictStr
-    max_runs: BackfillRuns | None = None
-    overlap_policy: Overlap | None = None
-    ignore_calendar: bool | None = None
 
 
 class DstOut(_Out):
@@ -377,6 +283,34 @@ class Schedule(_Out):
     version: int
     created_at: Instant
     updated_at: Instant
+
+    @classmethod
+    def from_domain(cls, schedule: domain_schedule.Schedule) -> Schedule:
+        """A schedule: its identity and state, its timing's fields (flat, as sent) and
+        its policies."""
+        return cls.model_validate(
+            {
+                "id": str(schedule.id),
+                "name": schedule.name,
+                "job_id": str(schedule.job_id),
+                "state": schedule.state,
+                "state_reason": schedule.state_reason,
+                "system": schedule.system,
+                **schedule.timing.to_spec(),
+                "payload": dict(schedule.payload),
+                "misfire_policy": schedule.misfire_policy.value,
+                "catchup_window": format_duration(schedule.catchup_window),
+                "max_catchup": schedule.max_catchup,
+                "overlap_policy": schedule.overlap_policy.value,
+                "max_buffered": schedule.max_buffered,
+                "depends_on": [str(u) for u in schedule.depends_on],
+                "next_fire_at": _iso(schedule.next_fire_at),
+                "fire_count": schedule.fire_count,
+                "version": schedule.version,
+                "created_at": schedule.created_at.isoformat(),
+                "updated_at": schedule.updated_at.isoformat(),
+            }
+        )
 
 
 class Fire(_Out):
@@ -423,6 +357,36 @@ class Backfill(_Out):
     created_at: Instant
     progress: Progress | None = None
 
+    @classmethod
+    def from_domain(
+        cls, backfill: domain_backfill.Backfill, progress: Mapping[str, int] | None = None
+    ) -> Backfill:
+        """A backfill; with ``progress`` (its runs by status), how far its runs got."""
+        request = backfill.request
+        extra: dict[str, Progress] = {}
+        if progress is not None:
+            ended = sum(n for status, n in progress.items() if status in _ENDED)
+            runs = backfill.created + backfill.rearmed
+            extra["progress"] = Progress(runs=runs, ended=ended, by_status=dict(progress))
+        return cls.model_validate(
+            {
+                "id": str(backfill.id),
+                "schedule_id": str(request.schedule_id),
+                "from": request.from_at.isoformat(),
+                "to": request.to_at.isoformat(),
+                "max_runs": request.max_runs,
+                "overlap_policy": request.overlap_policy.value,
+                "ignore_calendar": request.ignore_calendar,
+                "planned": backfill.planned,
+                "created": backfill.created,
+                "rearmed": backfill.rearmed,
+                "existing": backfill.existing,
+                "next_from": _iso(backfill.next_from),
+                "created_at": backfill.created_at.isoformat(),
+                **extra,
+            }
+        )
+
 
 class Percentiles(_Out):
     p50: float | None
@@ -438,44 +402,19 @@ class Stats(_Out):
     duration_ms: Percentiles
     lateness_ms: Percentiles
 
+    @classmethod
+    def from_domain(cls, stats: RunStats, since: datetime) -> Stats:
+        return cls(
+            since=since.isoformat(),
+            runs=sum(stats.counts.values()),
+            by_status=dict(stats.counts),
+            success_rate=stats.success_rate,
+            duration_ms=Percentiles(p50=_ms(stats.duration_p50), p95=_ms(stats.duration_p95)),
+            lateness_ms=Percentiles(p50=_ms(stats.lateness_p50), p95=_ms(stats.lateness_p95)),
+        )
+
 
 # -- calendars ---------------------------------------------------------------------------
-
-
-class HolidayIn(_In):
-    date: StrictStr = Field(examples=["2026-12-24"])
-    name: Name | None = None
-
-
-class SourceIn(_In):
-    country: StrictStr | None = Field(default=None, examples=["DE"])
-    subdivision: StrictStr | None = Field(default=None, examples=["BY"])
-    ical: StrictStr | None = Field(default=None, description="an iCalendar document")
-
-
-CALENDAR_EXAMPLE: Json = {
-    "name": "bavaria",
-    "business_days": ["mon", "tue", "wed", "thu", "fri"],
-    "holidays": [{"date": "2026-12-24", "name": "Christmas Eve"}],
-    "sources": ["DE-BY"],
-}
-Weekday = StrictInt | StrictStr
-Source = StrictStr | SourceIn
-
-
-class CalendarPatch(_In):
-    """Only the fields sent change."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"sources": ["DE-BY", "AT"]}]})
-    name: Name | None = None
-    business_days: list[Weekday] | None = None
-    holidays: list[HolidayIn] | None = None
-    sources: list[Source] | None = None
-
-
-class CalendarCreate(CalendarPatch):
-    model_config = ConfigDict(json_schema_extra={"examples": [CALENDAR_EXAMPLE]})
-    name: Name
 
 
 class HolidayOut(_Out):
@@ -493,6 +432,22 @@ class Calendar(_Out):
     sources: list[str | dict[str, str]]
     created_at: Instant
     updated_at: Instant
+
+    @classmethod
+    def from_domain(cls, calendar: domain_calendar.Calendar) -> Calendar:
+        sources: list[str | dict[str, str]] = [
+            str(s) if isinstance(s, CountryHolidays) else {"ical": s.text} for s in calendar.sources
+        ]
+        return cls(
+            id=str(calendar.id),
+            name=calendar.name,
+            version=calendar.version,
+            business_days=[DAYS[d] for d in sorted(calendar.business_days)],
+            holidays=[HolidayOut(date=h.day.isoformat(), name=h.name) for h in calendar.holidays],
+            sources=sources,
+            created_at=calendar.created_at.isoformat(),
+            updated_at=calendar.updated_at.isoformat(),
+        )
 
 
 # -- runs --------------------------------------------------------------------------------
@@ -512,6 +467,20 @@ class Attempt(_Out):
     error: str | None
     duration_ms: float | None
     response: Json | None
+
+    @classmethod
+    def from_domain(cls, a: domain_run.Attempt) -> Attempt:
+        duration = a.duration
+        return cls(
+            number=a.number,
+            worker_id=str(a.worker_id),
+            started_at=a.started_at.isoformat(),
+            ended_at=_iso(a.ended_at),
+            outcome=a.outcome,
+            error=a.error,
+            duration_ms=round(duration.total_seconds() * 1000, 3) if duration else None,
+            response=dict(a.detail) if a.detail is not None else None,
+        )
 
 
 class Run(_Out):
@@ -543,94 +512,40 @@ class Run(_Out):
     updated_at: Instant
     attempts: list[Attempt] | None = Field(default=None, description="GET /runs/{id} only")
 
-
-class CompleteIn(_In):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"token": TOKEN_EXAMPLE, "detail": {"rows": 12}}]}
-    )
-    token: LeaseToken = Field(description="the run's lease token, from the claim")
-    detail: Json | None = Field(default=None, description="kept on the attempt (4 KiB at most)")
-
-
-class FailIn(CompleteIn):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"token": TOKEN_EXAMPLE, "error": "store busy", "retry_after": 90}]
-        }
-    )
-    error: StrictStr
-    retry_after: StrictInt | StrictFloat | None = Field(
-        default=None, description="seconds; the retry waits at least this long"
-    )
+    @classmethod
+    def from_domain(cls, run: domain_run.Run, *, attempts: bool = False) -> Run:
+        """A run; with ``attempts`` (``GET /runs/{id}``), each of its attempts."""
+        extra = {"attempts": [Attempt.from_domain(a) for a in run.attempts]} if attempts else {}
+        calendar = run.calendar
+        return cls(
+            id=str(run.id),
+            schedule_id=str(run.schedule_id),
+            job_id=str(run.job_id),
+            nominal_at=run.nominal_at.isoformat(),
+            dispatch_at=run.dispatch_at.isoformat(),
+            status=run.status,
+            reason=run.reason,
+            missed_count=run.missed_count,
+            origin=run.origin,
+            backfill_id=str(run.backfill_id) if run.backfill_id else None,
+            calendar=CalendarRef(id=str(calendar[0]), version=calendar[1]) if calendar else None,
+            attempt=run.attempt,
+            max_attempts=run.max_attempts,
+            priority=run.priority.name.lower(),
+            available_at=run.available_at.isoformat(),
+            lease_until=_iso(run.lease_until),
+            timeout_at=_iso(run.timeout_at),
+            worker_id=str(run.worker_id) if run.worker_id else None,
+            cancel_requested=run.cancel_requested,
+            payload=dict(run.payload),
+            tzdata_version=run.tzdata_version,
+            created_at=run.created_at.isoformat(),
+            updated_at=run.updated_at.isoformat(),
+            **extra,
+        )
 
 
 # -- workers -----------------------------------------------------------------------------
-
-
-class WorkerIn(_In):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "name": "reports-1",
-                    "capabilities": ["reports.generate"],
-                    "capacity": 8,
-                    "version": "1.4.2",
-                    "labels": {"zone": "eu-1"},
-                    "heartbeat_interval": "PT5S",
-                }
-            ]
-        }
-    )
-    name: Name
-    capabilities: list[StrictStr]
-    capacity: Capacity | None = None
-    version: StrictStr | None = None
-    labels: dict[str, Any] | None = None
-    heartbeat_interval: Duration | None = None
-
-
-class HeartbeatIn(_In):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"held": {"0f8e0d4e-3a1b-4c55-9d7a-2b5e8f1a9c00": 42}}]}
-    )
-    held: dict[str, LeaseToken] | None = Field(default=None, description="run id -> lease token")
-    lease: Duration | None = None
-
-
-class ClaimIn(_In):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"max": 8, "wait": 20}]})
-    max: StrictInt | StrictFloat | None = Field(default=None, description="1..100 runs")
-    wait: StrictInt | StrictFloat | None = Field(default=None, description="0..30 seconds")
-    lease: Duration | None = None
-
-
-class OutcomeIn(_In):
-    run_id: StrictStr
-    token: LeaseToken
-    error: StrictStr | None = Field(default=None, description="absent: success")
-    retry_after: StrictInt | StrictFloat | None = None
-    detail: Json | None = None
-
-
-class ReportIn(_In):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "outcomes": [
-                        {"run_id": "0f8e0d4e-3a1b-4c55-9d7a-2b5e8f1a9c00", "token": TOKEN_EXAMPLE},
-                        {
-                            "run_id": "5d2c8b1a-7e6f-4a3b-8c9d-0e1f2a3b4c5d",
-                            "token": "9c1b2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
-                            "error": "upstream 503",
-                        },
-                    ]
-                }
-            ]
-        }
-    )
-    outcomes: list[Any] = Field(description="at most 500, each an OutcomeIn")
 
 
 class Worker(_Out):
@@ -646,6 +561,24 @@ class Worker(_Out):
     registered_at: Instant
     last_heartbeat_at: Instant
     lease: str | None = Field(default=None, description="the default lease (registration)")
+
+    @classmethod
+    def from_domain(cls, worker: domain_worker.Worker, *, lease: timedelta | None = None) -> Worker:
+        """A worker; ``lease``: the default lease, answered at registration."""
+        extra = {} if lease is None else {"lease": format_duration(lease)}
+        return cls(
+            id=str(worker.id),
+            name=worker.name,
+            capabilities=sorted(worker.capabilities),
+            capacity=worker.capacity,
+            version=worker.version,
+            labels=dict(worker.labels),
+            state=worker.state,
+            heartbeat_interval=format_duration(worker.heartbeat_interval),
+            registered_at=worker.registered_at.isoformat(),
+            last_heartbeat_at=worker.last_heartbeat_at.isoformat(),
+            **extra,
+        )
 
 
 class HeartbeatOut(_Out):
@@ -677,6 +610,32 @@ class ClaimedRun(_Out):
     type: str
     payload: Json
     job: ClaimedJob | None
+
+    @classmethod
+    def from_domain(cls, run: domain_run.Run, job: domain_job.Job | None) -> ClaimedRun:
+        """A run as an external worker receives it: what to do and the lease to do it
+        under. A job's signing secrets never leave Kairos."""
+        return cls(
+            run_id=str(run.id),
+            lease_token=run.lease_secret or "",
+            lease_until=_iso(run.lease_until),
+            timeout_at=_iso(run.timeout_at),
+            attempt=run.attempt,
+            max_attempts=run.max_attempts,
+            schedule_id=str(run.schedule_id),
+            nominal_at=run.nominal_at.isoformat(),
+            origin=run.origin,
+            priority=run.priority.name.lower(),
+            type=run.capability,
+            payload=dict(run.payload),
+            job=None
+            if job is None
+            else ClaimedJob(
+                id=str(job.id),
+                name=job.name,
+                target=TargetOut(kind=job.target.kind.value, config=dict(job.target.config)),
+            ),
+        )
 
 
 class ClaimOut(_Out):
@@ -727,6 +686,19 @@ class AuditEntry(_Out):
     before: Json | None
     after: Json | None
 
+    @classmethod
+    def from_domain(cls, entry: domain_audit.AuditEntry) -> AuditEntry:
+        return cls(
+            id=str(entry.id),
+            at=entry.at.isoformat(),
+            actor=entry.actor,
+            method=entry.method,
+            path=entry.path,
+            status=entry.status,
+            before=None if entry.before is None else dict(entry.before),
+            after=None if entry.after is None else dict(entry.after),
+        )
+
 
 class AuditPage(_Out):
     items: list[AuditEntry]
@@ -753,6 +725,28 @@ class Usage(_Out):
     jobs: int
     runs: RunUsage
     workers: int
+
+    @classmethod
+    def from_domain(cls, usage: TenantUsage, limits: TenantLimits) -> Usage:
+        return cls(**cls.fields_of(usage, limits))
+
+    @staticmethod
+    def fields_of(usage: TenantUsage, limits: TenantLimits) -> dict[str, Any]:
+        return {
+            "tenant_id": usage.tenant_id,
+            "schedules": ScheduleUsage(
+                live=usage.schedules, enabled=usage.enabled, limit=limits.max_schedules
+            ),
+            "jobs": usage.jobs,
+            "runs": RunUsage(
+                running=usage.running,
+                running_limit=limits.max_running,
+                queued=usage.queued,
+                waiting=usage.waiting,
+                ended=dict(usage.ended),
+            ),
+            "workers": usage.workers,
+        }
 
 
 class OwnUsage(Usage):
@@ -796,7 +790,7 @@ class Ready(_Out):
     checks: dict[str, Json]
 
 
-# -- errors (SEMANTICS 14) -----------------------------------------------------------------
+# -- errors (the envelope; docs/engine.md, *API and documents*) --------------------
 
 ErrorCode = Literal[
     "INVALID_SCHEDULE",
@@ -840,6 +834,27 @@ class Error(_Out):
     )
     error: ErrorBody
 
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+# A backfill's runs in these statuses have ended.
+_ENDED = frozenset(
+    s.value
+    for s in (
+        RunStatus.SUCCEEDED,
+        RunStatus.DEAD,
+        RunStatus.CANCELLED,
+        RunStatus.MISSED,
+        RunStatus.SKIPPED,
+    )
+)
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Error, "description": description}

@@ -18,16 +18,19 @@ from domain.errors import InvalidRequest
 from domain.ports import Keyset
 
 T = TypeVar("T")
-R = TypeVar("R")
 MAX_PAGE = 500
 MAX_CURSOR = 200  # what encode gives out is about 100 characters
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 
 
+# A list answer: its items (response models) and the cursor of the next page.
+Page = dict[str, object]
+
+
 def page(
-    found: Sequence[T], limit: int, render: Callable[[T], R], key: Callable[[T], Keyset]
-) -> dict[str, list[R] | str | None]:
+    found: Sequence[T], limit: int, render: Callable[[T], object], key: Callable[[T], Keyset]
+) -> Page:
     """A list answer; a full page carries the cursor of its last item."""
     last = key(found[-1]) if len(found) == limit else None
     return {"items": [render(item) for item in found], "next_cursor": encode(last)}

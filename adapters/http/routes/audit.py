@@ -3,62 +3,44 @@ the operator)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from adapters.http import models as m
 from adapters.http.deps import Admin, Ctx
-from adapters.http.pagination import Limit, decode, page
-from domain.audit import AuditEntry
+from adapters.http.pagination import Limit, Page, decode, page
 from domain.durations import parse_instant
 from domain.errors import Forbidden
-from service.specs import render_usage
 from service.usecases import usage
 
 router = APIRouter(tags=["audit"], responses=m.ERRORS)
 
 
 @router.get("/audit", response_model=m.AuditPage, response_model_exclude_unset=True)
-async def audit_trail(
-    t: Admin, ctx: Ctx, limit: Limit = 50, cursor: str | None = None
-) -> dict[str, Any]:
+async def audit_trail(t: Admin, ctx: Ctx, limit: Limit = 50, cursor: str | None = None) -> Page:
     """The tenant's mutating calls, newest first: actor, method, path, status, and
     the resource before and after (secrets redacted)."""
     async with ctx.db.transaction(t) as tx:
         found = await tx.audit.list(after=decode(cursor), limit=limit)
-    return page(found, limit, render_audit, lambda e: (e.at, e.id))
+    return page(found, limit, m.AuditEntry.from_domain, lambda e: (e.at, e.id))
 
 
 @router.get("/usage", response_model=m.OwnUsage, response_model_exclude_unset=True)
-async def own_usage(t: Admin, ctx: Ctx, since: str | None = None) -> dict[str, Any]:
+async def own_usage(t: Admin, ctx: Ctx, since: str | None = None) -> m.OwnUsage:
     """The tenant's usage next to its quotas: live schedules, jobs, runs running,
     queued and waiting, runs ended since ``since`` (default: 24 hours) by status,
     workers online."""
     at = parse_instant(since, field="since") if since else None
     found, start = await usage.tenant_usage(ctx.db, tenant_id=t, since=at)
-    return {"since": start.isoformat(), **render_usage(found, ctx.quotas)}
+    return m.OwnUsage(since=start.isoformat(), **m.Usage.fields_of(found, ctx.quotas))
 
 
 @router.get("/admin/usage", response_model=m.EveryUsage, response_model_exclude_unset=True)
-async def every_usage(t: Admin, ctx: Ctx, since: str | None = None) -> dict[str, Any]:
+async def every_usage(t: Admin, ctx: Ctx, since: str | None = None) -> m.EveryUsage:
     """Every tenant's usage, for the operator: an admin token of the operator's
     tenant (``KAIROS_OPERATOR_TENANT``) only; anyone else is 403."""
     if ctx.operator is None or t != ctx.operator:
         raise Forbidden("only the operator's tenant sees every tenant's usage", needed="operator")
     at = parse_instant(since, field="since") if since else None
     found, start = await usage.every_tenants_usage(ctx.system_db, since=at)
-    return {"since": start.isoformat(), "items": [render_usage(u, ctx.quotas) for u in found]}
-
-
-def render_audit(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": str(entry.id),
-        "at": entry.at.isoformat(),
-        "actor": entry.actor,
-        "method": entry.method,
-        "path": entry.path,
-        "status": entry.status,
-        "before": entry.before,
-        "after": entry.after,
-    }
+    items = [m.Usage.from_domain(u, ctx.quotas) for u in found]
+    return m.EveryUsage(since=start.isoformat(), items=items)

@@ -4,17 +4,15 @@ source) that schedules skip or shift around."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Response
 
 from adapters.http import models as m
+from adapters.http import requests as r
 from adapters.http.deps import Admin, Ctx, Read
-from adapters.http.pagination import Limit, decode, page
-from adapters.http.routes._shared import doc
+from adapters.http.pagination import Limit, Page, decode, page
 from domain.ids import CalendarId
-from service.specs import calendar_changes, render_calendar, require
-from service.usecases import calendars
+from service.usecases import calendars, parsing
 
 router = APIRouter(tags=["calendars"], responses=m.ERRORS)
 
@@ -23,54 +21,44 @@ router = APIRouter(tags=["calendars"], responses=m.ERRORS)
     "/calendars", status_code=201, response_model=m.Calendar, response_model_exclude_unset=True
 )
 async def create_calendar(
-    body: m.CalendarCreate, t: Admin, ctx: Ctx, response: Response
-) -> dict[str, Any]:
-    fields = calendar_changes(doc(body))
-    require(fields, "name")
-    calendar = await calendars.create_calendar(
-        ctx.db, tenant_id=t, fields=fields, holidays=ctx.holidays
-    )
+    body: r.CalendarCreate, t: Admin, ctx: Ctx, response: Response
+) -> m.Calendar:
+    command = parsing.create_calendar(body.fields(), tenant_id=t)
+    calendar = await calendars.create_calendar(ctx.db, command, holidays=ctx.holidays)
     response.headers["Location"] = f"/calendars/{calendar.id}"
     response.headers["ETag"] = f'"{calendar.version}"'
-    return render_calendar(calendar)
+    return m.Calendar.from_domain(calendar)
 
 
 @router.get("/calendars", response_model=m.CalendarPage, response_model_exclude_unset=True)
-async def list_calendars(
-    t: Read, ctx: Ctx, limit: Limit = 50, cursor: str | None = None
-) -> dict[str, Any]:
+async def list_calendars(t: Read, ctx: Ctx, limit: Limit = 50, cursor: str | None = None) -> Page:
     found = await calendars.list_calendars(ctx.db, tenant_id=t, after=decode(cursor), limit=limit)
-    return page(found, limit, render_calendar, lambda c: (c.created_at, c.id))
+    return page(found, limit, m.Calendar.from_domain, lambda c: (c.created_at, c.id))
 
 
 @router.get(
     "/calendars/{calendar_id}", response_model=m.Calendar, response_model_exclude_unset=True
 )
-async def get_calendar(
-    calendar_id: uuid.UUID, t: Read, ctx: Ctx, response: Response
-) -> dict[str, Any]:
+async def get_calendar(calendar_id: uuid.UUID, t: Read, ctx: Ctx, response: Response) -> m.Calendar:
     calendar = await calendars.get_calendar(
         ctx.db, tenant_id=t, calendar_id=CalendarId(calendar_id)
     )
     response.headers["ETag"] = f'"{calendar.version}"'
-    return render_calendar(calendar)
+    return m.Calendar.from_domain(calendar)
 
 
 @router.patch(
     "/calendars/{calendar_id}", response_model=m.Calendar, response_model_exclude_unset=True
 )
 async def patch_calendar(
-    calendar_id: uuid.UUID, body: m.CalendarPatch, t: Admin, ctx: Ctx, response: Response
-) -> dict[str, Any]:
-    calendar = await calendars.update_calendar(
-        ctx.db,
-        tenant_id=t,
-        calendar_id=CalendarId(calendar_id),
-        changes=calendar_changes(doc(body)),
-        holidays=ctx.holidays,
+    calendar_id: uuid.UUID, body: r.CalendarPatch, t: Admin, ctx: Ctx, response: Response
+) -> m.Calendar:
+    command = parsing.update_calendar(
+        body.fields(), tenant_id=t, calendar_id=CalendarId(calendar_id)
     )
+    calendar = await calendars.update_calendar(ctx.db, command, holidays=ctx.holidays)
     response.headers["ETag"] = f'"{calendar.version}"'
-    return render_calendar(calendar)
+    return m.Calendar.from_domain(calendar)
 
 
 @router.delete("/calendars/{calendar_id}", status_code=204)

@@ -5,36 +5,35 @@ holds: ``workers.py``.)"""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from adapters.http import models as m
 from adapters.http.deps import Context, Ctx, Operate, Read
-from adapters.http.pagination import Limit, decode, page
+from adapters.http.pagination import Limit, Page, decode, page
 from adapters.http.routes._shared import instant
 from domain.errors import InvalidRequest
 from domain.ids import JobId, RunId, ScheduleId, TenantId
 from domain.ports import RunFilter
 from domain.run import RunStatus
-from service.specs import render_run, render_stats
 from service.usecases import runs
 
 router = APIRouter(tags=["runs"], responses=m.ERRORS)
 
 
 @router.get("/stats", response_model=m.Stats, response_model_exclude_unset=True)
-async def stats(t: Read, ctx: Ctx, since: str | None = None) -> dict[str, Any]:
+async def stats(t: Read, ctx: Ctx, since: str | None = None) -> m.Stats:
     return await stats_of(ctx, t, None, since)
 
 
 async def stats_of(
     ctx: Context, t: TenantId, schedule_id: ScheduleId | None, since: str | None
-) -> dict[str, Any]:
+) -> m.Stats:
     found, start = await runs.run_stats(
         ctx.db, tenant_id=t, schedule_id=schedule_id, since=instant(since, "since")
     )
-    return render_stats(found, start)
+    return m.Stats.from_domain(found, start)
 
 
 @router.get("/runs", response_model=m.RunPage, response_model_exclude_unset=True)
@@ -49,7 +48,7 @@ async def list_runs(
     status: Annotated[list[str] | None, Query()] = None,
     from_: Annotated[str | None, Query(alias="from")] = None,
     to: str | None = None,
-) -> dict[str, Any]:
+) -> Page:
     where = RunFilter(
         schedule_id=ScheduleId(schedule_id) if schedule_id else None,
         job_id=JobId(job_id) if job_id else None,
@@ -60,29 +59,29 @@ async def list_runs(
     found = await runs.list_runs(
         ctx.db, tenant_id=t, where=where, after=decode(cursor), limit=limit
     )
-    return page(found, limit, render_run, lambda r: (r.nominal_at, r.id))
+    return page(found, limit, m.Run.from_domain, lambda r: (r.nominal_at, r.id))
 
 
 @router.get("/runs/{run_id}", response_model=m.Run, response_model_exclude_unset=True)
-async def get_run(run_id: uuid.UUID, t: Read, ctx: Ctx) -> dict[str, Any]:
+async def get_run(run_id: uuid.UUID, t: Read, ctx: Ctx) -> m.Run:
     run = await runs.get_run(ctx.db, tenant_id=t, run_id=RunId(run_id))
-    return render_run(run, attempts=True)
+    return m.Run.from_domain(run, attempts=True)
 
 
 @router.post("/runs/{run_id}/retry", response_model=m.Run, response_model_exclude_unset=True)
-async def retry_run(run_id: uuid.UUID, t: Operate, ctx: Ctx) -> dict[str, Any]:
-    return render_run(await runs.retry_run(ctx.db, tenant_id=t, run_id=RunId(run_id)))
+async def retry_run(run_id: uuid.UUID, t: Operate, ctx: Ctx) -> m.Run:
+    return m.Run.from_domain(await runs.retry_run(ctx.db, tenant_id=t, run_id=RunId(run_id)))
 
 
 @router.post("/runs/{run_id}/cancel", response_model=m.Run, response_model_exclude_unset=True)
-async def cancel_run(run_id: uuid.UUID, t: Operate, ctx: Ctx, response: Response) -> dict[str, Any]:
+async def cancel_run(run_id: uuid.UUID, t: Operate, ctx: Ctx, response: Response) -> m.Run:
     """A run not yet running ends ``cancelled`` (200). A running one is marked
     (202, ``cancel_requested``): its worker is told, and it ends ``cancelled`` when
     the worker stops or its lease runs out."""
     run = await runs.cancel_run(ctx.db, tenant_id=t, run_id=RunId(run_id))
     if run.status is RunStatus.RUNNING:
         response.status_code = 202
-    return render_run(run)
+    return m.Run.from_domain(run)
 
 
 def _statuses(values: list[str]) -> frozenset[RunStatus]:

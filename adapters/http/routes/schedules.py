@@ -4,27 +4,19 @@ backfills them; read sees them, their next fires, statistics and runs."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Response
 
 from adapters.http import models as m
+from adapters.http import requests as r
 from adapters.http.deps import Admin, Ctx, Operate, Read
-from adapters.http.pagination import Limit, decode, page
+from adapters.http.pagination import Limit, Page, decode, page
 from adapters.http.routes import runs as run_routes
-from adapters.http.routes._shared import doc, version
+from adapters.http.routes._shared import version
 from domain.errors import InvalidRequest
 from domain.ids import ScheduleId
-from service.specs import (
-    backfill_request,
-    render_backfill,
-    render_run,
-    render_schedule,
-    require,
-    schedule_changes,
-    trigger_options,
-)
-from service.usecases import backfills, schedules
+from service.usecases import backfills, parsing, schedules
 from service.usecases import manual_triggers as triggers
 from service.usecases.preview import fire_json
 
@@ -35,35 +27,30 @@ router = APIRouter(tags=["schedules"], responses=m.ERRORS)
     "/schedules", status_code=201, response_model=m.Schedule, response_model_exclude_unset=True
 )
 async def create_schedule(
-    body: m.ScheduleCreate, t: Admin, ctx: Ctx, response: Response
-) -> dict[str, Any]:
-    fields = schedule_changes(doc(body))
-    require(fields, "name", "job_id")
-    schedule = await schedules.create_schedule(ctx.db, tenant_id=t, limits=ctx.quotas, **fields)
+    body: r.ScheduleCreate, t: Admin, ctx: Ctx, response: Response
+) -> m.Schedule:
+    command = parsing.create_schedule(body.fields(), tenant_id=t)
+    schedule = await schedules.create_schedule(ctx.db, command, limits=ctx.quotas)
     response.headers["Location"] = f"/schedules/{schedule.id}"
     response.headers["ETag"] = f'"{schedule.version}"'
-    return render_schedule(schedule)
+    return m.Schedule.from_domain(schedule)
 
 
 @router.get("/schedules", response_model=m.SchedulePage, response_model_exclude_unset=True)
-async def list_schedules(
-    t: Read, ctx: Ctx, limit: Limit = 50, cursor: str | None = None
-) -> dict[str, Any]:
+async def list_schedules(t: Read, ctx: Ctx, limit: Limit = 50, cursor: str | None = None) -> Page:
     found = await schedules.list_schedules(ctx.db, tenant_id=t, after=decode(cursor), limit=limit)
-    return page(found, limit, render_schedule, lambda s: (s.created_at, s.id))
+    return page(found, limit, m.Schedule.from_domain, lambda s: (s.created_at, s.id))
 
 
 @router.get(
     "/schedules/{schedule_id}", response_model=m.Schedule, response_model_exclude_unset=True
 )
-async def get_schedule(
-    schedule_id: uuid.UUID, t: Read, ctx: Ctx, response: Response
-) -> dict[str, Any]:
+async def get_schedule(schedule_id: uuid.UUID, t: Read, ctx: Ctx, response: Response) -> m.Schedule:
     schedule = await schedules.get_schedule(
         ctx.db, tenant_id=t, schedule_id=ScheduleId(schedule_id)
     )
     response.headers["ETag"] = f'"{schedule.version}"'
-    return render_schedule(schedule)
+    return m.Schedule.from_domain(schedule)
 
 
 @router.patch(
@@ -71,25 +58,24 @@ async def get_schedule(
 )
 async def patch_schedule(
     schedule_id: uuid.UUID,
-    body: m.SchedulePatch,
+    body: r.SchedulePatch,
     *,
     t: Admin,
     ctx: Ctx,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
-) -> dict[str, Any]:
+) -> m.Schedule:
     current = await schedules.get_schedule(ctx.db, tenant_id=t, schedule_id=ScheduleId(schedule_id))
-    changes = schedule_changes(doc(body), current.timing)
-    schedule = await schedules.update_schedule(
-        ctx.db,
+    command = parsing.update_schedule(
+        body.fields(),
         tenant_id=t,
         schedule_id=ScheduleId(schedule_id),
-        changes=changes,
+        current=current.timing,
         expected_version=version(if_match) if if_match else None,
-        limits=ctx.quotas,
     )
+    schedule = await schedules.update_schedule(ctx.db, command, limits=ctx.quotas)
     response.headers["ETag"] = f'"{schedule.version}"'
-    return render_schedule(schedule)
+    return m.Schedule.from_domain(schedule)
 
 
 @router.post(
@@ -97,12 +83,12 @@ async def patch_schedule(
 )
 async def pause_schedule(
     schedule_id: uuid.UUID, t: Operate, ctx: Ctx, response: Response
-) -> dict[str, Any]:
+) -> m.Schedule:
     schedule = await schedules.pause_schedule(
         ctx.db, tenant_id=t, schedule_id=ScheduleId(schedule_id)
     )
     response.headers["ETag"] = f'"{schedule.version}"'
-    return render_schedule(schedule)
+    return m.Schedule.from_domain(schedule)
 
 
 @router.post(
@@ -113,16 +99,16 @@ async def resume_schedule(
     t: Operate,
     ctx: Ctx,
     response: Response,
-    body: Annotated[m.ResumeIn | None, Body()] = None,
-) -> dict[str, Any]:
+    body: Annotated[r.ResumeIn | None, Body()] = None,
+) -> m.Schedule:
     schedule = await schedules.resume_schedule(
         ctx.db,
         tenant_id=t,
         schedule_id=ScheduleId(schedule_id),
-        resume_from=_resume_from(doc(body).get("resume_from", "last_fire")),
+        resume_from=_resume_from("last_fire" if body is None else body.resume_from),
     )
     response.headers["ETag"] = f'"{schedule.version}"'
-    return render_schedule(schedule)
+    return m.Schedule.from_domain(schedule)
 
 
 @router.post(
@@ -134,16 +120,19 @@ async def trigger_schedule(
     t: Operate,
     ctx: Ctx,
     response: Response,
-    body: Annotated[m.TriggerIn | None, Body()] = None,
+    body: Annotated[r.TriggerIn | None, Body()] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
-) -> dict[str, Any]:
-    options = trigger_options(doc(body), idempotency_key)
-    done = await triggers.trigger_schedule(
-        ctx.db, tenant_id=t, schedule_id=ScheduleId(schedule_id), limits=ctx.quotas, **options
+) -> m.Run:
+    command = parsing.trigger_schedule(
+        {} if body is None else body.fields(),
+        tenant_id=t,
+        schedule_id=ScheduleId(schedule_id),
+        idempotency_key=idempotency_key,
     )
+    done = await triggers.trigger_schedule(ctx.db, command, limits=ctx.quotas)
     response.status_code = 201 if done.created else 200
     response.headers["Location"] = f"/runs/{done.run.id}"
-    return render_run(done.run)
+    return m.Run.from_domain(done.run)
 
 
 @router.post(
@@ -152,13 +141,15 @@ async def trigger_schedule(
     response_model_exclude_unset=True,
 )
 async def backfill_schedule(
-    schedule_id: uuid.UUID, body: m.BackfillIn, t: Operate, ctx: Ctx, response: Response
-) -> dict[str, Any]:
-    request = backfill_request(doc(body), tenant_id=t, schedule_id=ScheduleId(schedule_id))
-    started = await backfills.start_backfill(ctx.db, request, holidays=ctx.holidays)
+    schedule_id: uuid.UUID, body: r.BackfillIn, t: Operate, ctx: Ctx, response: Response
+) -> m.Backfill:
+    command = parsing.start_backfill(
+        body.fields(), tenant_id=t, schedule_id=ScheduleId(schedule_id)
+    )
+    started = await backfills.start_backfill(ctx.db, command, holidays=ctx.holidays)
     response.status_code = 201 if started.created else 200
     response.headers["Location"] = f"/backfills/{started.backfill.id}"
-    return render_backfill(started.backfill)
+    return m.Backfill.from_domain(started.backfill)
 
 
 @router.get(
@@ -166,7 +157,7 @@ async def backfill_schedule(
 )
 async def schedule_stats(
     schedule_id: uuid.UUID, t: Read, ctx: Ctx, since: str | None = None
-) -> dict[str, Any]:
+) -> m.Stats:
     return await run_routes.stats_of(ctx, t, ScheduleId(schedule_id), since)
 
 
@@ -178,7 +169,7 @@ async def next_fires(
     t: Read,
     ctx: Ctx,
     count: Annotated[int, Query(ge=1, le=1000)] = 10,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     found = await schedules.upcoming_fires(
         ctx.db,
         tenant_id=t,
@@ -202,7 +193,7 @@ async def schedule_runs(
     status: Annotated[list[str] | None, Query()] = None,
     from_: Annotated[str | None, Query(alias="from")] = None,
     to: str | None = None,
-) -> dict[str, Any]:
+) -> Page:
     await schedules.get_schedule(ctx.db, tenant_id=t, schedule_id=ScheduleId(schedule_id))
     return await run_routes.list_runs(
         t,
@@ -222,9 +213,9 @@ async def delete_schedule(schedule_id: uuid.UUID, t: Admin, ctx: Ctx) -> Respons
     return Response(status_code=204)
 
 
-def _resume_from(value: object) -> schedules.ResumeFrom:
+def _resume_from(value: str) -> schedules.ResumeFrom:
     try:
-        return schedules.ResumeFrom(str(value) if isinstance(value, str) else "")
+        return schedules.ResumeFrom(value)
     except ValueError:
         choices = [r.value for r in schedules.ResumeFrom]
         raise InvalidRequest(f"resume_from must be one of {choices}", field="resume_from") from None
