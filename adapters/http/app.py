@@ -1,5 +1,5 @@
 """The REST API's app factory: the collaborators, the middleware (outer boundary, log
-context, audit), the error envelope (``errors.py``) and one router per resource
+context), the error envelope (``errors.py``) and one router per resource
 (``routes/``). Routes are thin: they parse, resolve the tenant, call a use case and
 render the answer. No or bad token 401, missing scope 403, another tenant's object 404
 (row-level security never shows it). See docs/engine.md, *API and documents*."""
@@ -58,7 +58,6 @@ def create_app(
         responses=m.ERRORS,
     )
     install(app)
-    audit.install(app, db)
     app.middleware("http")(_log_context)
     app.add_middleware(Boundary)  # outermost: bad input never reaches the rest
 
@@ -74,6 +73,7 @@ def create_app(
         system_db=system_db or db,
     )
     app.state.limiter = limiter
+    app.state.denied = audit.DeniedSampler()
     for router in ROUTERS:
         # The routes themselves, not a lazily included router: each is an ``APIRoute``
         # of the app, as built on its resource's router (with the error answers).

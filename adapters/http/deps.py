@@ -26,10 +26,11 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from adapters.auth.tokens import TokenVerifier
+from adapters.http import audit
 from adapters.http.ratelimit import admit
 from adapters.metrics import PrometheusMetrics
 from domain.access import Principal, Scope
-from domain.errors import Forbidden, Unauthorized
+from domain.errors import Forbidden, RateLimited, Unauthorized
 from domain.ids import TenantId, parse_tenant
 from domain.limits import TenantLimits
 from domain.ports import Database, HolidayProvider, SecretBox
@@ -100,15 +101,21 @@ class Needs:
 
 
 async def admitted(request: Request, scope: Scope) -> Principal:
-    """The caller, authenticated, within its rate limit and holding ``scope``."""
+    """The caller, authenticated, within its rate limit and holding ``scope``. A
+    denied call (429, 403) to a route that records its changes is audited (sampled)."""
     principal: Principal | None = getattr(request.state, "principal", None)
-    if principal is None:
-        app_context: Context = request.app.state.context
-        principal = await app_context.authenticate(request)
-        request.state.principal = principal
-        admit(request, principal)
-    if not principal.allows(scope):
-        raise Forbidden(f"this call needs {scope.value}", needed=scope.value)
+    try:
+        if principal is None:
+            app_context: Context = request.app.state.context
+            principal = await app_context.authenticate(request)
+            request.state.principal = principal
+            admit(request, principal)
+        if not principal.allows(scope):
+            raise Forbidden(f"this call needs {scope.value}", needed=scope.value)
+    except (Forbidden, RateLimited) as exc:
+        if audit.audited(request.scope.get("route")):
+            await audit.denied(request, 403 if isinstance(exc, Forbidden) else 429)
+        raise
     structlog.contextvars.bind_contextvars(tenant_id=principal.tenant_id)
     return principal
 

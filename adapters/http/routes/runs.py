@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from adapters.http import models as m
+from adapters.http.audit import Audit
 from adapters.http.deps import Context, Ctx, Operate, Read
 from adapters.http.pagination import Limit, Page, decode, page
 from adapters.http.routes._shared import instant
@@ -69,19 +70,27 @@ async def get_run(run_id: uuid.UUID, t: Read, ctx: Ctx) -> m.Run:
 
 
 @router.post("/runs/{run_id}/retry", response_model=m.Run, response_model_exclude_unset=True)
-async def retry_run(run_id: uuid.UUID, t: Operate, ctx: Ctx) -> m.Run:
-    return m.Run.from_domain(await runs.retry_run(ctx.db, tenant_id=t, run_id=RunId(run_id)))
+async def retry_run(run_id: uuid.UUID, t: Operate, audit: Audit, ctx: Ctx) -> m.Run:
+    audit.before(m.Run.from_domain(await runs.get_run(ctx.db, tenant_id=t, run_id=RunId(run_id))))
+    answer = m.Run.from_domain(await runs.retry_run(ctx.db, tenant_id=t, run_id=RunId(run_id)))
+    audit.after(answer)
+    return answer
 
 
 @router.post("/runs/{run_id}/cancel", response_model=m.Run, response_model_exclude_unset=True)
-async def cancel_run(run_id: uuid.UUID, t: Operate, ctx: Ctx, response: Response) -> m.Run:
+async def cancel_run(
+    run_id: uuid.UUID, t: Operate, audit: Audit, ctx: Ctx, response: Response
+) -> m.Run:
     """A run not yet running ends ``cancelled`` (200). A running one is marked
     (202, ``cancel_requested``): its worker is told, and it ends ``cancelled`` when
     the worker stops or its lease runs out."""
+    audit.before(m.Run.from_domain(await runs.get_run(ctx.db, tenant_id=t, run_id=RunId(run_id))))
     run = await runs.cancel_run(ctx.db, tenant_id=t, run_id=RunId(run_id))
     if run.status is RunStatus.RUNNING:
         response.status_code = 202
-    return m.Run.from_domain(run)
+    answer = m.Run.from_domain(run)
+    audit.after(answer)
+    return answer
 
 
 def _statuses(values: list[str]) -> frozenset[RunStatus]:

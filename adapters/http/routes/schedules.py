@@ -10,12 +10,14 @@ from fastapi import APIRouter, Body, Header, Query, Response
 
 from adapters.http import models as m
 from adapters.http import requests as r
-from adapters.http.deps import Admin, Ctx, Operate, Read
+from adapters.http.audit import Audit, Recorder
+from adapters.http.deps import Admin, Context, Ctx, Operate, Read
 from adapters.http.pagination import Limit, Page, decode, page
 from adapters.http.routes import runs as run_routes
 from adapters.http.routes._shared import version
 from domain.errors import InvalidRequest
-from domain.ids import ScheduleId
+from domain.ids import ScheduleId, TenantId
+from domain.schedule import Schedule
 from service.usecases import backfills, parsing, schedules
 from service.usecases import manual_triggers as triggers
 from service.usecases.preview import fire_json
@@ -27,13 +29,13 @@ router = APIRouter(tags=["schedules"], responses=m.ERRORS)
     "/schedules", status_code=201, response_model=m.Schedule, response_model_exclude_unset=True
 )
 async def create_schedule(
-    body: r.ScheduleCreate, t: Admin, ctx: Ctx, response: Response
+    body: r.ScheduleCreate, t: Admin, audit: Audit, ctx: Ctx, response: Response
 ) -> m.Schedule:
     command = parsing.create_schedule(body.fields(), tenant_id=t)
     schedule = await schedules.create_schedule(ctx.db, command, limits=ctx.quotas)
     response.headers["Location"] = f"/schedules/{schedule.id}"
     response.headers["ETag"] = f'"{schedule.version}"'
-    return m.Schedule.from_domain(schedule)
+    return _after(audit, schedule)
 
 
 @router.get("/schedules", response_model=m.SchedulePage, response_model_exclude_unset=True)
@@ -61,11 +63,13 @@ async def patch_schedule(
     body: r.SchedulePatch,
     *,
     t: Admin,
+    audit: Audit,
     ctx: Ctx,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> m.Schedule:
     current = await schedules.get_schedule(ctx.db, tenant_id=t, schedule_id=ScheduleId(schedule_id))
+    audit.before(m.Schedule.from_domain(current))
     command = parsing.update_schedule(
         body.fields(),
         tenant_id=t,
@@ -75,20 +79,21 @@ async def patch_schedule(
     )
     schedule = await schedules.update_schedule(ctx.db, command, limits=ctx.quotas)
     response.headers["ETag"] = f'"{schedule.version}"'
-    return m.Schedule.from_domain(schedule)
+    return _after(audit, schedule)
 
 
 @router.post(
     "/schedules/{schedule_id}/pause", response_model=m.Schedule, response_model_exclude_unset=True
 )
 async def pause_schedule(
-    schedule_id: uuid.UUID, t: Operate, ctx: Ctx, response: Response
+    schedule_id: uuid.UUID, t: Operate, audit: Audit, ctx: Ctx, response: Response
 ) -> m.Schedule:
+    await _before(audit, ctx, t, ScheduleId(schedule_id))
     schedule = await schedules.pause_schedule(
         ctx.db, tenant_id=t, schedule_id=ScheduleId(schedule_id)
     )
     response.headers["ETag"] = f'"{schedule.version}"'
-    return m.Schedule.from_domain(schedule)
+    return _after(audit, schedule)
 
 
 @router.post(
@@ -96,11 +101,14 @@ async def pause_schedule(
 )
 async def resume_schedule(
     schedule_id: uuid.UUID,
+    *,
     t: Operate,
+    audit: Audit,
     ctx: Ctx,
     response: Response,
     body: Annotated[r.ResumeIn | None, Body()] = None,
 ) -> m.Schedule:
+    await _before(audit, ctx, t, ScheduleId(schedule_id))
     schedule = await schedules.resume_schedule(
         ctx.db,
         tenant_id=t,
@@ -108,7 +116,7 @@ async def resume_schedule(
         resume_from=_resume_from("last_fire" if body is None else body.resume_from),
     )
     response.headers["ETag"] = f'"{schedule.version}"'
-    return m.Schedule.from_domain(schedule)
+    return _after(audit, schedule)
 
 
 @router.post(
@@ -118,11 +126,13 @@ async def trigger_schedule(
     schedule_id: uuid.UUID,
     *,
     t: Operate,
+    audit: Audit,
     ctx: Ctx,
     response: Response,
     body: Annotated[r.TriggerIn | None, Body()] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> m.Run:
+    await _before(audit, ctx, t, ScheduleId(schedule_id))
     command = parsing.trigger_schedule(
         {} if body is None else body.fields(),
         tenant_id=t,
@@ -130,6 +140,7 @@ async def trigger_schedule(
         idempotency_key=idempotency_key,
     )
     done = await triggers.trigger_schedule(ctx.db, command, limits=ctx.quotas)
+    await _after_read(audit, ctx, t, ScheduleId(schedule_id))
     response.status_code = 201 if done.created else 200
     response.headers["Location"] = f"/runs/{done.run.id}"
     return m.Run.from_domain(done.run)
@@ -141,12 +152,20 @@ async def trigger_schedule(
     response_model_exclude_unset=True,
 )
 async def backfill_schedule(
-    schedule_id: uuid.UUID, body: r.BackfillIn, t: Operate, ctx: Ctx, response: Response
+    schedule_id: uuid.UUID,
+    body: r.BackfillIn,
+    *,
+    t: Operate,
+    audit: Audit,
+    ctx: Ctx,
+    response: Response,
 ) -> m.Backfill:
+    await _before(audit, ctx, t, ScheduleId(schedule_id))
     command = parsing.start_backfill(
         body.fields(), tenant_id=t, schedule_id=ScheduleId(schedule_id)
     )
     started = await backfills.start_backfill(ctx.db, command, holidays=ctx.holidays)
+    await _after_read(audit, ctx, t, ScheduleId(schedule_id))
     response.status_code = 201 if started.created else 200
     response.headers["Location"] = f"/backfills/{started.backfill.id}"
     return m.Backfill.from_domain(started.backfill)
@@ -208,7 +227,8 @@ async def schedule_runs(
 
 
 @router.delete("/schedules/{schedule_id}", status_code=204)
-async def delete_schedule(schedule_id: uuid.UUID, t: Admin, ctx: Ctx) -> Response:
+async def delete_schedule(schedule_id: uuid.UUID, t: Admin, audit: Audit, ctx: Ctx) -> Response:
+    await _before(audit, ctx, t, ScheduleId(schedule_id))
     await schedules.delete_schedule(ctx.db, tenant_id=t, schedule_id=ScheduleId(schedule_id))
     return Response(status_code=204)
 
@@ -219,3 +239,21 @@ def _resume_from(value: str) -> schedules.ResumeFrom:
     except ValueError:
         choices = [r.value for r in schedules.ResumeFrom]
         raise InvalidRequest(f"resume_from must be one of {choices}", field="resume_from") from None
+
+
+async def _before(audit: Recorder, ctx: Context, t: TenantId, schedule_id: ScheduleId) -> None:
+    """The schedule a call addresses, as it was, for its audit entry."""
+    found = await schedules.get_schedule(ctx.db, tenant_id=t, schedule_id=schedule_id)
+    audit.before(m.Schedule.from_domain(found))
+
+
+async def _after_read(audit: Recorder, ctx: Context, t: TenantId, schedule_id: ScheduleId) -> None:
+    """The schedule as a call that answered something else (a run, a backfill) left it."""
+    found = await schedules.get_schedule(ctx.db, tenant_id=t, schedule_id=schedule_id)
+    audit.after(m.Schedule.from_domain(found))
+
+
+def _after(audit: Recorder, schedule: Schedule) -> m.Schedule:
+    answer = m.Schedule.from_domain(schedule)
+    audit.after(answer)
+    return answer
