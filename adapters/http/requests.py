@@ -5,7 +5,7 @@ Two layers validate a request, each with its own job:
 - these models type the transport: which fields exist (unknown ones are refused), their
   JSON types (strict: ``"5"`` is not a number, ``true`` is not a count) and which are
   required. A violation is 422 ``INVALID_REQUEST`` naming the field's path.
-- ``service/usecases/parsing.py`` and the domain check meaning (a cron expression, a
+- ``service/usecases/parsing/`` and the domain check meaning (a cron expression, a
   time zone, a duration, a policy name) while building the typed command
   (``service/usecases/commands.py``) and answer 422 ``INVALID_SCHEDULE`` or
   ``INVALID_REQUEST`` naming the field. ``kairos apply`` builds its commands with the

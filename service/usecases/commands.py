@@ -4,7 +4,7 @@ request and a file are judged alike and the use cases see one shape.
 
 A field left ``KEEP`` in an update is not changed (``None`` is a value: no limit, no
 calendar). The meaning of each field (ranges, names, the limits of ``domain.bounds``)
-is checked when the command is built (``service/usecases/requests.py``); the domain
+is checked when the command is built (``service/usecases/parsing/``); the domain
 checks its own invariants when the entity is built. A backfill's command is the
 domain's own ``BackfillRequest``.
 """

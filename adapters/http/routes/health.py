@@ -3,8 +3,6 @@ balancers and orchestrators ask them."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
 
@@ -15,9 +13,9 @@ router = APIRouter(tags=["health"], dependencies=[PUBLIC], responses=m.ERRORS)
 
 
 @router.get("/health/live", response_model=m.Live, response_model_exclude_unset=True)
-async def live() -> dict[str, Any]:
+async def live() -> m.Live:
     """The process is up and serving."""
-    return {"status": "live"}
+    return m.Live(status="live")
 
 
 @router.get(
@@ -25,14 +23,14 @@ async def live() -> dict[str, Any]:
     response_model=m.Ready,
     responses={503: {"model": m.Ready, "description": "a check failed; see its reason"}},
 )
-async def ready(response: Response, ctx: Ctx) -> dict[str, Any]:
+async def ready(response: Response, ctx: Ctx) -> m.Ready:
     """Postgres, NATS, migrations, leader and outbox lag, each with its detail;
     503 when one fails."""
     if ctx.readiness is None:
-        return {"status": "ready", "checks": {}}
+        return m.Ready(status="ready", checks={})
     ok, checks = await ctx.readiness.check()
     response.status_code = 200 if ok else 503
-    return {"status": "ready" if ok else "not ready", "checks": checks}
+    return m.Ready(status="ready" if ok else "not ready", checks=dict(checks))
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

@@ -3,8 +3,6 @@ re-planned."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from adapters.http import models as m
@@ -16,7 +14,8 @@ router = APIRouter(tags=["audit"], responses=m.ERRORS)
 
 
 @router.get("/tzdata", response_model=m.ZoneRules)
-async def zone_rules(t: Read, ctx: Ctx, limit: Limit = 100) -> dict[str, Any]:
+async def zone_rules(t: Read, ctx: Ctx, limit: Limit = 100) -> m.ZoneRules:
     """Zone rules: this replica's tzdata version, the one the deployment's next fires
     were planned with, and the tenant's schedules whose next fire a change moved."""
-    return tzdata.render_report(await tzdata.zone_rules_report(ctx.db, tenant_id=t, limit=limit))
+    report = await tzdata.zone_rules_report(ctx.db, tenant_id=t, limit=limit)
+    return m.ZoneRules.model_validate(tzdata.render_report(report))
