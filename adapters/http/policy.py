@@ -26,7 +26,3 @@ POLICY: dict[tuple[str, str], Scope] = {k: s for k, s in _ALL.items() if s is no
 # Answered without credentials and about no tenant: probes of the process.
 PUBLIC = frozenset(k for k, s in _ALL.items() if s is None)
 
-
-def needed(method: str, path: str) -> Scope | None:
-    """The scope a route needs; None: nobody may call it (or it is public)."""
-    return POLICY.get((method.upper(), path))

@@ -79,7 +79,7 @@ async def test_mutations_are_recorded_with_before_and_after(api: httpx.AsyncClie
 
 
 async def test_a_mutating_call_verifies_its_token_once(db: MemoryDatabase) -> None:
-    """The audit middleware's verification is reused by the route."""
+    """A mutating (audited) call verifies its token once."""
     calls: list[str] = []
 
     async def counting(request: Request) -> Principal:
