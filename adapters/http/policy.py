@@ -25,4 +25,3 @@ POLICY: dict[tuple[str, str], Scope] = {k: s for k, s in _ALL.items() if s is no
 
 # Answered without credentials and about no tenant: probes of the process.
 PUBLIC = frozenset(k for k, s in _ALL.items() if s is None)
-

@@ -39,7 +39,7 @@ from adapters.http.models import (
     Name,
     Overlap,
     Trigger,
-    _choices,
+    choices,
     choices_of,
 )
 from domain.firing import FoldPolicy, GapPolicy
@@ -94,7 +94,7 @@ class JobPatch(_In):
     backoff: BackoffIn | None = None
     timeout: Duration | None = None
     max_concurrency: Concurrency | None = None
-    priority: Annotated[StrictStr, _choices(*PRIORITIES)] | None = None
+    priority: Annotated[StrictStr, choices(*PRIORITIES)] | None = None
 
 
 class JobCreate(JobPatch):

@@ -83,7 +83,7 @@ Json = dict[str, Any]
 PRIORITIES = tuple(p.name.lower() for p in Priority)
 
 
-def _choices(*values: str) -> WithJsonSchema:
+def choices(*values: str) -> WithJsonSchema:
     """A string field whose values the domain checks, listed in the schema."""
     return WithJsonSchema({"type": "string", "enum": list(values)})
 
@@ -92,10 +92,10 @@ def choices_of(
     enum_type: type[enum.StrEnum], without: enum.StrEnum | None = None
 ) -> WithJsonSchema:
     """The values of a domain enum as a string field's choices."""
-    return _choices(*(member.value for member in enum_type if member is not without))
+    return choices(*(member.value for member in enum_type if member is not without))
 
 
-PriorityName = Annotated[str, _choices(*PRIORITIES)]
+PriorityName = Annotated[str, choices(*PRIORITIES)]
 
 
 Overlap = Annotated[StrictStr, choices_of(OverlapPolicy)]
