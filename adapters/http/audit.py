@@ -171,7 +171,9 @@ async def write(
 ) -> None:
     """One entry, in its own transaction; a database that is down loses the entry (and
     says so in the log), never the answer."""
-    principal: Principal = request.state.principal
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        return  # nobody was admitted: nothing to attribute
     db: Database = request.app.state.context.db
     try:
         async with db.transaction(principal.tenant_id) as tx:

@@ -159,10 +159,14 @@ def scope_of(route: APIRoute) -> Scope | None:
 
 def check_scopes(routes: Iterable[object]) -> dict[tuple[str, str], Scope | None]:
     """Every API route's scope by (method, path); raises if one declares none: the app
-    is not built rather than serving a route nobody decided who may call."""
+    is not built rather than serving a route nobody decided who may call. A router
+    included with ``include_router`` is checked route by route too."""
     out: dict[tuple[str, str], Scope | None] = {}
     for route in routes:
-        if isinstance(route, APIRoute):
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            out.update(check_scopes(included.routes))
+        elif isinstance(route, APIRoute):
             scope = scope_of(route)
             for method in route.methods or ():
                 out[(method, route.path)] = scope

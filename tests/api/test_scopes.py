@@ -7,9 +7,11 @@ import pytest
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
+from adapters.http.api import create_app, header_principal
 from adapters.http.deps import PUBLIC, Admin, check_scopes, scope_of
 from adapters.http.policy import POLICY
 from adapters.http.policy import PUBLIC as PUBLIC_ROUTES
+from adapters.memory.database import MemoryDatabase
 from domain.access import Scope
 from domain.ids import TenantId
 
@@ -56,3 +58,17 @@ def test_a_declared_scope_is_read_from_the_route() -> None:
     assert POLICY[("POST", "/jobs")] is Scope.ADMIN
     assert POLICY[("GET", "/jobs")] is Scope.READ
     assert ("GET", "/health/live") in PUBLIC_ROUTES
+
+
+def test_an_included_router_is_checked_too() -> None:
+    """A router added with include_router cannot slip a route past the check."""
+    app = create_app(MemoryDatabase(), auth=header_principal)
+    extra = APIRouter()
+
+    @extra.get("/extra")
+    async def extra_route() -> None:
+        return None
+
+    app.include_router(extra)
+    with pytest.raises(LookupError, match="/extra must declare one scope"):
+        check_scopes(app.routes)
