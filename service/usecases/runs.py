@@ -2,6 +2,12 @@
 
 Every one is: open a unit of work -> load (locked) -> the domain decides -> save state and
 outbox events in the same transaction.
+
+An outcome has one name at each stage: an external worker sends a ``ReportRun`` (run id
+and lease token, ``commands.py``); once its run is read under lock it is a ``Report``
+(the attempt's outcome with the run in hand), which is also what the scheduler's own
+worker pool records. The module is about 480 lines because claiming, recording and
+rescuing share the lease rules and the decision helpers (``_decide``, ``_jobs``).
 """
 
 from __future__ import annotations
