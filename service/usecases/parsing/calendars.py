@@ -36,6 +36,9 @@ def update_calendar(doc: Doc, *, tenant_id: TenantId, calendar_id: CalendarId) -
     ``[{"date": "2026-12-24", "name": "..."}]``; ``sources`` as ``"DE-BY"``,
     ``{"country": "DE", "subdivision": "BY"}`` or ``{"ical": "<iCalendar text>"}``."""
     refuse_unknown(doc, CALENDAR_FIELDS)
+    calendar_name = name(doc["name"]) if "name" in doc else KEEP
+    business_days = _weekdays(doc["business_days"]) if "business_days" in doc else KEEP
+    days_off = _holidays(doc["holidays"]) if "holidays" in doc else KEEP
     sources: tuple[HolidaySource, ...] | Keep = KEEP
     if "sources" in doc:
         raw = doc["sources"]
@@ -45,9 +48,9 @@ def update_calendar(doc: Doc, *, tenant_id: TenantId, calendar_id: CalendarId) -
     return UpdateCalendar(
         tenant_id=tenant_id,
         calendar_id=calendar_id,
-        name=name(doc["name"]) if "name" in doc else KEEP,
-        business_days=_weekdays(doc["business_days"]) if "business_days" in doc else KEEP,
-        holidays=_holidays(doc["holidays"]) if "holidays" in doc else KEEP,
+        name=calendar_name,
+        business_days=business_days,
+        holidays=days_off,
         sources=sources,
     )
 

@@ -66,6 +66,11 @@ def update_schedule(
     """A schedule's changes from a document. Timing fields are merged over ``current``
     (a PATCH), or form a whole timing (``current`` None)."""
     refuse_unknown(doc, SCHEDULE_FIELDS)
+    # Checked in this order, so a document with several errors names the same first one
+    # whoever sends it: name, job, payload, timing, then the policies.
+    schedule_name = name(doc["name"]) if "name" in doc else KEEP
+    job_id = JobId(uuid_of(doc["job_id"], "job_id")) if "job_id" in doc else KEEP
+    payload = object_of(doc["payload"], "payload") if "payload" in doc else KEEP
     timing_doc = {k: v for k, v in doc.items() if k in SPEC_KEYS}
     timing: Timing | Keep = KEEP
     if timing_doc or current is None:
@@ -74,9 +79,9 @@ def update_schedule(
     return UpdateSchedule(
         tenant_id=tenant_id,
         schedule_id=schedule_id,
-        name=name(doc["name"]) if "name" in doc else KEEP,
-        job_id=JobId(uuid_of(doc["job_id"], "job_id")) if "job_id" in doc else KEEP,
-        payload=object_of(doc["payload"], "payload") if "payload" in doc else KEEP,
+        name=schedule_name,
+        job_id=job_id,
+        payload=payload,
         timing=timing,
         misfire_policy=choice(MisfirePolicy, doc["misfire_policy"], "misfire_policy")
         if "misfire_policy" in doc

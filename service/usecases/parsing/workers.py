@@ -61,6 +61,11 @@ def register_worker(doc: Doc, *, tenant_id: TenantId) -> RegisterWorker:
         )
         for key, value in labels.items()
     }
+    worker_name = bounds.text(doc["name"], "name", maximum=bounds.MAX_NAME)
+    version = bounds.text(doc.get("version", ""), "version", maximum=bounds.MAX_VERSION, empty=True)
+    capacity = 1
+    if "capacity" in doc:
+        capacity = integer(doc["capacity"], "capacity", minimum=1, maximum=bounds.MAX_CAPACITY)
     interval = DEFAULT_HEARTBEAT
     if "heartbeat_interval" in doc:
         interval = duration(doc["heartbeat_interval"], "heartbeat_interval")
@@ -68,14 +73,10 @@ def register_worker(doc: Doc, *, tenant_id: TenantId) -> RegisterWorker:
             raise InvalidRequest("heartbeat_interval must be 1s..5m", field="heartbeat_interval")
     return RegisterWorker(
         tenant_id=tenant_id,
-        name=bounds.text(doc["name"], "name", maximum=bounds.MAX_NAME),
+        name=worker_name,
         capabilities=frozenset(capabilities),
-        capacity=integer(doc["capacity"], "capacity", minimum=1, maximum=bounds.MAX_CAPACITY)
-        if "capacity" in doc
-        else 1,
-        version=bounds.text(
-            doc.get("version", ""), "version", maximum=bounds.MAX_VERSION, empty=True
-        ),
+        capacity=capacity,
+        version=version,
         labels=checked,
         heartbeat_interval=interval,
     )
