@@ -50,6 +50,7 @@ from domain.timing import Timing
 from domain.triggers import CronTrigger
 from service.loops.worker_pool import WorkerPool
 from service.usecases import jobs
+from service.usecases.commands import CreateJob, CreateSchedule
 from service.usecases.schedules import create_schedule
 
 TENANT = TenantId("bench")
@@ -66,19 +67,20 @@ async def put_runs(
     name = f"bench-{kind.value.lower()}-{new_id().hex[:8]}"
     job, _ = await jobs.create_job(
         db,
-        tenant_id=TENANT,
-        name=name,
-        target=Target(kind=kind, config=config),
+        CreateJob(
+            tenant_id=TENANT, name=name, target=Target(kind=kind, config=config), max_attempts=3
+        ),
         box=BOX,
-        max_attempts=3,
     )
     schedule = await create_schedule(
         db,
-        tenant_id=TENANT,
-        name=name,
-        job_id=job.id,
-        timing=Timing(trigger=CronTrigger.parse("0 3 1 1 *")),
-        overlap_policy=OverlapPolicy.ALLOW,
+        CreateSchedule(
+            tenant_id=TENANT,
+            name=name,
+            job_id=job.id,
+            timing=Timing(trigger=CronTrigger.parse("0 3 1 1 *")),
+            overlap_policy=OverlapPolicy.ALLOW,
+        ),
     )
     async with db.transaction(TENANT) as tx:
         now = await tx.now()

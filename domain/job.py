@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.changes import KEEP, Keep, kept
 from domain.errors import InvalidRequest
 from domain.ids import JobId, TenantId
 from domain.targets import check_config
@@ -135,12 +136,35 @@ class Job:
     def capability(self) -> str:
         return self.target.capability
 
-    def revise(self, *, now: datetime, **changes: Any) -> Job:
-        if {"id", "tenant_id", "created_at", "version"} & set(changes):
-            raise InvalidRequest("identity fields cannot change", fields=sorted(changes))
-        if "target" in changes and "disabled" not in changes:
-            changes["disabled"] = None  # a new target is a fresh start
-        return replace(self, **changes, version=self.version + 1, updated_at=now)
+    def revise(
+        self,
+        *,
+        now: datetime,
+        name: str | Keep = KEEP,
+        target: Target | Keep = KEEP,
+        max_attempts: int | Keep = KEEP,
+        backoff: Backoff | Keep = KEEP,
+        timeout: timedelta | Keep = KEEP,
+        max_concurrency: int | Keep | None = KEEP,
+        priority: Priority | Keep = KEEP,
+        secrets: tuple[SealedSecret, ...] | Keep = KEEP,
+    ) -> Job:
+        """A new version with the fields given changed; a new target is a fresh start
+        (it clears ``disabled``)."""
+        return replace(
+            self,
+            name=kept(name, self.name),
+            target=kept(target, self.target),
+            max_attempts=kept(max_attempts, self.max_attempts),
+            backoff=kept(backoff, self.backoff),
+            timeout=kept(timeout, self.timeout),
+            max_concurrency=kept(max_concurrency, self.max_concurrency),
+            priority=kept(priority, self.priority),
+            secrets=kept(secrets, self.secrets),
+            disabled=self.disabled if isinstance(target, Keep) else None,
+            version=self.version + 1,
+            updated_at=now,
+        )
 
     def disable(self, *, reason: str, now: datetime) -> Job:
         """The target is gone (HTTP 410): stop delivering until it is changed."""

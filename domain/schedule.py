@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.changes import KEEP, Keep, kept
 from domain.errors import InvalidSchedule, InvalidTransition
 from domain.events import DomainEvent, EventType
 from domain.ids import JobId, ScheduleId, TenantId
@@ -40,21 +41,6 @@ class OverlapPolicy(enum.StrEnum):
     ALLOW = "allow"
 
 
-# Fields a schedule update may change; identity, state and bookkeeping are not among them.
-_UPDATABLE = frozenset(
-    {
-        "name",
-        "job_id",
-        "timing",
-        "payload",
-        "misfire_policy",
-        "catchup_window",
-        "max_catchup",
-        "overlap_policy",
-        "max_buffered",
-        "depends_on",
-    }
-)
 MAX_UPSTREAMS = 20
 
 
@@ -71,8 +57,8 @@ class Schedule:
     max_catchup: int = 100
     overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
     max_buffered: int = 100
-    # Upstream schedules whose run for the same period must succeed first (SEMANTICS:
-    # issue 4 dependencies; the period rule is in ``domain.dependencies``).
+    # Upstream schedules whose run for the same period must succeed first (the period
+    # rule is in ``domain.dependencies``; docs/engine.md, *Dependencies*).
     depends_on: tuple[ScheduleId, ...] = ()
     state: ScheduleState = ScheduleState.ENABLED
     # Why Kairos itself paused it (a target gone, a stored form it cannot plan), if so.
@@ -105,16 +91,78 @@ class Schedule:
     # -- lifecycle ------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, *, now: datetime, **fields: Any) -> tuple[Schedule, list[DomainEvent]]:
-        schedule = cls(created_at=now, updated_at=now, **fields)
+    def create(
+        cls,
+        *,
+        now: datetime,
+        id: ScheduleId,
+        tenant_id: TenantId,
+        name: str,
+        job_id: JobId,
+        timing: Timing,
+        payload: Mapping[str, Any] | None = None,
+        misfire_policy: MisfirePolicy = MisfirePolicy.RUN_ONCE,
+        catchup_window: timedelta = DEFAULT_CATCHUP_WINDOW,
+        max_catchup: int = 100,
+        overlap_policy: OverlapPolicy = OverlapPolicy.SKIP,
+        max_buffered: int = 100,
+        depends_on: tuple[ScheduleId, ...] = (),
+        next_fire_at: datetime | None = None,
+        system: bool = False,
+    ) -> tuple[Schedule, list[DomainEvent]]:
+        schedule = cls(
+            id=id,
+            tenant_id=tenant_id,
+            name=name,
+            job_id=job_id,
+            timing=timing,
+            payload=dict(payload or {}),
+            misfire_policy=misfire_policy,
+            catchup_window=catchup_window,
+            max_catchup=max_catchup,
+            overlap_policy=overlap_policy,
+            max_buffered=max_buffered,
+            depends_on=depends_on,
+            next_fire_at=next_fire_at,
+            system=system,
+            created_at=now,
+            updated_at=now,
+        )
         return schedule, [schedule._event(EventType.SCHEDULE_CREATED, now)]
 
-    def update(self, *, now: datetime, **changes: Any) -> tuple[Schedule, list[DomainEvent]]:
-        unknown = set(changes) - _UPDATABLE
-        if unknown:
-            raise InvalidSchedule(sorted(unknown)[0], "cannot be changed by an update")
+    def update(
+        self,
+        *,
+        now: datetime,
+        name: str | Keep = KEEP,
+        job_id: JobId | Keep = KEEP,
+        timing: Timing | Keep = KEEP,
+        payload: Mapping[str, Any] | Keep = KEEP,
+        misfire_policy: MisfirePolicy | Keep = KEEP,
+        catchup_window: timedelta | Keep = KEEP,
+        max_catchup: int | Keep = KEEP,
+        overlap_policy: OverlapPolicy | Keep = KEEP,
+        max_buffered: int | Keep = KEEP,
+        depends_on: tuple[ScheduleId, ...] | Keep = KEEP,
+    ) -> tuple[Schedule, list[DomainEvent]]:
+        """A new version with the fields given changed (identity, state and bookkeeping
+        are not among them)."""
         self._require_not({ScheduleState.DELETED}, "updated")
-        updated = replace(self, **changes, version=self.version + 1, updated_at=now)
+        updated = replace(
+            self,
+            name=kept(name, self.name),
+            job_id=kept(job_id, self.job_id),
+            timing=kept(timing, self.timing),
+            payload=kept(payload, self.payload),
+            misfire_policy=kept(misfire_policy, self.misfire_policy),
+            catchup_window=kept(catchup_window, self.catchup_window),
+            max_catchup=kept(max_catchup, self.max_catchup),
+            overlap_policy=kept(overlap_policy, self.overlap_policy),
+            max_buffered=kept(max_buffered, self.max_buffered),
+            depends_on=kept(depends_on, self.depends_on),
+            version=self.version + 1,
+            updated_at=now,
+        )
         return updated, [updated._event(EventType.SCHEDULE_UPDATED, now)]
 
     def pause(

@@ -1,17 +1,24 @@
-"""The audit trail of the API (SEMANTICS 13): every mutating call that got past
-authentication is recorded with its actor (the token's ``sub``), tenant, method, path,
-answer status, and the resource it addressed as it was before and after the call.
+"""The audit trail of the API (docs/engine.md, *Health, metrics, logs, audit*): every
+mutating call that got past authentication is recorded with its actor (the token's
+``sub``), tenant, method, path, answer status, and the resource it addressed as it was
+before and after the call.
 
-Not recorded: the external worker protocol (``/workers/...``, ``/runs/{id}/complete``
-and ``/fail``), whose heartbeats and claims would drown the trail; its effects are in
-the runs and their events. The entry is written after the call, in its own transaction:
-a crash in between loses the entry, never the change.
+A route that changes something says so in its signature (``audit: Audit``) and hands
+its recorder the resource as it has it: ``audit.before(...)`` with the object it read,
+``audit.after(...)`` with the object the use case answered (a create has no before; a
+delete no after). The entry is written when the route returns, in its own transaction
+(a crash in between loses the entry, never the change). A call that fails is recorded
+with its error status; nothing changed, so its after is its before (a failed create
+records the error it answered).
 
-Denied calls (401, 403, 429 after a token verified) are audited in a bounded way: the
-first denial of an actor in a minute is written, the rest of that minute are counted,
-and the next written denial carries that count (``after: {"denied_since_last": N}``).
-A caller hammering with a low scope writes one row a minute, not one per call. Every
-authenticated call also spends a rate-limit token before anything is read.
+Not recorded: reads and the external worker protocol (``/workers/...``,
+``/runs/{id}/complete`` and ``/fail``), whose heartbeats and claims would drown the
+trail; its effects are in the runs and their events.
+
+Denied calls (403, 429 after a token verified) are audited in a bounded way: the first
+denial of an actor in a minute is written, the rest of that minute are counted, and the
+next written denial carries that count (``after: {"denied_since_last": N}``). A caller
+hammering with a low scope writes one row a minute, not one per call.
 """
 
 from __future__ import annotations
@@ -21,77 +28,25 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Annotated
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
-from adapters.http.errors import domain_answer
-from adapters.http.ratelimit import admit
+from adapters.envelope import error_body, jsonable
+from adapters.http.errors import STATUS, validation_answer
+from domain.access import Principal
 from domain.audit import AuditEntry, redact
 from domain.errors import DomainError
-from domain.ids import CalendarId, JobId, RunId, ScheduleId, TenantId
 from domain.ports import Database
-from service.specs import render_calendar, render_job, render_run, render_schedule
-from service.usecases import calendars, jobs, runs, schedules
 
 log = logging.getLogger("kairos.audit")
 
-MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-Reader = Callable[[Database, TenantId, uuid.UUID], Awaitable[Mapping[str, Any]]]
-
-
-async def _job(db: Database, t: TenantId, i: uuid.UUID) -> Mapping[str, Any]:
-    return render_job(await jobs.get_job(db, tenant_id=t, job_id=JobId(i)))
-
-
-async def _schedule(db: Database, t: TenantId, i: uuid.UUID) -> Mapping[str, Any]:
-    return render_schedule(await schedules.get_schedule(db, tenant_id=t, schedule_id=ScheduleId(i)))
-
-
-async def _calendar(db: Database, t: TenantId, i: uuid.UUID) -> Mapping[str, Any]:
-    return render_calendar(await calendars.get_calendar(db, tenant_id=t, calendar_id=CalendarId(i)))
-
-
-async def _run(db: Database, t: TenantId, i: uuid.UUID) -> Mapping[str, Any]:
-    return render_run(await runs.get_run(db, tenant_id=t, run_id=RunId(i)))
-
-
-READERS: dict[str, Reader] = {
-    "jobs": _job,
-    "schedules": _schedule,
-    "calendars": _calendar,
-    "runs": _run,
-}
-
-
-def audited(method: str, path: str) -> bool:
-    parts = path.strip("/").split("/")
-    if method not in MUTATING or not parts or parts[0] in ("workers", "health", "metrics"):
-        return False
-    return not (parts[0] == "runs" and parts[-1] in ("complete", "fail"))
-
-
-def _resource(path: str) -> tuple[Reader, uuid.UUID] | None:
-    parts = path.strip("/").split("/")
-    if len(parts) < 2 or parts[0] not in READERS:
-        return None
-    try:
-        return READERS[parts[0]], uuid.UUID(parts[1])
-    except ValueError:
-        return None
-
-
-async def _read(db: Database, tenant: TenantId, target: tuple[Reader, uuid.UUID] | None) -> Any:
-    if target is None:
-        return None
-    try:
-        return redact(dict(await target[0](db, tenant, target[1])))
-    except DomainError:
-        return None  # not there (yet, or any more)
-
-
 DENIED = frozenset({401, 403, 429})
+Shown = Mapping[str, object]
 
 
 class DeniedSampler:
@@ -125,6 +80,85 @@ class DeniedSampler:
         return suppressed
 
 
+def shown(model: BaseModel) -> Shown:
+    """A resource as its answer shows it, secrets redacted."""
+    document: dict[str, object] = redact(
+        model.model_dump(mode="json", exclude_unset=True, by_alias=True)
+    )
+    return document
+
+
+class Recorder:
+    """One mutating call's audit entry, filled by its route."""
+
+    def __init__(self) -> None:
+        self.seen: Shown | None = None
+        self.made: Shown | None = None
+
+    def before(self, resource: BaseModel) -> None:
+        """The resource the call addresses, as it was."""
+        self.seen = shown(resource)
+
+    def after(self, resource: BaseModel) -> None:
+        """The resource as the call left it (a create: the new one)."""
+        self.made = shown(resource)
+
+
+async def recorder(request: Request, response: Response) -> AsyncIterator[Recorder]:
+    """The route's recorder; the entry is written when the route has answered (or
+    failed). Declared after the route's scope, so the caller is known by then."""
+    change = Recorder()
+    try:
+        yield change
+    except RequestValidationError as exc:
+        answer = validation_answer(exc)
+        refused: Shown | None = None
+        if _creates(request):
+            refused = redact(json.loads(bytes(answer.body)))
+        await write(request, answer.status_code, before=change.seen, after=refused)
+        raise
+    except DomainError as exc:
+        status = STATUS.get(exc.code, 422)
+        if status in DENIED:
+            await denied(request, status)
+        else:
+            failed = change.seen
+            if failed is None and _creates(request):
+                failed = redact(error_body(exc.code, exc.message, jsonable(exc.details)))
+            await write(request, status, before=change.seen, after=failed)
+        raise
+    route = request.scope.get("route")
+    status = response.status_code or getattr(route, "status_code", None) or 200
+    await write(request, status, before=change.seen, after=change.made)
+
+
+# A route that changes something declares it: ``audit: Audit``.
+Audit = Annotated[Recorder, Depends(recorder, scope="function")]
+
+
+def _creates(request: Request) -> bool:
+    route = request.scope.get("route")
+    return isinstance(route, APIRoute) and "{" not in route.path
+
+
+def audited(route: object) -> bool:
+    """Whether a route declares ``Audit``."""
+    if not isinstance(route, APIRoute):
+        return False
+    return any(d.call is recorder for d in route.dependant.dependencies)
+
+
+async def denied(request: Request, status: int) -> None:
+    """A denied call to an audited route: written if the sampler says so."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        return  # refused before anyone was known: nothing to attribute
+    sampler: DeniedSampler = request.app.state.denied
+    suppressed = sampler.admit(principal.tenant_id, principal.subject or "unknown")
+    if suppressed is not None:
+        await write(request, status, before=None, after={"denied_since_last": suppressed})
+
+
 def _storable(text: str) -> str:
     """A path as the audit column can hold it (the boundary refuses NUL; this is the
     last line, so an entry is never lost to its own text)."""
@@ -132,71 +166,15 @@ def _storable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")[:2000]
 
 
-def install(app: FastAPI, db: Database, sampler: DeniedSampler | None = None) -> None:
-    denied = sampler or DeniedSampler()
-
-    @app.middleware("http")
-    async def audit(request: Request, call_next: Callable[..., Awaitable[Any]]) -> Any:
-        if not audited(request.method, request.url.path):
-            return await call_next(request)
-        try:
-            principal = await request.app.state.authenticate(request)
-        except DomainError:
-            return await call_next(request)  # refused by the route: nothing happened
-        request.state.authenticated = principal  # the route does not verify it again
-        try:
-            admit(request, principal)
-        except DomainError as exc:
-            answer = domain_answer(exc)
-            await _denied(db, denied, principal, request, answer.status_code)
-            return answer
-        target = _resource(request.url.path)
-        before = await _read(db, principal.tenant_id, target)
-        response = await call_next(request)
-        if response.status_code in DENIED:
-            await _denied(db, denied, principal, request, response.status_code)
-            return response
-        body = b"".join([chunk async for chunk in response.body_iterator])
-        after: Any = await _read(db, principal.tenant_id, target)
-        if (
-            after is None
-            and target is None
-            and response.headers.get("content-type", "").startswith("application/json")
-        ):
-            try:
-                after = redact(json.loads(body))  # a create: the answer is the new resource
-            except ValueError:
-                after = None
-        after = after if isinstance(after, dict) else None
-        await _write(db, principal, request, response.status_code, before=before, after=after)
-        return Response(
-            content=body,
-            status_code=response.status_code,
-            headers=dict(response.headers),
-            media_type=response.media_type,
-        )
-
-
-async def _denied(
-    db: Database, sampler: DeniedSampler, principal: Any, request: Request, status: int
-) -> None:
-    suppressed = sampler.admit(principal.tenant_id, principal.subject or "unknown")
-    if suppressed is not None:
-        denied = {"denied_since_last": suppressed}
-        await _write(db, principal, request, status, before=None, after=denied)
-
-
-async def _write(
-    db: Database,
-    principal: Any,
-    request: Request,
-    status: int,
-    *,
-    before: Mapping[str, Any] | None,
-    after: Mapping[str, Any] | None,
+async def write(
+    request: Request, status: int, *, before: Shown | None, after: Shown | None
 ) -> None:
     """One entry, in its own transaction; a database that is down loses the entry (and
     says so in the log), never the answer."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        return  # nobody was admitted: nothing to attribute
+    db: Database = request.app.state.context.db
     try:
         async with db.transaction(principal.tenant_id) as tx:
             await tx.audit.add(

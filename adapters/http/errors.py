@@ -1,4 +1,5 @@
-"""The error envelope (SEMANTICS 14) for every error the API answers.
+"""The error envelope (docs/engine.md, *API and documents*) for every error the API
+answers.
 
 ``{"error": {"code", "message", "details", "timestamp"}}`` with a stable code; domain
 errors map by code, request validation answers 422 with field paths, a malformed body
@@ -31,10 +32,7 @@ STATUS = {
     "NOT_FOUND": 404,
     "CONFLICT": 409,
     "LEASE_LOST": 409,
-    "TASK_LOCKED": 423,
-    "DEPENDENCY_FAILED": 409,
     "EXECUTION_FAILED": 502,
-    "TIMEOUT": 504,
     "UNAUTHORIZED": 401,
     "FORBIDDEN": 403,
     "RATE_LIMITED": 429,
@@ -49,14 +47,6 @@ def envelope(
     return JSONResponse(error_body(code, message, details), status_code=status)
 
 
-class ApiError(Exception):
-    """An error raised by the HTTP layer itself (missing tenant, bad cursor...)."""
-
-    def __init__(self, status: int, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.details = status, code, message, details
-
-
 def domain_answer(exc: DomainError) -> JSONResponse:
     """A domain error as the envelope, with its status and headers."""
     answer = envelope(STATUS.get(exc.code, 422), exc.code, exc.message, jsonable(exc.details))
@@ -67,34 +57,34 @@ def domain_answer(exc: DomainError) -> JSONResponse:
     return answer
 
 
+def validation_answer(exc: RequestValidationError) -> JSONResponse:
+    """A request the models refused: 400 for JSON that does not parse, else 422 naming
+    the first field (``errors`` lists them all)."""
+    errors = [
+        {
+            "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
+            "message": e.get("msg", ""),
+            "type": e.get("type", ""),
+        }
+        for e in exc.errors()
+    ]
+    if any(e["type"] == "json_invalid" for e in errors):
+        return envelope(400, "INVALID_REQUEST", "the body is not valid JSON", {"errors": errors})
+    first = errors[0] if errors else {"field": "", "message": "invalid request"}
+    message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    # ``field`` as domain errors name it (the first); ``errors`` lists them all.
+    details = {"field": first["field"] or "body", "errors": errors}
+    return envelope(422, "INVALID_REQUEST", message, details)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return domain_answer(exc)
 
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return envelope(exc.status, exc.code, exc.message, jsonable(exc.details))
-
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
-                "message": e.get("msg", ""),
-                "type": e.get("type", ""),
-            }
-            for e in exc.errors()
-        ]
-        if any(e["type"] == "json_invalid" for e in errors):
-            return envelope(
-                400, "INVALID_REQUEST", "the body is not valid JSON", {"errors": errors}
-            )
-        first = errors[0] if errors else {"field": "", "message": "invalid request"}
-        message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
-        # ``field`` as domain errors name it (the first); ``errors`` lists them all.
-        details = {"field": first["field"] or "body", "errors": errors}
-        return envelope(422, "INVALID_REQUEST", message, details)
+        return validation_answer(exc)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Inbound manual triggers over NATS request/reply (SEMANTICS 11):
+"""Inbound manual triggers over NATS request/reply (docs/engine.md, *Manual triggers*):
 ``scheduler.trigger.<tenant>``.
 
 Request: a JSON object naming the schedule by ``schedule_id`` or ``name``, with optional
@@ -22,11 +22,12 @@ from nats.aio.subscription import Subscription
 
 from adapters import jsonfast
 from adapters.envelope import error_body
+from adapters.http import models
 from domain.errors import DomainError, InvalidRequest
 from domain.ids import ScheduleId, parse_tenant
 from domain.ports import Database
 from service import telemetry
-from service.specs import render_run, trigger_options
+from service.usecases import parsing
 from service.usecases.manual_triggers import trigger_schedule
 
 log = logging.getLogger("kairos.triggers")
@@ -82,15 +83,16 @@ class TriggerResponder:
         key = doc.get("idempotency_key", headers.get("Nats-Msg-Id"))
         if key is not None and not isinstance(key, str):
             raise InvalidRequest("idempotency_key must be a string", field="idempotency_key")
-        options = trigger_options({k: doc[k] for k in _OPTIONS if k in doc}, key)
-        done = await trigger_schedule(
-            self._db,
+        command = parsing.trigger_schedule(
+            {k: doc[k] for k in _OPTIONS if k in doc},
             tenant_id=tenant,
             schedule_id=_schedule_id(doc.get("schedule_id")),
-            name=_name(doc.get("name")),
-            **options,
+            schedule_name=_name(doc.get("name")),
+            idempotency_key=key,
         )
-        return {"run": render_run(done.run), "created": done.created}
+        done = await trigger_schedule(self._db, command)
+        run = models.Run.from_domain(done.run).model_dump(mode="json", exclude_unset=True)
+        return {"run": run, "created": done.created}
 
 
 def _schedule_id(value: object) -> ScheduleId | None:

@@ -18,21 +18,23 @@ absent from the document are left alone (no pruning).
 
 from __future__ import annotations
 
-import dataclasses
 import enum
+import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from domain import bounds
 from domain.errors import DomainError, InvalidRequest, NotFound
-from domain.ids import TenantId
-from domain.job import Job, TargetKind
+from domain.ids import JobId, TenantId
+from domain.job import TargetKind
 from domain.ports import Database
-from domain.schedule import Schedule
-from service.specs import JOB_FIELDS, POLICY_FIELDS, job_options, require, schedule_changes
 from service.usecases import jobs as job_cases
+from service.usecases import parsing
 from service.usecases import schedules as schedule_cases
+from service.usecases.commands import CreateJob, CreateSchedule, ReviseJob, UpdateSchedule
+
+# A schedule's job is named in the file; its id is known once the jobs are applied.
+_UNRESOLVED = JobId(uuid.UUID(int=0))
 
 
 class Outcome(enum.StrEnum):
@@ -48,7 +50,7 @@ class Change:
     outcome: Outcome
 
 
-def _entries(document: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+def _entries(document: Mapping[str, object], key: str) -> list[Mapping[str, object]]:
     entries = document.get(key) or []
     if not isinstance(entries, list) or not all(isinstance(e, Mapping) for e in entries):
         raise InvalidRequest(f"{key} must be a list of objects", field=key)
@@ -61,24 +63,6 @@ def _entries(document: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     return entries
 
 
-def _defaults(cls: type, names: frozenset[str]) -> dict[str, Any]:
-    """Declared defaults of ``cls`` for ``names``: a field left out of the document is
-    reset to its default, so the stored object is exactly what the document says."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in names:
-            continue
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = f.default_factory()
-    return out
-
-
-JOB_DEFAULTS = _defaults(Job, JOB_FIELDS - {"name", "target"})
-SCHEDULE_DEFAULTS = _defaults(Schedule, POLICY_FIELDS | {"payload"})
-
-
 def _located(error: DomainError, where: str) -> DomainError:
     field = error.details.get("field")
     error.details["field"] = f"{where}.{field}" if field else where
@@ -87,7 +71,53 @@ def _located(error: DomainError, where: str) -> DomainError:
     return error
 
 
-async def apply(db: Database, *, tenant_id: TenantId, document: Any) -> list[Change]:
+def _job(entry: Mapping[str, object], tenant_id: TenantId) -> CreateJob:
+    """A job of the file: the same command ``POST /jobs`` builds."""
+    command = parsing.create_job(entry, tenant_id=tenant_id)
+    job_cases.check_target(command.target)
+    if command.target.kind is TargetKind.HTTP:
+        raise InvalidRequest(
+            "HTTP jobs are created with POST /jobs, which answers their signing "
+            "secret (once); a file cannot receive it",
+            field="target.kind",
+        )
+    return command
+
+
+def _revision(command: CreateJob, job_id: JobId) -> ReviseJob:
+    """The file's job over a stored one: every field as the file says (a field left out
+    is reset to its default), so the stored job is exactly what the file says."""
+    return ReviseJob(
+        tenant_id=command.tenant_id,
+        job_id=job_id,
+        name=command.name,
+        target=command.target,
+        max_attempts=command.max_attempts,
+        backoff=command.backoff,
+        timeout=command.timeout,
+        max_concurrency=command.max_concurrency,
+        priority=command.priority,
+    )
+
+
+def _schedule_update(command: CreateSchedule, current: UpdateSchedule) -> UpdateSchedule:
+    """The file's schedule over a stored one, every field as the file says."""
+    return replace(
+        current,
+        name=command.name,
+        job_id=command.job_id,
+        timing=command.timing,
+        payload=command.payload,
+        misfire_policy=command.misfire_policy,
+        catchup_window=command.catchup_window,
+        max_catchup=command.max_catchup,
+        overlap_policy=command.overlap_policy,
+        max_buffered=command.max_buffered,
+        depends_on=command.depends_on,
+    )
+
+
+async def apply(db: Database, *, tenant_id: TenantId, document: object) -> list[Change]:
     if not isinstance(document, Mapping):
         raise InvalidRequest("the document must be a mapping with jobs and/or schedules")
     unknown = sorted(set(document) - {"jobs", "schedules"})
@@ -100,22 +130,13 @@ async def apply(db: Database, *, tenant_id: TenantId, document: Any) -> list[Cha
     schedules = _entries(document, "schedules")
 
     # Parse everything first: a bad entry anywhere writes nothing.
-    job_docs: list[tuple[str, dict[str, Any]]] = []
+    job_commands: list[CreateJob] = []
     for i, entry in enumerate(jobs):
         try:
-            options = {**JOB_DEFAULTS, **job_options(entry)}
-            require(options, "target")
-            job_cases.check_target(options["target"])
-            if options["target"].kind is TargetKind.HTTP:
-                raise InvalidRequest(
-                    "HTTP jobs are created with POST /jobs, which answers their signing "
-                    "secret (once); a file cannot receive it",
-                    field="target.kind",
-                )
+            job_commands.append(_job(entry, tenant_id))
         except DomainError as exc:
             raise _located(exc, f"jobs[{i}]") from None
-        job_docs.append((entry["name"], options))
-    schedule_docs: list[tuple[str, str, dict[str, Any]]] = []
+    schedule_commands: list[tuple[str, CreateSchedule]] = []
     for i, entry in enumerate(schedules):
         body = {k: v for k, v in entry.items() if k != "job"}
         job_name = entry.get("job")
@@ -124,13 +145,13 @@ async def apply(db: Database, *, tenant_id: TenantId, document: Any) -> list[Cha
                 f"schedules[{i}]: job (a job name) is required", field=f"schedules[{i}].job"
             )
         try:
-            fields = {**SCHEDULE_DEFAULTS, **schedule_changes(body)}
+            command = parsing.create_schedule(body, tenant_id=tenant_id, job_id=_UNRESOLVED)
         except DomainError as exc:
             raise _located(exc, f"schedules[{i}]") from None
-        schedule_docs.append((entry["name"], job_name, fields))
+        schedule_commands.append((job_name, command))
     async with db.transaction(tenant_id) as tx:
-        known = {name for name, _ in job_docs}
-        for i, (_, job_name, _) in enumerate(schedule_docs):
+        known = {command.name for command in job_commands}
+        for i, (job_name, _) in enumerate(schedule_commands):
             if job_name not in known:
                 try:
                     await tx.jobs.by_name(job_name)
@@ -141,41 +162,38 @@ async def apply(db: Database, *, tenant_id: TenantId, document: Any) -> list[Cha
                     ) from None
 
     changes: list[Change] = []
-    job_ids = {}
-    for name, options in job_docs:
+    job_ids: dict[str, JobId] = {}
+    for job_command in job_commands:
+        name = job_command.name
         async with db.transaction(tenant_id) as tx:
             try:
                 current = await tx.jobs.by_name(name)
             except NotFound:
                 current = None
         if current is None:
-            options = {k: v for k, v in options.items() if k != "name"}
-            job, _ = await job_cases.create_job(db, tenant_id=tenant_id, name=name, **options)
+            job, _ = await job_cases.create_job(db, job_command)
             changes.append(Change("job", name, Outcome.CREATED))
         else:
-            job, _ = await job_cases.update_job(
-                db, tenant_id=tenant_id, job_id=current.id, changes=options
-            )
+            job, _ = await job_cases.update_job(db, _revision(job_command, current.id))
             changed = job.version != current.version
             changes.append(Change("job", name, Outcome.UPDATED if changed else Outcome.UNCHANGED))
         job_ids[name] = job.id
 
-    for name, job_name, fields in schedule_docs:
+    for job_name, parsed in schedule_commands:
+        name = parsed.name
         async with db.transaction(tenant_id) as tx:
             job_id = job_ids.get(job_name) or (await tx.jobs.by_name(job_name)).id
             try:
                 current_schedule = await tx.schedules.by_name(name)
             except NotFound:
                 current_schedule = None
-        fields = {**fields, "job_id": job_id}
+        command = replace(parsed, job_id=job_id)
         if current_schedule is None:
-            rest = {k: v for k, v in fields.items() if k != "name"}
-            await schedule_cases.create_schedule(db, tenant_id=tenant_id, name=name, **rest)
+            await schedule_cases.create_schedule(db, command)
             changes.append(Change("schedule", name, Outcome.CREATED))
         else:
-            updated = await schedule_cases.update_schedule(
-                db, tenant_id=tenant_id, schedule_id=current_schedule.id, changes=fields
-            )
+            update = UpdateSchedule(tenant_id=tenant_id, schedule_id=current_schedule.id)
+            updated = await schedule_cases.update_schedule(db, _schedule_update(command, update))
             changed = updated.version != current_schedule.version
             outcome = Outcome.UPDATED if changed else Outcome.UNCHANGED
             changes.append(Change("schedule", name, outcome))

@@ -9,26 +9,30 @@ records the calendar id and version it was planned with.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from domain.calendar import BusinessCalendar, Calendar
+from domain.changes import kept
 from domain.errors import Conflict, InvalidSchedule, NotFound
 from domain.ids import CalendarId, TenantId, new_id
 from domain.ports import CalendarRepository, Database, HolidayProvider, Keyset
+from service.usecases.commands import CreateCalendar, UpdateCalendar
 
 
 async def create_calendar(
-    db: Database,
-    *,
-    tenant_id: TenantId,
-    fields: Mapping[str, Any],
-    holidays: HolidayProvider,
+    db: Database, command: CreateCalendar, *, holidays: HolidayProvider
 ) -> Calendar:
-    async with db.transaction(tenant_id) as tx:
+    async with db.transaction(command.tenant_id) as tx:
         now = await tx.now()
         calendar = Calendar(
-            id=CalendarId(new_id()), tenant_id=tenant_id, created_at=now, updated_at=now, **fields
+            id=CalendarId(new_id()),
+            tenant_id=command.tenant_id,
+            name=command.name,
+            business_days=command.business_days,
+            holidays=command.holidays,
+            sources=command.sources,
+            created_at=now,
+            updated_at=now,
         )
         _check_sources(calendar, holidays)
         await tx.calendars.add(calendar)
@@ -36,19 +40,29 @@ async def create_calendar(
 
 
 async def update_calendar(
-    db: Database,
-    *,
-    tenant_id: TenantId,
-    calendar_id: CalendarId,
-    changes: Mapping[str, Any],
-    holidays: HolidayProvider,
+    db: Database, command: UpdateCalendar, *, holidays: HolidayProvider
 ) -> Calendar:
-    """A new version with ``changes``; unchanged values are a no-op (same version)."""
-    async with db.transaction(tenant_id) as tx:
-        current = await tx.calendars.get(calendar_id)
-        if all(getattr(current, key) == value for key, value in changes.items()):
+    """A new version with the changes; unchanged values are a no-op (same version)."""
+    async with db.transaction(command.tenant_id) as tx:
+        current = await tx.calendars.get(command.calendar_id)
+        name = kept(command.name, current.name)
+        business_days = kept(command.business_days, current.business_days)
+        days_off = kept(command.holidays, current.holidays)
+        sources = kept(command.sources, current.sources)
+        if (name, business_days, days_off, sources) == (
+            current.name,
+            current.business_days,
+            current.holidays,
+            current.sources,
+        ):
             return current
-        revised = current.revise(now=await tx.now(), **changes)
+        revised = current.revise(
+            now=await tx.now(),
+            name=name,
+            business_days=business_days,
+            holidays=days_off,
+            sources=sources,
+        )
         _check_sources(revised, holidays)
         await tx.calendars.save(revised, expected_version=current.version)
         return revised

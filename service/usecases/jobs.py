@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import base64
 import secrets as random_secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from datetime import datetime
 
+from domain.changes import Keep
 from domain.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from domain.ids import JobId, TenantId, new_id
 from domain.job import MAX_SECRETS, Job, SealedSecret, Target, TargetKind
 from domain.ports import Database, Keyset, SecretBox
+from service.usecases.commands import CreateJob, ReviseJob
 
 SECRET_PREFIX = "whsec_"
 
@@ -40,11 +42,11 @@ def new_secret_value() -> str:
     return SECRET_PREFIX + base64.b64encode(random_secrets.token_bytes(32)).decode()
 
 
-def _valid_secret(value: Any) -> str:
+def _valid_secret(value: str) -> str:
     """A secret brought by the caller (moving a receiver over): ``whsec_`` + base64 of
     24 to 64 bytes."""
     field = "secret"
-    if not isinstance(value, str) or not value.startswith(SECRET_PREFIX):
+    if not value.startswith(SECRET_PREFIX):
         raise InvalidRequest(f"secret must start with {SECRET_PREFIX!r}", field=field)
     try:
         raw = base64.b64decode(value[len(SECRET_PREFIX) :], validate=True)
@@ -55,7 +57,7 @@ def _valid_secret(value: Any) -> str:
     return value
 
 
-def _seal(box: SecretBox | None, value: str, now: Any) -> SealedSecret:
+def _seal(box: SecretBox | None, value: str, now: datetime) -> SealedSecret:
     if box is None:
         raise Unavailable(
             "HTTP targets need signing secrets, and no secret key is configured (KAIROS_SECRET_KEY)"
@@ -64,56 +66,74 @@ def _seal(box: SecretBox | None, value: str, now: Any) -> SealedSecret:
 
 
 async def create_job(
-    db: Database,
-    *,
-    tenant_id: TenantId,
-    name: str,
-    target: Target,
-    box: SecretBox | None = None,
-    **options: Any,
+    db: Database, command: CreateJob, *, box: SecretBox | None = None
 ) -> tuple[Job, str | None]:
     """The job, and for an HTTP target its first signing secret (shown once)."""
-    check_target(target)
-    async with db.transaction(tenant_id) as tx:
+    check_target(command.target)
+    async with db.transaction(command.tenant_id) as tx:
         now = await tx.now()
         value = None
         sealed: tuple[SealedSecret, ...] = ()
-        if target.kind is TargetKind.HTTP:
+        if command.target.kind is TargetKind.HTTP:
             value = new_secret_value()
             sealed = (_seal(box, value, now),)
         job = Job(
             id=JobId(new_id()),
-            tenant_id=tenant_id,
-            name=name,
-            target=target,
+            tenant_id=command.tenant_id,
+            name=command.name,
+            target=command.target,
+            max_attempts=command.max_attempts,
+            backoff=command.backoff,
+            timeout=command.timeout,
+            max_concurrency=command.max_concurrency,
+            priority=command.priority,
             secrets=sealed,
             created_at=now,
             updated_at=now,
-            **options,
         )
         await tx.jobs.add(job)
         return job, value
 
 
+def _changes(job: Job, command: ReviseJob) -> bool:
+    """Whether ``command`` changes anything of ``job``."""
+    return any(
+        not isinstance(new, Keep) and new != old
+        for new, old in (
+            (command.name, job.name),
+            (command.target, job.target),
+            (command.max_attempts, job.max_attempts),
+            (command.backoff, job.backoff),
+            (command.timeout, job.timeout),
+            (command.max_concurrency, job.max_concurrency),
+            (command.priority, job.priority),
+        )
+    )
+
+
 async def update_job(
-    db: Database,
-    *,
-    tenant_id: TenantId,
-    job_id: JobId,
-    changes: Mapping[str, Any],
-    box: SecretBox | None = None,
+    db: Database, command: ReviseJob, *, box: SecretBox | None = None
 ) -> tuple[Job, str | None]:
     """Apply changes (a no-op change keeps the version). New runs pick up the new
     options; runs already materialised keep their attempts budget and priority. A job
     that becomes HTTP gets its first secret (answered once)."""
-    if "target" in changes:
-        check_target(changes["target"])
-    async with db.transaction(tenant_id) as tx:
-        job = await tx.jobs.get(job_id)
-        if all(getattr(job, key) == value for key, value in changes.items()):
+    if not isinstance(command.target, Keep):
+        check_target(command.target)
+    async with db.transaction(command.tenant_id) as tx:
+        job = await tx.jobs.get(command.job_id)
+        if not _changes(job, command):
             return job, None
         now = await tx.now()
-        revised = job.revise(now=now, **changes)
+        revised = job.revise(
+            now=now,
+            name=command.name,
+            target=command.target,
+            max_attempts=command.max_attempts,
+            backoff=command.backoff,
+            timeout=command.timeout,
+            max_concurrency=command.max_concurrency,
+            priority=command.priority,
+        )
         value = None
         if revised.target.kind is TargetKind.HTTP and not revised.secrets:
             value = new_secret_value()

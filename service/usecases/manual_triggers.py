@@ -1,4 +1,4 @@
-"""Manual triggers (SEMANTICS 6, 8): fire a schedule now, outside its rule.
+"""Manual triggers (docs/engine.md, *Manual triggers*): fire a schedule now, outside its rule.
 
 - With an ``Idempotency-Key`` the run's id is derived from (tenant, schedule, key), so
   the same key answers the same run however often it is sent; without one, every
@@ -22,13 +22,14 @@ from typing import Any
 from domain.errors import InvalidRequest, NotFound
 from domain.events import DomainEvent
 from domain.firing import SkipReason
-from domain.ids import RunId, ScheduleId, TenantId, manual_run_id
+from domain.ids import RunId, manual_run_id
 from domain.limits import TenantLimits
 from domain.overlap import Admission, Decision, admit
 from domain.ports import Database, UnitOfWork
 from domain.run import NewRun, Run, RunOrigin
 from domain.schedule import OverlapPolicy, Schedule, ScheduleState
 from service import telemetry
+from service.usecases.commands import TriggerSchedule
 
 _MICROSECOND = timedelta(microseconds=1)
 _NOMINAL_TRIES = 100
@@ -41,17 +42,11 @@ class Triggered:
 
 
 async def trigger_schedule(
-    db: Database,
-    *,
-    tenant_id: TenantId,
-    schedule_id: ScheduleId | None = None,
-    name: str | None = None,
-    payload: Mapping[str, Any] | None = None,
-    idempotency_key: str | None = None,
-    overlap: OverlapPolicy | None = None,
-    limits: TenantLimits | None = None,
+    db: Database, command: TriggerSchedule, *, limits: TenantLimits | None = None
 ) -> Triggered:
     """Fire the schedule (by id, or by name) now; see the module doc."""
+    tenant_id, schedule_id, name = command.tenant_id, command.schedule_id, command.name
+    payload, idempotency_key, overlap = command.payload, command.idempotency_key, command.overlap
     if limits is not None:
         limits.check_payload(payload)
     if (schedule_id is None) == (name is None):

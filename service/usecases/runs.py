@@ -2,6 +2,12 @@
 
 Every one is: open a unit of work -> load (locked) -> the domain decides -> save state and
 outbox events in the same transaction.
+
+An outcome has one name at each stage: an external worker sends a ``ReportRun`` (run id
+and lease token, ``commands.py``); once its run is read under lock it is a ``Report``
+(the attempt's outcome with the run in hand), which is also what the scheduler's own
+worker pool records. The module is about 480 lines because claiming, recording and
+rescuing share the lease rules and the decision helpers (``_decide``, ``_jobs``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from domain.worker import WorkerState
 from service import telemetry
 from service.loops.leadership import Fence, fenced
 from service.telemetry import NO_METRICS, Metrics
+from service.usecases.commands import ReportRun
 
 DEFAULT_LEASE = timedelta(seconds=30)
 log = logging.getLogger("kairos.runs")
@@ -219,7 +226,9 @@ async def _jobs(tx: UnitOfWork, runs: Sequence[Run]) -> dict[JobId, Job]:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """A worker's outcome for one attempt: ``error`` None is success."""
+    """The outcome of one attempt, with the run as claimed in hand (``error`` None is
+    success): what the scheduler's worker pool records, and what an external worker's
+    ``ReportRun`` becomes once its run is read."""
 
     run: Run  # as claimed (carries the lease token and the current attempt)
     error: str | None = None
@@ -330,11 +339,7 @@ async def report(
     db: Database,
     *,
     tenant_id: TenantId,
-    run_id: RunId,
-    token: str,
-    error: str | None = None,
-    retry_after: timedelta | None = None,
-    detail: Mapping[str, Any] | None = None,
+    command: ReportRun,
     unit: Callable[[], float] = random.random,
     worker_id: WorkerId | None = None,
 ) -> Run:
@@ -342,32 +347,20 @@ async def report(
     with ``error`` None, else a failure retried after the backoff (or ``retry_after`` if
     longer), or dead after the last attempt. ``report_many`` of one: a wrong or stale
     token, or another worker's lease, raises ``LeaseLost``; an unknown run ``NotFound``."""
-    outcome = Outcome(run_id, token, error, retry_after, detail)
     done, _ = await report_many(
-        db, tenant_id=tenant_id, outcomes=[outcome], unit=unit, worker_id=worker_id
+        db, tenant_id=tenant_id, outcomes=[command], unit=unit, worker_id=worker_id
     )
     if done:
         return done[0]
-    await get_run(db, tenant_id=tenant_id, run_id=run_id)  # NotFound first
-    raise LeaseLost(str(run_id), "no lease with that token")
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """An external worker's report for one run (``POST /workers/{id}/report``)."""
-
-    run_id: RunId
-    token: str  # the lease secret the claim answered
-    error: str | None = None
-    retry_after: timedelta | None = None
-    detail: Mapping[str, Any] | None = None
+    await get_run(db, tenant_id=tenant_id, run_id=command.run_id)  # NotFound first
+    raise LeaseLost(str(command.run_id), "no lease with that token")
 
 
 async def report_many(
     db: Database,
     *,
     tenant_id: TenantId,
-    outcomes: Sequence[Outcome],
+    outcomes: Sequence[ReportRun],
     unit: Callable[[], float] = random.random,
     worker_id: WorkerId | None = None,
 ) -> tuple[list[Run], list[RunId]]:
@@ -407,7 +400,7 @@ async def report_many(
 
 async def complete(db: Database, *, tenant_id: TenantId, run_id: RunId, token: str) -> Run:
     """The worker reports success; a wrong or stale token raises ``LeaseLost``."""
-    return await report(db, tenant_id=tenant_id, run_id=run_id, token=token)
+    return await report(db, tenant_id=tenant_id, command=ReportRun(run_id=run_id, token=token))
 
 
 async def fail(
@@ -421,15 +414,8 @@ async def fail(
     unit: Callable[[], float] = random.random,
 ) -> Run:
     """The worker reports failure (see ``report``)."""
-    return await report(
-        db,
-        tenant_id=tenant_id,
-        run_id=run_id,
-        token=token,
-        error=error,
-        retry_after=retry_after,
-        unit=unit,
-    )
+    command = ReportRun(run_id=run_id, token=token, error=error, retry_after=retry_after)
+    return await report(db, tenant_id=tenant_id, command=command, unit=unit)
 
 
 async def rescue(

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
+from domain.changes import Keep
 from domain.errors import Conflict, Forbidden, NotFound
 from domain.events import DomainEvent
-from domain.ids import JobId, ScheduleId, TenantId, new_id
+from domain.ids import ScheduleId, TenantId, new_id
 from domain.limits import TenantLimits
 from domain.planning import plan
 from domain.ports import Database, HolidayProvider, Keyset, RunFilter, UnitOfWork
 from domain.run import RunStatus
-from domain.schedule import DEFAULT_CATCHUP_WINDOW, Schedule, ScheduleState
+from domain.schedule import Schedule, ScheduleState
 from domain.timing import Timing
 from domain.triggers import EventTrigger, OneShotTrigger
 from service import telemetry
 from service.usecases.calendars import business_calendar, require_calendar
+from service.usecases.commands import CreateSchedule, UpdateSchedule
 from service.usecases.dependencies import check_upstreams
 from service.usecases.preview import Preview, preview
 from service.usecases.retention import ensure_retention
@@ -46,15 +47,7 @@ def _first_fire(
 
 
 async def create_schedule(
-    db: Database,
-    *,
-    tenant_id: TenantId,
-    name: str,
-    job_id: JobId,
-    timing: Timing,
-    payload: Mapping[str, Any] | None = None,
-    limits: TenantLimits | None = None,
-    **policies: Any,
+    db: Database, command: CreateSchedule, *, limits: TenantLimits | None = None
 ) -> Schedule:
     """Store a new schedule whose next fire is the first at or after the database's now.
 
@@ -62,27 +55,32 @@ async def create_schedule(
     ONE_SHOT missed by less than its ``catchup_window``, which fires once, late.
     ``limits``: the tenant's quotas (schedule count, minimum interval, payload size).
     """
+    tenant_id, timing = command.tenant_id, command.timing
     async with db.transaction(tenant_id) as tx:
-        await tx.jobs.get(job_id)  # NotFound before anything is written
+        await tx.jobs.get(command.job_id)  # NotFound before anything is written
         if limits is not None:
-            limits.check_payload(payload)
+            limits.check_payload(command.payload)
             limits.check_count(await tx.schedules.count_live())
             limits.check_interval(timing, await tx.now())
         await require_calendar(tx.calendars, timing.calendar_id)
         schedule_id = ScheduleId(new_id())
-        await check_upstreams(tx.schedules, schedule_id, policies.get("depends_on", ()))
+        await check_upstreams(tx.schedules, schedule_id, command.depends_on)
         now = await tx.now()
-        catchup = policies.get("catchup_window", DEFAULT_CATCHUP_WINDOW)
         schedule, events = Schedule.create(
             now=now,
             id=schedule_id,
             tenant_id=tenant_id,
-            name=name,
-            job_id=job_id,
+            name=command.name,
+            job_id=command.job_id,
             timing=timing,
-            payload=dict(payload or {}),
-            next_fire_at=_first_fire(timing, now, schedule_id, catchup),
-            **policies,
+            payload=command.payload,
+            misfire_policy=command.misfire_policy,
+            catchup_window=command.catchup_window,
+            max_catchup=command.max_catchup,
+            overlap_policy=command.overlap_policy,
+            max_buffered=command.max_buffered,
+            depends_on=command.depends_on,
+            next_fire_at=_first_fire(timing, now, schedule_id, command.catchup_window),
         )
         await tx.schedules.add(schedule)
         if schedule.next_fire_at is None and not isinstance(timing.trigger, EventTrigger):
@@ -95,26 +93,41 @@ async def create_schedule(
         return schedule
 
 
+def _changes(schedule: Schedule, command: UpdateSchedule) -> bool:
+    """Whether ``command`` changes anything of ``schedule``."""
+    return any(
+        not isinstance(new, Keep) and new != old
+        for new, old in (
+            (command.name, schedule.name),
+            (command.job_id, schedule.job_id),
+            (command.timing, schedule.timing),
+            (command.payload, schedule.payload),
+            (command.misfire_policy, schedule.misfire_policy),
+            (command.catchup_window, schedule.catchup_window),
+            (command.max_catchup, schedule.max_catchup),
+            (command.overlap_policy, schedule.overlap_policy),
+            (command.max_buffered, schedule.max_buffered),
+            (command.depends_on, schedule.depends_on),
+        )
+    )
+
+
 async def update_schedule(
-    db: Database,
-    *,
-    tenant_id: TenantId,
-    schedule_id: ScheduleId,
-    changes: Mapping[str, Any],
-    expected_version: int | None = None,
-    limits: TenantLimits | None = None,
+    db: Database, command: UpdateSchedule, *, limits: TenantLimits | None = None
 ) -> Schedule:
     """Change a schedule. Changing its timing restarts it from now: the next fire is the
     first of the new rule at or after now (fires of the old rule are not owed).
     Changes equal to the stored values are a no-op (no version bump, no event)."""
-    async with db.transaction(tenant_id) as tx:
+    schedule_id, expected_version = command.schedule_id, command.expected_version
+    timing = None if isinstance(command.timing, Keep) else command.timing
+    async with db.transaction(command.tenant_id) as tx:
         if limits is not None:
-            if "payload" in changes:
-                limits.check_payload(changes["payload"])
-            if "timing" in changes:
-                limits.check_interval(changes["timing"], await tx.now())
-        if "timing" in changes:
-            await require_calendar(tx.calendars, changes["timing"].calendar_id)
+            if not isinstance(command.payload, Keep):
+                limits.check_payload(command.payload)
+            if timing is not None:
+                limits.check_interval(timing, await tx.now())
+        if timing is not None:
+            await require_calendar(tx.calendars, timing.calendar_id)
         schedule = _managed_by_us(_live(await tx.schedules.get(schedule_id)))
         if expected_version is not None and expected_version != schedule.version:
             raise Conflict(
@@ -122,15 +135,27 @@ async def update_schedule(
                 version=schedule.version,
                 expected_version=expected_version,
             )
-        if "job_id" in changes:
-            await tx.jobs.get(changes["job_id"])
-        if "depends_on" in changes:
-            await check_upstreams(tx.schedules, schedule_id, changes["depends_on"])
-        if all(getattr(schedule, key) == value for key, value in changes.items()):
+        if not isinstance(command.job_id, Keep):
+            await tx.jobs.get(command.job_id)
+        if not isinstance(command.depends_on, Keep):
+            await check_upstreams(tx.schedules, schedule_id, command.depends_on)
+        if not _changes(schedule, command):
             return schedule
         now = await tx.now()
-        updated, events = schedule.update(now=now, **changes)
-        if "timing" in changes and updated.state in (ScheduleState.ENABLED, ScheduleState.PAUSED):
+        updated, events = schedule.update(
+            now=now,
+            name=command.name,
+            job_id=command.job_id,
+            timing=command.timing,
+            payload=command.payload,
+            misfire_policy=command.misfire_policy,
+            catchup_window=command.catchup_window,
+            max_catchup=command.max_catchup,
+            overlap_policy=command.overlap_policy,
+            max_buffered=command.max_buffered,
+            depends_on=command.depends_on,
+        )
+        if timing is not None and updated.state in (ScheduleState.ENABLED, ScheduleState.PAUSED):
             first = _first_fire(updated.timing, now, updated.id, updated.catchup_window)
             updated = updated.advance(next_fire_at=first, dispatched=0, now=now)
         await tx.schedules.save(updated, expected_version=schedule.version)

@@ -79,7 +79,7 @@ async def test_mutations_are_recorded_with_before_and_after(api: httpx.AsyncClie
 
 
 async def test_a_mutating_call_verifies_its_token_once(db: MemoryDatabase) -> None:
-    """The audit middleware's verification is reused by the route."""
+    """A mutating (audited) call verifies its token once."""
     calls: list[str] = []
 
     async def counting(request: Request) -> Principal:
@@ -93,3 +93,24 @@ async def test_a_mutating_call_verifies_its_token_once(db: MemoryDatabase) -> No
         job = {"name": "r", "target": {"kind": "EVENT", "config": {"subject": "r"}}}
         assert (await api.post("/jobs", json=job, headers=ACME)).status_code == 201
     assert calls == ["/jobs"]
+
+
+async def test_a_refused_change_is_recorded_with_its_status(api: httpx.AsyncClient) -> None:
+    """A PATCH the domain refuses (422) is recorded: nothing changed, so its after is
+    its before; a create the models refuse records the error it answered."""
+    job = {"name": "r", "target": {"kind": "EVENT", "config": {"subject": "r"}}}
+    job_id = (await api.post("/jobs", json=job, headers=ACME)).json()["id"]
+    body = {"name": "s", "job_id": job_id, "trigger": {"type": "CRON", "expression": "0 3 * * *"}}
+    sid = (await api.post("/schedules", json=body, headers=ACME)).json()["id"]
+    bad = {"trigger": {"type": "CRON", "expression": "not a cron"}}
+    assert (await api.patch(f"/schedules/{sid}", json=bad, headers=ACME)).status_code == 422
+    assert (await api.post("/jobs", json={"name": 5}, headers=ACME)).status_code == 422
+
+    trail = (await api.get("/audit", headers=ACME)).json()["items"]
+    refused_create, refused_patch = trail[0], trail[1]
+    assert (refused_patch["method"], refused_patch["status"]) == ("PATCH", 422)
+    assert refused_patch["before"] == refused_patch["after"]
+    assert refused_patch["after"]["trigger"]["expression"] == "0 3 * * *"
+    assert (refused_create["path"], refused_create["status"]) == ("/jobs", 422)
+    assert refused_create["before"] is None
+    assert refused_create["after"]["error"]["details"]["field"] == "name"

@@ -19,6 +19,7 @@ from domain.triggers import CronTrigger, FixedDelayTrigger
 from service.loops.leadership import acquire
 from service.loops.materialiser import LEADER, materialise_due
 from service.usecases import runs as use
+from service.usecases.commands import CreateSchedule, UpdateSchedule
 from service.usecases.dependencies import resolve_waiting
 from service.usecases.schedules import create_schedule, update_schedule
 from tests.contract.support import ACME, Subject, job
@@ -118,24 +119,30 @@ async def test_dependencies_must_name_live_schedules_and_never_form_a_cycle(
     async with subject.db.transaction(ACME) as tx:
         await tx.jobs.add(j)
     timing = Timing(trigger=CronTrigger.parse("0 3 * * *"))
-    a = await create_schedule(subject.db, tenant_id=ACME, name="a", job_id=j.id, timing=timing)
+    a = await create_schedule(
+        subject.db, CreateSchedule(tenant_id=ACME, name="a", job_id=j.id, timing=timing)
+    )
     b = await create_schedule(
-        subject.db, tenant_id=ACME, name="b", job_id=j.id, timing=timing, depends_on=(a.id,)
+        subject.db,
+        CreateSchedule(tenant_id=ACME, name="b", job_id=j.id, timing=timing, depends_on=(a.id,)),
     )
     assert b.depends_on == (a.id,)
     with pytest.raises(InvalidSchedule) as unknown:
         await create_schedule(
             subject.db,
-            tenant_id=ACME,
-            name="c",
-            job_id=j.id,
-            timing=timing,
-            depends_on=(ScheduleId(uuid.uuid4()),),
+            CreateSchedule(
+                tenant_id=ACME,
+                name="c",
+                job_id=j.id,
+                timing=timing,
+                depends_on=(ScheduleId(uuid.uuid4()),),
+            ),
         )
     assert unknown.value.field == "depends_on"
     for upstreams in ((b.id,), (a.id,)):
         with pytest.raises(InvalidSchedule) as refused:
             await update_schedule(
-                subject.db, tenant_id=ACME, schedule_id=a.id, changes={"depends_on": upstreams}
+                subject.db,
+                UpdateSchedule(tenant_id=ACME, schedule_id=a.id, depends_on=upstreams),
             )
         assert refused.value.field == "depends_on"

@@ -19,6 +19,7 @@ from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger, OneShotTrigger
 from service.loops.leadership import acquire
 from service.loops.materialiser import LEADER, materialise_due
+from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
 from tests.contract.support import ACME, Subject, job
 
@@ -220,10 +221,12 @@ async def test_one_shot_completes_after_its_fire(subject: Subject) -> None:
     at = (now + timedelta(seconds=3)).isoformat()
     schedule = await create_schedule(
         subject.db,
-        tenant_id=ACME,
-        name="once",
-        job_id=j.id,
-        timing=Timing(trigger=OneShotTrigger.parse(at)),
+        CreateSchedule(
+            tenant_id=ACME,
+            name="once",
+            job_id=j.id,
+            timing=Timing(trigger=OneShotTrigger.parse(at)),
+        ),
     )
     assert schedule.next_fire_at is not None
     epoch = await lead(subject)
@@ -258,20 +261,24 @@ async def test_create_schedule_starts_from_now_and_completes_past_one_shots(
         await tx.jobs.add(j)
     past = await create_schedule(
         subject.db,
-        tenant_id=ACME,
-        name="gone",
-        job_id=j.id,
-        timing=Timing(trigger=OneShotTrigger.parse("2020-01-01T00:00:00+00:00")),
+        CreateSchedule(
+            tenant_id=ACME,
+            name="gone",
+            job_id=j.id,
+            timing=Timing(trigger=OneShotTrigger.parse("2020-01-01T00:00:00+00:00")),
+        ),
     )
     assert (past.state, past.next_fire_at) == (ScheduleState.COMPLETED, None)
     async with subject.db.transaction(ACME) as tx:
         now = await tx.now()
     late = await create_schedule(
         subject.db,
-        tenant_id=ACME,
-        name="just-missed",
-        job_id=j.id,
-        timing=Timing(trigger=OneShotTrigger.parse((now - timedelta(seconds=5)).isoformat())),
+        CreateSchedule(
+            tenant_id=ACME,
+            name="just-missed",
+            job_id=j.id,
+            timing=Timing(trigger=OneShotTrigger.parse((now - timedelta(seconds=5)).isoformat())),
+        ),
     )
     assert late.state is ScheduleState.ENABLED
     assert late.next_fire_at == (now - timedelta(seconds=5))

@@ -16,6 +16,7 @@ from domain.ports import RunFilter
 from domain.run import NewRun, Run, RunStatus
 from domain.timing import Timing
 from domain.triggers import CronTrigger
+from service.usecases.commands import CreateSchedule
 from service.usecases.retention import NAME, RetentionPolicy, SystemTasks, purge
 from service.usecases.schedules import create_schedule, delete_schedule, pause_schedule
 from tests.contract.support import ACME, GLOBEX, Subject, job
@@ -75,10 +76,12 @@ async def test_the_tenants_retention_schedule_is_created_protected_and_runs(
         await tx.jobs.add(j)
     await create_schedule(
         subject.db,
-        tenant_id=ACME,
-        name="nightly",
-        job_id=j.id,
-        timing=Timing(trigger=CronTrigger.parse("0 1 * * *")),
+        CreateSchedule(
+            tenant_id=ACME,
+            name="nightly",
+            job_id=j.id,
+            timing=Timing(trigger=CronTrigger.parse("0 1 * * *")),
+        ),
     )
     async with subject.db.transaction(ACME) as tx:
         retention = await tx.schedules.by_name(NAME)

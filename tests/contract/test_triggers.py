@@ -13,6 +13,7 @@ from domain.run import RunOrigin, RunStatus
 from domain.schedule import OverlapPolicy, Schedule
 from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger
+from service.usecases.commands import TriggerSchedule
 from service.usecases.manual_triggers import trigger_schedule
 from tests.contract.support import ACME, Subject, job
 
@@ -43,7 +44,8 @@ async def test_the_same_key_sent_at_once_makes_one_run(subject: Subject) -> None
     answers = await asyncio.gather(
         *(
             trigger_schedule(
-                subject.db, tenant_id=ACME, schedule_id=schedule.id, idempotency_key="k1"
+                subject.db,
+                TriggerSchedule(tenant_id=ACME, schedule_id=schedule.id, idempotency_key="k1"),
             )
             for _ in range(5)
         )
@@ -59,7 +61,10 @@ async def test_triggers_without_a_key_never_collide_on_the_run_key(subject: Subj
     """Ten concurrent keyless triggers: ten runs, each with its own nominal instant."""
     schedule = await hourly(subject)
     answers = await asyncio.gather(
-        *(trigger_schedule(subject.db, tenant_id=ACME, schedule_id=schedule.id) for _ in range(10))
+        *(
+            trigger_schedule(subject.db, TriggerSchedule(tenant_id=ACME, schedule_id=schedule.id))
+            for _ in range(10)
+        )
     )
     assert all(a.created for a in answers)
     assert len({a.run.nominal_at for a in answers}) == 10

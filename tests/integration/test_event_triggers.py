@@ -17,6 +17,7 @@ from domain.run import Run, RunOrigin, RunStatus
 from domain.schedule import OverlapPolicy
 from domain.timing import Timing
 from domain.triggers import EventTrigger
+from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
 from tests.helpers import add_event_job
 from tests.servers import app_dsn
@@ -46,21 +47,25 @@ async def test_each_distinct_message_fires_once_even_while_kairos_is_stopped(
         job = await add_event_job(db, ACME, "on-order")
         orders = await create_schedule(
             db,
-            tenant_id=ACME,
-            name="orders",
-            job_id=job.id,
-            timing=Timing(trigger=EventTrigger(subject="orders.*")),
-            overlap_policy=OverlapPolicy.ALLOW,
+            CreateSchedule(
+                tenant_id=ACME,
+                name="orders",
+                job_id=job.id,
+                timing=Timing(trigger=EventTrigger(subject="orders.*")),
+                overlap_policy=OverlapPolicy.ALLOW,
+            ),
         )
         calm = await create_schedule(
             db,
-            tenant_id=ACME,
-            name="calm",
-            job_id=job.id,
-            timing=Timing(
-                trigger=EventTrigger(subject="orders.created", debounce=timedelta(minutes=5))
+            CreateSchedule(
+                tenant_id=ACME,
+                name="calm",
+                job_id=job.id,
+                timing=Timing(
+                    trigger=EventTrigger(subject="orders.created", debounce=timedelta(minutes=5))
+                ),
+                overlap_policy=OverlapPolicy.ALLOW,
             ),
-            overlap_policy=OverlapPolicy.ALLOW,
         )
         await _consume(db, nc, 0.5)  # first start: stream and durable consumer exist
         js = nc.jetstream()

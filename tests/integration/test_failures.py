@@ -30,6 +30,7 @@ from service.loops.leadership import acquire
 from service.loops.materialiser import LEADER, materialise_due
 from service.loops.scheduler import Scheduler, SchedulerSettings
 from service.usecases import runs as use
+from service.usecases.commands import CreateJob, CreateSchedule
 from service.usecases.jobs import create_job
 from service.usecases.schedules import create_schedule
 from tests.servers import app_dsn
@@ -96,10 +97,12 @@ async def one_shot_now(s: Stack, job: Job) -> RunId:
         now = await tx.now()
     schedule = await create_schedule(
         s.app,
-        tenant_id=ACME,
-        name=f"once-{new_id().hex[:6]}",
-        job_id=job.id,
-        timing=Timing(trigger=OneShotTrigger.parse(now.isoformat())),
+        CreateSchedule(
+            tenant_id=ACME,
+            name=f"once-{new_id().hex[:6]}",
+            job_id=job.id,
+            timing=Timing(trigger=OneShotTrigger.parse(now.isoformat())),
+        ),
     )
     assert schedule.next_fire_at is not None
     return run_id_for(ACME, schedule.id, schedule.next_fire_at)
@@ -120,15 +123,17 @@ async def test_a_failing_target_retries_with_backoff_then_dies(
     async with stack(database, nats_server) as s:
         job, _ = await create_job(
             s.app,
-            tenant_id=ACME,
-            name="flaky",
-            target=Target(kind=TargetKind.EVENT, config={"subject": "flaky"}),
-            max_attempts=3,
-            backoff=Backoff(
-                kind=BackoffKind.EXPONENTIAL,
-                initial=timedelta(milliseconds=300),
-                multiplier=2,
-                max=timedelta(seconds=1),
+            CreateJob(
+                tenant_id=ACME,
+                name="flaky",
+                target=Target(kind=TargetKind.EVENT, config={"subject": "flaky"}),
+                max_attempts=3,
+                backoff=Backoff(
+                    kind=BackoffKind.EXPONENTIAL,
+                    initial=timedelta(milliseconds=300),
+                    multiplier=2,
+                    max=timedelta(seconds=1),
+                ),
             ),
         )
         dsn = app_dsn(database, "kairos_scheduler")
@@ -157,10 +162,12 @@ async def test_a_dead_workers_run_is_taken_back_and_finished_by_another(
     async with stack(database, nats_server) as s:
         job, _ = await create_job(
             s.app,
-            tenant_id=ACME,
-            name="slow",
-            target=Target(kind=TargetKind.EVENT, config={"subject": "slow"}),
-            backoff=Backoff(kind=BackoffKind.FIXED, initial=timedelta(milliseconds=10)),
+            CreateJob(
+                tenant_id=ACME,
+                name="slow",
+                target=Target(kind=TargetKind.EVENT, config={"subject": "slow"}),
+                backoff=Backoff(kind=BackoffKind.FIXED, initial=timedelta(milliseconds=10)),
+            ),
         )
         run_id = await one_shot_now(s, job)
         dsn = app_dsn(database, "kairos_scheduler")

@@ -27,6 +27,7 @@ from domain.triggers import CronTrigger
 from service.loops.worker_pool import WorkerPool
 from service.usecases import jobs
 from service.usecases import manual_triggers as triggers
+from service.usecases.commands import CreateJob, CreateSchedule, ReviseJob, TriggerSchedule
 from service.usecases.schedules import create_schedule
 from tests.receiver import Answer, Receiver, receiver
 from tests.servers import app_dsn
@@ -62,28 +63,32 @@ async def http_job(
 ) -> tuple[Job, str, Any]:
     job, secret = await jobs.create_job(
         s.app,
-        tenant_id=ACME,
-        name=name,
-        target=Target(kind=TargetKind.HTTP, config=config),
+        CreateJob(
+            tenant_id=ACME,
+            name=name,
+            target=Target(kind=TargetKind.HTTP, config=config),
+            max_attempts=attempts,
+            backoff=Backoff(kind=BackoffKind.FIXED, initial=timedelta(milliseconds=1)),
+        ),
         box=BOX,
-        max_attempts=attempts,
-        backoff=Backoff(kind=BackoffKind.FIXED, initial=timedelta(milliseconds=1)),
     )
     assert secret is not None
     schedule = await create_schedule(
         s.app,
-        tenant_id=ACME,
-        name=f"{name}-nightly",
-        job_id=job.id,
-        timing=Timing(trigger=CronTrigger.parse("0 3 * * *")),
-        overlap_policy=OverlapPolicy.ALLOW,
+        CreateSchedule(
+            tenant_id=ACME,
+            name=f"{name}-nightly",
+            job_id=job.id,
+            timing=Timing(trigger=CronTrigger.parse("0 3 * * *")),
+            overlap_policy=OverlapPolicy.ALLOW,
+        ),
     )
     return job, secret, schedule
 
 
 async def fire(s: Stack, schedule: Any, **payload: Any) -> RunId:
     fired = await triggers.trigger_schedule(
-        s.app, tenant_id=ACME, schedule_id=schedule.id, payload=payload
+        s.app, TriggerSchedule(tenant_id=ACME, schedule_id=schedule.id, payload=payload)
     )
     return fired.run.id
 
@@ -203,9 +208,11 @@ async def test_410_gone_disables_the_target_and_pauses_its_schedules(database: s
         assert len(r.received) == 1  # the second run made no request
         patched, _ = await jobs.update_job(
             s.app,
-            tenant_id=ACME,
-            job_id=job.id,
-            changes={"target": Target(kind=TargetKind.HTTP, config={"url": r.url + "/v2"})},
+            ReviseJob(
+                tenant_id=ACME,
+                job_id=job.id,
+                target=Target(kind=TargetKind.HTTP, config={"url": r.url + "/v2"}),
+            ),
         )
         assert patched.disabled is None
 

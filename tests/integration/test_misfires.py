@@ -23,6 +23,7 @@ from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from service.loops.scheduler import Scheduler, SchedulerSettings
+from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
 from tests.helpers import add_event_job
 from tests.servers import app_dsn
@@ -72,12 +73,14 @@ async def test_after_a_full_outage_each_policy_accounts_for_every_fire(
         for name, policies in variants.items():
             schedules[name] = await create_schedule(
                 app,
-                tenant_id=ACME,
-                name=name,
-                job_id=job.id,
-                timing=Timing(trigger=CronTrigger.parse("* * * * * *")),
-                overlap_policy=OverlapPolicy.ALLOW,
-                **policies,
+                CreateSchedule(
+                    tenant_id=ACME,
+                    name=name,
+                    job_id=job.id,
+                    timing=Timing(trigger=CronTrigger.parse("* * * * * *")),
+                    overlap_policy=OverlapPolicy.ALLOW,
+                    **policies,
+                ),
             )
         system = PostgresDatabase(pool)
         await _replica(system, nc, dsn, 1.5)

@@ -46,6 +46,7 @@ from domain.timing import Timing
 from domain.triggers import CronTrigger
 from service.loops.scheduler import Scheduler, SchedulerSettings
 from service.loops.worker_pool import WorkerPool
+from service.usecases.commands import CreateSchedule
 from service.usecases.health import Readiness
 from service.usecases.schedules import create_schedule
 from tests.servers import app_dsn
@@ -194,10 +195,12 @@ async def _replica_through_restart(
             await tx.jobs.add(job)
         schedule = await create_schedule(
             app,
-            tenant_id=ACME,
-            name=job.name,
-            job_id=job.id,
-            timing=Timing(trigger=CronTrigger.parse("* * * * * *")),
+            CreateSchedule(
+                tenant_id=ACME,
+                name=job.name,
+                job_id=job.id,
+                timing=Timing(trigger=CronTrigger.parse("* * * * * *")),
+            ),
         )
 
         async def some_succeeded() -> bool:

@@ -21,6 +21,7 @@ from domain.schedule import OverlapPolicy
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from service.loops.scheduler import Scheduler, SchedulerSettings
+from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
 from tests.helpers import add_event_job
 from tests.servers import app_dsn
@@ -58,11 +59,13 @@ async def test_replace_stops_the_running_attempt_and_skip_records_overlaps(
         for policy in (OverlapPolicy.REPLACE, OverlapPolicy.SKIP):
             schedule = await create_schedule(
                 app,
-                tenant_id=ACME,
-                name=policy.value,
-                job_id=job.id,
-                timing=Timing(trigger=CronTrigger.parse("* * * * * *")),
-                overlap_policy=policy,
+                CreateSchedule(
+                    tenant_id=ACME,
+                    name=policy.value,
+                    job_id=job.id,
+                    timing=Timing(trigger=CronTrigger.parse("* * * * * *")),
+                    overlap_policy=policy,
+                ),
             )
             ids[policy] = schedule.id
         scheduler = Scheduler(

@@ -26,6 +26,7 @@ from domain.schedule import Schedule
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from service.loops.scheduler import Scheduler, SchedulerSettings
+from service.usecases.commands import CreateSchedule, TriggerSchedule
 from service.usecases.manual_triggers import trigger_schedule
 from service.usecases.schedules import create_schedule
 from tests.helpers import add_event_job
@@ -41,10 +42,12 @@ async def _job(db: PostgresDatabase, tenant: TenantId, name: str) -> Job:
 async def _every_second(db: PostgresDatabase, tenant: TenantId, job: Job, name: str) -> Schedule:
     return await create_schedule(
         db,
-        tenant_id=tenant,
-        name=name,
-        job_id=job.id,
-        timing=Timing(trigger=CronTrigger.parse("* * * * * *")),
+        CreateSchedule(
+            tenant_id=tenant,
+            name=name,
+            job_id=job.id,
+            timing=Timing(trigger=CronTrigger.parse("* * * * * *")),
+        ),
     )
 
 
@@ -68,11 +71,17 @@ async def test_poisoned_rows_are_set_aside_and_everyone_else_keeps_firing(
         on_overflow = await _every_second(app, GLOBEX, overflow_job, "on-overflow")
         bogus_job = await _job(app, GLOBEX, "bogus")
         on_bogus = await _every_second(app, GLOBEX, bogus_job, "on-bogus")
-        pending = (await trigger_schedule(app, tenant_id=GLOBEX, schedule_id=on_bogus.id)).run
+        pending = (
+            await trigger_schedule(app, TriggerSchedule(tenant_id=GLOBEX, schedule_id=on_bogus.id))
+        ).run
         undecodable = await _every_second(
             app, GLOBEX, await _job(app, GLOBEX, "other"), "undecodable"
         )
-        odd_run = (await trigger_schedule(app, tenant_id=GLOBEX, schedule_id=undecodable.id)).run
+        odd_run = (
+            await trigger_schedule(
+                app, TriggerSchedule(tenant_id=GLOBEX, schedule_id=undecodable.id)
+            )
+        ).run
         # Around the API, as an old version, a hand-written UPDATE or a bug might.
         await owner.execute(
             "UPDATE jobs SET spec = jsonb_set(spec, '{max_concurrency}', '2147483648') "

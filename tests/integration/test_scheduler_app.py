@@ -20,6 +20,7 @@ from domain.job import Job, Target, TargetKind
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from service.loops.scheduler import Scheduler, SchedulerSettings
+from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
 from tests.servers import app_dsn
 
@@ -70,10 +71,12 @@ async def test_two_replicas_fire_each_second_once_and_events_arrive(
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 10)
         schedule = await create_schedule(
             app,
-            tenant_id=ACME,
-            name="every-second",
-            job_id=job.id,
-            timing=Timing(trigger=CronTrigger.parse("* * * * * *")),
+            CreateSchedule(
+                tenant_id=ACME,
+                name="every-second",
+                job_id=job.id,
+                timing=Timing(trigger=CronTrigger.parse("* * * * * *")),
+            ),
         )
         await asyncio.sleep(3.2)  # integration: real servers, real time
         await _pause(app, schedule.id)

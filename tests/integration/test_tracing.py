@@ -38,6 +38,7 @@ from domain.triggers import CronTrigger
 from service.loops.leadership import acquire
 from service.loops.materialiser import LEADER, materialise_due
 from service.loops.worker_pool import WorkerPool
+from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
 from tests.helpers import add_event_job
 from tests.receiver import Receiver, receiver
@@ -204,10 +205,12 @@ async def test_a_nats_trigger_request_continues_the_callers_trace(
         job = await add_event_job(db, TenantId("acme"), "nightly")
         await create_schedule(
             db,
-            tenant_id=TenantId("acme"),
-            name="nightly-report",
-            job_id=job.id,
-            timing=Timing(trigger=CronTrigger.parse("0 3 * * *")),
+            CreateSchedule(
+                tenant_id=TenantId("acme"),
+                name="nightly-report",
+                job_id=job.id,
+                timing=Timing(trigger=CronTrigger.parse("0 3 * * *")),
+            ),
         )
         reply = await nc.request(
             "scheduler.trigger.acme",

@@ -15,6 +15,7 @@ from domain.ids import TenantId
 from domain.schedule import OverlapPolicy
 from domain.timing import Timing
 from domain.triggers import CronTrigger
+from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
 from tests.helpers import add_event_job
 from tests.servers import app_dsn
@@ -36,11 +37,13 @@ async def test_trigger_requests_answer_the_run_or_the_error_envelope(
         job = await add_event_job(db, ACME, "nightly")
         schedule = await create_schedule(
             db,
-            tenant_id=ACME,
-            name="nightly-report",
-            job_id=job.id,
-            timing=Timing(trigger=CronTrigger.parse("0 3 * * *")),
-            overlap_policy=OverlapPolicy.ALLOW,
+            CreateSchedule(
+                tenant_id=ACME,
+                name="nightly-report",
+                job_id=job.id,
+                timing=Timing(trigger=CronTrigger.parse("0 3 * * *")),
+                overlap_policy=OverlapPolicy.ALLOW,
+            ),
         )
 
         async def ask(body: Any, tenant: str = "acme", **headers: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from domain.triggers import CronTrigger
 from domain.zones import zone_source
 from service.cli import main as cli
 from service.loops.scheduler import Scheduler, SchedulerSettings
+from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
 from tests.helpers import add_event_job
 from tests.servers import app_dsn
@@ -62,13 +63,15 @@ async def test_restart_on_new_rules_moves_the_stored_next_fire(
                 start = await tx.now() + timedelta(days=2)
             schedule = await create_schedule(
                 db,
-                tenant_id=ACME,
-                name="noon",
-                job_id=job.id,
-                timing=Timing(
-                    trigger=CronTrigger.parse("0 12 * * *"),
-                    timezone="Europe/Berlin",
-                    start_at=start,
+                CreateSchedule(
+                    tenant_id=ACME,
+                    name="noon",
+                    job_id=job.id,
+                    timing=Timing(
+                        trigger=CronTrigger.parse("0 12 * * *"),
+                        timezone="Europe/Berlin",
+                        start_at=start,
+                    ),
                 ),
             )
             await _run_replica(db, publisher)

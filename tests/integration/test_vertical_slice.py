@@ -23,6 +23,7 @@ from service.loops.leadership import Fence, acquire
 from service.loops.materialiser import LEADER, materialise_due
 from service.loops.relay import relay_once
 from service.loops.worker_pool import WorkerPool
+from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
 from tests.servers import app_dsn
 
@@ -61,11 +62,13 @@ async def test_schedule_fires_runs_publishes_and_emits_events(
             now = await tx.now()
         schedule = await create_schedule(
             app,
-            tenant_id=ACME,
-            name="once",
-            job_id=job.id,
-            timing=Timing(trigger=OneShotTrigger.parse(now.isoformat())),
-            payload={"report": "daily"},
+            CreateSchedule(
+                tenant_id=ACME,
+                name="once",
+                job_id=job.id,
+                timing=Timing(trigger=OneShotTrigger.parse(now.isoformat())),
+                payload={"report": "daily"},
+            ),
         )
         async with system.system() as tx:
             epoch = await acquire(tx.leader, LEADER, "replica-1", timedelta(seconds=30))

@@ -16,6 +16,7 @@ from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger
 from service.loops.materialiser import materialise_due
 from service.usecases import runs as use
+from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
 from tests.contract.support import ACME, job
 from tests.helpers import leading
@@ -31,11 +32,13 @@ async def every_second(db: MemoryDatabase) -> Schedule:
         await tx.jobs.add(j)
     return await create_schedule(
         db,
-        tenant_id=ACME,
-        name="tick",
-        job_id=j.id,
-        timing=Timing(trigger=FixedDelayTrigger(every=SECOND), start_at=T0),
-        overlap_policy=OverlapPolicy.SKIP,
+        CreateSchedule(
+            tenant_id=ACME,
+            name="tick",
+            job_id=j.id,
+            timing=Timing(trigger=FixedDelayTrigger(every=SECOND), start_at=T0),
+            overlap_policy=OverlapPolicy.SKIP,
+        ),
     )
 
 
