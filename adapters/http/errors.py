@@ -15,7 +15,6 @@ import math
 import uuid
 from typing import Any
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -91,7 +90,6 @@ def install(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "INVALID_REQUEST")
         return envelope(exc.status_code, code, str(exc.detail))
 
-    @app.exception_handler(asyncpg.PostgresConnectionError)
     @app.exception_handler(ConnectionError)
     @app.exception_handler(OSError)
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:

@@ -20,6 +20,7 @@ from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger
 from service.loops.scheduler import Scheduler, SchedulerSettings
 from service.telemetry import NoMetrics
+from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
 from tests.helpers import add_event_job
 from tests.unit.test_resilience import FlakyDatabase
@@ -59,12 +60,14 @@ async def test_the_materialiser_sleeps_until_the_next_fire_on_the_clock_then_fir
     job = await add_event_job(db, ACME, "reports.daily")
     schedule = await create_schedule(
         db,
-        tenant_id=ACME,
-        name="every-minute",
-        job_id=job.id,
-        timing=Timing(
-            trigger=FixedDelayTrigger(every=timedelta(minutes=1)),
-            start_at=T0 + timedelta(minutes=1),
+        CreateSchedule(
+            tenant_id=ACME,
+            name="every-minute",
+            job_id=job.id,
+            timing=Timing(
+                trigger=FixedDelayTrigger(every=timedelta(minutes=1)),
+                start_at=T0 + timedelta(minutes=1),
+            ),
         ),
     )
     assert schedule.next_fire_at is not None
@@ -134,12 +137,9 @@ class SilentFeed:
 
 
 async def every_minute(db: MemoryDatabase, job_id: JobId, name: str, start: datetime) -> Schedule:
+    timing = Timing(trigger=FixedDelayTrigger(every=timedelta(minutes=1)), start_at=start)
     return await create_schedule(
-        db,
-        tenant_id=ACME,
-        name=name,
-        job_id=job_id,
-        timing=Timing(trigger=FixedDelayTrigger(every=timedelta(minutes=1)), start_at=start),
+        db, CreateSchedule(tenant_id=ACME, name=name, job_id=job_id, timing=timing)
     )
 
 
