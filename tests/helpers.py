@@ -17,8 +17,16 @@ from service.loops.leadership import LEADER, Fence, acquire
 BERLIN = "Europe/Berlin"
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(  # noqa: PLR0917 - datetime's own positional order
+    year: int,
+    month: int,
+    day: int,
+    hour: int = 0,
+    minute: int = 0,
+    second: int = 0,
+    microsecond: int = 0,
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=UTC)
 
 
 def z(value: datetime) -> str:

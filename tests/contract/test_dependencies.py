@@ -36,7 +36,7 @@ async def pair(subject: Subject) -> tuple[Schedule, Schedule, Job]:
         await tx.jobs.add(j)
         now = await tx.now()
     start = (now - timedelta(seconds=1)).replace(microsecond=0)
-    made = []
+    made: list[Schedule] = []
     for name, upstreams in (("a", ()), ("b", None)):
         schedule, _ = Schedule.create(
             now=now,

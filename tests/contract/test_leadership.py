@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from adapters.memory.publisher import RecordingPublisher
 from domain.errors import NotLeader
 from domain.run import RunStatus
 from domain.worker import WorkerState
@@ -22,7 +23,6 @@ from tests.contract.support import ACME, Subject, job
 from tests.contract.test_dependencies import EVENT, W, pair, status_of
 from tests.contract.test_run_queue import W1, fire, seed
 from tests.contract.test_workers import register
-from tests.unit.test_relay import RecordingPublisher
 
 MINUTE = timedelta(minutes=1)
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)

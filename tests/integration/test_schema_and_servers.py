@@ -15,7 +15,7 @@ import pytest
 from adapters.embedded.nats import EmbeddedNats
 from adapters.postgres.migrate import DEFAULT_DIR, MigrationError, migrate, pending
 from domain.ids import TenantId
-from service.runtime.processes import processes as runtime
+from service.runtime import processes as runtime
 from tests.servers import app_dsn
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

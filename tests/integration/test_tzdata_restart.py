@@ -16,7 +16,7 @@ from domain.ids import TenantId
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from domain.zones import zone_source
-from service.cli.main import main as cli
+from service.cli import main as cli
 from service.loops.scheduler import Scheduler, SchedulerSettings
 from service.usecases.schedules import create_schedule
 from tests.helpers import add_event_job
