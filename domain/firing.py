@@ -1,4 +1,4 @@
-"""From local wall readings to fire instants, under the DST rules of SEMANTICS 3.
+"""From local wall readings to fire instants, under the DST rules of docs/semantics.md §3.
 
 A rule yields wall readings in increasing order; each is resolved in the zone:
 

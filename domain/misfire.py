@@ -1,4 +1,4 @@
-"""Missed fires (SEMANTICS 7): what becomes of fires whose dispatch time passed while
+"""Missed fires (docs/semantics.md §7): what becomes of fires whose dispatch time passed while
 nothing materialised them (every replica down, or the schedule paused).
 
 A fire is *late* when its dispatch time is older than ``now - threshold`` at the moment

@@ -1,4 +1,4 @@
-"""Overlap (SEMANTICS 8): what a fire does when earlier runs of its schedule are still
+"""Overlap (docs/semantics.md §8): what a fire does when earlier runs of its schedule are still
 ``scheduled``, ``pending`` or ``running`` (*active*).
 
 - ``skip`` (default): the fire is recorded ``skipped`` with reason ``overlap``.

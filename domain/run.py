@@ -1,6 +1,6 @@
 """The Run aggregate: one fire of a schedule (or one manual trigger), and its attempts.
 
-Lifecycle (SEMANTICS 9): ``scheduled -> pending -> running -> succeeded | failed``;
+Lifecycle (docs/semantics.md §9): ``scheduled -> pending -> running -> succeeded | failed``;
 a failed attempt with attempts left goes back to ``pending`` after a backoff, otherwise
 ``dead``. ``cancelled``, ``missed`` and ``skipped`` are terminal and carry a reason.
 """
@@ -112,7 +112,7 @@ class Run:
     payload: Mapping[str, Any] = field(default_factory=dict)
     calendar: tuple[CalendarId, int] | None = None
     attempts: tuple[Attempt, ...] = ()
-    # A missed-fires summary (SEMANTICS 7): how many late fires this one record stands for.
+    # A missed-fires summary (docs/semantics.md §7): how many late fires this one record stands for.
     missed_count: int | None = None
     # Admitted behind earlier active runs of its schedule (overlap buffer_one/buffer_all):
     # claimable only once every earlier run of the schedule has ended.
@@ -233,7 +233,7 @@ class Run:
     ) -> Run:
         """A fire that never ran (``missed`` or ``skipped``, summary records included)
         run after all, by an explicit backfill: the one way out of those terminal states.
-        No event of its own (SEMANTICS 11 has none); ``started`` follows."""
+        No event of its own (docs/semantics.md §11 has none); ``started`` follows."""
         if self.status not in (RunStatus.MISSED, RunStatus.SKIPPED):
             raise InvalidTransition("run", str(self.id), self.status.value, "backfilled")
         return replace(
@@ -369,7 +369,7 @@ class Run:
     def retry(self, *, attempts: int, now: datetime) -> Run:
         """A dead run retried by hand: pending now, with ``attempts`` more attempts.
 
-        No event of its own (SEMANTICS 11 has none); the next ``started`` follows.
+        No event of its own (docs/semantics.md §11 has none); the next ``started`` follows.
         """
         if self.status is not RunStatus.DEAD:
             raise InvalidTransition("run", str(self.id), self.status.value, "retried")

@@ -71,8 +71,8 @@ class Schedule:
     max_catchup: int = 100
     overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
     max_buffered: int = 100
-    # Upstream schedules whose run for the same period must succeed first (SEMANTICS:
-    # issue 4 dependencies; the period rule is in ``domain.dependencies``).
+    # Upstream schedules whose run for the same period must succeed first
+    # (docs/semantics.md §9; the period rule is in ``domain.dependencies``).
     depends_on: tuple[ScheduleId, ...] = ()
     state: ScheduleState = ScheduleState.ENABLED
     # Why Kairos itself paused it (a target gone, a stored form it cannot plan), if so.

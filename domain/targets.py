@@ -1,4 +1,4 @@
-"""Target configurations (SEMANTICS 12), checked when a job is written so a bad one is
+"""Target configurations (docs/semantics.md §12), checked when a job is written so a bad one is
 refused with its field named, never discovered at 3 a.m. by the first delivery.
 
 ``HttpTarget`` is the typed form of an ``HTTP`` target's config; the HTTP adapter builds

@@ -1,4 +1,5 @@
-"""Overlap policies (SEMANTICS 8) in the materialiser and the claim, memory and Postgres."""
+"""Overlap policies (docs/semantics.md §8) in the materialiser and the claim, over memory
+and Postgres."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Calendars, execution windows and jitter (SEMANTICS 4 and 5)."""
+"""Calendars, execution windows and jitter (docs/semantics.md §4 and §5)."""
 
 from __future__ import annotations
 

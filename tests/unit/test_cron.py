@@ -1,4 +1,4 @@
-"""CRON parsing and matching (SEMANTICS 2)."""
+"""CRON parsing and matching (docs/semantics.md §2)."""
 
 from __future__ import annotations
 

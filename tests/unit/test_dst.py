@@ -1,4 +1,4 @@
-"""DST rules of SEMANTICS 3: periodic rules on absolute time, fixed rules once per date."""
+"""DST rules of docs/semantics.md §3: periodic rules on absolute time, fixed rules once per date."""
 
 from __future__ import annotations
 

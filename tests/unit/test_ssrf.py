@@ -1,4 +1,4 @@
-"""The SSRF guard: every address class SEMANTICS 12 names is refused, as a literal, as a
+"""The SSRF guard: every address class docs/semantics.md §12 names is refused, as a literal, as a
 hostname that resolves to it, in IPv4-mapped IPv6 form and as a decimal IPv4; the
 operator's allowlist lets one through."""
 
