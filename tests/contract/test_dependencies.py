@@ -21,8 +21,8 @@ from service.loops.materialiser import LEADER, materialise_due
 from service.usecases import runs as use
 from service.usecases.dependencies import resolve_waiting
 from service.usecases.schedules import create_schedule, update_schedule
-from tests.contract.support import ACME, Subject, job
-from tests.helpers import leading
+from tests.builders import ACME, job, leading
+from tests.contract.support import Subject
 
 MINUTE = timedelta(minutes=1)
 EVENT = frozenset({"EVENT"})

@@ -19,7 +19,8 @@ from service.loops.relay import relay_once
 from service.usecases import runs as use
 from service.usecases import worker_registry as registry
 from service.usecases.dependencies import resolve_waiting
-from tests.contract.support import ACME, Subject, job
+from tests.builders import ACME, job
+from tests.contract.support import Subject
 from tests.contract.test_dependencies import EVENT, W, pair, status_of
 from tests.contract.test_run_queue import W1, fire, seed
 from tests.contract.test_workers import register

@@ -20,7 +20,8 @@ from domain.triggers import FixedDelayTrigger, OneShotTrigger
 from service.loops.leadership import acquire
 from service.loops.materialiser import LEADER, materialise_due
 from service.usecases.schedules import create_schedule
-from tests.contract.support import ACME, Subject, job
+from tests.builders import ACME, job
+from tests.contract.support import Subject
 
 TTL = timedelta(seconds=30)
 

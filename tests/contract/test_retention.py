@@ -18,7 +18,8 @@ from domain.timing import Timing
 from domain.triggers import CronTrigger
 from service.usecases.retention import NAME, RetentionPolicy, SystemTasks, purge
 from service.usecases.schedules import create_schedule, delete_schedule, pause_schedule
-from tests.contract.support import ACME, GLOBEX, Subject, job
+from tests.builders import ACME, GLOBEX, job
+from tests.contract.support import Subject
 
 DAY = timedelta(days=1)
 

@@ -17,8 +17,8 @@ from domain.job import Job, Priority
 from domain.ports import RunFilter
 from domain.run import Outcome, Run, RunStatus
 from service.usecases import runs as use
-from tests.contract.support import ACME, GLOBEX, Subject, job
-from tests.helpers import leading
+from tests.builders import ACME, GLOBEX, job, leading
+from tests.contract.support import Subject
 
 PAST = datetime(2020, 1, 1, tzinfo=UTC)
 FUTURE = datetime(2100, 1, 1, tzinfo=UTC)

@@ -13,7 +13,8 @@ from domain.ids import ScheduleId, WorkerId
 from domain.job import Priority
 from domain.run import Run
 from service.usecases.runs import run_stats
-from tests.contract.support import ACME, Subject, job
+from tests.builders import ACME, job
+from tests.contract.support import Subject
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 S = timedelta(seconds=1)

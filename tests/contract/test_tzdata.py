@@ -28,7 +28,8 @@ from domain.zones import zone_source
 from service.loops.leadership import acquire
 from service.loops.materialiser import LEADER
 from service.usecases.tzdata import replan_zone_rules
-from tests.contract.support import ACME, GLOBEX, Subject, job
+from tests.builders import ACME, GLOBEX, job
+from tests.contract.support import Subject
 from tests.tzif import berlin_tree, tzif, write_tree
 
 TTL = timedelta(seconds=30)

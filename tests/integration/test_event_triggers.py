@@ -19,7 +19,7 @@ from domain.schedule import OverlapPolicy
 from domain.timing import Timing
 from domain.triggers import EventTrigger
 from service.usecases.schedules import create_schedule
-from tests.helpers import add_event_job
+from tests.builders import add_event_job
 from tests.servers import app_dsn
 
 ACME = TenantId("acme")

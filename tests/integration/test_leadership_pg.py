@@ -21,7 +21,7 @@ from domain.events import DomainEvent, EventType
 from domain.ids import EventId
 from service.loops.leadership import LEADER, Campaign, Fence, acquire, fenced
 from service.loops.scheduler import Scheduler, SchedulerSettings
-from tests.contract.support import ACME
+from tests.builders import ACME
 from tests.servers import app_dsn
 
 QUICK = SessionLimits(lock_timeout=timedelta(milliseconds=500))

@@ -19,7 +19,7 @@ from adapters.postgres.database import PostgresDatabase, create_pool
 from domain.events import DomainEvent, EventType
 from domain.ids import TenantId
 from service.loops.relay import relay_once
-from tests.helpers import leading
+from tests.builders import leading
 from tests.servers import app_dsn
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -12,7 +12,7 @@ from domain.firing import FoldPolicy, GapPolicy, SkipReason
 from domain.timing import DstPolicy, Timing
 from domain.triggers import FixedDelayTrigger, OneShotTrigger
 from domain.zones import WallKind, get_zone, instant_to_datetime, naive_to_wall
-from tests.helpers import BERLIN, cron, planned, rrule, utc, z
+from tests.builders import BERLIN, cron, planned, rrule, utc, z
 
 
 def fires_on(timing: Timing, day: date) -> list[str]:
