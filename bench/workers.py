@@ -44,7 +44,7 @@ from adapters.postgres.migrate import migrate
 from adapters.secrets import FernetSecretBox
 from domain.ids import JobId, TenantId, new_id
 from domain.job import Priority, Target, TargetKind
-from domain.run import Run, RunOrigin
+from domain.run import NewRun, Run, RunOrigin
 from domain.schedule import OverlapPolicy
 from domain.timing import Timing
 from domain.triggers import CronTrigger
@@ -83,18 +83,20 @@ async def put_runs(
     async with db.transaction(TENANT) as tx:
         now = await tx.now()
         runs = [
-            Run.materialise(
-                tenant_id=TENANT,
-                schedule_id=schedule.id,
-                job_id=job.id,
-                nominal_at=now - timedelta(microseconds=i + 1),
-                dispatch_at=now,
-                max_attempts=3,
-                priority=Priority.NORMAL,
-                capability=job.capability,
+            Run.dispatched(
+                NewRun(
+                    tenant_id=TENANT,
+                    schedule_id=schedule.id,
+                    job_id=job.id,
+                    nominal_at=now - timedelta(microseconds=i + 1),
+                    dispatch_at=now,
+                    max_attempts=3,
+                    priority=Priority.NORMAL,
+                    capability=job.capability,
+                    origin=RunOrigin.MANUAL,
+                    payload={"i": i},
+                ),
                 now=now,
-                origin=RunOrigin.MANUAL,
-                payload={"i": i},
             )[0]
             for i in range(n)
         ]

@@ -1,8 +1,10 @@
 """The Run aggregate: one fire of a schedule (or one manual trigger), and its attempts.
 
-Lifecycle (docs/semantics.md §9): ``scheduled -> pending -> running -> succeeded | failed``;
-a failed attempt with attempts left goes back to ``pending`` after a backoff, otherwise
-``dead``. ``cancelled``, ``missed`` and ``skipped`` are terminal and carry a reason.
+Lifecycle (docs/semantics.md, *Run lifecycle*):
+``scheduled -> pending -> running -> succeeded | failed``; a failed attempt with attempts
+left goes back to ``pending`` after a backoff, otherwise ``dead``. ``cancelled``,
+``missed`` and ``skipped`` are terminal and carry a reason. A new run starts in the status
+its factory names: ``Run.dispatched``, ``waiting_on_upstream``, ``skipped``, ``missed``.
 """
 
 from __future__ import annotations
@@ -87,6 +89,32 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NewRun:
+    """What a new run records whatever its initial status (``Run.dispatched``,
+    ``waiting_on_upstream``, ``skipped``, ``missed``): its key, when it is due, what it
+    delivers (from its job at the time of the fire) and why it exists.
+
+    Its id is derived from ``(tenant, schedule, nominal_at)``, so materialising a fire
+    twice gives the same run; ``run_id`` overrides it (a manual trigger's idempotency key
+    names its run)."""
+
+    tenant_id: TenantId
+    schedule_id: ScheduleId
+    job_id: JobId
+    nominal_at: datetime
+    dispatch_at: datetime
+    max_attempts: int
+    priority: Priority
+    capability: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    calendar: tuple[CalendarId, int] | None = None
+    origin: RunOrigin = RunOrigin.SCHEDULE
+    run_id: RunId | None = None
+    backfill_id: BackfillId | None = None
+    traceparent: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Run:
     id: RunId
     tenant_id: TenantId
@@ -112,7 +140,8 @@ class Run:
     payload: Mapping[str, Any] = field(default_factory=dict)
     calendar: tuple[CalendarId, int] | None = None
     attempts: tuple[Attempt, ...] = ()
-    # A missed-fires summary (docs/semantics.md §7): how many late fires this one record stands for.
+    # A missed-fires summary (docs/semantics.md, *Misfires*): how many late fires this
+    # one record stands for.
     missed_count: int | None = None
     # Admitted behind earlier active runs of its schedule (overlap buffer_one/buffer_all):
     # claimable only once every earlier run of the schedule has ended.
@@ -130,80 +159,79 @@ class Run:
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def materialise(
-        cls,
-        *,
-        tenant_id: TenantId,
-        schedule_id: ScheduleId,
-        job_id: JobId,
-        nominal_at: datetime,
-        dispatch_at: datetime,
-        max_attempts: int,
-        priority: Priority,
-        capability: str,
-        now: datetime,
-        payload: Mapping[str, Any] | None = None,
-        calendar: tuple[CalendarId, int] | None = None,
-        skipped_reason: str | None = None,
-        missed: bool = False,
-        missed_reason: str = "misfire",
-        missed_count: int | None = None,
-        buffered: bool = False,
-        origin: RunOrigin = RunOrigin.SCHEDULE,
-        run_id: RunId | None = None,
-        backfill_id: BackfillId | None = None,
-        waiting_for: str | None = None,
-        traceparent: str | None = None,
-    ) -> tuple[Run, list[DomainEvent]]:
-        """A run for one fire; its id is derived from ``(tenant, schedule, nominal_at)``.
+    # -- new runs, one factory per initial status ----------------------------------------
 
-        ``missed_count``: this missed record summarises that many late fires (its nominal
-        time is the latest of them). ``run_id`` overrides the key-derived id (a manual
-        trigger's idempotency key names its run).
-        """
-        if skipped_reason is not None and missed:
-            raise ValueError("a fire is either skipped or missed")
-        if missed_count is not None and (not missed or missed_count < 1):
-            raise ValueError("only a missed record summarises missed fires")
-        if skipped_reason is not None:
-            status, reason = RunStatus.SKIPPED, skipped_reason
-        elif missed:
-            status, reason = RunStatus.MISSED, missed_reason
-        elif waiting_for is not None:
-            status, reason = RunStatus.WAITING, waiting_for
-        else:
-            status = RunStatus.PENDING if dispatch_at <= now else RunStatus.SCHEDULED
-            reason = None
-        run = cls(
-            id=run_id or run_id_for(tenant_id, schedule_id, nominal_at),
-            tenant_id=tenant_id,
-            schedule_id=schedule_id,
-            job_id=job_id,
-            nominal_at=nominal_at,
-            dispatch_at=dispatch_at,
+    @classmethod
+    def dispatched(
+        cls, fire: NewRun, *, now: datetime, buffered: bool = False
+    ) -> tuple[Run, list[DomainEvent]]:
+        """A fire to execute: ``scheduled`` until its dispatch time, then ``pending``
+        (claimable). ``buffered``: admitted behind earlier active runs of its schedule
+        (overlap ``buffer_one``/``buffer_all``)."""
+        status = RunStatus.PENDING if fire.dispatch_at <= now else RunStatus.SCHEDULED
+        return cls._new(fire, status, None, now=now, buffered=buffered), []
+
+    @classmethod
+    def waiting_on_upstream(
+        cls, fire: NewRun, *, reason: str, now: datetime, buffered: bool = False
+    ) -> tuple[Run, list[DomainEvent]]:
+        """A fire to execute once its upstream schedules' runs of the same period have
+        succeeded (``release``), or to bury when one of them did not (``fail_dependency``)."""
+        return cls._new(fire, RunStatus.WAITING, reason, now=now, buffered=buffered), []
+
+    @classmethod
+    def skipped(cls, fire: NewRun, *, reason: str, now: datetime) -> tuple[Run, list[DomainEvent]]:
+        """A fire recorded and not run (a calendar, a window, a DST gap, the overlap
+        policy, a debounce): terminal, with its reason and a ``run.skipped`` event."""
+        run = cls._new(fire, RunStatus.SKIPPED, reason, now=now)
+        return run, [run._event(EventType.RUN_SKIPPED, now)]
+
+    @classmethod
+    def missed(
+        cls, fire: NewRun, *, now: datetime, reason: str = "misfire", count: int | None = None
+    ) -> tuple[Run, list[DomainEvent]]:
+        """A late fire the misfire policy does not run: terminal, with a ``run.missed``
+        event. ``count``: this record summarises that many late fires (its nominal time
+        is the latest of them)."""
+        if count is not None and count < 1:
+            raise ValueError("a missed summary stands for at least one fire")
+        run = cls._new(fire, RunStatus.MISSED, reason, now=now, missed_count=count)
+        return run, [run._event(EventType.RUN_MISSED, now)]
+
+    @classmethod
+    def _new(
+        cls,
+        fire: NewRun,
+        status: RunStatus,
+        reason: str | None,
+        *,
+        now: datetime,
+        buffered: bool = False,
+        missed_count: int | None = None,
+    ) -> Run:
+        return cls(
+            id=fire.run_id or run_id_for(fire.tenant_id, fire.schedule_id, fire.nominal_at),
+            tenant_id=fire.tenant_id,
+            schedule_id=fire.schedule_id,
+            job_id=fire.job_id,
+            nominal_at=fire.nominal_at,
+            dispatch_at=fire.dispatch_at,
             status=status,
             reason=reason,
-            max_attempts=max_attempts,
-            priority=priority,
-            capability=capability,
-            available_at=dispatch_at,
-            payload=dict(payload or {}),
-            calendar=calendar,
+            max_attempts=fire.max_attempts,
+            priority=fire.priority,
+            capability=fire.capability,
+            available_at=fire.dispatch_at,
+            payload=dict(fire.payload),
+            calendar=fire.calendar,
             missed_count=missed_count,
             buffered=buffered,
-            origin=origin,
-            backfill_id=backfill_id,
-            traceparent=traceparent,
+            origin=fire.origin,
+            backfill_id=fire.backfill_id,
+            traceparent=fire.traceparent,
             created_at=now,
             updated_at=now,
         )
-        events = []
-        if status is RunStatus.SKIPPED:
-            events.append(run._event(EventType.RUN_SKIPPED, now))
-        elif status is RunStatus.MISSED:
-            events.append(run._event(EventType.RUN_MISSED, now))
-        return run, events
 
     def release(self, *, now: datetime) -> Run:
         """Its upstream runs succeeded: claimable at its dispatch time."""
@@ -233,7 +261,7 @@ class Run:
     ) -> Run:
         """A fire that never ran (``missed`` or ``skipped``, summary records included)
         run after all, by an explicit backfill: the one way out of those terminal states.
-        No event of its own (docs/semantics.md §11 has none); ``started`` follows."""
+        No event of its own (docs/semantics.md, *Events*, has none); ``started`` follows."""
         if self.status not in (RunStatus.MISSED, RunStatus.SKIPPED):
             raise InvalidTransition("run", str(self.id), self.status.value, "backfilled")
         return replace(
@@ -369,7 +397,8 @@ class Run:
     def retry(self, *, attempts: int, now: datetime) -> Run:
         """A dead run retried by hand: pending now, with ``attempts`` more attempts.
 
-        No event of its own (docs/semantics.md §11 has none); the next ``started`` follows.
+        No event of its own (docs/semantics.md, *Events*, has none); the next ``started``
+        follows.
         """
         if self.status is not RunStatus.DEAD:
             raise InvalidTransition("run", str(self.id), self.status.value, "retried")

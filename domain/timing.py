@@ -149,7 +149,7 @@ class Timing:
     def zone(self) -> Zone:
         return self._zone
 
-    # -- documents (API bodies, YAML, the database's spec column) ------------------------
+    # -- documents (API bodies, YAML; the database has its own codec) --------------------
 
     def to_spec(self) -> dict[str, Any]:
         """A JSON-ready document that ``from_spec`` turns back into an equal Timing."""

@@ -1,8 +1,11 @@
 """An in-memory Database for unit tests: same contract as the Postgres one.
 
 A transaction works on a copy of the rows and publishes it on success; one transaction
-at a time (a lock), which is stricter than Postgres and fine for tests. "Now" comes from
-the clock it is given (a FakeClock in unit tests), as Postgres's ``now()`` would.
+at a time (a lock), which is stricter than Postgres and fine for tests. Jobs, schedules
+and calendars are stored as they come back through the PostgreSQL adapter's codec
+(``adapters.postgres.codec``), so a field the stored document forgets fails here too.
+"Now" comes from the clock it is given (a FakeClock in unit tests), as Postgres's
+``now()`` would.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from adapters.clock import SystemClock
-from adapters.documents import require_tenant
+from adapters.postgres.codec import reloaded_calendar, reloaded_job, reloaded_schedule
+from adapters.tenancy import require_tenant
 from domain.audit import AuditEntry
 from domain.backfill import Backfill
 from domain.calendar import Calendar
@@ -288,7 +292,7 @@ class MemoryJobs(_Scoped):
             raise Conflict(f"a job named {job.name!r} already exists", name=job.name)
         if (job.tenant_id, job.id) in self._t.jobs:
             raise Conflict(f"job {job.id} already exists", id=str(job.id))
-        self._t.jobs[(job.tenant_id, job.id)] = job
+        self._t.jobs[(job.tenant_id, job.id)] = reloaded_job(job)
 
     async def by_name(self, name: str) -> Job:
         for (tenant, _), job in self._t.jobs.items():
@@ -306,7 +310,7 @@ class MemoryJobs(_Scoped):
         _require_version("job", job.id, current.version, expected_version)
         if self._name_taken(job):
             raise Conflict(f"a job named {job.name!r} already exists", name=job.name)
-        self._t.jobs[(job.tenant_id, job.id)] = job
+        self._t.jobs[(job.tenant_id, job.id)] = reloaded_job(job)
 
 
 class MemorySchedules(_Scoped):
@@ -405,13 +409,13 @@ class MemorySchedules(_Scoped):
 
     async def add(self, schedule: Schedule) -> None:
         self._check(schedule)
-        self._t.schedules[(schedule.tenant_id, schedule.id)] = schedule
+        self._t.schedules[(schedule.tenant_id, schedule.id)] = reloaded_schedule(schedule)
 
     async def save(self, schedule: Schedule, *, expected_version: int) -> None:
         current = await self.get(schedule.id)
         _require_version("schedule", schedule.id, current.version, expected_version)
         self._check(schedule)
-        self._t.schedules[(schedule.tenant_id, schedule.id)] = schedule
+        self._t.schedules[(schedule.tenant_id, schedule.id)] = reloaded_schedule(schedule)
 
 
 class MemoryRuns(_Scoped):
@@ -676,7 +680,7 @@ class MemoryCalendars(_Scoped):
         self._guard(calendar.tenant_id)
         if self._name_taken(calendar):
             raise Conflict(f"a calendar named {calendar.name!r} already exists", name=calendar.name)
-        self._t.calendars[(calendar.tenant_id, calendar.id)] = calendar
+        self._t.calendars[(calendar.tenant_id, calendar.id)] = reloaded_calendar(calendar)
 
     async def save(self, calendar: Calendar, *, expected_version: int) -> None:
         self._guard(calendar.tenant_id)
@@ -684,7 +688,7 @@ class MemoryCalendars(_Scoped):
         _require_version("calendar", calendar.id, current.version, expected_version)
         if self._name_taken(calendar):
             raise Conflict(f"a calendar named {calendar.name!r} already exists", name=calendar.name)
-        self._t.calendars[(calendar.tenant_id, calendar.id)] = calendar
+        self._t.calendars[(calendar.tenant_id, calendar.id)] = reloaded_calendar(calendar)
 
     async def users(self, calendar_id: CalendarId) -> int:
         return sum(

@@ -14,19 +14,19 @@ from typing import Any
 import asyncpg
 
 from adapters import jsonfast
-from adapters.documents import (
-    calendar_fields,
-    calendar_spec,
-    job_fields,
-    job_spec,
-    require_tenant,
-    schedule_fields,
-    schedule_spec,
+from adapters.postgres.codec import (
+    calendar_document,
+    calendar_from_document,
+    job_document,
+    job_from_document,
+    schedule_document,
+    schedule_from_document,
 )
 from adapters.postgres.outage import StateHook, quiet_pool_retries, translated
 from adapters.postgres.queries import sql
 from adapters.postgres.runs import PgRuns
 from adapters.postgres.tzdata import PgZoneRules
+from adapters.tenancy import require_tenant
 from domain.audit import AuditEntry
 from domain.backfill import Backfill, BackfillRequest
 from domain.calendar import Calendar
@@ -320,14 +320,14 @@ class PgJobs:
 
     @staticmethod
     def _from_row(row: asyncpg.Record) -> Job:
-        return Job(
+        return job_from_document(
+            row["spec"],
             id=JobId(row["id"]),
             tenant_id=TenantId(row["tenant_id"]),
             name=row["name"],
             version=row["version"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
-            **job_fields(row["spec"]),
         )
 
     async def by_name(self, name: str) -> Job:
@@ -349,10 +349,12 @@ class PgJobs:
                 job.tenant_id,
                 job.id,
                 job.name,
-                job_spec(job),
+                job_document(job),
                 job.version,
                 job.created_at,
                 job.updated_at,
+                job.target.kind.value,
+                job.max_concurrency,
             )
         except asyncpg.UniqueViolationError:
             raise Conflict(f"a job named {job.name!r} already exists", name=job.name) from None
@@ -365,10 +367,12 @@ class PgJobs:
                 job.tenant_id,
                 job.id,
                 job.name,
-                job_spec(job),
+                job_document(job),
                 job.version,
                 job.updated_at,
                 expected_version,
+                job.target.kind.value,
+                job.max_concurrency,
             )
         except asyncpg.UniqueViolationError:
             raise Conflict(f"a job named {job.name!r} already exists", name=job.name) from None
@@ -383,14 +387,14 @@ class PgCalendars:
 
     @staticmethod
     def _from_row(row: asyncpg.Record) -> Calendar:
-        return Calendar(
+        return calendar_from_document(
+            row["spec"],
             id=CalendarId(row["id"]),
             tenant_id=TenantId(row["tenant_id"]),
             name=row["name"],
             version=row["version"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
-            **calendar_fields(row["spec"]),
         )
 
     async def get(self, calendar_id: CalendarId) -> Calendar:
@@ -413,7 +417,7 @@ class PgCalendars:
                 calendar.id,
                 calendar.name,
                 calendar.version,
-                calendar_spec(calendar),
+                calendar_document(calendar),
                 calendar.created_at,
                 calendar.updated_at,
             )
@@ -431,7 +435,7 @@ class PgCalendars:
                 calendar.id,
                 calendar.name,
                 calendar.version,
-                calendar_spec(calendar),
+                calendar_document(calendar),
                 calendar.updated_at,
                 expected_version,
             )
@@ -498,7 +502,8 @@ class PgSchedules:
 
     @staticmethod
     def _from_row(row: asyncpg.Record) -> Schedule:
-        return Schedule(
+        return schedule_from_document(
+            row["spec"],
             id=ScheduleId(row["id"]),
             tenant_id=TenantId(row["tenant_id"]),
             name=row["name"],
@@ -510,7 +515,6 @@ class PgSchedules:
             version=row["version"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
-            **schedule_fields(row["spec"]),
         )
 
     def _values(self, schedule: Schedule) -> tuple[Any, ...]:
@@ -521,12 +525,13 @@ class PgSchedules:
             schedule.name,
             schedule.job_id,
             schedule.timing.calendar_id,
-            schedule_spec(schedule),
+            schedule_document(schedule),
             schedule.state.value,
             schedule.next_fire_at,
             schedule.fire_count,
             schedule.system,
             schedule.version,
+            schedule.timing.trigger.kind.value,
         )
 
     async def get(self, schedule_id: ScheduleId) -> Schedule:

@@ -6,11 +6,14 @@
 SELECT set_config('kairos.tenant_id', $1, true);
 
 -- name: insert_job
-INSERT INTO jobs (tenant_id, id, name, spec, version, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7);
+-- target_kind and max_concurrency: the document's fields that SQL filters on, as columns.
+INSERT INTO jobs (tenant_id, id, name, spec, version, created_at, updated_at, target_kind,
+                  max_concurrency)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
 
 -- name: update_job
-UPDATE jobs SET name = $3, spec = $4, version = $5, updated_at = $6
+UPDATE jobs SET name = $3, spec = $4, version = $5, updated_at = $6, target_kind = $8,
+       max_concurrency = $9
 WHERE tenant_id = $1 AND id = $2 AND version = $7;
 
 -- name: get_job
@@ -21,14 +24,16 @@ FROM jobs WHERE id = $1;
 SELECT version FROM jobs WHERE id = $1;
 
 -- name: insert_schedule
+-- trigger_type: the document's field that SQL filters on, as a column.
 INSERT INTO schedules (tenant_id, id, name, job_id, calendar_id, spec, state, next_fire_at,
-                       fire_count, system, version, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13);
+                       fire_count, system, version, trigger_type, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14);
 
 -- name: update_schedule
 UPDATE schedules SET name = $3, job_id = $4, calendar_id = $5, spec = $6, state = $7,
-       next_fire_at = $8, fire_count = $9, system = $10, version = $11, updated_at = $12
-WHERE tenant_id = $1 AND id = $2 AND version = $13;
+       next_fire_at = $8, fire_count = $9, system = $10, version = $11, trigger_type = $12,
+       updated_at = $13
+WHERE tenant_id = $1 AND id = $2 AND version = $14;
 
 -- name: get_schedule
 SELECT tenant_id, id, name, job_id, spec, state, next_fire_at, fire_count, system, version,
@@ -99,7 +104,6 @@ SELECT * FROM run_attempts WHERE run_id = $1 ORDER BY number;
 -- A buffered run waits until every earlier run of its schedule has ended (overlap).
 -- Runs of a job already at its max_concurrency are left out, so they do not fill the
 -- batch; the exact count is re-checked under a per-job lock (``running_counts``).
--- Compared as numeric: no stored value, however large, can make this query fail.
 -- So are runs of a tenant with $3 runs running (NULL: no cap), re-checked under a
 -- per-tenant lock (``running_by_tenant``).
 WITH full_tenants AS (
@@ -121,10 +125,10 @@ WHERE r.status IN ('pending', 'scheduled')
   AND NOT EXISTS (
         SELECT 1 FROM jobs j
         WHERE j.tenant_id = r.tenant_id AND j.id = r.job_id
-          AND jsonb_typeof(j.spec->'max_concurrency') = 'number'
+          AND j.max_concurrency IS NOT NULL
           AND (SELECT count(*) FROM runs x
                WHERE x.tenant_id = r.tenant_id AND x.job_id = r.job_id
-                 AND x.status = 'running') >= (j.spec->>'max_concurrency')::numeric)
+                 AND x.status = 'running') >= j.max_concurrency)
 ORDER BY r.priority DESC, r.available_at
 LIMIT $2
 FOR UPDATE SKIP LOCKED;
@@ -471,7 +475,7 @@ DELETE FROM runs r USING doomed d WHERE r.tenant_id = d.tenant_id AND r.id = d.i
 SELECT tenant_id, id, name, job_id, spec, state, next_fire_at, fire_count, system, version,
        created_at, updated_at
 FROM schedules
-WHERE state = 'enabled' AND (spec -> 'timing' -> 'trigger' ->> 'type') = 'EVENT';
+WHERE state = 'enabled' AND trigger_type = 'EVENT';
 
 -- name: insert_audit
 INSERT INTO audit_log (tenant_id, id, at, actor, method, path, status, before, after)
@@ -493,7 +497,7 @@ WITH s AS (
     FROM schedules WHERE NOT system GROUP BY tenant_id
 ), j AS (
     SELECT tenant_id, count(*) AS jobs FROM jobs
-    WHERE spec #>> '{target,kind}' <> 'SYSTEM' GROUP BY tenant_id
+    WHERE target_kind <> 'SYSTEM' GROUP BY tenant_id
 ), a AS (
     SELECT tenant_id,
            count(*) FILTER (WHERE status = 'running') AS running,

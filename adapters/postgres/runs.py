@@ -9,8 +9,8 @@ from datetime import datetime
 import asyncpg
 
 from adapters import jsonfast
-from adapters.documents import require_tenant
 from adapters.postgres.queries import sql
+from adapters.tenancy import require_tenant
 from domain.errors import LeaseLost, NotFound
 from domain.ids import BackfillId, CalendarId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Priority

@@ -30,7 +30,7 @@ from domain.overlap import ACTIVE, Admission, Decision, admit, admit_overdue
 from domain.planning import PlannedFire, plan
 from domain.ports import Database, HolidayProvider, UnitOfWork
 from domain.quarantine import reason_of
-from domain.run import Run
+from domain.run import NewRun, Run
 from domain.schedule import Schedule
 from service import telemetry
 from service.loops.leadership import LEADER, Fence, fenced
@@ -294,7 +294,7 @@ def _materialise(
     # Each fire starts its own trace: its delivery spans (any process) and its run's
     # events carry it, as a manual trigger's carry the request's.
     with telemetry.span("fire", root=True, attributes=attributes) as current:
-        run, events = Run.materialise(
+        new = NewRun(
             tenant_id=schedule.tenant_id,
             schedule_id=schedule.id,
             job_id=job.id,
@@ -303,16 +303,23 @@ def _materialise(
             max_attempts=job.max_attempts,
             priority=job.priority,
             capability=job.capability,
-            now=now,
             payload=schedule.payload,
             calendar=fire.calendar,
-            skipped_reason=skipped,
-            missed=bool(missed),
-            missed_reason=summary.reason if summary else "misfire",
-            missed_count=summary.count if summary else None,
-            buffered=admission is Admission.BUFFER,
-            waiting_for=waiting,
             traceparent=telemetry.current_traceparent(),
         )
+        buffered = admission is Admission.BUFFER
+        if skipped is not None:
+            run, events = Run.skipped(new, reason=skipped, now=now)
+        elif missed:
+            run, events = Run.missed(
+                new,
+                now=now,
+                reason=summary.reason if summary else "misfire",
+                count=summary.count if summary else None,
+            )
+        elif waiting is not None:
+            run, events = Run.waiting_on_upstream(new, reason=waiting, now=now, buffered=buffered)
+        else:
+            run, events = Run.dispatched(new, now=now, buffered=buffered)
         current.set_attribute("kairos.run_id", str(run.id))
     return run, events

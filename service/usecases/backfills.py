@@ -13,7 +13,7 @@ from domain.ids import BackfillId, TenantId
 from domain.job import Priority
 from domain.planning import PlannedFire, plan
 from domain.ports import Database, HolidayProvider
-from domain.run import Run, RunOrigin, RunStatus
+from domain.run import NewRun, Run, RunOrigin, RunStatus
 from domain.schedule import OverlapPolicy, ScheduleState
 from domain.timing import Timing
 from service import telemetry
@@ -60,22 +60,24 @@ async def start_backfill(
             claimable_at = now + timedelta(seconds=i / PACE)
             old = stored.get(fire.nominal_at)
             if old is None:
-                run, _ = Run.materialise(
-                    tenant_id=schedule.tenant_id,
-                    schedule_id=schedule.id,
-                    job_id=job.id,
-                    nominal_at=fire.nominal_at,
-                    dispatch_at=claimable_at,
-                    max_attempts=job.max_attempts,
-                    priority=Priority.LOW,
-                    capability=job.capability,
+                run, _ = Run.dispatched(
+                    NewRun(
+                        tenant_id=schedule.tenant_id,
+                        schedule_id=schedule.id,
+                        job_id=job.id,
+                        nominal_at=fire.nominal_at,
+                        dispatch_at=claimable_at,
+                        max_attempts=job.max_attempts,
+                        priority=Priority.LOW,
+                        capability=job.capability,
+                        payload=schedule.payload,
+                        calendar=fire.calendar,
+                        origin=RunOrigin.BACKFILL,
+                        backfill_id=request.id,
+                        traceparent=traceparent,
+                    ),
                     now=now,
-                    payload=schedule.payload,
-                    calendar=fire.calendar,
                     buffered=buffered,
-                    origin=RunOrigin.BACKFILL,
-                    backfill_id=request.id,
-                    traceparent=traceparent,
                 )
                 new.append(run)
             elif old.status in _NEVER_RAN:

@@ -26,7 +26,7 @@ from domain.ids import RunId, ScheduleId, TenantId, manual_run_id
 from domain.limits import TenantLimits
 from domain.overlap import Admission, Decision, admit
 from domain.ports import Database, UnitOfWork
-from domain.run import Run, RunOrigin
+from domain.run import NewRun, Run, RunOrigin
 from domain.schedule import OverlapPolicy, Schedule, ScheduleState
 from service import telemetry
 
@@ -114,7 +114,7 @@ async def fire_now(
             events += more
     nominal = nominal_at or now
     for _ in range(_NOMINAL_TRIES):
-        run, run_events = Run.materialise(
+        new = NewRun(
             tenant_id=tenant_id,
             schedule_id=schedule_id,
             job_id=job.id,
@@ -123,16 +123,17 @@ async def fire_now(
             max_attempts=job.max_attempts,
             priority=job.priority,
             capability=job.capability,
-            now=now,
             payload={**schedule.payload, **(payload or {})},
-            skipped_reason=(skip_reason or SkipReason.OVERLAP.value)
-            if decision.admission is Admission.SKIP
-            else None,
-            buffered=decision.admission is Admission.BUFFER,
             origin=origin,
             run_id=run_id,
             traceparent=telemetry.current_traceparent(),
         )
+        if decision.admission is Admission.SKIP:
+            reason = skip_reason or SkipReason.OVERLAP.value
+            run, run_events = Run.skipped(new, reason=reason, now=now)
+        else:
+            buffered = decision.admission is Admission.BUFFER
+            run, run_events = Run.dispatched(new, now=now, buffered=buffered)
         if await tx.runs.add_many([run]):
             break
         if run_id is not None:  # the same key, sent twice at once: the other won

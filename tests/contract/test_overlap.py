@@ -11,7 +11,7 @@ import pytest
 
 from domain.ids import ScheduleId, WorkerId, run_id_for
 from domain.job import Priority
-from domain.run import Outcome, Run, RunStatus
+from domain.run import NewRun, Outcome, Run, RunStatus
 from domain.schedule import OverlapPolicy, Schedule
 from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger
@@ -112,17 +112,19 @@ async def test_a_catch_up_behind_a_run_still_active_meets_it_as_fires_on_time_do
     time, so skip skips them all and buffer_one buffers one."""
     schedule = await minutely(subject, policy)
     assert schedule.next_fire_at is not None
-    before, _ = Run.materialise(
-        tenant_id=ACME,
-        schedule_id=schedule.id,
-        job_id=schedule.job_id,
-        nominal_at=schedule.next_fire_at - MINUTE,
-        dispatch_at=schedule.next_fire_at - MINUTE,
-        max_attempts=1,
-        priority=Priority.NORMAL,
-        capability="EVENT",
+    before, _ = Run.dispatched(
+        NewRun(
+            tenant_id=ACME,
+            schedule_id=schedule.id,
+            job_id=schedule.job_id,
+            nominal_at=schedule.next_fire_at - MINUTE,
+            dispatch_at=schedule.next_fire_at - MINUTE,
+            max_attempts=1,
+            priority=Priority.NORMAL,
+            capability="EVENT",
+            payload={},
+        ),
         now=schedule.next_fire_at - MINUTE,
-        payload={},
     )
     async with subject.db.transaction(ACME) as tx:
         assert await tx.runs.add_many([before]) == 1

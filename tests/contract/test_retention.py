@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from domain.errors import Forbidden
-from domain.ids import ScheduleId
+from domain.ids import JobId, ScheduleId
 from domain.job import Priority, TargetKind
 from domain.ports import RunFilter
-from domain.run import Run, RunStatus
+from domain.run import NewRun, Run, RunStatus
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from service.usecases.retention import NAME, RetentionPolicy, SystemTasks, purge
@@ -24,17 +24,19 @@ from tests.contract.support import Subject
 DAY = timedelta(days=1)
 
 
-def old_run(schedule_id: ScheduleId, job_id: object, nominal: object, status: RunStatus) -> Run:
-    run, _ = Run.materialise(
-        tenant_id=ACME,
-        schedule_id=schedule_id,
-        job_id=job_id,  # type: ignore[arg-type]
-        nominal_at=nominal,  # type: ignore[arg-type]
-        dispatch_at=nominal,  # type: ignore[arg-type]
-        max_attempts=1,
-        priority=Priority.NORMAL,
-        capability="EVENT",
-        now=nominal,  # type: ignore[arg-type]
+def old_run(schedule_id: ScheduleId, job_id: JobId, nominal: datetime, status: RunStatus) -> Run:
+    run, _ = Run.dispatched(
+        NewRun(
+            tenant_id=ACME,
+            schedule_id=schedule_id,
+            job_id=job_id,
+            nominal_at=nominal,
+            dispatch_at=nominal,
+            max_attempts=1,
+            priority=Priority.NORMAL,
+            capability="EVENT",
+        ),
+        now=nominal,
     )
     return replace(run, status=status)
 

@@ -15,7 +15,7 @@ from domain.events import DomainEvent, EventType
 from domain.ids import ScheduleId, TenantId, WorkerId
 from domain.job import Job, Priority
 from domain.ports import RunFilter
-from domain.run import Outcome, Run, RunStatus
+from domain.run import NewRun, Outcome, Run, RunStatus
 from service.usecases import runs as use
 from tests.builders import ACME, GLOBEX, job, leading
 from tests.contract.support import Subject
@@ -36,17 +36,19 @@ def fire(
     schedule: ScheduleId | None = None,
     nominal: datetime | None = None,
 ) -> Run:
-    run, _ = Run.materialise(
-        tenant_id=j.tenant_id,
-        schedule_id=schedule or ScheduleId(uuid.uuid4()),
-        job_id=j.id,
-        nominal_at=nominal or at,
-        dispatch_at=at,
-        max_attempts=j.max_attempts,
-        priority=priority,
-        capability=capability,
+    run, _ = Run.dispatched(
+        NewRun(
+            tenant_id=j.tenant_id,
+            schedule_id=schedule or ScheduleId(uuid.uuid4()),
+            job_id=j.id,
+            nominal_at=nominal or at,
+            dispatch_at=at,
+            max_attempts=j.max_attempts,
+            priority=priority,
+            capability=capability,
+            payload={"n": 1},
+        ),
         now=PAST,
-        payload={"n": 1},
     )
     return run
 
@@ -206,15 +208,17 @@ async def test_stale_tokens_are_refused(subject: Subject) -> None:
             run_id=run.id,
             token="0" * 32,
         )
-    stale = Run.materialise(
-        tenant_id=ACME,
-        schedule_id=run.schedule_id,
-        job_id=j.id,
-        nominal_at=run.nominal_at,
-        dispatch_at=run.dispatch_at,
-        max_attempts=1,
-        priority=Priority.NORMAL,
-        capability="EVENT",
+    stale = Run.dispatched(
+        NewRun(
+            tenant_id=ACME,
+            schedule_id=run.schedule_id,
+            job_id=j.id,
+            nominal_at=run.nominal_at,
+            dispatch_at=run.dispatch_at,
+            max_attempts=1,
+            priority=Priority.NORMAL,
+            capability="EVENT",
+        ),
         now=PAST,
     )[0]
     with pytest.raises(LeaseLost):

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.errors import NotFound
-from domain.ids import ScheduleId, WorkerId
+from domain.ids import JobId, ScheduleId, WorkerId
 from domain.job import Priority
-from domain.run import Run
+from domain.run import NewRun, Run
 from service.usecases.runs import run_stats
 from tests.builders import ACME, job
 from tests.contract.support import Subject
@@ -21,16 +21,18 @@ S = timedelta(seconds=1)
 W = WorkerId(uuid.UUID(int=3))
 
 
-def fire(schedule: ScheduleId, job_id: object, nominal: datetime, attempts: int = 1) -> Run:
-    run, _ = Run.materialise(
-        tenant_id=ACME,
-        schedule_id=schedule,
-        job_id=job_id,  # type: ignore[arg-type]
-        nominal_at=nominal,
-        dispatch_at=nominal,
-        max_attempts=attempts,
-        priority=Priority.NORMAL,
-        capability="EVENT",
+def fire(schedule: ScheduleId, job_id: JobId, nominal: datetime, attempts: int = 1) -> Run:
+    run, _ = Run.dispatched(
+        NewRun(
+            tenant_id=ACME,
+            schedule_id=schedule,
+            job_id=job_id,
+            nominal_at=nominal,
+            dispatch_at=nominal,
+            max_attempts=attempts,
+            priority=Priority.NORMAL,
+            capability="EVENT",
+        ),
         now=nominal,
     )
     return run

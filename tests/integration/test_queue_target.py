@@ -16,7 +16,7 @@ from adapters.nats.queue_target import QueueLimits, QueueTarget, stream_name
 from domain.errors import ExecutionFailed
 from domain.ids import JobId, ScheduleId, TenantId, WorkerId, new_id
 from domain.job import Job, Priority, Target, TargetKind
-from domain.run import Run
+from domain.run import NewRun, Run
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -33,17 +33,19 @@ def job(tenant: str, queue: str = "reports") -> Job:
 
 
 def running(j: Job, minute: int) -> Run:
-    run, _ = Run.materialise(
-        tenant_id=j.tenant_id,
-        schedule_id=ScheduleId(new_id()),
-        job_id=j.id,
-        nominal_at=NOW + timedelta(minutes=minute),
-        dispatch_at=NOW,
-        max_attempts=3,
-        priority=Priority.NORMAL,
-        capability="QUEUE",
+    run, _ = Run.dispatched(
+        NewRun(
+            tenant_id=j.tenant_id,
+            schedule_id=ScheduleId(new_id()),
+            job_id=j.id,
+            nominal_at=NOW + timedelta(minutes=minute),
+            dispatch_at=NOW,
+            max_attempts=3,
+            priority=Priority.NORMAL,
+            capability="QUEUE",
+            payload={"n": minute},
+        ),
         now=NOW,
-        payload={"n": minute},
     )
     started, _ = run.start(worker_id=WorkerId(new_id()), token=1, lease_until=NOW, now=NOW)
     return started

@@ -12,7 +12,7 @@ from domain.errors import InvalidRequest, InvalidSchedule, InvalidTransition, Le
 from domain.events import EventType
 from domain.ids import JobId, ScheduleId, TenantId, WorkerId, run_id_for
 from domain.job import Backoff, BackoffKind, Priority
-from domain.run import Outcome, Run, RunStatus
+from domain.run import NewRun, Outcome, Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
 from domain.worker import Worker, WorkerState
 from tests.builders import cron, utc
@@ -77,15 +77,17 @@ def test_completed_schedule_cannot_resume_and_advance_counts_fires() -> None:
 
 
 def new_run(max_attempts: int = 2) -> Run:
-    run, events = Run.materialise(
-        tenant_id=TENANT,
-        schedule_id=ScheduleId(uuid.UUID(int=1)),
-        job_id=JobId(uuid.UUID(int=2)),
-        nominal_at=T0,
-        dispatch_at=T0,
-        max_attempts=max_attempts,
-        priority=Priority.HIGH,
-        capability="EVENT",
+    run, events = Run.dispatched(
+        NewRun(
+            tenant_id=TENANT,
+            schedule_id=ScheduleId(uuid.UUID(int=1)),
+            job_id=JobId(uuid.UUID(int=2)),
+            nominal_at=T0,
+            dispatch_at=T0,
+            max_attempts=max_attempts,
+            priority=Priority.HIGH,
+            capability="EVENT",
+        ),
         now=T0,
     )
     assert events == []
@@ -128,17 +130,19 @@ def test_run_retries_then_dies_and_rejects_stale_tokens() -> None:
 
 def test_skipped_and_missed_runs_are_terminal_with_events() -> None:
     """A skipped fire is a run with status skipped, reason, and a run.skipped event."""
-    run, events = Run.materialise(
-        tenant_id=TENANT,
-        schedule_id=ScheduleId(uuid.UUID(int=1)),
-        job_id=JobId(uuid.UUID(int=2)),
-        nominal_at=T0,
-        dispatch_at=T0,
-        max_attempts=1,
-        priority=Priority.NORMAL,
-        capability="EVENT",
+    run, events = Run.skipped(
+        NewRun(
+            tenant_id=TENANT,
+            schedule_id=ScheduleId(uuid.UUID(int=1)),
+            job_id=JobId(uuid.UUID(int=2)),
+            nominal_at=T0,
+            dispatch_at=T0,
+            max_attempts=1,
+            priority=Priority.NORMAL,
+            capability="EVENT",
+        ),
         now=T0,
-        skipped_reason="dst_gap",
+        reason="dst_gap",
     )
     assert (run.status, run.reason, run.terminal) == (RunStatus.SKIPPED, "dst_gap", True)
     assert [e.type for e in events] == [EventType.RUN_SKIPPED]
@@ -233,15 +237,17 @@ def test_an_attempt_our_broker_refused_does_not_use_up_the_budget() -> None:
     """A run on its last attempt whose message Kairos' own broker refused goes back to
     pending with one more attempt; an ordinary failure on the last attempt is dead."""
     worker = WorkerId(uuid.uuid4())
-    run = Run.materialise(
-        tenant_id=TenantId("acme"),
-        schedule_id=ScheduleId(uuid.uuid4()),
-        job_id=JobId(uuid.uuid4()),
-        nominal_at=T0,
-        dispatch_at=T0,
-        max_attempts=1,
-        priority=Priority.NORMAL,
-        capability="EVENT",
+    run = Run.dispatched(
+        NewRun(
+            tenant_id=TenantId("acme"),
+            schedule_id=ScheduleId(uuid.uuid4()),
+            job_id=JobId(uuid.uuid4()),
+            nominal_at=T0,
+            dispatch_at=T0,
+            max_attempts=1,
+            priority=Priority.NORMAL,
+            capability="EVENT",
+        ),
         now=T0,
     )[0]
     started, _ = run.start(worker_id=worker, token=1, lease_until=T0 + timedelta(seconds=9), now=T0)

@@ -12,7 +12,7 @@ from adapters.memory.database import MemoryDatabase
 from domain.errors import ExecutionFailed
 from domain.ids import JobId, ScheduleId, TenantId
 from domain.job import Backoff, BackoffKind, Job, Target, TargetKind
-from domain.run import Run, RunStatus
+from domain.run import NewRun, Run, RunStatus
 from service.loops.worker_pool import WorkerPool
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -48,15 +48,17 @@ async def setup(clock: FakeClock, max_attempts: int) -> tuple[MemoryDatabase, Ru
         created_at=T0,
         updated_at=T0,
     )
-    run, _ = Run.materialise(
-        tenant_id=ACME,
-        schedule_id=ScheduleId(uuid.uuid4()),
-        job_id=job.id,
-        nominal_at=T0,
-        dispatch_at=T0,
-        max_attempts=job.max_attempts,
-        priority=job.priority,
-        capability="EVENT",
+    run, _ = Run.dispatched(
+        NewRun(
+            tenant_id=ACME,
+            schedule_id=ScheduleId(uuid.uuid4()),
+            job_id=job.id,
+            nominal_at=T0,
+            dispatch_at=T0,
+            max_attempts=job.max_attempts,
+            priority=job.priority,
+            capability="EVENT",
+        ),
         now=T0,
     )
     async with db.transaction(ACME) as tx:
@@ -188,17 +190,19 @@ async def test_a_batch_capable_target_gets_the_claimed_runs_together() -> None:
     clock = FakeClock(T0)
     db, first = await setup(clock, max_attempts=1)
     others = [
-        Run.materialise(
-            tenant_id=ACME,
-            schedule_id=ScheduleId(uuid.uuid4()),
-            job_id=first.job_id,
-            nominal_at=T0,
-            dispatch_at=T0,
-            max_attempts=1,
-            priority=first.priority,
-            capability="EVENT",
+        Run.dispatched(
+            NewRun(
+                tenant_id=ACME,
+                schedule_id=ScheduleId(uuid.uuid4()),
+                job_id=first.job_id,
+                nominal_at=T0,
+                dispatch_at=T0,
+                max_attempts=1,
+                priority=first.priority,
+                capability="EVENT",
+                payload={"fail": fail},
+            ),
             now=T0,
-            payload={"fail": fail},
         )[0]
         for fail in (True, False)
     ]
