@@ -72,7 +72,7 @@ class Schedule:
     overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
     max_buffered: int = 100
     # Upstream schedules whose run for the same period must succeed first
-    # (docs/semantics.md §9; the period rule is in ``domain.dependencies``).
+    # (docs/semantics.md, *Run lifecycle*; the period rule is in ``domain.dependencies``).
     depends_on: tuple[ScheduleId, ...] = ()
     state: ScheduleState = ScheduleState.ENABLED
     # Why Kairos itself paused it (a target gone, a stored form it cannot plan), if so.

@@ -1,4 +1,4 @@
-"""Overlap policies (docs/semantics.md §8) in the materialiser and the claim, over memory
+"""Overlap policies (docs/semantics.md, *Overlap*) in the materialiser and the claim, over memory
 and Postgres."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Missed fires on real servers: every replica stops across several due fires of
 every-second schedules, a replica starts again, and each policy's records account for
-exactly the fires the rule defines (docs/semantics.md §7)."""
+exactly the fires the rule defines (docs/semantics.md, *Misfires*)."""
 
 from __future__ import annotations
 

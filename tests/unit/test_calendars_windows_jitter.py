@@ -1,4 +1,5 @@
-"""Calendars, execution windows and jitter (docs/semantics.md §4 and §5)."""
+"""Calendars, execution windows and jitter (docs/semantics.md, *Calendars and windows*
+and *Jitter*)."""
 
 from __future__ import annotations
 

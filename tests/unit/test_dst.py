@@ -1,4 +1,5 @@
-"""DST rules of docs/semantics.md §3: periodic rules on absolute time, fixed rules once per date."""
+"""DST rules of docs/semantics.md, *Daylight saving time*: periodic rules on absolute
+time, fixed rules once per date."""
 
 from __future__ import annotations
 
