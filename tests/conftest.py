@@ -2,10 +2,12 @@
 
 The real servers (tests/servers.py) are available to every suite that asks for them and
 start only when a test does. Every test that needs one is marked ``integration`` here, by
-where it lives and by what it asks for, so ``pytest -m "not integration"`` (``make unit``)
-runs the memory adapters alone and starts no server (generated-request fuzzing is
-marked ``fuzz`` and left to ``make fuzz`` and the whole suite); a server fixture requested by an
-unmarked test fails that test rather than start (see ``tests.servers.require_integration``).
+where it lives, the fixtures it uses and the backend it is parametrised over, so
+``pytest -m "not integration"`` (``make unit``) runs the memory adapters alone. A server
+fixture requested by an unmarked test fails that test instead of starting
+(``tests.servers.require_integration``), so the fast subset never starts a server.
+Generated-request fuzzing (schemathesis) is marked ``fuzz``: ``make unit`` leaves it to
+``make fuzz`` and the whole suite.
 """
 
 from __future__ import annotations
