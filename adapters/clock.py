@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 
@@ -10,3 +11,6 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)  # noqa: TID251 - the one place that may read the wall clock
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(seconds, 0.0))

@@ -14,7 +14,15 @@ from adapters.memory.publisher import RecordingPublisher
 from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase
-from domain.ports import Clock, Database, EventPublisher, HolidayProvider, TargetExecutor
+from adapters.postgres.notifications import PostgresChangeFeed
+from domain.ports import (
+    ChangeFeed,
+    Clock,
+    Database,
+    EventPublisher,
+    HolidayProvider,
+    TargetExecutor,
+)
 
 
 def _conforms(
@@ -27,10 +35,12 @@ def _conforms(
     system_clock: SystemClock,
     fake_clock: FakeClock,
     holidays: LibraryHolidayProvider,
+    change_feed: PostgresChangeFeed,
 ) -> None:
     databases: list[Database] = [postgres, memory]
     publishers: list[EventPublisher] = [jetstream, recording]
     executors: list[TargetExecutor] = [event_target]
     clocks: list[Clock] = [system_clock, fake_clock]
     holiday_providers: list[HolidayProvider] = [holidays]
-    del databases, publishers, executors, clocks, holiday_providers
+    feeds: list[ChangeFeed] = [change_feed]
+    del databases, publishers, executors, clocks, holiday_providers, feeds

@@ -18,9 +18,8 @@ from prometheus_client import (
     generate_latest,
 )
 
-from domain.ports import Database
+from domain.ports import LEADER, Database
 from domain.zones import tzdata_version
-from service.loops.materialiser import LEADER
 
 LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600)
 LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)

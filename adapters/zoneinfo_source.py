@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib.resources
 import os
 import zoneinfo
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -135,9 +134,10 @@ class DirectoryZoneSource:
 ZoneSourceKind = SystemZoneSource | PackageZoneSource | DirectoryZoneSource
 
 
-def zone_source_from_env(environ: Mapping[str, str]) -> ZoneSourceKind:
-    """``KAIROS_ZONEINFO`` (see the module doc); a bad value stops the process here."""
-    value = environ.get("KAIROS_ZONEINFO", "").strip() or "system"
+def zone_source_named(setting: str) -> ZoneSourceKind:
+    """The source ``KAIROS_ZONEINFO`` names (see the module doc): ``system``,
+    ``package`` or a directory; a bad value stops the process here."""
+    value = setting.strip() or "system"
     if value == "system":
         return SystemZoneSource()
     if value == "package":

@@ -47,6 +47,7 @@ from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import STREAM, JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.postgres.migrate import migrate
+from adapters.postgres.notifications import PostgresChangeFeed
 from bench.floor import run_floor
 from domain.ids import JobId, ScheduleId, TenantId, new_id
 from domain.job import Job, Target, TargetKind
@@ -105,7 +106,7 @@ async def run_scheduler(
         {TargetKind.EVENT: EventTarget(nc)},
         SystemClock(),
         SchedulerSettings(worker_capacity=CAPACITY if pool else 0),
-        listen_dsn=dsn,
+        changes=PostgresChangeFeed(dsn),
     )
     ready = asyncio.Event()
     task = asyncio.create_task(app.run(stop, ready))

@@ -40,6 +40,7 @@ from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.postgres.migrate import migrate
+from adapters.postgres.notifications import PostgresChangeFeed
 from domain.ids import JobId, ScheduleId, TenantId, new_id
 from domain.job import Job, Target, TargetKind
 from domain.schedule import Schedule
@@ -61,7 +62,7 @@ async def replica(dsn: str, nats_url: str, name: str) -> None:
         {TargetKind.EVENT: EventTarget(nc)},
         SystemClock(),
         SchedulerSettings(replica=name, worker_capacity=16),
-        listen_dsn=dsn,
+        changes=PostgresChangeFeed(dsn),
     )
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

@@ -88,6 +88,17 @@ class Unavailable(DomainError):
     code = "UNAVAILABLE"
 
 
+class StorageError(RuntimeError):
+    """The database answered with an error that is neither the caller's (those are
+    ``DomainError``) nor an outage (``DependencyUnavailable``): a role without a
+    right, a lock or statement timeout, a failed migration. Adapters raise it in place
+    of their driver's errors; ``sqlstate`` is the server's code when it gave one."""
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
 class DependencyUnavailable(ConnectionError):
     """PostgreSQL or NATS cannot be reached right now (refused, reset, restarting, the
     connection dropped): a transient condition, to be waited out and retried.

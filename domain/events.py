@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -82,3 +82,11 @@ class DomainEvent:
     def with_data(self, **more: Any) -> DomainEvent:
         """The same event (same id) with more fields in its data."""
         return replace(self, data={**self.data, **more})
+
+
+def traced(events: Sequence[DomainEvent], traceparent: str | None) -> Sequence[DomainEvent]:
+    """The events, those without a trace context given ``traceparent`` (the request,
+    fire or delivery that made them): what the outbox stores with each event."""
+    if traceparent is None or all(event.traceparent for event in events):
+        return events
+    return [e if e.traceparent else replace(e, traceparent=traceparent) for e in events]

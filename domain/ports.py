@@ -7,11 +7,11 @@ without inheriting. Each docstring says what the method raises.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from domain.audit import AuditEntry
 from domain.backfill import Backfill
@@ -58,10 +58,39 @@ class RunStats:
 
 
 class Clock(Protocol):
-    """The only source of "now" for the service (tests use a fake that can advance)."""
+    """The only source of "now" for the service, and of its waits: the loops sleep on
+    it, so a test steps them with a fake clock instead of waiting for real time."""
 
     def now(self) -> datetime:
         """The current instant, timezone-aware UTC."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Return once ``seconds`` of this clock's time have passed (at once for 0 or
+        less). Cancellable."""
+        ...
+
+
+# What changed, as a change feed reports it: schedules (a fire may be due sooner),
+# the outbox (events to relay), or "all" after the feed (re)connected, since what
+# changed while it was away was not reported.
+Change = Literal["schedules", "outbox", "all"]
+
+
+class ChangeFeed(Protocol):
+    """Wake-ups for the scheduler's loops when committed data changes (PostgreSQL:
+    LISTEN/NOTIFY). A feed only shortens waits: the loops poll while it is not
+    listening, so nothing is lost with it, only later."""
+
+    @property
+    def listening(self) -> bool:
+        """Whether changes are reported now (connected and listening)."""
+        ...
+
+    async def follow(self, on_change: Callable[[Change], None]) -> None:
+        """Call ``on_change`` for each change and with ``"all"`` after every (re)connection,
+        until cancelled. A lost connection is opened again with backoff; an outage never
+        raises here (it is logged once, and ``listening`` is False meanwhile)."""
         ...
 
 
@@ -135,6 +164,11 @@ class LeaseState:
     holder: str
     epoch: int
     live: bool
+
+
+# The lease the scheduler's replicas campaign for (its holder materialises, rescues
+# and relays): its name in ``leader_leases``.
+LEADER = "scheduler"
 
 
 class LeaderLease(Protocol):
@@ -233,8 +267,10 @@ class JobRepository(Protocol):
 
 
 class EventOutbox(Protocol):
-    async def append(self, events: Sequence[DomainEvent]) -> None:
-        """Store events in the current unit of work (same transaction as the change).
+    async def append(self, events: Sequence[DomainEvent], *, traceparent: str | None) -> None:
+        """Store events in the current unit of work (same transaction as the change),
+        those without a trace context given ``traceparent`` (the caller's: the request,
+        fire or delivery that made them; None: no trace).
 
         Appending an event whose id is already stored is a no-op (ids are derived from
         the decision, so a retried decision does not duplicate its events).

@@ -1,6 +1,7 @@
 """What the loops report for metrics (``/metrics``), behind a narrow protocol so the
-service layer does not know Prometheus. ``kairos serve`` installs the Prometheus
-adapter (``adapters/metrics.py``); by default nothing is recorded.
+service layer does not know Prometheus. The composition root builds the Prometheus
+adapter (``adapters/metrics.py``) and hands it to each loop and use case that reports;
+one not given metrics reports to ``NO_METRICS`` (nothing is recorded).
 
 Traces go through the OpenTelemetry API (a no-op until ``adapters/tracing.py``
 configures the SDK): ``span`` opens one, continuing a stored ``traceparent``;
@@ -12,13 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any, Protocol
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
-
-from domain.events import DomainEvent
 
 _tracer = trace.get_tracer("kairos")
 
@@ -48,17 +46,6 @@ def span(
         yield current
 
 
-def traced(events: Sequence[DomainEvent]) -> Sequence[DomainEvent]:
-    """The events, those without a trace context given the current one (the request,
-    fire or delivery that made them): what the outbox stores with each event."""
-    if all(event.traceparent for event in events):
-        return events
-    current = current_traceparent()
-    if current is None:
-        return events
-    return [e if e.traceparent else replace(e, traceparent=current) for e in events]
-
-
 def inject(headers: MutableMapping[str, str]) -> None:
     """Add the current trace context (``traceparent``) to outgoing headers."""
     propagate.inject(headers)
@@ -84,7 +71,9 @@ class Metrics(Protocol):
     def leader(self, epoch: int | None) -> None: ...
 
 
-class _Nothing:
+class NoMetrics:
+    """Records nothing: what a loop or use case reports to unless given metrics."""
+
     def fires(self, count: int) -> None:
         return None
 
@@ -107,14 +96,4 @@ class _Nothing:
         return None
 
 
-_current: Metrics = _Nothing()
-
-
-def use(metrics: Metrics) -> None:
-    """Install the process's metrics (the composition root does, once)."""
-    global _current  # noqa: PLW0603 (one per process, like a logger)
-    _current = metrics
-
-
-def metrics() -> Metrics:
-    return _current
+NO_METRICS: Metrics = NoMetrics()

@@ -13,12 +13,12 @@ from domain.firing import FoldPolicy, GapPolicy
 from domain.ids import JobId, ScheduleId, TenantId, new_id
 from domain.job import Backoff, BackoffKind, Job, Priority, Target, TargetKind
 from domain.planning import PlannedFire, plan
-from domain.ports import Database
+from domain.ports import LEADER, Database
 from domain.schedule import OverlapPolicy, Schedule
 from domain.timing import DstPolicy, Timing, WindowPolicy
 from domain.triggers import CronTrigger, RRuleTrigger
 from domain.windows import ExecutionWindow
-from service.loops.leadership import LEADER, Fence, acquire
+from service.loops.leadership import Fence, acquire
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ACME = TenantId("acme")

@@ -76,6 +76,7 @@ from service.specs import (
     trigger_options,
     worker_registration,
 )
+from service.telemetry import NO_METRICS
 from service.usecases import backfills, calendars, jobs, runs, schedules, tzdata, usage
 from service.usecases import manual_triggers as triggers
 from service.usecases import worker_registry as workers
@@ -802,6 +803,7 @@ def create_app(
                 limit=int(limit),
                 lease=lease,
                 max_running=quotas.max_running,
+                metrics=metrics or NO_METRICS,
             )
             if claimed is None:
                 return {"runs": [], "drain": True}

@@ -37,6 +37,7 @@ from domain.ports import Clock, SecretBox
 from domain.run import Run
 from domain.targets import MAX_HTTP_TIMEOUT, HttpTarget
 from service import telemetry
+from service.telemetry import NO_METRICS, Metrics
 
 BODY_KEPT = 1024  # characters of the answer kept on the attempt
 BODY_READ = 64 * 1024  # bytes read at most (the rest is not waited for)
@@ -53,8 +54,10 @@ class HttpTargetExecutor:
         *,
         allow: Sequence[Network] = (),
         resolve: Resolver = system_resolver,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self._box = box
+        self._metrics = metrics
         self._clock = clock
         self._allow = tuple(allow)
         self._resolve = resolve
@@ -107,15 +110,15 @@ class HttpTargetExecutor:
             finally:
                 await response.aclose()
         except httpx.TimeoutException:
-            telemetry.metrics().delivery("HTTP", "timeout", time.perf_counter() - started)
+            self._metrics.delivery("HTTP", "timeout", time.perf_counter() - started)
             raise ExecutionFailed(
                 f"TIMEOUT: {host} gave no answer within {target.timeout.total_seconds():g}s"
             ) from None
         except httpx.HTTPError as exc:
-            telemetry.metrics().delivery("HTTP", "error", time.perf_counter() - started)
+            self._metrics.delivery("HTTP", "error", time.perf_counter() - started)
             raise ExecutionFailed(f"request to {host} failed: {type(exc).__name__}") from None
         elapsed = time.perf_counter() - started
-        telemetry.metrics().delivery("HTTP", f"{response.status_code // 100}xx", elapsed)
+        self._metrics.delivery("HTTP", f"{response.status_code // 100}xx", elapsed)
         detail = {
             "status": response.status_code,
             "latency_ms": round(elapsed * 1000, 1),

@@ -27,7 +27,7 @@ from domain.audit import AuditEntry
 from domain.backfill import Backfill
 from domain.calendar import Calendar
 from domain.errors import Conflict, LeaseLost, NotFound, NotLeader
-from domain.events import DomainEvent
+from domain.events import DomainEvent, traced
 from domain.ids import (
     SYSTEM_TENANT,
     BackfillId,
@@ -56,7 +56,6 @@ from domain.triggers import EventTrigger
 from domain.tzdata import Replan
 from domain.usage import TenantUsage
 from domain.worker import Worker, WorkerState
-from service import telemetry
 
 _CLAIMABLE = (RunStatus.PENDING, RunStatus.SCHEDULED)
 
@@ -852,8 +851,8 @@ class MemoryOutbox(_Scoped):
     async def count(self) -> int:
         return len(await self.pending(1_000_000))
 
-    async def append(self, events: Sequence[DomainEvent]) -> None:
-        events = telemetry.traced(events)
+    async def append(self, events: Sequence[DomainEvent], *, traceparent: str | None) -> None:
+        events = traced(events, traceparent)
         for event in events:
             if self._tenant is not None and event.tenant_id != self._tenant:
                 raise ValueError(f"event {event.id} belongs to tenant {event.tenant_id}")

@@ -15,7 +15,6 @@ import contextlib
 import logging
 from datetime import UTC, timedelta
 
-import asyncpg
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
@@ -23,7 +22,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from nats.js.client import JetStreamContext
 
 from adapters.nats import streams
-from domain.errors import DomainError
+from domain.errors import DomainError, StorageError
 from domain.ports import Database
 from service import telemetry
 from service.loops.resilience import Loops, supervise
@@ -116,7 +115,7 @@ class EventTriggerConsumer:
                 await on_message(self._db, message)
         except DomainError as exc:  # a malformed tenant or the like: it will never fit
             log.warning("event on %s dropped: %s", msg.subject, exc)
-        except (OSError, ConnectionError, asyncpg.PostgresError) as exc:
+        except (OSError, StorageError) as exc:  # an outage, a lock timeout: try again later
             log.warning("event on %s not handled yet: %s", msg.subject, exc)
             await msg.nak(delay=1)
             return

@@ -16,7 +16,6 @@ import logging
 import uuid
 from typing import Any
 
-import asyncpg
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -61,7 +60,7 @@ class TriggerResponder:
                 answer = await self.answer(msg.subject, msg.data, headers)
         except DomainError as exc:
             answer = error_body(exc.code, exc.message, exc.details)
-        except (OSError, ConnectionError, asyncpg.PostgresConnectionError) as exc:
+        except OSError as exc:  # DependencyUnavailable (a ConnectionError): the database is down
             answer = error_body("UNAVAILABLE", f"the database is unavailable: {exc}")
         except Exception:
             error_id = str(uuid.uuid4())

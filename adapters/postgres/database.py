@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,7 +31,7 @@ from domain.audit import AuditEntry
 from domain.backfill import Backfill, BackfillRequest
 from domain.calendar import Calendar
 from domain.errors import Conflict, NotFound, NotLeader
-from domain.events import DomainEvent, EventType
+from domain.events import DomainEvent, EventType, traced
 from domain.ids import BackfillId, CalendarId, EventId, JobId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
 from domain.ports import Keyset, LeaseState, OutboxRecord
@@ -41,7 +41,6 @@ from domain.schedule import OverlapPolicy, Schedule, ScheduleState
 from domain.usage import TenantUsage
 from domain.worker import MISSED_HEARTBEATS_OFFLINE, Worker, WorkerState
 from domain.zones import tzdata_version
-from service import telemetry
 
 log = logging.getLogger("kairos.postgres")
 
@@ -92,37 +91,6 @@ class SessionLimits:
             settings["tcp_keepalives_count"] = str(self.keepalive_count)
         return settings
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> SessionLimits:
-        """``KAIROS_PG_STATEMENT_TIMEOUT``, ``KAIROS_PG_LOCK_TIMEOUT``,
-        ``KAIROS_PG_IDLE_IN_TRANSACTION_TIMEOUT``, ``KAIROS_PG_KEEPALIVE_IDLE``,
-        ``KAIROS_PG_KEEPALIVE_INTERVAL``, ``KAIROS_PG_TCP_USER_TIMEOUT`` (seconds, 0: the
-        server's setting) and ``KAIROS_PG_KEEPALIVE_COUNT``."""
-        default = cls()
-
-        def seconds(name: str, fallback: timedelta | None) -> timedelta | None:
-            raw = environ.get(f"KAIROS_PG_{name}")
-            if raw is None:
-                return fallback
-            try:
-                value = float(raw)
-            except ValueError:
-                raise ValueError(f"KAIROS_PG_{name} must be seconds, not {raw!r}") from None
-            if value < 0:
-                raise ValueError(f"KAIROS_PG_{name} must not be negative")
-            return timedelta(seconds=value) if value else None
-
-        count = environ.get("KAIROS_PG_KEEPALIVE_COUNT")
-        return cls(
-            statement_timeout=seconds("STATEMENT_TIMEOUT", default.statement_timeout),
-            lock_timeout=seconds("LOCK_TIMEOUT", default.lock_timeout),
-            idle_in_transaction=seconds("IDLE_IN_TRANSACTION_TIMEOUT", default.idle_in_transaction),
-            keepalive_idle=seconds("KEEPALIVE_IDLE", default.keepalive_idle),
-            keepalive_interval=seconds("KEEPALIVE_INTERVAL", default.keepalive_interval),
-            keepalive_count=default.keepalive_count if count is None else int(count) or None,
-            tcp_user_timeout=seconds("TCP_USER_TIMEOUT", default.tcp_user_timeout),
-        )
-
 
 async def create_pool(
     dsn: str,
@@ -132,23 +100,35 @@ async def create_pool(
     limits: SessionLimits | None = None,
     name: str = "kairos",
 ) -> asyncpg.Pool:
-    """``name`` is the sessions' ``application_name``: which pool a connection in
+    """Raises ``DependencyUnavailable`` when no server answers, ``StorageError`` when
+    it refuses the sessions (a role without login, a pooler refusing their settings).
+    ``name`` is the sessions' ``application_name``: which pool a connection in
     ``pg_stat_activity`` belongs to. Each session also names the tzdata version of the
     process's zone rules (``kairos.tzdata``), which every run it inserts records."""
     quiet_pool_retries()
-    pool = await asyncpg.create_pool(
-        dsn,
-        min_size=min_size,
-        max_size=max_size,
-        init=_init_connection,
-        server_settings={
-            **(limits or SessionLimits()).server_settings(),
-            "application_name": name,
-            "kairos.tzdata": tzdata_version(),
-        },
-    )
+    with translated(timeouts=True):
+        pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            init=_init_connection,
+            server_settings={
+                **(limits or SessionLimits()).server_settings(),
+                "application_name": name,
+                "kairos.tzdata": tzdata_version(),
+            },
+        )
     assert pool is not None
     return pool
+
+
+async def session_role(pool: asyncpg.Pool) -> tuple[str, bool]:
+    """The pool's login role, and whether it is a member of kairos_system (one that may
+    act for every tenant). Driver errors come translated."""
+    with translated(timeouts=True):
+        async with pool.acquire() as conn:
+            user, system = await conn.fetchrow(sql("session_role"))
+    return str(user), bool(system)
 
 
 class PostgresDatabase:
@@ -187,12 +167,13 @@ class PostgresDatabase:
     async def presence(self) -> AsyncIterator[PgPresence]:
         """A pool connection kept for the block: its session's advisory locks are the
         marks, released by the server when the session ends however it ends."""
-        async with self._pool.acquire() as conn:
-            presence = PgPresence(conn)
-            try:
-                yield presence
-            finally:
-                await presence.close()
+        with translated(self._on_state, timeouts=False):
+            async with self._pool.acquire() as conn:
+                presence = PgPresence(conn)
+                try:
+                    yield presence
+                finally:
+                    await presence.close()
 
 
 class PostgresUnitOfWork:
@@ -220,7 +201,7 @@ class PostgresUnitOfWork:
         found = [*self.schedules.unreadable, *self.runs.unreadable]
         if found:
             now = await self.now()
-            await self.outbox.append([item.event(now) for item in found])
+            await self.outbox.append([item.event(now) for item in found], traceparent=None)
             self.schedules.unreadable.clear()
             self.runs.unreadable.clear()
 
@@ -797,10 +778,10 @@ class PgOutbox:
     async def count(self) -> int:
         return int(await self._conn.fetchval(sql("outbox_count")))
 
-    async def append(self, events: Sequence[DomainEvent]) -> None:
+    async def append(self, events: Sequence[DomainEvent], *, traceparent: str | None) -> None:
         if not events:
             return
-        events = telemetry.traced(events)
+        events = traced(events, traceparent)
         for event in events:
             if self._tenant is not None and event.tenant_id != self._tenant:
                 raise ValueError(f"event {event.id} belongs to tenant {event.tenant_id}")

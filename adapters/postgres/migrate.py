@@ -16,6 +16,8 @@ from pathlib import Path
 
 import asyncpg
 
+from adapters.postgres.outage import translated
+
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "migrations"
 # Any stable 64-bit number; it names the lock, nothing else.
 _LOCK_KEY = 0x6B6169726F73  # "kairos"
@@ -51,7 +53,13 @@ def discover(directory: Path = DEFAULT_DIR) -> list[Migration]:
 
 
 async def migrate(dsn: str, directory: Path = DEFAULT_DIR) -> list[int]:
-    """Apply pending migrations; returns the versions applied by this call."""
+    """Apply pending migrations; returns the versions applied by this call. Driver
+    errors come translated (``adapters.postgres.outage``)."""
+    with translated(timeouts=True):
+        return await _migrate(dsn, directory)
+
+
+async def _migrate(dsn: str, directory: Path) -> list[int]:
     migrations = discover(directory)
     conn = await asyncpg.connect(dsn)
     try:
@@ -105,15 +113,18 @@ async def migrate(dsn: str, directory: Path = DEFAULT_DIR) -> list[int]:
 
 
 async def pending(dsn: str, directory: Path = DEFAULT_DIR) -> list[int]:
-    """Versions not yet applied (health checks use this: "migrations current")."""
-    conn = await asyncpg.connect(dsn)
+    """Versions not yet applied (health checks use this: "migrations current"). Driver
+    errors come translated (``adapters.postgres.outage``)."""
+    with translated(timeouts=True):
+        conn = await asyncpg.connect(dsn)
     try:
-        exists = await conn.fetchval("SELECT to_regclass('kairos_migrations') IS NOT NULL")
-        applied = (
-            {r["version"] for r in await conn.fetch("SELECT version FROM kairos_migrations")}
-            if exists
-            else set()
-        )
+        with translated():
+            exists = await conn.fetchval("SELECT to_regclass('kairos_migrations') IS NOT NULL")
+            applied = (
+                {r["version"] for r in await conn.fetch("SELECT version FROM kairos_migrations")}
+                if exists
+                else set()
+            )
     finally:
         await conn.close()
     return [m.version for m in discover(directory) if m.version not in applied]

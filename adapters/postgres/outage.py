@@ -1,11 +1,15 @@
-"""Connection-class asyncpg errors, translated once into ``DependencyUnavailable``.
+"""asyncpg's errors, translated once at the adapter's edge: connection-class ones into
+``DependencyUnavailable``, every other server error into ``StorageError``, so no
+caller outside ``adapters/postgres`` knows the driver.
 
 A PostgreSQL restart shows up as many driver errors: a refused or reset socket
 (``OSError``), ``ConnectionDoesNotExistError`` mid-query, ``InterfaceError`` on a
 connection the pool had already lost, ``AdminShutdownError`` when the server stops,
 ``CannotConnectNowError`` while it starts, ``InternalClientError`` from a connection
 dropped in the middle of an operation. Callers see one type for all of them and
-can wait the outage out; every other database error passes through unchanged.
+can wait the outage out. Any other error the server answers (a missing right, a lock
+or statement timeout, bad SQL in a migration) is a ``StorageError`` carrying its
+SQLSTATE; errors that are not the driver's pass through unchanged.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from contextlib import contextmanager
 
 import asyncpg
 
-from domain.errors import DependencyUnavailable, DomainError
+from domain.errors import DependencyUnavailable, DomainError, StorageError
 
 DEPENDENCY = "postgres"
 
@@ -52,10 +56,16 @@ def unavailable(exc: BaseException) -> DependencyUnavailable:
     return DependencyUnavailable(DEPENDENCY, f"{type(exc).__name__}: {text}")
 
 
+def refused(exc: asyncpg.PostgresError) -> StorageError:
+    sqlstate = getattr(exc, "sqlstate", None)
+    return StorageError(f"{type(exc).__name__}: {exc}", sqlstate)
+
+
 @contextmanager
 def translated(hook: StateHook | None = None, *, timeouts: bool = False) -> Iterator[None]:
     """Raise ``DependencyUnavailable`` for connection-class errors in the block
-    (``timeouts``: a ``TimeoutError`` too, for connecting, where it means no server)."""
+    (``timeouts``: a ``TimeoutError`` too, for connecting, where it means no server),
+    ``StorageError`` for the server's other errors."""
     kinds: tuple[type[BaseException], ...] = (
         (*CONNECTION_ERRORS, TimeoutError) if timeouts else CONNECTION_ERRORS
     )
@@ -67,6 +77,8 @@ def translated(hook: StateHook | None = None, *, timeouts: bool = False) -> Iter
         raise
     except Exception as exc:
         if not (isinstance(exc, kinds) or socket_error(exc)):
+            if isinstance(exc, asyncpg.PostgresError):
+                raise refused(exc) from exc
             raise
         if hook is not None:
             hook(exc)

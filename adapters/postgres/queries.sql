@@ -5,6 +5,9 @@
 -- name: set_tenant
 SELECT set_config('kairos.tenant_id', $1, true);
 
+-- name: session_role
+SELECT session_user, pg_has_role(session_user, 'kairos_system', 'MEMBER');
+
 -- name: insert_job
 -- target_kind and max_concurrency: the document's fields that SQL filters on, as columns.
 INSERT INTO jobs (tenant_id, id, name, spec, version, created_at, updated_at, target_kind,

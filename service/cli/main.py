@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import NoReturn
 from uuid import UUID
 
-import asyncpg
 import yaml
 
 from adapters.auth.tokens import DevKeys, TokenVerifier
@@ -24,11 +23,11 @@ from adapters.holiday_sources import LibraryHolidayProvider
 from adapters.nats.tail import tail
 from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.postgres.migrate import MigrationError, migrate
-from adapters.zoneinfo_source import describe, zone_source_from_env
+from adapters.zoneinfo_source import describe, zone_source_named
 from domain.access import Scope
 from domain.calendar import BusinessCalendar, Calendar, CountryHolidays, Holiday, ICalHolidays
 from domain.durations import parse_duration, parse_instant
-from domain.errors import DomainError, InvalidRequest, InvalidSchedule
+from domain.errors import DomainError, InvalidRequest, InvalidSchedule, StorageError
 from domain.firing import FoldPolicy, GapPolicy
 from domain.ids import SYSTEM_TENANT, CalendarId, TenantId, parse_tenant
 from domain.timing import CalendarPolicy, DstPolicy, Timing, WindowPolicy
@@ -43,16 +42,18 @@ from domain.triggers import (
 from domain.windows import ExecutionWindow, parse_weekdays
 from domain.zones import get_zone, tzdata_version, use_zone_source
 from service._version import __version__
-from service.runtime.processes import (
-    ServeOptions,
+from service.runtime.dev import dev, read_dev_env
+from service.runtime.processes import ServeOptions, configure_logging, serve, work
+from service.runtime.wiring import (
     TargetOptions,
-    auth_from_env,
-    configure_logging,
-    dev,
-    read_dev_env,
-    serve,
-    work,
+    operator,
+    rate_limiter,
+    session_limits,
+    target_options,
+    tenant_limits,
+    verifier,
 )
+from service.settings import Settings, SettingsError
 from service.usecases.apply import Change, apply
 from service.usecases.preview import Preview, fire_json, preview, truncate_to_minute, utc_text
 from service.usecases.tzdata import ZoneRulesReport, render_report, zone_rules_report
@@ -68,7 +69,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _build_parser() -> _Parser:
+def _build_parser(settings: Settings) -> _Parser:
     parser = _Parser(prog="kairos", description="Kairos scheduler")
     parser.add_argument(
         "--version", action="store_true", help="print Kairos' version and its tzdata, then exit"
@@ -130,17 +131,17 @@ def _build_parser() -> _Parser:
     )
     mig.add_argument(
         "--database-url",
-        default=os.environ.get("KAIROS_DATABASE_URL"),
+        default=settings.database_url,
         help="owner DSN (default: $KAIROS_DATABASE_URL)",
     )
     dev = sub.add_parser(
         "dev", help="run Kairos with its own PostgreSQL and nats-server under ./.kairos/"
     )
     dev.add_argument("--data", default=".kairos", help="data folder (default ./.kairos)")
-    _api_flags(dev)
+    _api_flags(dev, settings)
     srv = sub.add_parser("serve", help="run a scheduler replica (and the API) on given servers")
-    _server_flags(srv)
-    _api_flags(srv)
+    _server_flags(srv, settings)
+    _api_flags(srv, settings)
     srv.add_argument(
         "--workers",
         type=int,
@@ -149,7 +150,7 @@ def _build_parser() -> _Parser:
         help="built-in worker pool concurrency (0: leave runs to `kairos worker`)",
     )
     wrk = sub.add_parser("worker", help="run a worker process that claims and executes runs")
-    _server_flags(wrk)
+    _server_flags(wrk, settings)
     wrk.add_argument("--concurrency", type=int, default=16, metavar="N")
     wrk.add_argument("--name", default=f"worker-{os.getpid()}", help="shown in events")
     app = sub.add_parser("apply", help="create or update jobs and schedules from a YAML file")
@@ -157,7 +158,7 @@ def _build_parser() -> _Parser:
     app.add_argument("--tenant", required=True)
     app.add_argument(
         "--database-url",
-        default=_default("KAIROS_DATABASE_URL"),
+        default=_default(settings.database_url, "KAIROS_DATABASE_URL"),
         help="DSN (default: $KAIROS_DATABASE_URL, else the running `kairos dev`)",
     )
     tok = sub.add_parser("token", help="mint an API token for the embedded dev stack")
@@ -180,7 +181,7 @@ def _build_parser() -> _Parser:
     )
     tz.add_argument(
         "--database-url",
-        default=_default("KAIROS_DATABASE_URL"),
+        default=_default(settings.database_url, "KAIROS_DATABASE_URL"),
         help="DSN of the kairos_scheduler role (default: $KAIROS_DATABASE_URL, else the "
         "running `kairos dev`; none: only this process's version)",
     )
@@ -194,35 +195,35 @@ def _build_parser() -> _Parser:
     tail.add_argument("--raw", action="store_true", help="print whole CloudEvents JSON")
     tail.add_argument(
         "--nats-url",
-        default=_default("KAIROS_NATS_URL"),
+        default=_default(settings.nats_url, "KAIROS_NATS_URL"),
         help="NATS URL (default: $KAIROS_NATS_URL, else the running `kairos dev`)",
     )
     return parser
 
 
-def _default(name: str) -> str | None:
-    """An environment variable, else what a `kairos dev` running here recorded."""
-    return os.environ.get(name) or read_dev_env(Path(".kairos")).get(name)
+def _default(value: str | None, name: str) -> str | None:
+    """A setting, else what a `kairos dev` running here recorded for ``name``."""
+    return value or read_dev_env(Path(".kairos")).get(name)
 
 
-def _server_flags(parser: argparse.ArgumentParser) -> None:
+def _server_flags(parser: argparse.ArgumentParser, settings: Settings) -> None:
     parser.add_argument(
         "--database-url",
-        default=_default("KAIROS_DATABASE_URL"),
+        default=_default(settings.database_url, "KAIROS_DATABASE_URL"),
         help="DSN of the kairos_scheduler role (default: $KAIROS_DATABASE_URL)",
     )
     parser.add_argument(
         "--nats-url",
-        default=_default("KAIROS_NATS_URL"),
+        default=_default(settings.nats_url, "KAIROS_NATS_URL"),
         help="NATS URL (default: $KAIROS_NATS_URL)",
     )
 
 
-def _api_flags(parser: argparse.ArgumentParser) -> None:
+def _api_flags(parser: argparse.ArgumentParser, settings: Settings) -> None:
     parser.add_argument("--api-host", default="127.0.0.1", help="API address (default 127.0.0.1)")
     parser.add_argument(
         "--api-database-url",
-        default=os.environ.get("KAIROS_API_DATABASE_URL"),
+        default=settings.api_database_url,
         help="DSN of the kairos_app role the API uses (default: $KAIROS_API_DATABASE_URL, "
         "else --database-url with its user swapped for kairos_app)",
     )
@@ -230,25 +231,50 @@ def _api_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    configure_logging()
-    dev(Path(args.data), ServeOptions(api_host=args.api_host, api_port=args.api_port))
+    settings: Settings = args.settings
+    configure_logging(settings)
+    dev(Path(args.data), settings, _serve_options(settings, args, worker_capacity=32))
     return 0
 
 
-def _auth() -> TokenVerifier | None:
+def _serve_options(
+    settings: Settings, args: argparse.Namespace, *, worker_capacity: int
+) -> ServeOptions:
+    """What ``serve`` (and ``dev``) run with: the flags, and the settings turned into
+    the adapters' objects (a bad value is an InvalidRequest naming it)."""
     try:
-        return auth_from_env(os.environ)
+        limiter = rate_limiter(settings)
+        return ServeOptions(
+            api_host=args.api_host,
+            api_port=args.api_port,
+            worker_capacity=worker_capacity,
+            targets=_targets(settings),
+            auth=_auth(settings),
+            api_database_url=args.api_database_url,
+            limits=tenant_limits(settings),
+            limiter=limiter,
+            session=session_limits(settings),
+            stream_replicas=settings.nats_stream_replicas,
+            operator=operator(settings),
+        )
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+def _auth(settings: Settings) -> TokenVerifier | None:
+    try:
+        return verifier(settings)
     except (ValueError, OSError) as exc:
         raise InvalidRequest(f"KAIROS_AUTH_*: {exc}") from None
 
 
-def _targets() -> TargetOptions:
-    """Target settings from the environment; the secret key falls back to the one a
-    `kairos dev` in this folder generated."""
+def _targets(settings: Settings) -> TargetOptions:
+    """Target settings; the secret key falls back to the one a `kairos dev` in this
+    folder generated."""
     dev_key = Path(".kairos") / "secret.key"
     fallback = dev_key.read_text().strip() if dev_key.exists() else None
     try:
-        return TargetOptions.from_env(os.environ, secret_key=fallback)
+        return target_options(settings, fallback_key=fallback)
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
 
@@ -272,18 +298,12 @@ def _serve(args: argparse.Namespace) -> int:
     _need_servers(args)
     if args.workers < 0:
         raise InvalidRequest("--workers must be 0 or more")
-    configure_logging()
-    opts = ServeOptions(
-        api_host=args.api_host,
-        api_port=args.api_port,
-        worker_capacity=args.workers,
-        targets=_targets(),
-        auth=_auth(),
-        api_database_url=args.api_database_url,
-    )
+    settings: Settings = args.settings
+    configure_logging(settings)
+    opts = _serve_options(settings, args, worker_capacity=args.workers)
     try:
         asyncio.run(serve(args.database_url, args.nats_url, opts))
-    except (RuntimeError, OSError, asyncpg.PostgresError) as exc:
+    except (RuntimeError, OSError) as exc:
         # A database that refuses what Kairos needs (a transaction-mode pooler, a role
         # without rights) is a configuration error: one line, no traceback.
         print(f"kairos serve: error: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -295,7 +315,8 @@ def _worker(args: argparse.Namespace) -> int:
     _need_servers(args)
     if args.concurrency < 1:
         raise InvalidRequest("--concurrency must be at least 1")
-    configure_logging()
+    settings: Settings = args.settings
+    configure_logging(settings)
     try:
         asyncio.run(
             work(
@@ -303,10 +324,13 @@ def _worker(args: argparse.Namespace) -> int:
                 args.nats_url,
                 concurrency=args.concurrency,
                 name=args.name,
-                targets=_targets(),
+                targets=_targets(settings),
+                max_running=settings.max_running,
+                session=session_limits(settings),
+                stream_replicas=settings.nats_stream_replicas,
             )
         )
-    except (RuntimeError, OSError, asyncpg.PostgresError) as exc:
+    except (RuntimeError, OSError) as exc:
         print(f"kairos worker: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -336,7 +360,7 @@ def _apply(args: argparse.Namespace) -> int:
 
     try:
         changes = asyncio.run(run())
-    except (OSError, asyncpg.PostgresError) as exc:
+    except (OSError, StorageError) as exc:
         print(f"kairos apply: error: {exc}", file=sys.stderr)
         return 1
     for change in changes:
@@ -382,7 +406,7 @@ def _migrate(args: argparse.Namespace) -> int:
         applied = asyncio.run(migrate(args.database_url))
     except MigrationError as exc:
         raise InvalidRequest(str(exc)) from None
-    except (OSError, asyncpg.PostgresError) as exc:
+    except (OSError, StorageError) as exc:
         print(f"kairos migrate: error: {exc}", file=sys.stderr)
         return 1
     print(f"applied {len(applied)} migration(s)" + (f": {applied}" if applied else ""))
@@ -536,7 +560,7 @@ def _tzdata(args: argparse.Namespace) -> int:
     if args.database_url:
         try:
             report = asyncio.run(_zone_rules_report(args.database_url, args.limit))
-        except (OSError, asyncpg.PostgresError) as exc:
+        except (OSError, StorageError) as exc:
             print(f"kairos tzdata: error: {exc}", file=sys.stderr)
             return 1
     if args.json:
@@ -574,15 +598,18 @@ async def _zone_rules_report(database_url: str, limit: int) -> ZoneRulesReport:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _build_parser()
-    args = parser.parse_args(argv)
     try:
+        # Every KAIROS_* variable, read and validated once: a bad one is one line.
+        settings = Settings.load()
         # One source of zone rules for every command, chosen once: `kairos next` shows
         # what `kairos serve` with the same environment would plan.
-        source = zone_source_from_env(os.environ)
-    except RuntimeError as exc:
+        source = zone_source_named(settings.zoneinfo)
+    except (SettingsError, RuntimeError) as exc:
         print(f"kairos: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    parser = _build_parser(settings)
+    args = parser.parse_args(argv)
+    args.settings = settings
     use_zone_source(source)
     args.zone_rules = describe(source)  # what KAIROS_ZONEINFO chose, for the output
     if args.version:

@@ -1,4 +1,4 @@
-"""Leadership among scheduler replicas (SEMANTICS 10): who leads, and how every
+"""Leadership among scheduler replicas (docs/semantics.md, *Leadership*): who leads, and how every
 leader-only write is fenced.
 
 The lease row (holder, epoch, expires_at) is the truth. A replica leads at epoch N from
@@ -32,9 +32,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from domain.ports import Database, LeaderLease, LeaderPresence, UnitOfWork
-
-LEADER = "scheduler"
+from domain.ports import LEADER, Database, LeaderLease, LeaderPresence, UnitOfWork
 
 log = logging.getLogger("kairos.leadership")
 

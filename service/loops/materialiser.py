@@ -28,18 +28,18 @@ from domain.job import Job
 from domain.misfire import MisfireRules, MissedSummary, Triage, is_late, triage
 from domain.overlap import ACTIVE, Admission, Decision, admit, admit_overdue
 from domain.planning import PlannedFire, plan
-from domain.ports import Database, HolidayProvider, UnitOfWork
+from domain.ports import LEADER, Database, HolidayProvider, UnitOfWork
 from domain.quarantine import reason_of
 from domain.run import NewRun, Run
 from domain.schedule import Schedule
 from service import telemetry
-from service.loops.leadership import LEADER, Fence, fenced
+from service.loops.leadership import Fence, fenced
 from service.usecases.calendars import business_calendar
 from service.usecases.runs import UNREADABLE
 
 log = logging.getLogger("kairos.materialiser")
 
-__all__ = ["LEADER", "Pass", "materialise_due"]
+__all__ = ["LEADER", "Pass", "materialise_due"]  # LEADER: where callers found it
 
 _Missed = MissedSummary | bool | None  # a summary, a missed fire (True), or neither
 _Planned = tuple[Schedule, Job, list[tuple[PlannedFire, _Missed]]]  # a schedule's records
@@ -114,7 +114,7 @@ async def materialise_due(
         events += fired_events
         await tx.schedules.advance_many(progress)
         inserted = await tx.runs.add_many(fired)
-        await tx.outbox.append(events)
+        await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
         return Pass(schedules=len(due), runs=inserted, completed=completed)
 
 

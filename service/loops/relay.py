@@ -8,12 +8,17 @@ duplicate window (keyed by event id) drops.
 from __future__ import annotations
 
 from domain.ports import Database, EventPublisher
-from service import telemetry
 from service.loops.leadership import Fence, fenced
+from service.telemetry import NO_METRICS, Metrics
 
 
 async def relay_once(
-    db: Database, publisher: EventPublisher, *, fence: Fence, limit: int = 1000
+    db: Database,
+    publisher: EventPublisher,
+    *,
+    fence: Fence,
+    limit: int = 1000,
+    metrics: Metrics = NO_METRICS,
 ) -> int:
     """Relay one batch; returns how many events were published. Raises
     ``ConnectionError`` when the stream acknowledged fewer than the batch (the rest
@@ -26,7 +31,7 @@ async def relay_once(
             return 0
         acked = await publisher.publish_many([r.event for r in records])
         await tx.outbox.mark_published([r.seq for r in records[:acked]])
-    telemetry.metrics().events_published([r.event.type.value for r in records[:acked]])
+    metrics.events_published([r.event.type.value for r in records[:acked]])
     if acked < len(records):
         raise ConnectionError(f"stream acknowledged {acked} of {len(records)} events")
     return acked

@@ -14,6 +14,7 @@ before trying again, and one log line per change of state instead of one per ret
   logged once with its traceback (and again only if it changes), and does not end the
   process either.
 - ``retrying``: one step (connect, ensure a stream) tried until it succeeds or stop.
+- ``shielded``: a write that a cancellation waits for instead of abandoning.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import asyncpg
 import nats.errors
 import nats.js.errors
 
@@ -38,16 +38,12 @@ log = logging.getLogger("kairos.resilience")
 
 T = TypeVar("T")
 
-# Driver errors that mean "the server is not there (now)", for paths that do not go
-# through an adapter's translation (a LISTEN connection, the migration check, NATS).
+# Errors that mean "the server is not there (now)". PostgreSQL's come translated by its
+# adapter (``DependencyUnavailable``); NATS' are nats-py's own, raised by the client
+# the adapters share.
 _TRANSIENT: tuple[type[BaseException], ...] = (
     DependencyUnavailable,
-    TimeoutError,  # nats.errors.TimeoutError and asyncpg's connect timeout too
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, starting up
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.InternalClientError,  # a connection dropped mid-query
+    TimeoutError,  # nats.errors.TimeoutError too
     nats.errors.ConnectionClosedError,
     nats.errors.ConnectionReconnectingError,
     nats.errors.ConnectionDrainingError,
@@ -74,8 +70,6 @@ def dependency_of(exc: BaseException) -> str:
     if isinstance(exc, DependencyUnavailable):
         return exc.dependency
     module = type(exc).__module__
-    if module.startswith("asyncpg"):
-        return "postgres"
     if module.startswith("nats"):
         return "nats"
     return "?"
@@ -149,6 +143,17 @@ class Loops:
 
     def snapshot(self) -> dict[str, str]:
         return dict(self._paused)
+
+
+async def shielded(write: Awaitable[T]) -> T:
+    """Await a write that must survive cancellation: a cancel waits for it to finish,
+    then goes on (the cancellation is re-raised once the write is done)."""
+    task = asyncio.ensure_future(write)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task  # the write goes to its end; its own errors replace the cancel
+        raise
 
 
 async def pause(stop: asyncio.Event, seconds: float) -> None:

@@ -3,45 +3,51 @@ as asyncio loops in one TaskGroup.
 
 - Every replica runs the loops; only the lease holder materialises, rescues and relays
   (its writes are fenced by the lease epoch). Workers run on every replica.
-- The materialiser sleeps until the next due fire (``next_due``), woken early by
-  ``LISTEN kairos_schedules``; the relay is woken by ``LISTEN kairos_outbox``. No
-  fixed-interval polling of schedules.
-- ``stop`` ends the loops after their current pass; ``ready`` is set once every loop has
-  started (readiness is reported only then).
-- Every loop is supervised (``service.loops.resilience``): a PostgreSQL or NATS outage of any
-  length, grouped errors from a loop's own TaskGroup included, pauses the loop with
-  backoff and it resumes by itself; ``loops`` says which are paused (readiness). The
-  LISTEN connection is one of those loops: it reconnects, and wakes the others then,
-  since notifications sent while it was away are lost.
+- The materialiser sleeps until the next due fire (``next_due``), woken early by the
+  change feed (``domain.ports.ChangeFeed``: PostgreSQL's LISTEN, in
+  ``adapters/postgres/notifications.py``) when schedules change; the relay is woken
+  when the outbox changes. While the feed is not listening (none given, or it is
+  reconnecting) both poll every ``unlistened_poll`` instead.
+- Every pause of a loop's own (until the next fire, a poll, a renewal, the relay's
+  retry, the pool's idle and heartbeat) is a sleep on the ``Clock``: a test steps the
+  loops on a fake clock. The supervisor's restart backoff and the step timeouts that
+  guard against a hung server stay in real time.
+- ``stop`` ends the loops after their current pass; ``ready`` is set once every loop
+  has completed its first pass (readiness is reported only then).
+- Every loop is supervised (``service.loops.resilience``): a PostgreSQL or NATS outage
+  of any length, grouped errors from a loop's own TaskGroup included, pauses the loop
+  with backoff and it resumes by itself; ``loops`` says which are paused (readiness).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import asyncpg
-
-from adapters.postgres.outage import translated
-from domain.errors import DependencyUnavailable, NotLeader
+from domain.errors import NotLeader
 from domain.ids import WorkerId, new_id
 from domain.job import TargetKind
-from domain.ports import Clock, Database, EventPublisher, HolidayProvider, TargetExecutor
-from service import telemetry
+from domain.ports import (
+    Change,
+    ChangeFeed,
+    Clock,
+    Database,
+    EventPublisher,
+    HolidayProvider,
+    TargetExecutor,
+)
 from service.loops.leadership import Campaign, Fence
 from service.loops.materialiser import materialise_due
 from service.loops.relay import relay_once
+from service.loops.rescuer import rescue_once
 from service.loops.resilience import Loops, Outage, supervise
 from service.loops.worker_pool import POOL_HEARTBEAT, WorkerPool
-from service.usecases.dependencies import resolve_waiting
+from service.telemetry import NO_METRICS, Metrics
 from service.usecases.retention import RetentionPolicy, SystemTasks
-from service.usecases.runs import rescue
 from service.usecases.tzdata import replan_zone_rules
-from service.usecases.worker_registry import sweep_silent
 
 log = logging.getLogger("kairos.scheduler")
 
@@ -56,9 +62,14 @@ class SchedulerSettings:
     lease_ttl: timedelta = timedelta(seconds=10)
     leader_poll: timedelta = timedelta(seconds=1)
     max_sleep: timedelta = timedelta(seconds=5)
+    # How often the materialiser and relay look while no change feed is listening (none
+    # given, or its connection is being re-opened): they poll instead of waiting to be
+    # woken.
+    unlistened_poll: timedelta = timedelta(seconds=1)
     horizon: timedelta = timedelta(milliseconds=200)
     # A fire whose dispatch time is older than this when materialised is a misfire
-    # (SEMANTICS 7); younger ones are ordinary lateness (a burst's tail) and just run.
+    # (docs/semantics.md, *Misfires*); younger ones are ordinary lateness (a burst's
+    # tail) and just run.
     misfire_threshold: timedelta = timedelta(seconds=60)
     # 0: the built-in pool runs only Kairos' own SYSTEM tasks (retention); tenants' runs
     # are executed by `kairos worker` processes.
@@ -87,13 +98,17 @@ class Scheduler:
         clock: Clock,
         settings: SchedulerSettings | None = None,
         *,
-        listen_dsn: str | None = None,
+        changes: ChangeFeed | None = None,
         holidays: HolidayProvider | None = None,
         loops: Loops | None = None,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.db = db
+        self.clock = clock
         self.holidays = holidays  # reads calendars' holiday sources (countries, iCal)
         self.publisher = publisher
+        self.changes = changes
+        self.metrics = metrics
         self.settings = settings or SchedulerSettings()
         system = {TargetKind.SYSTEM: SystemTasks(db, self.settings.retention)}
         own = self.settings.worker_capacity > 0
@@ -107,65 +122,75 @@ class Scheduler:
             idle=self.settings.worker_idle,
             heartbeat_interval=self.settings.worker_heartbeat,
             max_running=self.settings.max_running,
+            metrics=metrics,
         )
         self.epoch: int | None = None
         self._zone_rules_checked: int | None = None  # the epoch that checked tzdata
-        self._listen_dsn = listen_dsn
         self._schedules_changed = asyncio.Event()
         self._outbox_changed = asyncio.Event()
         self._runs_ready = asyncio.Event()
         self.loops = loops or Loops()  # the loops paused by an error now (readiness)
+        self._pending_first: set[str] = set()  # loops yet to complete a first pass
+        self._all_ran = asyncio.Event()
 
     @property
     def leader(self) -> bool:
         return self.epoch is not None
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        """Run every loop until ``stop``; ``ready`` is set once each has completed a
+        first pass (the change feed, which only shortens waits, is not waited for)."""
+        loops = (self._leadership, self._materialiser, self._rescuer, self._relay, self._workers)
+        self._pending_first = {loop.__name__.lstrip("_") for loop in loops}
+        self._all_ran.clear()
         async with asyncio.TaskGroup() as group:
-            for loop in (
-                self._listener,
-                self._leadership,
-                self._materialiser,
-                self._rescuer,
-                self._relay,
-                self._workers,
-            ):
+            if self.changes is not None:
+                group.create_task(self._guarded(self._changes, stop), name="changes")
+            for loop in loops:
                 group.create_task(self._guarded(loop, stop), name=loop.__name__)
             if ready is not None:
-                ready.set()
+                group.create_task(self._report_ready(stop, ready), name="ready")
             await stop.wait()
 
-    async def _listener(self, stop: asyncio.Event) -> None:
-        """Hold the LISTEN connection; raise when it is lost (supervised: reconnects)."""
-        if self._listen_dsn is None:
-            await stop.wait()
-            return
-        with translated(timeouts=True):
-            conn = await asyncpg.connect(self._listen_dsn)
-        lost = asyncio.Event()
+    def _ran(self, name: str) -> None:
+        """A loop completed a pass (the first one counts for readiness)."""
+        if name in self._pending_first:
+            self._pending_first.discard(name)
+            if not self._pending_first:
+                self._all_ran.set()
+
+    async def _report_ready(self, stop: asyncio.Event, ready: asyncio.Event) -> None:
+        await _first_of(stop, self._all_ran)
+        if self._all_ran.is_set():
+            ready.set()
+
+    async def _changes(self, stop: asyncio.Event) -> None:
+        """Follow the change feed until stop (it waits outages out itself)."""
+        assert self.changes is not None
+        following = asyncio.ensure_future(self.changes.follow(self._changed))
+        stopping = asyncio.ensure_future(stop.wait())
         try:
-            conn.add_termination_listener(lambda *_: lost.set())
-            with translated():
-                await conn.add_listener("kairos_schedules", self._wake(self._schedules_changed))
-                await conn.add_listener("kairos_outbox", self._wake(self._outbox_changed))
-            # Whatever was notified while no connection listened is looked at now.
-            self._schedules_changed.set()
-            self._outbox_changed.set()
-            self._runs_ready.set()
-            await _wait_any(stop, lost, None)
-            if not stop.is_set():
-                raise DependencyUnavailable("postgres", "the LISTEN connection was lost")
+            await asyncio.wait({following, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if following.done():
+                following.result()  # what ended it, for the supervisor
         finally:
-            with contextlib.suppress(Exception):  # a dead connection may fail to close
-                async with asyncio.timeout(2.0):
-                    await conn.close()
+            for task in (following, stopping):
+                task.cancel()
+            await asyncio.gather(following, stopping, return_exceptions=True)
 
-    @staticmethod
-    def _wake(event: asyncio.Event) -> asyncpg.connection.Listener:
-        def callback(*_: object) -> None:
-            event.set()
+    def _changed(self, change: Change) -> None:
+        if change in ("schedules", "all"):
+            self._schedules_changed.set()
+        if change in ("outbox", "all"):
+            self._outbox_changed.set()
+        if change == "all":
+            self._runs_ready.set()
 
-        return callback
+    def _unwoken(self, seconds: float) -> float:
+        """A wait for a change: at most ``unlistened_poll`` while no feed listens."""
+        if self.changes is not None and self.changes.listening:
+            return seconds
+        return min(seconds, self.settings.unlistened_poll.total_seconds())
 
     async def _guarded(
         self, loop: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event
@@ -195,14 +220,14 @@ class Scheduler:
                         self._schedules_changed.set()
                         self._outbox_changed.set()
                     self.epoch = epoch
-                    telemetry.metrics().leader(epoch)
+                    self.metrics.leader(epoch)
+                    self._ran("leadership")
                     poll = self.settings.leader_poll.total_seconds()
-                    pause = renew_every if epoch is not None else poll
-                    await _sleep(stop, pause)
+                    await self._pause(stop, renew_every if epoch is not None else poll)
                 await campaign.resign()
         finally:
             if self.epoch is not None:
-                telemetry.metrics().leader(None)
+                self.metrics.leader(None)
             self.epoch = None
 
     def _fence(self) -> Fence | None:
@@ -214,7 +239,7 @@ class Scheduler:
         if self.epoch == fence.epoch:
             log.info("leadership %s -> None (a pass found the lease gone)", fence.epoch)
             self.epoch = None
-            telemetry.metrics().leader(None)
+            self.metrics.leader(None)
 
     async def _materialiser(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -244,38 +269,39 @@ class Scheduler:
                 except NotLeader:
                     self._deposed(fence)
                     continue
-                telemetry.metrics().fires(done.runs)
+                self.metrics.fires(done.runs)
                 if done.runs:
                     self._outbox_changed.set()
                     self._runs_ready.set()
                 # Due schedules all locked by another transaction (a deposed leader's
                 # pass, until the server ends it): do not spin on them.
                 idle = done.schedules == 0
+            self._ran("materialiser")
             await self._sleep_until_due(stop, floor=0.1 if idle else 0.0)
 
     async def _sleep_until_due(self, stop: asyncio.Event, *, floor: float = 0.0) -> None:
-        delay = self.settings.max_sleep.total_seconds()
+        delay = self._unwoken(self.settings.max_sleep.total_seconds())
         if self.epoch is not None:
             async with self.db.system() as tx:
                 next_due = await tx.schedules.next_due()
                 now = await tx.now()
             if next_due is not None:
                 delay = min(delay, max(floor, (next_due - now).total_seconds()))
-        await _wait_any(stop, self._schedules_changed, delay)
+        await self._wait(stop, self._schedules_changed, delay)
 
     async def _rescuer(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             fence = self._fence()
             if fence is not None:
                 try:
-                    await rescue(self.db, fence=fence, limit=500)
-                    await sweep_silent(self.db, fence=fence)
-                    if await resolve_waiting(self.db, fence=fence):
+                    done = await rescue_once(self.db, fence=fence)
+                    if done.released:
                         self._runs_ready.set()  # released runs are claimable
                         self._outbox_changed.set()
                 except NotLeader:
                     self._deposed(fence)
-            await _sleep(stop, self.settings.rescue_every.total_seconds())
+            self._ran("rescuer")
+            await self._pause(stop, self.settings.rescue_every.total_seconds())
 
     async def _relay(self, stop: asyncio.Event) -> None:
         relaying = Outage("relay", log, loops=self.loops)
@@ -285,30 +311,51 @@ class Scheduler:
             if fence is not None:
                 try:
                     while await relay_once(
-                        self.db, self.publisher, fence=fence, limit=self.settings.relay_batch
+                        self.db,
+                        self.publisher,
+                        fence=fence,
+                        limit=self.settings.relay_batch,
+                        metrics=self.metrics,
                     ):
                         pass
                 except NotLeader:
                     self._deposed(fence)
                 except ConnectionError as exc:  # events stay in the outbox
-                    await _sleep(stop, relaying.failed(exc))
+                    await self._pause(stop, relaying.failed(exc))
                     continue
                 relaying.ok()
-            await _wait_any(stop, self._outbox_changed, self.settings.max_sleep.total_seconds())
+            self._ran("relay")
+            delay = self._unwoken(self.settings.max_sleep.total_seconds())
+            await self._wait(stop, self._outbox_changed, delay)
 
     async def _workers(self, stop: asyncio.Event) -> None:
-        await self.pool.run(stop, wake=self._runs_ready, on_progress=self._outbox_changed.set)
+        await self.pool.run(
+            stop,
+            wake=self._runs_ready,
+            on_progress=self._outbox_changed.set,
+            on_first_pass=lambda: self._ran("workers"),
+        )
+
+    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
+        """Sleep ``seconds`` on the clock, or until stop."""
+        await self._wait(stop, None, seconds)
+
+    async def _wait(self, stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
+        """Until stop, ``wake`` or ``seconds`` on the clock, whichever comes first."""
+        await _first_of(stop, wake, asyncio.ensure_future(self.clock.sleep(seconds)))
 
 
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
-
-
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float | None) -> None:
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+async def _first_of(
+    stop: asyncio.Event, wake: asyncio.Event | None, other: asyncio.Future[object] | None = None
+) -> None:
+    """Wait for whichever comes first; the other waits are cancelled."""
+    waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waiters.append(asyncio.ensure_future(wake.wait()))
+    if other is not None:
+        waiters.append(other)
     try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiter in waiters:
             waiter.cancel()

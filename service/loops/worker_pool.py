@@ -7,31 +7,31 @@ locally) and, on stop, drains for ``grace`` before cancelling what is left.
 ``process`` claims one batch and executes it to completion (unit tests drive it with a
 fake clock).
 
-Outcomes are written shielded from cancellation: a finished delivery is never left
-unrecorded because the pool is being stopped. The job's ``timeout`` is applied locally
+Outcomes are written shielded from cancellation (``resilience.shielded``: a stop waits
+for the write, then goes on): a finished delivery is never left unrecorded because the
+pool is being stopped. Every wait (idle, heartbeat, grace, retry) is on the pool's
+``Clock``. The job's ``timeout`` is applied locally
 too (the server's rescuer enforces it regardless).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 import structlog
 
-from domain.errors import BrokerUnavailable, DomainError, ExecutionFailed, NotFound, TargetGone
+from domain.errors import NotFound
 from domain.ids import SYSTEM_TENANT, JobId, RunId, TenantId, WorkerId, new_id
 from domain.job import Job, TargetKind
 from domain.ports import BatchTargetExecutor, Clock, Database, TargetExecutor
 from domain.run import Run
-from service import telemetry
 from service.loops import resilience
+from service.loops.delivery import deliver
+from service.telemetry import NO_METRICS, Metrics
 from service.usecases import runs as use
 from service.usecases import worker_registry as registry
 
@@ -74,10 +74,11 @@ class WorkerPool:
     _jobs: dict[JobId, Job] = field(default_factory=dict)
     _reports: asyncio.Queue[use.Report | None] = field(default_factory=asyncio.Queue)
     record_batch: int = 1000
-    _abandon_at: float | None = None
+    _abandon_at: datetime | None = None
     _recording: resilience.Outage = field(
         default_factory=lambda: resilience.Outage("recording outcomes", log)
     )
+    metrics: Metrics = NO_METRICS
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -116,8 +117,10 @@ class WorkerPool:
         *,
         wake: asyncio.Event | None = None,
         on_progress: Callable[[], None] | None = None,
+        on_first_pass: Callable[[], None] | None = None,
     ) -> None:
-        """Register, work until ``stop``, drain, deregister.
+        """Register, work until ``stop``, drain, deregister. ``on_first_pass`` is called
+        once the pool has registered and made its first claim.
 
         A database outage is waited out at every step (registering, claiming, beating,
         recording), never fatal: the pool claims nothing while it lasts and resumes by
@@ -146,16 +149,16 @@ class WorkerPool:
             async with asyncio.TaskGroup() as group:
                 beats = group.create_task(self._beat(stop))
                 recorder = group.create_task(self._recorder(on_progress))
-                await self._claim_loop(stop, wake, group, on_progress)
+                await self._claim_loop(stop, wake, group, on_progress, on_first_pass)
                 await self._drain()
                 # Outcomes still unwritten after this are given up (the database is
                 # gone): their leases lapse and the rescuer retries those runs.
-                self._abandon_at = time.monotonic() + self.grace.total_seconds()
+                self._abandon_at = self.clock.now() + self.grace
                 beats.cancel()
                 await self._reports.put(None)  # the recorder flushes what is left, then ends
                 await recorder
         finally:
-            await asyncio.shield(self._deregister())
+            await resilience.shielded(self._deregister())
 
     async def _claim_loop(
         self,
@@ -163,6 +166,7 @@ class WorkerPool:
         wake: asyncio.Event,
         group: asyncio.TaskGroup,
         on_progress: Callable[[], None] | None,
+        on_first_pass: Callable[[], None] | None,
     ) -> None:
         outage = resilience.Outage(f"{self.name}: claim", log)
         while not stop.is_set():
@@ -170,9 +174,12 @@ class WorkerPool:
             try:
                 claimed = await self._claim(free) if free > 0 else []
             except Exception as exc:  # an outage (or a fault): claim nothing, try again
-                await _first(stop, None, outage.failed(exc))
+                await _first(self.clock, stop, None, outage.failed(exc))
                 continue
             outage.ok()
+            if on_first_pass is not None:
+                on_first_pass()
+                on_first_pass = None
             for runs in self._deliveries(claimed):
                 task = group.create_task(self._execute(runs), name=f"run-{runs[0].id}")
                 for run in runs:
@@ -184,13 +191,22 @@ class WorkerPool:
             self._slot.clear()
             wake.clear()
             # Nothing due (or no free slot): wait for a slot, a wake-up or the poll tick.
-            await _first(stop, self._slot if free == 0 else wake, self.idle.total_seconds())
+            await _first(
+                self.clock, stop, self._slot if free == 0 else wake, self.idle.total_seconds()
+            )
 
     async def _drain(self) -> None:
         tasks = list({task for _, task in self._inflight.values()})
         if not tasks:
             return
-        _, late = await asyncio.wait(tasks, timeout=self.grace.total_seconds())
+        grace = asyncio.ensure_future(self.clock.sleep(self.grace.total_seconds()))
+        finished = asyncio.ensure_future(asyncio.wait(tasks))
+        try:
+            await asyncio.wait({finished, grace}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            grace.cancel()
+            finished.cancel()
+        late = {task for task in tasks if not task.done()}
         for task in late:
             task.cancel()  # each records "worker stopped" (retried at once) as it ends
         if late:
@@ -199,7 +215,7 @@ class WorkerPool:
     async def _beat(self, stop: asyncio.Event) -> None:
         outage = resilience.Outage(f"{self.name}: heartbeat", log)
         while not stop.is_set():
-            await _first(stop, None, self.heartbeat_interval.total_seconds())
+            await _first(self.clock, stop, None, self.heartbeat_interval.total_seconds())
             if stop.is_set():
                 return
             try:
@@ -251,61 +267,11 @@ class WorkerPool:
         self._jobs.update(claimed.jobs)
         for run in claimed.runs:
             self._held[run.id] = run
-        telemetry.metrics().pool(len(self._held), self.capacity)
+        self.metrics.pool(len(self._held), self.capacity)
         return claimed.runs
 
     async def _deliver_all(self, runs: list[Run]) -> list[use.Report]:
-        """Attempts on the target (one run, or a batch for a batch-capable target); the
-        outcomes as reports (nothing written here). The batch's deadline is the shortest
-        job timeout among its runs."""
-        reports: dict[RunId, use.Report] = {}
-        items: list[tuple[Run, Job]] = []
-        for run in runs:
-            job = self._jobs.get(run.job_id)
-            if job is None:
-                reports[run.id] = use.Report(run, error="the run's job no longer exists")
-            elif job.disabled is not None:
-                error = f"target disabled: {job.disabled}; change the job's target"
-                reports[run.id] = use.Report(run, error=error, gone=True)
-            else:
-                items.append((run, job))
-        if items:
-            executor = self.executors[TargetKind(items[0][0].capability)]
-            deadline = min(job.timeout for _, job in items).total_seconds()
-            outcomes: list[Exception | Mapping[str, Any] | None]
-            first = items[0][0]
-            attributes = {
-                "kairos.target": first.capability,
-                "kairos.runs": len(items),
-                **(
-                    {
-                        "kairos.run_id": str(first.id),
-                        "kairos.tenant_id": first.tenant_id,
-                        "kairos.attempt": first.attempt,
-                    }
-                    if len(items) == 1
-                    else {}
-                ),
-            }
-            parent = first.traceparent if len(items) == 1 else None
-            with telemetry.span(
-                f"deliver {first.capability}", parent=parent, attributes=attributes
-            ):
-                try:
-                    async with asyncio.timeout(deadline):
-                        if len(items) == 1 or not isinstance(executor, BatchTargetExecutor):
-                            outcomes = [await executor.execute(*items[0])]
-                        else:
-                            outcomes = list(await executor.execute_many(items))
-                except (ExecutionFailed, TimeoutError, DomainError) as exc:
-                    outcomes = [exc] * len(items)
-                except Exception as exc:  # a target's bug or outage: a failed attempt
-                    if not resilience.is_transient(exc):
-                        log.error("%s target raised", first.capability, exc_info=exc)
-                    outcomes = [ExecutionFailed(resilience.describe(exc))] * len(items)
-            for (run, _), outcome in zip(items, outcomes, strict=True):
-                reports[run.id] = _report(run, outcome)
-        return [reports[run.id] for run in runs]
+        return await deliver(self.executors, self._jobs, runs)
 
     async def _execute(self, runs: list[Run]) -> None:
         """``run`` mode: deliver, then queue the outcomes for the recorder's next batch."""
@@ -347,7 +313,7 @@ class WorkerPool:
                 batch.append(self._reports.get_nowait())
             final = None in batch
             reports = [r for r in batch if r is not None]
-            await asyncio.shield(self._record(reports))
+            await resilience.shielded(self._record(reports))
             if reports and on_progress is not None:
                 on_progress()
             if final:
@@ -363,7 +329,7 @@ class WorkerPool:
             except Exception as exc:  # an outage or a fault: the outcome must not be lost
                 delay = outage.failed(exc)
                 if self._abandon_at is not None:
-                    left = self._abandon_at - time.monotonic()
+                    left = (self._abandon_at - self.clock.now()).total_seconds()
                     if left <= 0:
                         log.warning(
                             "stopping: %d outcome(s) not recorded (%s); their runs are "
@@ -373,43 +339,25 @@ class WorkerPool:
                         )
                         return
                     delay = min(delay, left)
-                await asyncio.sleep(delay)
+                await self.clock.sleep(delay)
                 continue
             outage.ok()
             for report in reports:
                 self._held.pop(report.run.id, None)
-            telemetry.metrics().pool(len(self._held), self.capacity)
+            self.metrics.pool(len(self._held), self.capacity)
             self._slot.set()
             return
 
 
-def _report(run: Run, outcome: Exception | Mapping[str, Any] | None) -> use.Report:
-    if outcome is None or isinstance(outcome, Mapping):
-        return use.Report(run, detail=outcome)
-    if isinstance(outcome, ExecutionFailed):
-        retry = None if outcome.retry_after is None else timedelta(seconds=outcome.retry_after)
-        response = outcome.details.get("response")
-        return use.Report(
-            run,
-            error=outcome.message,
-            retry_after=retry,
-            detail=response if isinstance(response, Mapping) else None,
-            gone=isinstance(outcome, TargetGone),
-            uncounted=isinstance(outcome, BrokerUnavailable),
-        )
-    if isinstance(outcome, TimeoutError):
-        return use.Report(run, error="TIMEOUT")
-    return use.Report(run, error=str(outcome) or type(outcome).__name__)
-
-
-async def _first(stop: asyncio.Event, other: asyncio.Event | None, seconds: float) -> None:
-    """Wait until ``stop`` or ``other`` is set, or ``seconds`` pass."""
-    waiters = [asyncio.ensure_future(stop.wait())]
+async def _first(
+    clock: Clock, stop: asyncio.Event, other: asyncio.Event | None, seconds: float
+) -> None:
+    """Wait until ``stop`` or ``other`` is set, or ``seconds`` pass on ``clock``."""
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(clock.sleep(seconds))]
     if other is not None:
         waiters.append(asyncio.ensure_future(other.wait()))
     try:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiter in waiters:
             waiter.cancel()

@@ -14,6 +14,7 @@ from domain.ids import ScheduleId
 from domain.ports import Database, ScheduleRepository
 from domain.run import Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
+from service import telemetry
 from service.loops.leadership import Fence, fenced
 
 
@@ -102,5 +103,5 @@ async def resolve_waiting(db: Database, *, fence: Fence, limit: int = 500) -> in
                 changed.append(dead)
                 events += more
         await tx.runs.save_many(changed)
-        await tx.outbox.append(events)
+        await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
         return len(changed)

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from domain.ports import Database
+from domain.ports import LEADER, Database
 from domain.zones import tzdata_version
-from service.loops.materialiser import LEADER
 
 CHECK_TIMEOUT = 2.0
 

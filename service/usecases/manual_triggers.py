@@ -145,5 +145,5 @@ async def fire_now(
         nominal += _MICROSECOND  # a fire of this schedule has this very instant
     else:  # pragma: no cover - a hundred fires in the same microseconds
         raise RuntimeError("no free nominal instant for a trigger")
-    await tx.outbox.append([*events, *run_events])
+    await tx.outbox.append([*events, *run_events], traceparent=telemetry.current_traceparent())
     return Triggered(run, created=True)

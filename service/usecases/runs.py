@@ -24,6 +24,7 @@ from domain.run import Run
 from domain.worker import WorkerState
 from service import telemetry
 from service.loops.leadership import Fence, fenced
+from service.telemetry import NO_METRICS, Metrics
 
 DEFAULT_LEASE = timedelta(seconds=30)
 log = logging.getLogger("kairos.runs")
@@ -73,16 +74,18 @@ async def claim_batch(
     lease: timedelta = DEFAULT_LEASE,
     tenant_id: TenantId | None = None,
     max_running: int | None = None,
+    metrics: Metrics = NO_METRICS,
 ) -> Claimed:
     """``claim``, also answering the runs' jobs (workers need them to deliver).
-    ``max_running``: the operator's cap on each tenant's running runs (None: none)."""
+    ``max_running``: the operator's cap on each tenant's running runs (None: none);
+    ``metrics`` is told how long the claim took and how late each run started."""
     scope = db.system() if tenant_id is None else db.transaction(tenant_id)
     started = time.perf_counter()
     async with scope as tx:
         claimed = await _claim_in(
-            tx, worker_id, capabilities, limit, lease, max_running=max_running
+            tx, worker_id, capabilities, limit, lease, max_running=max_running, metrics=metrics
         )
-    telemetry.metrics().claim_took(time.perf_counter() - started, len(claimed.runs))
+    metrics.claim_took(time.perf_counter() - started, len(claimed.runs))
     return claimed
 
 
@@ -94,6 +97,7 @@ async def claim_for_worker(
     limit: int,
     lease: timedelta = DEFAULT_LEASE,
     max_running: int | None = None,
+    metrics: Metrics = NO_METRICS,
 ) -> Claimed | None:
     """An external worker's claim (``POST /workers/{id}/claim``): up to ``limit`` runs
     of its tenant matching its registered capabilities, never more than its free
@@ -113,7 +117,13 @@ async def claim_for_worker(
         if free <= 0:
             return Claimed([], {})
         return await _claim_in(
-            tx, worker_id, worker.capabilities, free, lease, max_running=max_running
+            tx,
+            worker_id,
+            worker.capabilities,
+            free,
+            lease,
+            max_running=max_running,
+            metrics=metrics,
         )
 
 
@@ -125,6 +135,7 @@ async def _claim_in(
     lease: timedelta,
     *,
     max_running: int | None,
+    metrics: Metrics,
 ) -> Claimed:
     batch = await tx.runs.lock_claimable(capabilities, limit, max_running=max_running)
     if not batch.runs:
@@ -145,10 +156,8 @@ async def _claim_in(
         started.append(run_started)
         events.extend(run_events)
     await tx.runs.save_many(started)
-    await tx.outbox.append(events)
-    telemetry.metrics().runs_started(
-        [(batch.now - run.nominal_at).total_seconds() for run in started]
-    )
+    await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
+    metrics.runs_started([(batch.now - run.nominal_at).total_seconds() for run in started])
     return Claimed(started, jobs)
 
 
@@ -288,7 +297,7 @@ async def record(
                 gone[(current.tenant_id, current.job_id)] = report.error
         await tx.runs.save_many(done)
         events += await _disable_targets(tx, gone, now)
-        await tx.outbox.append(events)
+        await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
         return done
 
 
@@ -392,7 +401,7 @@ async def report_many(
             done.append(new)
             events.extend(more)
         await tx.runs.save_many(done)
-        await tx.outbox.append(events)
+        await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
         return done, refused
 
 
@@ -442,7 +451,7 @@ async def rescue(
             taken.append(back)
             events.extend(run_events)
         await tx.runs.save_many(taken)
-        await tx.outbox.append(events)
+        await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
         return taken
 
 
@@ -501,5 +510,5 @@ async def cancel_run(
         run = await tx.runs.get(run_id, lock=True)
         cancelled, events = run.request_cancel(reason=reason, now=await tx.now())
         await tx.runs.save_many([cancelled])
-        await tx.outbox.append(events)
+        await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
         return cancelled

@@ -17,6 +17,7 @@ from domain.run import RunStatus
 from domain.schedule import DEFAULT_CATCHUP_WINDOW, Schedule, ScheduleState
 from domain.timing import Timing
 from domain.triggers import EventTrigger, OneShotTrigger
+from service import telemetry
 from service.usecases.calendars import business_calendar, require_calendar
 from service.usecases.dependencies import check_upstreams
 from service.usecases.preview import Preview, preview
@@ -90,7 +91,7 @@ async def create_schedule(
             events += more
             schedule = done
         events += await ensure_retention(tx, tenant_id, now)
-        await tx.outbox.append(events)
+        await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
         return schedule
 
 
@@ -133,7 +134,7 @@ async def update_schedule(
             first = _first_fire(updated.timing, now, updated.id, updated.catchup_window)
             updated = updated.advance(next_fire_at=first, dispatched=0, now=now)
         await tx.schedules.save(updated, expected_version=schedule.version)
-        await tx.outbox.append(events)
+        await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
         return updated
 
 
@@ -147,7 +148,7 @@ async def pause_schedule(db: Database, *, tenant_id: TenantId, schedule_id: Sche
             return schedule
         await tx.schedules.save(paused, expected_version=schedule.version)
         events += await _cancel_waiting(tx, schedule_id, _NOT_DUE, "schedule paused", now)
-        await tx.outbox.append(events)
+        await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
         return paused
 
 
@@ -170,7 +171,7 @@ async def resume_schedule(
             first = _first_fire(resumed.timing, now, resumed.id, timedelta(0))
             resumed = resumed.advance(next_fire_at=first, dispatched=0, now=now)
         await tx.schedules.save(resumed, expected_version=schedule.version)
-        await tx.outbox.append(events)
+        await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
         return resumed
 
 
@@ -182,7 +183,7 @@ async def delete_schedule(db: Database, *, tenant_id: TenantId, schedule_id: Sch
         gone, events = schedule.delete(now=now)
         await tx.schedules.save(gone, expected_version=schedule.version)
         events += await _cancel_waiting(tx, schedule_id, _NOT_STARTED, "schedule deleted", now)
-        await tx.outbox.append(events)
+        await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
 
 
 async def _cancel_waiting(

@@ -23,6 +23,7 @@ from domain.ids import ScheduleId, TenantId
 from domain.ports import Database
 from domain.tzdata import Replan, reason, replanned_next, wall_clock
 from domain.zones import tzdata_version
+from service import telemetry
 from service.loops.leadership import Fence, fenced
 
 log = logging.getLogger("kairos.tzdata")
@@ -107,7 +108,7 @@ async def replan_zone_rules(
                     current,
                 )
             await tx.tzdata.add(moved)
-            await tx.outbox.append(events)
+            await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
         replanned += moved
         if len(found) < batch:
             break

@@ -19,6 +19,7 @@ from domain.ids import RunId, TenantId, WorkerId
 from domain.ports import Database, Keyset, UnitOfWork
 from domain.run import Run
 from domain.worker import DEFAULT_HEARTBEAT, Worker, WorkerState
+from service import telemetry
 from service.loops.leadership import Fence, fenced
 
 
@@ -52,7 +53,7 @@ async def register_worker(
             labels=dict(labels or {}),
         )
         await tx.workers.save(worker)
-        await tx.outbox.append(events)
+        await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
         return worker
 
 
@@ -86,7 +87,7 @@ async def heartbeat(
         now = await tx.now()
         worker, events = (await tx.workers.get(worker_id)).heartbeat(now=now)
         await tx.workers.save(worker)
-        await tx.outbox.append(events)
+        await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
         current = {run.id: run for run in await tx.runs.get_many(list(held), lock=True)}
         extended: list[Run] = []
         lost: set[RunId] = set(held) - set(current)
@@ -134,7 +135,7 @@ async def stop_worker(db: Database, *, worker_id: WorkerId, tenant_id: TenantId 
     async with _scope(db, tenant_id) as tx:
         worker, events = (await tx.workers.get(worker_id)).stop(now=await tx.now())
         await tx.workers.save(worker)
-        await tx.outbox.append(events)
+        await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
 
 
 async def sweep_silent(db: Database, *, fence: Fence, limit: int = 100) -> list[Worker]:
@@ -150,5 +151,5 @@ async def sweep_silent(db: Database, *, fence: Fence, limit: int = 100) -> list[
             await tx.workers.save(offline)
             gone.append(offline)
             events += more
-        await tx.outbox.append(events)
+        await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
         return gone

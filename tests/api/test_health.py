@@ -44,7 +44,8 @@ async def test_ready_names_each_failing_check_and_recovers(
                         revision=1,
                         occurred_at=clock.now(),
                     )
-                ]
+                ],
+                traceparent=None,
             )
         clock.advance(timedelta(minutes=5))
         r = await api.get("/health/ready")

@@ -119,7 +119,7 @@ async def test_failed_unit_of_work_leaves_no_state_and_no_events(subject: Subjec
     async def add_then_fail() -> None:
         async with subject.db.transaction(ACME) as tx:
             await tx.jobs.add(j)
-            await tx.outbox.append(events)
+            await tx.outbox.append(events, traceparent=None)
             raise Boom
 
     with pytest.raises(Boom):
@@ -137,10 +137,10 @@ async def test_outbox_keeps_each_event_once_in_order(subject: Subject) -> None:
     paused, first = s.pause(now=T0)
     _, second = paused.resume(now=T0)
     async with subject.db.transaction(ACME) as tx:
-        await tx.outbox.append(first)
-        await tx.outbox.append(first)
+        await tx.outbox.append(first, traceparent=None)
+        await tx.outbox.append(first, traceparent=None)
     async with subject.db.transaction(ACME) as tx:
-        await tx.outbox.append([*first, *second])
+        await tx.outbox.append([*first, *second], traceparent=None)
     assert await subject.committed_events() == [first[0].id, second[0].id]
     foreign = DomainEvent.of(
         first[0].type,
@@ -151,7 +151,7 @@ async def test_outbox_keeps_each_event_once_in_order(subject: Subject) -> None:
     )
     with pytest.raises(ValueError, match="tenant"):
         async with subject.db.transaction(ACME) as tx:
-            await tx.outbox.append([foreign])
+            await tx.outbox.append([foreign], traceparent=None)
 
 
 async def test_an_events_trace_context_survives_the_outbox(subject: Subject) -> None:
@@ -166,7 +166,7 @@ async def test_an_events_trace_context_survives_the_outbox(subject: Subject) -> 
         traceparent=parent,
     )
     async with subject.system.system() as tx:
-        await tx.outbox.append([traced])
+        await tx.outbox.append([traced], traceparent=None)
         pending = await tx.outbox.pending(10)
     (record,) = [r for r in pending if r.event.id == traced.id]
     assert record.event.traceparent == parent

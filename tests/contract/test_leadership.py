@@ -11,9 +11,10 @@ import pytest
 
 from adapters.memory.publisher import RecordingPublisher
 from domain.errors import NotLeader
+from domain.ports import LEADER
 from domain.run import RunStatus
 from domain.worker import WorkerState
-from service.loops.leadership import LEADER, Campaign, Fence, acquire
+from service.loops.leadership import Campaign, Fence, acquire
 from service.loops.materialiser import materialise_due
 from service.loops.relay import relay_once
 from service.usecases import runs as use

@@ -20,6 +20,7 @@ from adapters.embedded.nats import EmbeddedNats
 from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
+from adapters.postgres.notifications import PostgresChangeFeed
 from domain.errors import ExecutionFailed
 from domain.ids import RunId, TenantId, WorkerId, new_id, run_id_for
 from domain.job import Backoff, BackoffKind, Job, Target, TargetKind
@@ -79,7 +80,7 @@ async def scheduler(s: Stack, dsn: str, executors: dict[TargetKind, object]) -> 
         executors,  # type: ignore[arg-type]
         SystemClock(),
         SchedulerSettings(rescue_every=timedelta(milliseconds=200)),
-        listen_dsn=dsn,
+        changes=PostgresChangeFeed(dsn),
     )
     ready = asyncio.Event()
     task = asyncio.create_task(app.run(stop, ready))

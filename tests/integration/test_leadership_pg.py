@@ -16,10 +16,11 @@ import pytest
 from adapters.clock import SystemClock
 from adapters.memory.publisher import RecordingPublisher
 from adapters.postgres.database import PostgresDatabase, SessionLimits, create_pool
-from domain.errors import NotLeader
+from domain.errors import NotLeader, StorageError
 from domain.events import DomainEvent, EventType
 from domain.ids import EventId
-from service.loops.leadership import LEADER, Campaign, Fence, acquire, fenced
+from domain.ports import LEADER
+from service.loops.leadership import Campaign, Fence, acquire, fenced
 from service.loops.scheduler import Scheduler, SchedulerSettings
 from tests.builders import ACME
 from tests.servers import app_dsn
@@ -69,7 +70,7 @@ async def test_a_frozen_pass_does_not_hold_off_a_takeover_and_then_commits_nothi
 
     async def a_pass() -> None:
         async with fenced(scheduler, Fence("a", epoch)) as tx:
-            await tx.outbox.append([event()])
+            await tx.outbox.append([event()], traceparent=None)
             frozen.set()
             await resume.wait()  # SIGSTOP: the transaction sits idle, open
 
@@ -104,7 +105,7 @@ async def test_renewals_pass_a_fenced_pass_and_a_takeover_follows_its_commit(
     async def a_pass() -> None:
         async with scheduler.system() as tx:
             await tx.leader.check(LEADER, "a", epoch)
-            await tx.outbox.append([event()])
+            await tx.outbox.append([event()], traceparent=None)
             await tx.leader.fence(LEADER, "a", epoch)
             fenced_.set()
             await commit.wait()
@@ -115,9 +116,10 @@ async def test_renewals_pass_a_fenced_pass_and_a_takeover_follows_its_commit(
         assert await tx.leader.renew(LEADER, "a", epoch, timedelta(minutes=1))
     async with scheduler.system() as tx:
         await tx.leader.release(LEADER, "a", epoch)  # lapsed (frozen right after its fence)
-    with pytest.raises(asyncpg.LockNotAvailableError):
+    with pytest.raises(StorageError) as timed_out:  # lock_timeout, translated by the adapter
         async with scheduler.system() as tx:
             await tx.leader.take(LEADER, "b", timedelta(minutes=1), seen=epoch)
+    assert timed_out.value.sqlstate == "55P03"  # lock_not_available
     commit.set()
     await task
     async with scheduler.system() as tx:

@@ -16,6 +16,7 @@ from adapters.embedded.nats import EmbeddedNats
 from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
+from adapters.postgres.notifications import PostgresChangeFeed
 from domain.ids import TenantId
 from domain.job import TargetKind
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
@@ -38,7 +39,7 @@ async def _replica(db: PostgresDatabase, nc: Any, dsn: str, seconds: float) -> N
         {TargetKind.EVENT: EventTarget(nc)},
         SystemClock(),
         SchedulerSettings(replica="only", misfire_threshold=timedelta(milliseconds=500)),
-        listen_dsn=dsn,
+        changes=PostgresChangeFeed(dsn),
     )
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(app.run(stop, ready))

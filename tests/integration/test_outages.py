@@ -39,6 +39,7 @@ from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.postgres.migrate import migrate
+from adapters.postgres.notifications import PostgresChangeFeed
 from domain.ids import JobId, TenantId, new_id
 from domain.job import Job, Target, TargetKind
 from domain.run import RunStatus
@@ -118,7 +119,7 @@ async def _replica(
         {TargetKind.EVENT: EventTarget(nc)},
         SystemClock(),
         SchedulerSettings(lease_ttl=timedelta(seconds=3), rescue_every=timedelta(seconds=0.5)),
-        listen_dsn=dsn,
+        changes=PostgresChangeFeed(dsn),
     )
 
     async def no_migrations() -> list[int]:

@@ -13,6 +13,7 @@ from adapters.clock import SystemClock
 from adapters.embedded.nats import EmbeddedNats
 from adapters.nats.publisher import JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
+from adapters.postgres.notifications import PostgresChangeFeed
 from domain.ids import TenantId
 from domain.job import Job, TargetKind
 from domain.run import Run
@@ -70,7 +71,7 @@ async def test_replace_stops_the_running_attempt_and_skip_records_overlaps(
             {TargetKind.EVENT: target},
             SystemClock(),
             SchedulerSettings(worker_heartbeat=timedelta(milliseconds=200)),
-            listen_dsn=dsn,
+            changes=PostgresChangeFeed(dsn),
         )
         stop, ready = asyncio.Event(), asyncio.Event()
         task = asyncio.create_task(scheduler.run(stop, ready))
@@ -81,7 +82,7 @@ async def test_replace_stops_the_running_attempt_and_skip_records_overlaps(
                 current = await tx.schedules.get(schedule_id)
                 paused, events = current.pause(now=await tx.now())
                 await tx.schedules.save(paused, expected_version=current.version)
-                await tx.outbox.append(events)
+                await tx.outbox.append(events, traceparent=None)
         await asyncio.sleep(3.0)  # the last runs end
         stop.set()
         await task

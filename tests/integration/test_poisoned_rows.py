@@ -19,6 +19,7 @@ from adapters.embedded.nats import EmbeddedNats
 from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
+from adapters.postgres.notifications import PostgresChangeFeed
 from domain.ids import ScheduleId, TenantId
 from domain.job import Job, TargetKind
 from domain.schedule import Schedule
@@ -95,7 +96,7 @@ async def test_poisoned_rows_are_set_aside_and_everyone_else_keeps_firing(
             {TargetKind.EVENT: EventTarget(nc)},
             SystemClock(),
             SchedulerSettings(replica="r1", lease_ttl=timedelta(seconds=3)),
-            listen_dsn=scheduler_dsn,
+            changes=PostgresChangeFeed(scheduler_dsn),
         )
         stop, ready = asyncio.Event(), asyncio.Event()
         task = asyncio.create_task(scheduler.run(stop, ready))

@@ -79,7 +79,7 @@ async def test_events_reach_the_stream_once_as_cloudevents(
     batch = events(3)
     try:
         async with app.transaction(ACME) as tx:
-            await tx.outbox.append(batch)
+            await tx.outbox.append(batch, traceparent=None)
         assert await relay_once(scheduler, publisher, fence=fence) == 3
         assert await relay_once(scheduler, publisher, fence=fence) == 0
         # a replay of already-published events (crash between ack and mark) is deduped
@@ -113,12 +113,12 @@ async def test_nats_outage_delays_events_and_loses_none(
         await publisher.ensure_stream()
         before = events(2)
         async with app.transaction(ACME) as tx:
-            await tx.outbox.append(before)
+            await tx.outbox.append(before, traceparent=None)
         assert await relay_once(scheduler, publisher, fence=fence) == 2
         server.stop()
         during = events(4, start=2)
         async with app.transaction(ACME) as tx:
-            await tx.outbox.append(during)
+            await tx.outbox.append(during, traceparent=None)
         with pytest.raises(ConnectionError):
             await relay_once(scheduler, publisher, fence=fence)
         restarted = EmbeddedNats(tmp_path / "nats", port=server.port)

@@ -14,6 +14,7 @@ from adapters.embedded.nats import EmbeddedNats
 from adapters.nats.event_target import EventTarget
 from adapters.nats.publisher import STREAM, JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
+from adapters.postgres.notifications import PostgresChangeFeed
 from domain.ids import JobId, TenantId, new_id
 from domain.job import Job, Target, TargetKind
 from domain.timing import Timing
@@ -57,7 +58,7 @@ async def test_two_replicas_fire_each_second_once_and_events_arrive(
                 {TargetKind.EVENT: EventTarget(nc)},
                 SystemClock(),
                 SchedulerSettings(replica=f"r{i}", lease_ttl=timedelta(seconds=3)),
-                listen_dsn=scheduler_dsn,
+                changes=PostgresChangeFeed(scheduler_dsn),
             )
             for i, (pool, nc) in enumerate(zip(pools, connections, strict=True))
         ]
@@ -114,4 +115,4 @@ async def _pause(db: PostgresDatabase, schedule_id: object) -> None:
         schedule = await tx.schedules.get(schedule_id)  # type: ignore[arg-type]
         paused, events = schedule.pause(now=await tx.now())
         await tx.schedules.save(paused, expected_version=schedule.version)
-        await tx.outbox.append(events)
+        await tx.outbox.append(events, traceparent=None)

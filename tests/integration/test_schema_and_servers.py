@@ -14,8 +14,9 @@ import pytest
 
 from adapters.embedded.nats import EmbeddedNats
 from adapters.postgres.migrate import DEFAULT_DIR, MigrationError, migrate, pending
+from domain.errors import StorageError
 from domain.ids import TenantId
-from service.runtime import processes as runtime
+from service.runtime import connections as runtime
 from tests.servers import app_dsn
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -74,7 +75,7 @@ async def test_failed_migration_leaves_nothing_behind(empty_database: str, tmp_p
     folder = tmp_path / "migrations"
     folder.mkdir()
     (folder / "0001_broken.sql").write_text("CREATE TABLE half (x int);\nSELECT nonsense;\n")
-    with pytest.raises(asyncpg.PostgresError):
+    with pytest.raises(StorageError):  # the server's error, translated by the adapter
         await migrate(empty_database, folder)
     conn = await asyncpg.connect(empty_database)
     try:
@@ -232,10 +233,10 @@ async def test_the_api_refuses_a_database_role_that_can_act_for_every_tenant(
     """The API's pool must be kairos_app: the scheduler's role (a kairos_system member)
     stops the start; kairos_app is accepted and is who the sessions are."""
     with pytest.raises(RuntimeError, match="can act for every tenant"):
-        async with runtime._api_database(app_dsn(database, "kairos_scheduler")):
+        async with runtime.api_database(app_dsn(database, "kairos_scheduler")):
             pass
     async with (
-        runtime._api_database(app_dsn(database)) as db,
+        runtime.api_database(app_dsn(database)) as db,
         db.transaction(TenantId("acme")) as tx,
     ):
         assert await tx._conn.fetchval("SELECT session_user") == "kairos_app"

@@ -34,7 +34,7 @@ def events(n: int) -> list[DomainEvent]:
 
 async def commit(db: MemoryDatabase, batch: list[DomainEvent]) -> None:
     async with db.transaction(ACME) as tx:
-        await tx.outbox.append(batch)
+        await tx.outbox.append(batch, traceparent=None)
 
 
 async def test_relay_publishes_each_event_once_in_commit_order() -> None:

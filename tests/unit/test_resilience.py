@@ -17,23 +17,24 @@ from adapters.memory.clock import FakeClock
 from adapters.memory.database import MemoryDatabase, MemoryUnitOfWork
 from adapters.memory.publisher import RecordingPublisher
 from adapters.postgres.outage import translated
-from domain.errors import DependencyUnavailable, Forbidden
+from domain.errors import DependencyUnavailable, Forbidden, StorageError
 from domain.ids import TenantId
 from domain.job import TargetKind
 from domain.run import RunStatus
-from service.loops.resilience import Backoff, Dependencies, is_transient, supervise
+from service.loops.resilience import Backoff, Dependencies, is_transient, shielded, supervise
 from service.loops.scheduler import Scheduler
 from service.loops.worker_pool import WorkerPool
 from tests.unit.test_worker_pool import ACME, T0, ScriptedTarget, setup
 
 
 def test_a_group_of_outages_is_transient_and_a_group_with_a_fault_is_not() -> None:
-    """Grouped connection errors (nested too) are an outage; one real fault makes it a fault."""
-    lost = asyncpg.ConnectionDoesNotExistError("connection was closed")
+    """Grouped outages (nested too) are an outage; one real fault makes it a fault. The
+    driver's own errors are not known here: the PostgreSQL adapter translates them."""
+    lost = DependencyUnavailable("postgres", "connection was closed")
     group = ExceptionGroup("pool", [lost, ExceptionGroup("inner", [ConnectionResetError()])])
     assert is_transient(group)
-    assert is_transient(asyncpg.InterfaceError("connection is closed"))
     assert is_transient(DependencyUnavailable("postgres", "refused"))
+    assert not is_transient(asyncpg.InterfaceError("connection is closed"))  # untranslated
     assert not is_transient(ExceptionGroup("pool", [lost, KeyError("bug")]))
     assert not is_transient(ValueError("bug"))
 
@@ -175,24 +176,44 @@ async def test_a_pool_started_during_an_outage_waits_then_works() -> None:
 
 
 @pytest.mark.parametrize(
-    ("error", "outage"),
+    ("error", "becomes"),
     [
-        (ConnectionRefusedError(111, "refused"), True),
-        (OSError(113, "no route to host"), True),
-        (asyncpg.InterfaceError("connection is closed"), True),
-        (asyncpg.exceptions.AdminShutdownError("terminating connection"), True),
-        (Forbidden("system.retention is a system schedule"), False),
-        (PermissionError("not a network failure"), False),
-        (asyncpg.UniqueViolationError("duplicate key"), False),
+        (ConnectionRefusedError(111, "refused"), DependencyUnavailable),
+        (OSError(113, "no route to host"), DependencyUnavailable),
+        (asyncpg.InterfaceError("connection is closed"), DependencyUnavailable),
+        (asyncpg.exceptions.AdminShutdownError("terminating connection"), DependencyUnavailable),
+        (Forbidden("system.retention is a system schedule"), Forbidden),
+        (PermissionError("not a network failure"), PermissionError),
+        (asyncpg.UniqueViolationError("duplicate key"), StorageError),
     ],
 )
-def test_the_postgres_adapter_translates_connection_errors_only(
-    error: Exception, outage: bool
+def test_the_postgres_adapter_translates_driver_errors_once(
+    error: Exception, becomes: type[Exception]
 ) -> None:
-    """Connection-class errors become DependencyUnavailable; a domain error that happens
-    to be an OSError (Forbidden is a PermissionError) or a SQL error passes unchanged."""
-    expected = DependencyUnavailable if outage else type(error)
-    with pytest.raises(expected) as raised, translated():
+    """Connection-class errors become DependencyUnavailable (an outage), the server's
+    other errors StorageError (not one); a domain error that happens to be an OSError
+    (Forbidden is a PermissionError) or any other error passes unchanged."""
+    with pytest.raises(becomes) as raised, translated():
         raise error
-    assert (raised.value is error) is not outage
-    assert is_transient(raised.value) is outage
+    assert type(raised.value) is becomes
+    assert (raised.value is error) is (becomes is type(error))
+    assert is_transient(raised.value) is (becomes is DependencyUnavailable)
+
+
+async def test_a_shielded_write_finishes_before_the_cancellation_goes_on() -> None:
+    """Cancelling the caller of a shielded write waits for the write to end, then the
+    caller is cancelled: the write is never abandoned half-way nor left running alone."""
+    written: list[str] = []
+    started = asyncio.Event()
+
+    async def write() -> None:
+        started.set()
+        await asyncio.sleep(0.05)
+        written.append("outcome")
+
+    caller = asyncio.create_task(shielded(write()))
+    await started.wait()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert written == ["outcome"]

@@ -13,7 +13,7 @@ from adapters.zoneinfo_source import (
     DirectoryZoneSource,
     PackageZoneSource,
     SystemZoneSource,
-    zone_source_from_env,
+    zone_source_named,
 )
 from domain.errors import InvalidSchedule
 from domain.zones import datetime_to_instant, get_zone, tzdata_version, zone_source
@@ -49,13 +49,13 @@ def test_each_source_has_its_own_zones(tmp_path: Path) -> None:
 
 def test_kairos_zoneinfo_picks_the_source(tmp_path: Path) -> None:
     """system (default), package, or a directory; anything else stops the process."""
-    assert isinstance(zone_source_from_env({}), SystemZoneSource)
-    assert isinstance(zone_source_from_env({"KAIROS_ZONEINFO": "package"}), PackageZoneSource)
-    chosen = zone_source_from_env({"KAIROS_ZONEINFO": str(tree(tmp_path, "2099a", None).root)})
+    assert isinstance(zone_source_named(""), SystemZoneSource)
+    assert isinstance(zone_source_named("package"), PackageZoneSource)
+    chosen = zone_source_named(str(tree(tmp_path, "2099a", None).root))
     assert isinstance(chosen, DirectoryZoneSource)
     assert chosen.version == "2099a"
     with pytest.raises(RuntimeError, match="expected system, package or a zoneinfo directory"):
-        zone_source_from_env({"KAIROS_ZONEINFO": str(tmp_path / "missing")})
+        zone_source_named(str(tmp_path / "missing"))
 
 
 def test_the_package_and_the_system_tree_say_their_versions() -> None:
