@@ -1,11 +1,12 @@
 # One entry point for people and CI. `make test` builds the virtualenv from nothing,
-# installs Kairos with its test extras and runs lint, types and the whole suite.
+# installs Kairos with its test extras and runs lint, types and the whole suite;
+# `make unit` is the fast subset (memory adapters, no server started).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install dev test lint typecheck unit bench fuzz chaos chaos-deps image clean
+.PHONY: install dev test lint typecheck unit suite bench fuzz chaos chaos-deps image clean
 
 $(STAMP): pyproject.toml sdk/pyproject.toml scripts/ensure-postgres
 	scripts/ensure-postgres >/dev/null
@@ -30,13 +31,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Tests that need no server: tests/conftest.py marks every test that runs PostgreSQL,
+# nats-server, a subprocess or the image `integration` (and schemathesis `fuzz`), and a
+# server fixture refuses to start for an unmarked test.
 unit: $(STAMP)
+	$(BIN)/pytest -q -m "not integration and not chaos and not image and not fuzz"
+
+# Every test, servers included (the chaos profile and the image build too).
+suite: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+test: lint typecheck suite
 
 # Schemathesis at 200 examples per operation against a real PostgreSQL (stateless and
-# stateful); `make test` runs the same tests at 8.
+# stateful); `make test` runs the same tests at 8, and the memory adapters' at 15.
 fuzz: $(STAMP)
 	KAIROS_FUZZ_EXAMPLES=200 $(BIN)/pytest -q tests/integration/test_fuzz.py
 

@@ -1,1 +1,4 @@
-"""Ports made real: clocks, holiday sources, and (in later issues) Postgres, NATS, HTTP."""
+"""Ports made real: PostgreSQL (``postgres``) and in-memory fakes (``memory``), NATS
+JetStream (``nats``), the REST API (``http``), the HTTP target (``http_target``), token
+verification (``auth``), the embedded servers (``embedded``), clocks, holiday and zone
+sources, secrets, logs, metrics and tracing."""

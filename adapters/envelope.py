@@ -1,5 +1,6 @@
-"""The error envelope (SEMANTICS 14) as a plain document, for every transport: the REST
-API answers it as JSON, the NATS trigger responder replies with it."""
+"""The error envelope (docs/semantics.md, *Errors*) as a plain document, for every
+transport: the REST API answers it as JSON, the NATS trigger responder replies with
+it."""
 
 from __future__ import annotations
 

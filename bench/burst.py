@@ -12,7 +12,7 @@ Starts its own PostgreSQL and nats-server (as `kairos dev` does), then measures:
    batch with `FOR UPDATE SKIP LOCKED`, marks it done and publishes one JetStream
    message per row (no leases, attempts, events or outbox).
 3. **Contract floor** (``bench/floor.py``): the same burst with no Kairos code; every
-   write, event and message SEMANTICS requires per fire, as set-based SQL in parallel
+   write, event and message docs/semantics.md requires per fire, as set-based SQL in parallel
    loops. What any implementation of the contract could at best reach here.
 4. **Steady.** `--steady-rate` fires/s (that many every-second cron schedules) for
    `--steady-seconds`; latency = arrival of `scheduler.run.succeeded` at a subscriber

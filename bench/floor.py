@@ -1,7 +1,7 @@
 """The contract floor: what Kairos' per-fire contract costs on these servers with no
 Kairos code at all.
 
-Every fire of the burst still does what SEMANTICS requires of it, as set-based SQL and
+Every fire of the burst still does what docs/semantics.md requires of it, as set-based SQL and
 raw NATS publishes, with no domain objects, no use cases and no per-row Python:
 
 - materialise: lock due schedules (SKIP LOCKED), complete them, insert their runs,

@@ -1,4 +1,5 @@
-"""Who is calling (SEMANTICS 13): a tenant and its scopes, from a verified token only.
+"""Who is calling (docs/semantics.md, *Tenancy and access*): a tenant and its scopes,
+from a verified token only.
 
 Scopes nest: ``scheduler:admin`` may do what ``scheduler:operate`` may, which may do
 what ``scheduler:read`` may. Anything not granted is denied.

@@ -1,4 +1,5 @@
-"""Backfill (SEMANTICS 6): run a schedule's fires of a past span ``[from_at, to_at)``.
+"""Backfill (docs/semantics.md, *Run identity*): run a schedule's fires of a past span
+``[from_at, to_at)``.
 
 - The fires are the rule's (the same planner as the materialiser), so their run keys
   are the scheduled fires' keys: a fire that already has a run is left alone, and

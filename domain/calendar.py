@@ -1,4 +1,4 @@
-"""Calendars: business weekdays and holidays (SEMANTICS 4).
+"""Calendars: business weekdays and holidays (docs/semantics.md, *Calendars and windows*).
 
 ``Calendar`` is the tenant-scoped, versioned entity. ``BusinessCalendar`` answers
 business-day questions for one version of it, loading holiday years on demand through a

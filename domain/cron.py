@@ -135,7 +135,8 @@ class CronExpression:
 
     @property
     def periodic(self) -> bool:
-        """True when the smallest fixed unit is the hour or finer (SEMANTICS 3)."""
+        """True when the smallest fixed unit is the hour or finer (docs/semantics.md,
+        *Daylight saving time*)."""
         hours = self.hours
         if hours[0] != 0:
             return False

@@ -1,4 +1,4 @@
-"""Domain events (SEMANTICS 11).
+"""Domain events (docs/semantics.md, *Events*).
 
 Aggregates return events alongside their new state; the unit of work writes them to the
 outbox in the same transaction. Event ids are derived from (aggregate, type, revision) so

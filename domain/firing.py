@@ -1,4 +1,5 @@
-"""From local wall readings to fire instants, under the DST rules of SEMANTICS 3.
+"""From local wall readings to fire instants, under the DST rules of docs/semantics.md,
+*Daylight saving time*.
 
 A rule yields wall readings in increasing order; each is resolved in the zone:
 

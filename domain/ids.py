@@ -48,7 +48,7 @@ _MICROSECOND = timedelta(microseconds=1)
 
 def manual_run_id(tenant_id: TenantId, schedule_id: ScheduleId, idempotency_key: str) -> RunId:
     """The run id of a manual trigger carrying an ``Idempotency-Key``: the same key for
-    the same schedule always names the same run (SEMANTICS 6)."""
+    the same schedule always names the same run (docs/semantics.md, *Run identity*)."""
     return RunId(uuid.uuid5(RUN_NAMESPACE, f"{tenant_id}|{schedule_id}|manual|{idempotency_key}"))
 
 

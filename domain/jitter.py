@@ -1,4 +1,4 @@
-"""Deterministic jitter (SEMANTICS 5).
+"""Deterministic jitter (docs/semantics.md, *Jitter*).
 
 The offset is a hash of (schedule id, nominal instant) scaled into ``[0, max_jitter]``,
 so every replica, and every restart, computes the same dispatch time.

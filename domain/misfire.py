@@ -1,5 +1,6 @@
-"""Missed fires (SEMANTICS 7): what becomes of fires whose dispatch time passed while
-nothing materialised them (every replica down, or the schedule paused).
+"""Missed fires (docs/semantics.md, *Misfires*): what becomes of fires whose dispatch
+time passed while nothing materialised them (every replica down, or the schedule
+paused).
 
 A fire is *late* when its dispatch time is older than ``now - threshold`` at the moment
 it is materialised. The threshold (a scheduler setting, 60 s by default) keeps the tail of

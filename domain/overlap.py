@@ -1,5 +1,5 @@
-"""Overlap (SEMANTICS 8): what a fire does when earlier runs of its schedule are still
-``scheduled``, ``pending`` or ``running`` (*active*).
+"""Overlap (docs/semantics.md, *Overlap*): what a fire does when earlier runs of its
+schedule are still ``scheduled``, ``pending`` or ``running`` (*active*).
 
 - ``skip`` (default): the fire is recorded ``skipped`` with reason ``overlap``.
 - ``buffer_one``: the fire waits behind the active runs, unless one is already waiting

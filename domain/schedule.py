@@ -57,8 +57,8 @@ class Schedule:
     max_catchup: int = 100
     overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
     max_buffered: int = 100
-    # Upstream schedules whose run for the same period must succeed first (the period
-    # rule is in ``domain.dependencies``; docs/engine.md, *Dependencies*).
+    # Upstream schedules whose run for the same period must succeed first
+    # (docs/semantics.md, *Run lifecycle*; the period rule is in ``domain.dependencies``).
     depends_on: tuple[ScheduleId, ...] = ()
     state: ScheduleState = ScheduleState.ENABLED
     # Why Kairos itself paused it (a target gone, a stored form it cannot plan), if so.

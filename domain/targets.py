@@ -1,5 +1,6 @@
-"""Target configurations (SEMANTICS 12), checked when a job is written so a bad one is
-refused with its field named, never discovered at 3 a.m. by the first delivery.
+"""Target configurations (docs/semantics.md, *Targets*), checked when a job is written
+so a bad one is refused with its field named, never discovered at 3 a.m. by the first
+delivery.
 
 ``HttpTarget`` is the typed form of an ``HTTP`` target's config; the HTTP adapter builds
 its requests from it. Bodies are templates: a string leaf may use ``${run_id}``,

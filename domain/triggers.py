@@ -1,4 +1,4 @@
-"""Trigger value objects: what makes a schedule fire (SEMANTICS section 2).
+"""Trigger value objects: what makes a schedule fire (docs/semantics.md, *Triggers*).
 
 A trigger only describes the rule; ``domain.timing.Timing`` binds it to a zone, a DST
 policy and bounds, and produces fire times.

@@ -1,4 +1,5 @@
-"""Execution windows: when, in local time, a fire may be dispatched (SEMANTICS 4).
+"""Execution windows: when, in local time, a fire may be dispatched (docs/semantics.md,
+*Calendars and windows*).
 
 A window is ``weekdays start-end`` in the schedule's zone, e.g. ``mon-fri 08:00-18:00``.
 The end is exclusive. An end at or before the start makes an overnight window that

@@ -1,4 +1,4 @@
-"""The Worker entity: a process that claims and executes runs (SEMANTICS 10)."""
+"""The Worker entity: a process that claims and executes runs (docs/semantics.md, *Workers*)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from domain.ids import TenantId, WorkerId
 
 DEFAULT_HEARTBEAT = timedelta(seconds=5)
 MISSED_HEARTBEATS_OFFLINE = 3
-# Heartbeat events are sampled (SEMANTICS 11): one per this many beats (a minute at 5 s).
+# Heartbeat events are sampled (docs/semantics.md, *Events*): one per this many beats (a
+# minute at 5 s).
 HEARTBEAT_EVENT_EVERY = 12
 MAX_CAPACITY = 10_000
 MAX_CAPABILITIES = 100

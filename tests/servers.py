@@ -25,9 +25,36 @@ from adapters.postgres.migrate import migrate
 TEMPLATE = "kairos_template"
 T = TypeVar("T")
 
+# The test being run, so a server fixture knows who asked.
+running_test: pytest.Item | None = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    global running_test  # noqa: PLW0603 - one test runs at a time in a session
+    running_test = item
+    try:
+        return (yield)
+    finally:
+        running_test = None
+
+
+def require_integration(server: str) -> None:
+    """Refuse to start ``server`` for a test not marked ``integration``: the fast subset
+    (``-m "not integration"``) must never start one, and a test that needs one must say so
+    (tests/conftest.py marks by directory, fixture and parameter)."""
+    item = running_test
+    if item is not None and item.get_closest_marker("integration") is None:
+        pytest.fail(
+            f"{item.nodeid} starts {server} but is not marked integration: mark it, or put it "
+            "where tests/conftest.py marks it",
+            pytrace=False,
+        )
+
 
 @pytest.fixture(scope="session")
 def server_root() -> Iterator[Path]:
+    require_integration("a server")
     # Not under pytest's tmp dir: that is 0700 root-only, and the cluster runs as postgres.
     root = Path(tempfile.mkdtemp(prefix="kairos-it-"))
     root.chmod(0o755)
@@ -37,6 +64,7 @@ def server_root() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def postgres(server_root: Path) -> Iterator[EmbeddedPostgres]:
+    require_integration("PostgreSQL")
     cluster = EmbeddedPostgres(server_root / "pg")
     cluster.start()
     try:
@@ -94,6 +122,7 @@ def empty_database(postgres: EmbeddedPostgres) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def nats_server(server_root: Path) -> Iterator[EmbeddedNats]:
+    require_integration("nats-server")
     server = EmbeddedNats(server_root / "nats")
     server.start()
     yield server

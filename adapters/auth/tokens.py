@@ -1,4 +1,5 @@
-"""Bearer JWT verification (SEMANTICS 13), with PyJWT behind this one module.
+"""Bearer JWT verification (docs/semantics.md, *Tenancy and access*), with PyJWT behind
+this one module.
 
 - Keys come from a JWKS URL (``JwksKeys``: cached for ``ttl``; an unknown ``kid``
   triggers one refetch, at most every ``min_refetch``; a failed fetch keeps the last good

@@ -1,4 +1,4 @@
-"""The HTTP target (SEMANTICS 12): one signed request per attempt.
+"""The HTTP target (docs/semantics.md, *Targets*): one signed request per attempt.
 
 - Signed per Standard Webhooks (the ``standardwebhooks`` package): ``webhook-id`` is the
   run id (the same across attempts, so a receiver deduplicates retries),

@@ -1,4 +1,4 @@
-"""The SSRF guard (SEMANTICS 12): an HTTP target may only reach public addresses.
+"""The SSRF guard (docs/semantics.md, *Targets*): an HTTP target may only reach public addresses.
 
 Checked on the *resolved* addresses at every attempt, and the request then goes to the
 address that was checked (no second lookup a DNS rebinding could answer differently).

@@ -1,4 +1,4 @@
-"""Domain events as CloudEvents 1.0 structured JSON (SEMANTICS 11)."""
+"""Domain events as CloudEvents 1.0 structured JSON (docs/semantics.md, *Events*)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The QUEUE target (SEMANTICS 12): push a run onto its tenant's JetStream work queue.
+"""The QUEUE target (docs/semantics.md, *Targets*): push a run onto its tenant's
+JetStream work queue.
 
 Each tenant has one work-queue stream, ``KAIROS_Q_<tenant>`` over ``q.<tenant>.>``,
 created on first use with the operator's limits (``QueueLimits``). A job's

@@ -1,4 +1,4 @@
-"""Inbound manual triggers over NATS request/reply (docs/engine.md, *Manual triggers*):
+"""Inbound manual triggers over NATS request/reply (docs/semantics.md, *Events*):
 ``scheduler.trigger.<tenant>``.
 
 Request: a JSON object naming the schedule by ``schedule_id`` or ``name``, with optional

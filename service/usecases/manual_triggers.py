@@ -1,4 +1,5 @@
-"""Manual triggers (docs/engine.md, *Manual triggers*): fire a schedule now, outside its rule.
+"""Manual triggers (docs/semantics.md, *Run identity* and *Overlap*): fire a schedule
+now, outside its rule.
 
 - With an ``Idempotency-Key`` the run's id is derived from (tenant, schedule, key), so
   the same key answers the same run however often it is sent; without one, every

@@ -1,4 +1,4 @@
-"""Retention as a protected system schedule (issue 4): ``system.retention``.
+"""Retention as a protected system schedule: ``system.retention``.
 
 Each tenant gets its own, created with the tenant's first schedule: a daily job (03:00
 UTC) whose target is Kairos itself (``SYSTEM``), run by the scheduler's built-in pool.

@@ -1,5 +1,5 @@
 """Worker registry use cases: register, heartbeat (extends the worker's leases), stop,
-and the leader's sweep that marks silent workers offline (docs/engine.md, *External workers*).
+and the leader's sweep that marks silent workers offline (docs/semantics.md, *Workers*).
 
 A worker belongs to a tenant; the built-in pools (``kairos serve``/``dev``/``worker``)
 serve every tenant and are registered under ``SYSTEM_TENANT``. Their unit of work is

@@ -22,7 +22,8 @@ from service.loops.leadership import acquire
 from service.loops.materialiser import LEADER, materialise_due
 from service.usecases import runs as use
 from service.usecases.backfills import get_backfill, start_backfill
-from tests.contract.support import ACME, Subject, job
+from tests.builders import ACME, job
+from tests.contract.support import Subject
 
 MINUTE = timedelta(minutes=1)
 

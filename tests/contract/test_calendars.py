@@ -19,7 +19,8 @@ from domain.timing import CalendarPolicy, Timing
 from domain.triggers import CronTrigger
 from service.loops.leadership import acquire
 from service.loops.materialiser import LEADER, materialise_due
-from tests.contract.support import ACME, GLOBEX, Subject, job
+from tests.builders import ACME, GLOBEX, job
+from tests.contract.support import Subject
 
 ICAL = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
 

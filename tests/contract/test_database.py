@@ -12,7 +12,8 @@ import pytest
 from domain.errors import Conflict, NotFound
 from domain.events import DomainEvent, EventType
 from domain.ids import JobId
-from tests.contract.support import ACME, GLOBEX, T0, Subject, job, schedule
+from tests.builders import ACME, GLOBEX, T0, job, schedule
+from tests.contract.support import Subject
 
 
 async def test_job_round_trips_exactly(subject: Subject) -> None:

@@ -22,8 +22,8 @@ from service.usecases import runs as use
 from service.usecases.commands import CreateSchedule, UpdateSchedule
 from service.usecases.dependencies import resolve_waiting
 from service.usecases.schedules import create_schedule, update_schedule
-from tests.contract.support import ACME, Subject, job
-from tests.helpers import leading
+from tests.builders import ACME, job, leading
+from tests.contract.support import Subject
 
 MINUTE = timedelta(minutes=1)
 EVENT = frozenset({"EVENT"})
@@ -37,7 +37,7 @@ async def pair(subject: Subject) -> tuple[Schedule, Schedule, Job]:
         await tx.jobs.add(j)
         now = await tx.now()
     start = (now - timedelta(seconds=1)).replace(microsecond=0)
-    made = []
+    made: list[Schedule] = []
     for name, upstreams in (("a", ()), ("b", None)):
         schedule, _ = Schedule.create(
             now=now,

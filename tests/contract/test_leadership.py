@@ -9,20 +9,22 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from adapters.memory.publisher import RecordingPublisher
 from domain.errors import NotLeader
+from domain.ports import LEADER
 from domain.run import RunStatus
 from domain.worker import WorkerState
-from service.loops.leadership import LEADER, Campaign, Fence, acquire
+from service.loops.leadership import Campaign, Fence, acquire
 from service.loops.materialiser import materialise_due
 from service.loops.relay import relay_once
 from service.usecases import runs as use
 from service.usecases import worker_registry as registry
 from service.usecases.dependencies import resolve_waiting
-from tests.contract.support import ACME, Subject, job
+from tests.builders import ACME, job
+from tests.contract.support import Subject
 from tests.contract.test_dependencies import EVENT, W, pair, status_of
 from tests.contract.test_run_queue import W1, fire, seed
 from tests.contract.test_workers import register
-from tests.unit.test_relay import RecordingPublisher
 
 MINUTE = timedelta(minutes=1)
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)

@@ -21,7 +21,8 @@ from service.loops.leadership import acquire
 from service.loops.materialiser import LEADER, materialise_due
 from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
-from tests.contract.support import ACME, Subject, job
+from tests.builders import ACME, job
+from tests.contract.support import Subject
 
 TTL = timedelta(seconds=30)
 

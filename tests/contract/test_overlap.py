@@ -1,4 +1,5 @@
-"""Overlap policies (SEMANTICS 8) in the materialiser and the claim, memory and Postgres."""
+"""Overlap policies (docs/semantics.md, *Overlap*) in the materialiser and the claim, over memory
+and Postgres."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from service.loops.leadership import acquire
 from service.loops.materialiser import LEADER, materialise_due
 from service.usecases import runs as use
 from service.usecases import worker_registry as registry
-from tests.contract.support import ACME, Subject, job
+from tests.builders import ACME, job
+from tests.contract.support import Subject
 
 MINUTE = timedelta(minutes=1)
 W = WorkerId(uuid.UUID(int=7))

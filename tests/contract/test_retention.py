@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from domain.errors import Forbidden
-from domain.ids import ScheduleId
+from domain.ids import JobId, ScheduleId
 from domain.job import Priority, TargetKind
 from domain.ports import RunFilter
 from domain.run import NewRun, Run, RunStatus
@@ -19,12 +19,13 @@ from domain.triggers import CronTrigger
 from service.usecases.commands import CreateSchedule
 from service.usecases.retention import NAME, RetentionPolicy, SystemTasks, purge
 from service.usecases.schedules import create_schedule, delete_schedule, pause_schedule
-from tests.contract.support import ACME, GLOBEX, Subject, job
+from tests.builders import ACME, GLOBEX, job
+from tests.contract.support import Subject
 
 DAY = timedelta(days=1)
 
 
-def old_run(schedule_id: ScheduleId, job_id: object, nominal: object, status: RunStatus) -> Run:
+def old_run(schedule_id: ScheduleId, job_id: JobId, nominal: datetime, status: RunStatus) -> Run:
     run, _ = Run.dispatched(
         NewRun(
             tenant_id=ACME,

@@ -17,8 +17,8 @@ from domain.job import Job, Priority
 from domain.ports import RunFilter
 from domain.run import NewRun, Outcome, Run, RunStatus
 from service.usecases import runs as use
-from tests.contract.support import ACME, GLOBEX, Subject, job
-from tests.helpers import leading
+from tests.builders import ACME, GLOBEX, job, leading
+from tests.contract.support import Subject
 
 PAST = datetime(2020, 1, 1, tzinfo=UTC)
 FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
@@ -166,6 +166,7 @@ async def test_complete_fail_retry_dead_and_events(subject: Subject) -> None:
             subject.db, worker_id=W1, capabilities=caps, limit=1, tenant_id=ACME
         )
         assert claimed.attempt == attempt
+        assert claimed.lease_secret is not None
         failed = await use.fail(
             subject.db,
             tenant_id=ACME,
@@ -185,6 +186,7 @@ async def test_complete_fail_retry_dead_and_events(subject: Subject) -> None:
     (claimed,) = await use.claim(
         subject.db, worker_id=W1, capabilities=caps, limit=1, tenant_id=ACME
     )
+    assert claimed.lease_secret is not None
     done = await use.complete(
         subject.db, tenant_id=ACME, run_id=other.id, token=claimed.lease_secret
     )
@@ -325,6 +327,7 @@ async def test_a_manual_retry_persists_its_new_budget(subject: Subject) -> None:
     (claimed,) = await use.claim(
         subject.db, worker_id=W1, capabilities=frozenset({"EVENT"}), limit=1, tenant_id=ACME
     )
+    assert claimed.lease_secret is not None
     await use.fail(subject.db, tenant_id=ACME, run_id=run.id, token=claimed.lease_secret, error="x")
     retried = await use.retry_run(subject.db, tenant_id=ACME, run_id=run.id)
     async with subject.db.transaction(ACME) as tx:

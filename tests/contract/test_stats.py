@@ -9,18 +9,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.errors import NotFound
-from domain.ids import ScheduleId, WorkerId
+from domain.ids import JobId, ScheduleId, WorkerId
 from domain.job import Priority
 from domain.run import NewRun, Run
 from service.usecases.runs import run_stats
-from tests.contract.support import ACME, Subject, job
+from tests.builders import ACME, job
+from tests.contract.support import Subject
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
 W = WorkerId(uuid.UUID(int=3))
 
 
-def fire(schedule: ScheduleId, job_id: object, nominal: datetime, attempts: int = 1) -> Run:
+def fire(schedule: ScheduleId, job_id: JobId, nominal: datetime, attempts: int = 1) -> Run:
     run, _ = Run.dispatched(
         NewRun(
             tenant_id=ACME,

@@ -15,7 +15,8 @@ from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger
 from service.usecases.commands import TriggerSchedule
 from service.usecases.manual_triggers import trigger_schedule
-from tests.contract.support import ACME, Subject, job
+from tests.builders import ACME, job
+from tests.contract.support import Subject
 
 
 async def hourly(subject: Subject) -> Schedule:

@@ -28,7 +28,8 @@ from domain.zones import zone_source
 from service.loops.leadership import acquire
 from service.loops.materialiser import LEADER
 from service.usecases.tzdata import replan_zone_rules
-from tests.contract.support import ACME, GLOBEX, Subject, job
+from tests.builders import ACME, GLOBEX, job
+from tests.contract.support import Subject
 from tests.tzif import berlin_tree, tzif, write_tree
 
 TTL = timedelta(seconds=30)
@@ -79,11 +80,19 @@ async def updated_events(subject: Subject) -> list[dict[str, object]]:
         "SELECT payload FROM outbox WHERE type = $1 ORDER BY seq",
         EventType.SCHEDULE_UPDATED,
     )
-    return [_payload(row["payload"])["data"] for row in rows]
+    return [_data(_payload(row["payload"])) for row in rows]
 
 
 def _payload(value: object) -> dict[str, object]:
-    return json.loads(value) if isinstance(value, str) else dict(value)  # type: ignore[arg-type]
+    decoded = json.loads(value) if isinstance(value, str) else value
+    assert isinstance(decoded, dict)
+    return decoded
+
+
+def _data(payload: dict[str, object]) -> dict[str, object]:
+    data = payload["data"]
+    assert isinstance(data, dict)
+    return data
 
 
 async def _owner_fetch(subject: Subject, query: str, *args: object) -> list[asyncpg.Record]:

@@ -12,7 +12,8 @@ from domain.usage import TenantUsage
 from domain.worker import Worker
 from service.usecases import runs as use
 from service.usecases.retention import ensure_retention
-from tests.contract.support import ACME, GLOBEX, T0, Subject, job, schedule
+from tests.builders import ACME, GLOBEX, T0, job, schedule
+from tests.contract.support import Subject
 from tests.contract.test_run_queue import PAST, fire, seed
 
 

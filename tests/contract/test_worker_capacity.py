@@ -10,7 +10,8 @@ from domain.ids import TenantId, WorkerId, new_id
 from domain.job import Priority
 from domain.worker import Worker
 from service.usecases import runs as use
-from tests.contract.support import ACME, Subject, job
+from tests.builders import ACME, job
+from tests.contract.support import Subject
 from tests.contract.test_run_queue import PAST, fire, seed
 
 

@@ -13,9 +13,9 @@ from domain.ids import SYSTEM_TENANT, TenantId, WorkerId
 from domain.worker import Worker, WorkerState
 from service.usecases import runs as use
 from service.usecases import worker_registry as registry
-from tests.contract.support import ACME, GLOBEX, Subject, job
+from tests.builders import ACME, GLOBEX, job, leading
+from tests.contract.support import Subject
 from tests.contract.test_run_queue import fire, seed
-from tests.helpers import leading
 
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 

@@ -19,8 +19,15 @@ from adapters.auth.tokens import DEV_AUDIENCE, DEV_ISSUER, DevKeys
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the server's wheel is built from; deploy/Containerfile copies the same.
-SERVER_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "domain", "service", "adapters")
-SERVER_SOURCES += ("migrations",)
+SERVER_SOURCES: tuple[str, ...] = (
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    "domain",
+    "service",
+    "adapters",
+    "migrations",
+)
 
 
 def copy_sources(names: Sequence[str], into: Path, root: Path = ROOT) -> Path:

@@ -7,11 +7,12 @@ import asyncio
 from datetime import timedelta
 
 import nats
+from nats.aio.client import Client as NatsClient
 
 from adapters.embedded.nats import EmbeddedNats
 from adapters.nats.event_consumer import EventTriggerConsumer
 from adapters.postgres.database import PostgresDatabase, create_pool
-from domain.ids import TenantId
+from domain.ids import ScheduleId, TenantId
 from domain.ports import RunFilter
 from domain.run import Run, RunOrigin, RunStatus
 from domain.schedule import OverlapPolicy
@@ -19,13 +20,13 @@ from domain.timing import Timing
 from domain.triggers import EventTrigger
 from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
-from tests.helpers import add_event_job
+from tests.builders import add_event_job
 from tests.servers import app_dsn
 
 ACME = TenantId("acme")
 
 
-async def _consume(db: PostgresDatabase, nc: nats.aio.client.Client, seconds: float) -> None:
+async def _consume(db: PostgresDatabase, nc: NatsClient, seconds: float) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(EventTriggerConsumer(nc, db).run(stop))
     await asyncio.sleep(seconds)  # integration: real servers, real time
@@ -76,12 +77,12 @@ async def test_each_distinct_message_fires_once_even_while_kairos_is_stopped(
         await js.publish("t.acme.invoices.sent", b"{}")  # no schedule listens
         await _consume(db, nc, 1.5)
 
-        async def runs_of(schedule_id: object) -> list[Run]:
+        async def runs_of(schedule_id: ScheduleId) -> list[Run]:
             async with db.transaction(ACME) as tx:
                 found = await tx.runs.list(
                     RunFilter(schedule_id=schedule_id),
                     after=None,
-                    limit=50,  # type: ignore[arg-type]
+                    limit=50,
                 )
             return sorted(found, key=lambda r: r.nominal_at)
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import nats
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from adapters.clock import SystemClock
 from adapters.embedded.nats import EmbeddedNats
@@ -58,7 +59,7 @@ async def stack(database: str, nats_server: EmbeddedNats) -> AsyncIterator[Stack
     nc = await nats.connect(nats_server.url)
     events: asyncio.Queue[tuple[str, dict[str, object]]] = asyncio.Queue()
 
-    async def on_event(msg: nats.aio.msg.Msg) -> None:
+    async def on_event(msg: Msg) -> None:
         await events.put((msg.subject, json.loads(msg.data)["data"]))
 
     await nc.subscribe("scheduler.run.*.acme", cb=on_event)

@@ -100,7 +100,7 @@ def api_url(postgres: EmbeddedPostgres) -> Iterator[str]:
     suppress_health_check=list(HealthCheck),
 )
 def test_no_request_gets_a_5xx_and_every_answer_fits_the_schema(
-    case: schemathesis.Case, api_url: str
+    case: schemathesis.Case[Any], api_url: str
 ) -> None:
     """Any generated request to any operation (NUL and any Unicode allowed): never a
     5xx from the real database; content type and body as documented."""
@@ -118,14 +118,14 @@ def test_the_stateful_run_creates_reads_changes_and_deletes_real_objects(api_url
     failures: list[str] = []
 
     class Workflow(base):  # type: ignore[misc, valid-type]
-        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+        def get_call_kwargs(self, case: schemathesis.Case[Any]) -> dict[str, Any]:
             return {"base_url": api_url, "headers": HEADERS}
 
-        def after_call(self, response: Any, case: schemathesis.Case) -> None:
+        def after_call(self, response: Any, case: schemathesis.Case[Any]) -> None:
             super().after_call(response, case)
             seen.append((case.method, case.path, response.status_code))
 
-        def validate_response(self, response: Any, case: schemathesis.Case, **_: Any) -> None:
+        def validate_response(self, response: Any, case: schemathesis.Case[Any], **_: Any) -> None:
             try:
                 case.validate_response(response, checks=CHECKS)
             except Exception as exc:  # any failed check: keep it with its request

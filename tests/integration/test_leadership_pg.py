@@ -14,15 +14,16 @@ import asyncpg
 import pytest
 
 from adapters.clock import SystemClock
+from adapters.memory.publisher import RecordingPublisher
 from adapters.postgres.database import PostgresDatabase, SessionLimits, create_pool
 from domain.errors import NotLeader, StorageError
 from domain.events import DomainEvent, EventType
 from domain.ids import EventId
-from service.loops.leadership import LEADER, Campaign, Fence, acquire, fenced
+from domain.ports import LEADER
+from service.loops.leadership import Campaign, Fence, acquire, fenced
 from service.loops.scheduler import Scheduler, SchedulerSettings
-from tests.contract.support import ACME
+from tests.builders import ACME
 from tests.servers import app_dsn
-from tests.unit.test_relay import RecordingPublisher
 
 QUICK = SessionLimits(lock_timeout=timedelta(milliseconds=500))
 

@@ -1,6 +1,6 @@
 """Missed fires on real servers: every replica stops across several due fires of
 every-second schedules, a replica starts again, and each policy's records account for
-exactly the fires the rule defines (SEMANTICS 7)."""
+exactly the fires the rule defines (docs/semantics.md, *Misfires*)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from domain.triggers import CronTrigger
 from service.loops.scheduler import Scheduler, SchedulerSettings
 from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
-from tests.helpers import add_event_job
+from tests.builders import add_event_job
 from tests.servers import app_dsn
 
 ACME = TenantId("acme")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 
 from adapters.embedded.nats import find_nats_server
@@ -50,7 +51,7 @@ async def test_tenant_accounts_see_only_their_own_subjects(server: int) -> None:
         asked: list[str] = []
 
         def collect(who: str):  # type: ignore[no-untyped-def]
-            async def on(msg: nats.aio.msg.Msg) -> None:
+            async def on(msg: Msg) -> None:
                 got[who].append(msg.subject)
 
             return on
@@ -59,7 +60,7 @@ async def test_tenant_accounts_see_only_their_own_subjects(server: int) -> None:
             await nc.subscribe(">", cb=collect(who))
         await kairos.subscribe("in.>", cb=collect("kairos"))
 
-        async def answer(msg: nats.aio.msg.Msg) -> None:
+        async def answer(msg: Msg) -> None:
             asked.append(msg.subject)
             await msg.respond(msg.subject.encode())
 

@@ -27,6 +27,7 @@ import asyncpg
 import httpx
 import nats
 import pytest
+from nats.aio.msg import Msg
 
 from adapters.auth.tokens import DEV_AUDIENCE, DEV_ISSUER, DevKeys
 from adapters.clock import SystemClock
@@ -409,7 +410,7 @@ async def test_an_event_delivery_while_nats_is_down_fails_then_lands_once(
         await _eventually(connected, 20)
         received: asyncio.Queue[str] = asyncio.Queue()
 
-        async def on_message(msg: nats.aio.msg.Msg) -> None:
+        async def on_message(msg: Msg) -> None:
             await received.put((msg.headers or {}).get("Nats-Msg-Id", ""))
 
         await nc.subscribe("t.acme.ping", cb=on_message)

@@ -23,7 +23,7 @@ from domain.triggers import CronTrigger
 from service.loops.scheduler import Scheduler, SchedulerSettings
 from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
-from tests.helpers import add_event_job
+from tests.builders import add_event_job
 from tests.servers import app_dsn
 
 ACME = TenantId("acme")

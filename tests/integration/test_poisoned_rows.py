@@ -29,7 +29,7 @@ from service.loops.scheduler import Scheduler, SchedulerSettings
 from service.usecases.commands import CreateSchedule, TriggerSchedule
 from service.usecases.manual_triggers import trigger_schedule
 from service.usecases.schedules import create_schedule
-from tests.helpers import add_event_job
+from tests.builders import add_event_job
 from tests.servers import app_dsn
 
 ACME, GLOBEX = TenantId("acme"), TenantId("globex")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.js.api import RawStreamMsg
 
 from adapters.embedded.nats import EmbeddedNats
 from adapters.nats.publisher import STREAM, JetStreamPublisher
@@ -18,7 +19,7 @@ from adapters.postgres.database import PostgresDatabase, create_pool
 from domain.events import DomainEvent, EventType
 from domain.ids import TenantId
 from service.loops.relay import relay_once
-from tests.helpers import leading
+from tests.builders import leading
 from tests.servers import app_dsn
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -51,7 +52,7 @@ async def databases(database: str) -> AsyncIterator[tuple[PostgresDatabase, Post
         await scheduler.close()
 
 
-async def stream_messages(url: str) -> list[nats.aio.msg.Msg]:
+async def stream_messages(url: str) -> list[RawStreamMsg]:
     nc = await nats.connect(url)
     try:
         js = nc.jetstream()
@@ -87,8 +88,8 @@ async def test_events_reach_the_stream_once_as_cloudevents(
         await nc.drain()
     messages = await stream_messages(nats_server.url)
     assert [m.subject for m in messages] == ["scheduler.schedule.updated.acme"] * 3
-    assert [m.headers["Nats-Msg-Id"] for m in messages] == [str(e.id) for e in batch]
-    body = json.loads(messages[0].data)
+    assert [(m.headers or {})["Nats-Msg-Id"] for m in messages] == [str(e.id) for e in batch]
+    body = json.loads(messages[0].data or b"")
     assert {k: body[k] for k in ("specversion", "type", "tenantid", "id")} == {
         "specversion": "1.0",
         "type": "scheduler.schedule.updated",
@@ -137,5 +138,5 @@ async def test_nats_outage_delays_events_and_loses_none(
             restarted.stop()
     finally:
         await nc.close()
-    ids = [m.headers["Nats-Msg-Id"] for m in messages]
+    ids = [(m.headers or {})["Nats-Msg-Id"] for m in messages]
     assert ids == [str(e.id) for e in before + during]

@@ -40,7 +40,7 @@ from service.loops.materialiser import LEADER, materialise_due
 from service.loops.worker_pool import WorkerPool
 from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
-from tests.helpers import add_event_job
+from tests.builders import add_event_job
 from tests.receiver import Receiver, receiver
 from tests.servers import app_dsn
 

@@ -17,7 +17,7 @@ from domain.timing import Timing
 from domain.triggers import CronTrigger
 from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
-from tests.helpers import add_event_job
+from tests.builders import add_event_job
 from tests.servers import app_dsn
 
 ACME = TenantId("acme")

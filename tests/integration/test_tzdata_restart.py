@@ -20,7 +20,7 @@ from service.cli import main as cli
 from service.loops.scheduler import Scheduler, SchedulerSettings
 from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
-from tests.helpers import add_event_job
+from tests.builders import add_event_job
 from tests.servers import app_dsn
 from tests.tzif import berlin_tree
 

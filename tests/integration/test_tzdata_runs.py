@@ -16,7 +16,7 @@ from domain.triggers import CronTrigger
 from domain.zones import zone_source
 from service.loops.leadership import acquire
 from service.loops.materialiser import LEADER, materialise_due
-from tests.contract.support import ACME, job
+from tests.builders import ACME, job
 from tests.servers import app_dsn
 from tests.tzif import berlin_tree as tree
 

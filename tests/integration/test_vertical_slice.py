@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 
 import nats
+from nats.aio.msg import Msg
 
 from adapters.clock import SystemClock
 from adapters.embedded.nats import EmbeddedNats
@@ -43,9 +44,9 @@ async def test_schedule_fires_runs_publishes_and_emits_events(
         publisher = JetStreamPublisher(nc)
         await publisher.ensure_stream()
         await nc.jetstream().purge_stream(STREAM)
-        received: asyncio.Queue[nats.aio.msg.Msg] = asyncio.Queue()
+        received: asyncio.Queue[Msg] = asyncio.Queue()
 
-        async def on_message(msg: nats.aio.msg.Msg) -> None:
+        async def on_message(msg: Msg) -> None:
             await received.put(msg)
 
         await nc.subscribe("t.acme.>", cb=on_message)
@@ -81,9 +82,10 @@ async def test_schedule_fires_runs_publishes_and_emits_events(
         body = json.loads(msg.data)
         assert msg.subject == "t.acme.reports"
         assert body["payload"] == {"report": "daily"}
-        assert msg.headers["Nats-Msg-Id"] == msg.headers["Kairos-Run-Id"] == body["run_id"]
-        assert msg.headers["Kairos-Schedule-Id"] == str(schedule.id)
-        assert msg.headers["Kairos-Attempt"] == "1"
+        headers = msg.headers or {}
+        assert headers["Nats-Msg-Id"] == headers["Kairos-Run-Id"] == body["run_id"]
+        assert headers["Kairos-Schedule-Id"] == str(schedule.id)
+        assert headers["Kairos-Attempt"] == "1"
         async with app.transaction(ACME) as tx:
             run = await tx.runs.get(json.loads(msg.data)["run_id"])
         assert run.status is RunStatus.SUCCEEDED

@@ -1,4 +1,5 @@
-"""Calendars, execution windows and jitter (SEMANTICS 4 and 5)."""
+"""Calendars, execution windows and jitter (docs/semantics.md, *Calendars and windows*
+and *Jitter*)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from domain.ids import CalendarId, TenantId
 from domain.jitter import jitter_offset
 from domain.timing import CalendarPolicy, DstPolicy, WindowPolicy
 from domain.windows import ExecutionWindow
-from tests.helpers import BERLIN, cron, planned, utc, z
+from tests.builders import BERLIN, cron, planned, utc, z
 
 NOW = utc(2026, 1, 1)
 

@@ -1,4 +1,4 @@
-"""CRON parsing and matching (SEMANTICS 2)."""
+"""CRON parsing and matching (docs/semantics.md, *Triggers*)."""
 
 from __future__ import annotations
 

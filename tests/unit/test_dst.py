@@ -1,4 +1,5 @@
-"""DST rules of SEMANTICS 3: periodic rules on absolute time, fixed rules once per date."""
+"""DST rules of docs/semantics.md, *Daylight saving time*: periodic rules on absolute
+time, fixed rules once per date."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from domain.firing import FoldPolicy, GapPolicy, SkipReason
 from domain.timing import DstPolicy, Timing
 from domain.triggers import FixedDelayTrigger, OneShotTrigger
 from domain.zones import WallKind, get_zone, instant_to_datetime, naive_to_wall
-from tests.helpers import BERLIN, cron, planned, rrule, utc, z
+from tests.builders import BERLIN, cron, planned, rrule, utc, z
 
 
 def fires_on(timing: Timing, day: date) -> list[str]:

@@ -15,7 +15,7 @@ from domain.job import Backoff, BackoffKind, Priority
 from domain.run import NewRun, Outcome, Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
 from domain.worker import Worker, WorkerState
-from tests.helpers import cron, utc
+from tests.builders import cron, utc
 
 T0 = utc(2026, 1, 1)
 TENANT = TenantId("acme")

@@ -18,8 +18,7 @@ from service.loops.materialiser import materialise_due
 from service.usecases import runs as use
 from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
-from tests.contract.support import ACME, job
-from tests.helpers import leading
+from tests.builders import ACME, job, leading
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)

@@ -34,6 +34,7 @@ def test_a_message_is_known_by_its_id_else_by_its_content() -> None:
 
 
 def test_only_the_tenant_namespace_is_read() -> None:
+    """`t.<tenant>.` and `in.<tenant>.` subjects name a tenant; `scheduler.` ones do not."""
     assert split_subject("t.acme.orders.created") == ("acme", "orders.created")
     assert split_subject("in.acme.orders.created") == ("acme", "orders.created")
     assert split_subject("scheduler.run.started.acme") is None

@@ -23,7 +23,7 @@ def minutely(start: datetime, skipped: frozenset[int] = frozenset()) -> Iterator
 
 
 def rules(policy: MisfirePolicy, **overrides: object) -> MisfireRules:
-    values: dict[object, object] = {
+    values: dict[str, object] = {
         "policy": policy,
         "catchup_window": timedelta(hours=24),
         "max_catchup": 100,

@@ -12,7 +12,7 @@ from adapters.memory.publisher import RecordingPublisher
 from domain.events import DomainEvent, EventType
 from domain.ids import TenantId
 from service.loops.relay import relay_once
-from tests.helpers import leading
+from tests.builders import leading
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ACME = TenantId("acme")

@@ -22,7 +22,7 @@ from service.loops.scheduler import Scheduler, SchedulerSettings
 from service.telemetry import NoMetrics
 from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
-from tests.helpers import add_event_job
+from tests.builders import add_event_job
 from tests.unit.test_resilience import FlakyDatabase
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

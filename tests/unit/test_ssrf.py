@@ -1,6 +1,6 @@
-"""The SSRF guard: every address class SEMANTICS 12 names is refused, as a literal, as a
-hostname that resolves to it, in IPv4-mapped IPv6 form and as a decimal IPv4; the
-operator's allowlist lets one through."""
+"""The SSRF guard: every address class docs/semantics.md, *Targets*, names is refused,
+as a literal, as a hostname that resolves to it, in IPv4-mapped IPv6 form and as a
+decimal IPv4; the operator's allowlist lets one through."""
 
 from __future__ import annotations
 

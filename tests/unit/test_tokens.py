@@ -4,7 +4,7 @@ is cached (TTL, one rate-limited refetch on an unknown kid, last good set kept).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from adapters.auth.tokens import JwksKeys, StaticKeys, TokenVerifier
 from domain.access import Principal, Scope
 from domain.errors import Unauthorized
+from domain.ids import TenantId
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 EC_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -25,7 +26,7 @@ ATTACKER = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 def jwk(key: Any, kid: str) -> dict[str, Any]:
     algo = RSAAlgorithm if isinstance(key, rsa.RSAPublicKey) else ECAlgorithm
-    out: dict[str, Any] = algo.to_jwk(key, as_dict=True)  # type: ignore[attr-defined]
+    out: dict[str, Any] = algo.to_jwk(key, as_dict=True)
     out["kid"] = kid
     return out
 
@@ -59,7 +60,9 @@ def verifier(keys: Any = None) -> TokenVerifier:
 async def test_a_good_token_gives_its_tenant_and_known_scopes() -> None:
     """RS256 and ES256 both verify; unknown scopes are dropped; scopes nest."""
     principal = await verifier().verify(sign(claims()))
-    assert principal == Principal("acme", frozenset({Scope.READ, Scope.OPERATE}), "svc-reports")
+    assert principal == Principal(
+        TenantId("acme"), frozenset({Scope.READ, Scope.OPERATE}), "svc-reports"
+    )
     assert (principal.allows(Scope.READ), principal.allows(Scope.ADMIN)) == (True, False)
     ec_token = sign(claims(scope=["scheduler:admin"]), EC_KEY, "ES256", kid="ec-1")
     admin = await verifier().verify(ec_token)
@@ -90,7 +93,7 @@ def _unsigned() -> str:
     return jwt.encode(claims(), None, algorithm="none")  # type: ignore[arg-type]
 
 
-REFUSED = {
+REFUSED: dict[str, Callable[[], str]] = {
     "expired": lambda: sign(claims(exp=int(time.time()) - 120)),
     "not yet valid": lambda: sign(claims(nbf=int(time.time()) + 600)),
     "wrong audience": lambda: sign(claims(aud="someone-else")),

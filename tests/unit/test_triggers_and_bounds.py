@@ -21,7 +21,7 @@ from domain.triggers import (
     parse_trigger,
 )
 from domain.windows import ExecutionWindow
-from tests.helpers import BERLIN, cron, nominal, planned, rrule, utc, z
+from tests.builders import BERLIN, cron, nominal, planned, rrule, utc, z
 
 
 def test_rrule_with_exdate_and_rdate() -> None:

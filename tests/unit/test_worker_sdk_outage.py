@@ -30,7 +30,7 @@ async def test_a_kairos_unavailable_for_a_while_is_waited_out() -> None:
     """Two 503s to register and three to claim: the worker retries, then runs the job
     and reports it; it stops only when told to."""
     calls: Counter[str] = Counter()
-    reports: list[dict[str, object]] = []
+    reports: list[dict[str, list[dict[str, object]]]] = []
 
     async def answer(request: httpx.Request) -> httpx.Response:
         path = request.url.path.rsplit("/", 1)[-1]
