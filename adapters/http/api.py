@@ -36,6 +36,7 @@ from adapters.http.boundary import Boundary
 from adapters.http.errors import install
 from adapters.http.links import add_links
 from adapters.http.ratelimit import RateLimiter, admit
+from adapters.http.ui import install as install_dashboard
 from adapters.metrics import PrometheusMetrics
 from domain.access import Principal, Scope
 from domain.audit import AuditEntry
@@ -866,6 +867,7 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi_with_links  # type: ignore[method-assign]
+    install_dashboard(app, db, holidays=holiday_provider, limits=quotas)  # /ui
     return app
 
 

@@ -137,12 +137,19 @@ async def update_schedule(
         return updated
 
 
-async def pause_schedule(db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId) -> Schedule:
-    """Stop firing; the next fire stays visible. Pausing a paused schedule is a no-op."""
+async def pause_schedule(
+    db: Database,
+    *,
+    tenant_id: TenantId,
+    schedule_id: ScheduleId,
+    note: str | None = None,
+) -> Schedule:
+    """Stop firing; the next fire stays visible. Pausing a paused schedule is a no-op.
+    ``note``: why (kept as the schedule's ``state_reason`` until it resumes)."""
     async with db.transaction(tenant_id) as tx:
         schedule = _managed_by_us(_live(await tx.schedules.get(schedule_id)))
         now = await tx.now()
-        paused, events = schedule.pause(now=now)
+        paused, events = schedule.pause(now=now, reason=note or None)
         if not events:
             return schedule
         await tx.schedules.save(paused, expected_version=schedule.version)
@@ -213,10 +220,12 @@ async def upcoming_fires(
     schedule_id: ScheduleId,
     count: int,
     holidays: HolidayProvider | None,
+    include_skipped: bool = False,
 ) -> Preview:
     """The schedule's next ``count`` fires from its next fire (a paused schedule's too),
     planned as the materialiser will (its calendar's current version included); none for
-    a completed schedule."""
+    a completed schedule. ``include_skipped``: the fires skipped on the way too, each
+    with its reason (they do not count towards ``count``)."""
     async with db.transaction(tenant_id) as tx:
         schedule = _live(await tx.schedules.get(schedule_id))
         calendar = await business_calendar(tx.calendars, schedule.timing.calendar_id, holidays)
@@ -229,6 +238,7 @@ async def upcoming_fires(
         calendar=calendar,
         schedule_id=str(schedule.id),
         fired=schedule.fire_count,
+        include_skipped=include_skipped,
     )
 
 
