@@ -67,6 +67,7 @@ PAGE = 50
 BATCH = 500  # rows per read when a page needs every schedule
 FEED_RUNS = 50  # the live feed watches this many most recent runs
 POLL = 1.0  # seconds between the live feed's reads
+FEED_OVERLAP = timedelta(seconds=2)
 REVERIFY = 30.0  # seconds between the live feed's checks that its token still verifies
 UPCOMING_BUDGET = 200_000  # fires planned for the upcoming picture, over all schedules
 SORTS = {
@@ -249,6 +250,9 @@ def _render(
         csrf=session.csrf_token(token) if token else "",
         done=DONE.get(request.query_params.get("done", "")),
         now=ui.clock.now(),
+        # The live feed's starting point: a little before this read, so that a change
+        # the database stamped as this page was read is sent, not missed.
+        since=(ui.clock.now() - FEED_OVERLAP).isoformat(),
         views=views,
         **context,
     )
@@ -527,7 +531,7 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
         recent = await runs.list_runs(
             db, tenant_id=tenant, where=RunFilter(schedule_id=sid), after=None, limit=PAGE
         )
-        stats, since = await runs.run_stats(db, tenant_id=tenant, schedule_id=sid)
+        stats, _ = await runs.run_stats(db, tenant_id=tenant, schedule_id=sid)
         calendar_name = None
         if schedule.timing.calendar_id is not None:
             with contextlib.suppress(NotFound):
@@ -552,7 +556,6 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
             recent=recent_views,
             longest=longest,
             stats=stats,
-            since=since,
             backfill_from=(now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
             backfill_to=now.strftime("%Y-%m-%dT%H:%M"),
         )
@@ -828,6 +831,10 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
             schedule_id=ScheduleId(schedule) if schedule else None,
             statuses=_statuses(params.get("status")),
         )
+        # Changes after ``since`` (the page's render time, or the last event id a
+        # reconnecting EventSource sends back) are sent on the first read too, so a
+        # change between the page's read and the feed's first one is not lost.
+        since = _since(request.headers.get("last-event-id") or params.get("since"))
         row = ui.templates.get_template("_rows.html").module.run_row  # type: ignore[attr-defined]
         token = session.bearer_of(request) or ""
         csrf = session.csrf_token(token) if token else ""
@@ -852,9 +859,12 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
                     db, tenant_id=principal.tenant_id, where=where, after=None, limit=FEED_RUNS
                 )
                 current = {r.id: views.run_fingerprint(r) for r in found}
-                if seen is not None:
+                if seen is not None or since is not None:
                     for run in reversed(found):  # oldest first: new rows stack on top
-                        if seen.get(run.id) == current[run.id]:
+                        if seen is None:
+                            if since is not None and run.updated_at < since:
+                                continue
+                        elif seen.get(run.id) == current[run.id]:
                             continue
                         view = views.run_view(run)
                         if with_names and run.schedule_id not in names:
@@ -875,8 +885,9 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
                                 )
                             ),
                         }
-                        yield f"event: run\ndata: {json.dumps(data)}\n\n"
-                else:
+                        stamp = run.updated_at.isoformat()
+                        yield f"id: {stamp}\nevent: run\ndata: {json.dumps(data)}\n\n"
+                if seen is None:
                     yield "event: ready\ndata: {}\n\n"
                 seen = current
                 await asyncio.sleep(POLL)
@@ -886,6 +897,18 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
+
+
+def _since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequest("since must be an instant", field="since") from None
+    if value.tzinfo is None:
+        raise InvalidRequest("since must carry a UTC offset", field="since")
+    return value
 
 
 def _target(form: Mapping[str, str], default: str) -> str:

@@ -23,6 +23,8 @@
   if (!body && !single && !lastRun.length) { return; }
   var query = new URLSearchParams((body || single || {dataset: {}}).dataset.feed || "");
   if (body && body.dataset.names) { query.set("names", "1"); }
+  var since = document.querySelector('meta[name="kairos-since"]');
+  if (since) { query.set("since", since.content); }
   query.set("back", location.pathname + location.search.replace(/([?&])done=[^&]*&?/, "$1").replace(/[?&]$/, ""));
   var source = new EventSource("/ui/events?" + query.toString());
   document.documentElement.dataset.live = "connecting";

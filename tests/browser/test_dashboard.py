@@ -1,0 +1,187 @@
+"""The dashboard as a person uses it, in Debian's chromium against a whole `kairos dev`:
+sign in from the terminal's link, watch runs live, retry a dead run, pause with a note;
+another tenant's ids answer 404 and a change without the session's CSRF token is refused."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.browser.conftest import Stack, shoot
+
+pytestmark = pytest.mark.integration
+
+ADMIN, OPERATE, READ = "scheduler:admin", "scheduler:operate", "scheduler:read"
+RARE = {"type": "CRON", "expression": "0 3 1 1 *"}  # once a year: runs come from triggers
+
+
+def _job(stack: Stack, token: str, name: str, target: dict[str, Any], **more: Any) -> str:
+    body = {"name": name, "target": target, **more}
+    job: dict[str, Any] = stack.api("POST", "/jobs", token, body)
+    return str(job["id"])
+
+
+def _schedule(stack: Stack, token: str, name: str, job_id: str, **more: Any) -> str:
+    body = {"name": name, "job_id": job_id, "trigger": RARE, "timezone": "UTC", **more}
+    schedule: dict[str, Any] = stack.api("POST", "/schedules", token, body)
+    return str(schedule["id"])
+
+
+def _event_schedule(stack: Stack, token: str, name: str, **more: Any) -> str:
+    job = _job(stack, token, f"{name}-job", {"kind": "EVENT", "config": {"subject": "ui.ping"}})
+    return _schedule(stack, token, name, job, **more)
+
+
+def _sign_in(page: Page, stack: Stack, *scopes: str) -> None:
+    """Open the link `kairos ui` prints: the page signs in by itself."""
+    page.goto(stack.sign_in_link("acme", *scopes))
+    expect(page.get_by_role("heading", name="Schedules", exact=True)).to_be_visible()
+    expect(page.get_by_role("status").first).to_have_text("Signed in.")
+
+
+def _wait_run(stack: Stack, token: str, run_id: str, status: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if stack.api("GET", f"/runs/{run_id}", token)["status"] == status:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} never became {status}")
+
+
+def test_sign_in_trigger_and_watch_runs_appear_and_succeed(page: Page, stack: Stack) -> None:
+    """A schedule created through the API is listed; Trigger now runs it and the run
+    turns succeeded on the open page; a run triggered elsewhere appears without reload."""
+    admin = stack.token("acme", ADMIN)
+    sid = _event_schedule(stack, admin, "nightly-report")
+    _sign_in(page, stack, OPERATE)
+    cookie = next(c for c in page.context.cookies() if c["name"] == "kairos_ui")
+    assert cookie["httpOnly"]
+    assert cookie["sameSite"] == "Strict"
+    assert cookie["path"] == "/ui"
+    page.get_by_role("link", name="nightly-report").click()
+    expect(page.get_by_role("heading", name=re.compile("nightly-report"))).to_be_visible()
+    page.get_by_role("button", name="Trigger now").click()
+    expect(page.get_by_role("status").first).to_have_text("Triggered: a run was created.")
+    runs = page.locator("tbody[data-live-runs] tr")
+    expect(runs).to_have_count(1)
+    first = runs.first.get_attribute("data-run")
+    assert first is not None
+    _wait_run(stack, admin, first, "succeeded")
+    expect(runs.first.locator(".status")).to_have_text("succeeded", timeout=10_000)
+    # Nothing reloads from here on: a marker set in the page must survive.
+    page.evaluate("window.__stillHere = true")
+    page.wait_for_function("document.documentElement.dataset.live === 'on'")
+    triggered = stack.api("POST", f"/schedules/{sid}/trigger", admin)
+    row = page.locator(f'tr[data-run="{triggered["id"]}"]')
+    expect(row).to_be_visible(timeout=15_000)
+    expect(row.locator(".status")).to_have_text("succeeded", timeout=30_000)
+    expect(runs).to_have_count(2)
+    assert page.evaluate("window.__stillHere") is True
+    shoot(page, "schedule")
+
+
+def test_dead_run_is_listed_and_retried(page: Page, stack: Stack) -> None:
+    """A run whose only attempt failed is in the dead letters with its error; Retry
+    sends it again and its page turns succeeded by itself."""
+    admin = stack.token("acme", ADMIN)
+    target = {"kind": "HTTP", "config": {"url": stack.hook.url}}
+    job = _job(stack, admin, "flaky-hook", target, max_attempts=1)
+    sid = _schedule(stack, admin, "flaky", job)
+    run = stack.api("POST", f"/schedules/{sid}/trigger", admin)
+    _wait_run(stack, admin, run["id"], "dead")
+    _sign_in(page, stack, OPERATE)
+    page.get_by_role("link", name="Dead letters").click()
+    expect(page.get_by_role("heading", name="Dead letters")).to_be_visible()
+    row = page.locator(f'tr[data-run="{run["id"]}"]')
+    expect(row.locator(".status")).to_have_text("dead")
+    row.get_by_role("link").first.click()
+    expect(page.locator("#run-status")).to_have_text("dead")
+    expect(page.locator("td.error-text")).to_contain_text("500")
+    shoot(page, "run-dead")
+    page.get_by_role("button", name="Retry this run").click()
+    expect(page.get_by_role("status").first).to_have_text("Retried: the run is pending again.")
+    expect(page.locator("#run-status")).to_have_text("succeeded", timeout=30_000)
+    expect(page.locator("table.attempts tbody tr")).to_have_count(2)
+    assert len(stack.hook.received) == 2
+
+
+def test_pause_with_a_note_shows_on_the_list(page: Page, stack: Stack) -> None:
+    """Pause with a note: the list shows the schedule paused with that note, and the
+    state filter finds it."""
+    admin = stack.token("acme", ADMIN)
+    _event_schedule(stack, admin, "billing-sync")
+    _sign_in(page, stack, OPERATE)
+    page.get_by_role("link", name="billing-sync").click()
+    page.get_by_label("Pause note").fill("vendor maintenance until Friday")
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_role("status").first).to_have_text("Paused.")
+    expect(page.locator("#state-note")).to_contain_text("vendor maintenance until Friday")
+    page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Schedules").click()
+    row = page.locator("tr", has=page.get_by_role("link", name="billing-sync"))
+    expect(row.locator(".state")).to_have_text("paused")
+    expect(row.locator(".note")).to_have_text("vendor maintenance until Friday")
+    page.get_by_label("State").select_option("paused")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("table.schedules tbody tr")).to_have_count(1)
+    expect(page.get_by_role("link", name="billing-sync")).to_be_visible()
+    page.get_by_role("link", name="billing-sync").click()
+    page.get_by_role("button", name="Resume").click()
+    expect(page.get_by_role("status").first).to_have_text("Resumed.")
+
+
+def test_another_tenants_schedule_answers_404(page: Page, stack: Stack) -> None:
+    """acme's session asking for globex's schedule (or run) sees 404, as in the API."""
+    globex = stack.token("globex", ADMIN)
+    theirs = _event_schedule(stack, globex, "globex-only")
+    run = stack.api("POST", f"/schedules/{theirs}/trigger", globex)
+    _sign_in(page, stack, OPERATE)
+    answer = page.goto(f"{stack.url}/ui/schedules/{theirs}")
+    assert answer is not None
+    assert answer.status == 404
+    expect(page.get_by_role("alert")).to_contain_text("not found")
+    answer = page.goto(f"{stack.url}/ui/runs/{run['id']}")
+    assert answer is not None
+    assert answer.status == 404
+    answer = page.goto(f"{stack.url}/ui/schedules/{uuid.uuid4()}")
+    assert answer is not None
+    assert answer.status == 404
+    page.goto(f"{stack.url}/ui/schedules")
+    expect(page.get_by_role("link", name="globex-only")).to_have_count(0)
+
+
+def test_changes_need_the_csrf_token_and_the_operate_scope(
+    context: BrowserContext, page: Page, stack: Stack
+) -> None:
+    """A POST with the session cookie but no CSRF token is refused (403) and changes
+    nothing; a read-only session sees no buttons and its changes are refused too."""
+    admin = stack.token("acme", ADMIN)
+    sid = _event_schedule(stack, admin, "guarded")
+    _sign_in(page, stack, OPERATE)
+    refused = page.request.post(f"{stack.url}/ui/schedules/{sid}/pause", form={"note": "x"})
+    assert refused.status == 403
+    assert refused.json()["error"]["details"]["field"] == "csrf"
+    forged = page.request.post(
+        f"{stack.url}/ui/schedules/{sid}/pause", form={"note": "x", "csrf": "0" * 64}
+    )
+    assert forged.status == 403
+    assert stack.api("GET", f"/schedules/{sid}", admin)["state"] == "enabled"
+    context.clear_cookies()
+    answer = page.goto(f"{stack.url}/ui/schedules/{sid}")
+    assert answer is not None
+    assert page.url.startswith(f"{stack.url}/ui/signin")
+    _sign_in(page, stack, READ)
+    page.goto(f"{stack.url}/ui/schedules/{sid}")
+    expect(page.get_by_text("(read only)")).to_be_visible()
+    expect(page.get_by_role("button", name="Trigger now")).to_have_count(0)
+    csrf = page.locator('input[name="csrf"]').first.get_attribute("value")
+    denied = page.request.post(f"{stack.url}/ui/schedules/{sid}/trigger", form={"csrf": csrf or ""})
+    assert denied.status == 403
+    assert denied.json()["error"]["details"]["needed"] == OPERATE
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in to Kairos")).to_be_visible()
+    assert not [c for c in context.cookies() if c["name"] == "kairos_ui"]
