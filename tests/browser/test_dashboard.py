@@ -37,9 +37,9 @@ def _event_schedule(stack: Stack, token: str, name: str, **more: Any) -> str:
     return _schedule(stack, token, name, job, **more)
 
 
-def _sign_in(page: Page, stack: Stack, *scopes: str) -> None:
+def _sign_in(page: Page, stack: Stack, *scopes: str, tenant: str = "acme") -> None:
     """Open the link `kairos ui` prints: the page signs in by itself."""
-    page.goto(stack.sign_in_link("acme", *scopes))
+    page.goto(stack.sign_in_link(tenant, *scopes))
     expect(page.get_by_role("heading", name="Schedules", exact=True)).to_be_visible()
     expect(page.get_by_role("status").first).to_have_text("Signed in.")
 
@@ -47,10 +47,11 @@ def _sign_in(page: Page, stack: Stack, *scopes: str) -> None:
 def _wait_run(stack: Stack, token: str, run_id: str, status: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if stack.api("GET", f"/runs/{run_id}", token)["status"] == status:
+        run = stack.api("GET", f"/runs/{run_id}", token)
+        if run["status"] == status:
             return
         time.sleep(0.2)
-    raise AssertionError(f"run {run_id} never became {status}")
+    raise AssertionError(f"run {run_id} never became {status}: {run}")
 
 
 def test_sign_in_trigger_and_watch_runs_appear_and_succeed(page: Page, stack: Stack) -> None:
@@ -185,3 +186,141 @@ def test_changes_need_the_csrf_token_and_the_operate_scope(
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in to Kairos")).to_be_visible()
     assert not [c for c in context.cookies() if c["name"] == "kairos_ui"]
+
+
+def _demo(stack: Stack) -> dict[str, str]:
+    """A tenant with schedules of every kind, a calendar with holidays, a worker, runs."""
+    admin = stack.token("demo", ADMIN)
+    holidays = [
+        {"date": "2026-12-24", "name": "Christmas Eve"},
+        {"date": "2026-12-25", "name": "Christmas Day"},
+        {"date": "2027-01-01", "name": "New Year"},
+    ]
+    calendar = stack.api(
+        "POST", "/calendars", admin, {"name": "paris-business", "holidays": holidays}
+    )["id"]
+    notify = _job(stack, admin, "notify", {"kind": "EVENT", "config": {"subject": "demo.notify"}})
+    export = _job(
+        stack, admin, "invoice-export", {"kind": "HTTP", "config": {"url": stack.hook.url}}
+    )
+    reports = _job(stack, admin, "reports", {"kind": "WORKER", "config": {"type": "reports"}})
+    ids = {}
+    for name, job, more in [
+        (
+            "nightly-invoices",
+            export,
+            {
+                "trigger": {"type": "CRON", "expression": "30 2 * * 1-5"},
+                "timezone": "Europe/Paris",
+                "calendar_id": calendar,
+                "calendar_policy": "next_business_day",
+            },
+        ),
+        (
+            "payroll",
+            export,
+            {
+                "trigger": {"type": "CRON", "expression": "0 6 24 * *"},
+                "timezone": "Europe/Paris",
+                "calendar_id": calendar,
+                "calendar_policy": "next_business_day",
+            },
+        ),
+        ("hourly-sync", notify, {"trigger": {"type": "CRON", "expression": "0 * * * *"}}),
+        ("health-probe", notify, {"trigger": {"type": "CRON", "expression": "*/5 * * * *"}}),
+        (
+            "weekly-report",
+            reports,
+            {
+                "trigger": {"type": "RRULE", "rrule": "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0"},
+                "timezone": "America/New_York",
+                "start_at": "2026-01-05T14:00:00Z",
+            },
+        ),
+        (
+            "rollup",
+            notify,
+            {
+                "trigger": {"type": "FIXED_DELAY", "every": "PT15M"},
+                "start_at": "2026-01-01T00:00:00Z",
+                "max_jitter": "PT1M",
+            },
+        ),
+        (
+            "market-open",
+            notify,
+            {
+                "trigger": {"type": "CRON", "expression": "0 8 * * *"},
+                "timezone": "Europe/London",
+                "windows": ["mon,tue,wed,thu,fri 09:00-17:00"],
+            },
+        ),
+        ("legacy-import", notify, {"trigger": {"type": "CRON", "expression": "15 4 * * *"}}),
+    ]:
+        ids[name] = _schedule(stack, admin, name, job, **more)
+    stack.api("POST", f"/schedules/{ids['legacy-import']}/pause", admin)
+    stack.api(
+        "POST",
+        "/workers/register",
+        stack.token("demo", OPERATE),
+        {"name": "reports-1", "capabilities": ["reports"], "capacity": 4, "version": "1.2.0"},
+    )
+    for name in ("hourly-sync", "hourly-sync", "hourly-sync", "nightly-invoices", "payroll"):
+        run = stack.api("POST", f"/schedules/{ids[name]}/trigger", admin)
+        _wait_run(stack, admin, run["id"], "succeeded")
+    stack.api("POST", f"/schedules/{ids['weekly-report']}/trigger", admin)
+    ids["calendar"] = calendar
+    return ids
+
+
+def test_main_pages_show_their_facts_and_are_saved_as_screenshots(page: Page, stack: Stack) -> None:
+    """Every main page renders its facts (trigger words, notes, heatmap, workers, the
+    month's holidays); a screenshot of each lands in .artifacts/browser/."""
+    ids = _demo(stack)
+    _sign_in(page, stack, OPERATE, tenant="demo")
+    # A pause with its note, through the dashboard, for the list's picture.
+    page.goto(f"{stack.url}/ui/schedules/{ids['legacy-import']}")
+    page.get_by_role("button", name="Resume").click()
+    page.get_by_label("Pause note").fill("waiting for the vendor's v2 API")
+    page.get_by_role("button", name="Pause").click()
+    page.goto(f"{stack.url}/ui/schedules")
+    expect(page.locator("table.schedules tbody tr")).to_have_count(9)  # and the system one
+    expect(page.get_by_text("at 02:30 on weekdays (Mon–Fri)")).to_be_visible()
+    expect(page.get_by_text("every week on Mon at 09:00")).to_be_visible()
+    expect(page.get_by_text("waiting for the vendor's v2 API")).to_be_visible()
+    shoot(page, "schedules")
+    page.get_by_role("link", name="nightly-invoices").click()
+    expect(page.get_by_role("link", name="paris-business")).to_be_visible()
+    expect(page.locator("table.fires tbody tr").first).to_be_visible()
+    expect(page.locator("tbody[data-live-runs] tr")).to_have_count(1)
+    shoot(page, "schedule-calendar")
+    page.goto(f"{stack.url}/ui/schedules/{ids['payroll']}")
+    moved = page.locator("table.fires tbody tr", has_text="Thu 2026-12-24 06:00:00")
+    expect(moved).to_contain_text("moved: holiday Christmas Eve -> 2026-12-28")
+    expect(page.locator("tbody[data-live-runs] tr")).to_have_count(1)
+    shoot(page, "schedule-notes")
+    page.goto(f"{stack.url}/ui/schedules/{ids['market-open']}")
+    expect(page.locator("table.fires")).to_contain_text("deferred: window opens")
+    page.goto(f"{stack.url}/ui/upcoming")
+    expect(page.locator("table.heatmap tbody tr")).to_have_count(24)
+    expect(page.locator("#heat-summary")).to_contain_text("fires of")
+    shoot(page, "upcoming-24h")
+    page.get_by_role("link", name="Next 7 days").click()
+    expect(page.locator("table.heatmap tbody tr")).to_have_count(7)
+    shoot(page, "upcoming-7d")
+    page.get_by_role("navigation", name="Dashboard").get_by_role("link", name="Runs").click()
+    expect(page.locator("tbody[data-live-runs] tr")).to_have_count(6)
+    page.get_by_label("Status").select_option("succeeded")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("tbody[data-live-runs] tr")).to_have_count(5)
+    shoot(page, "runs")
+    page.get_by_role("link", name="Workers").click()
+    worker = page.locator("tr", has_text="reports-1")
+    expect(worker).to_contain_text("online")
+    expect(worker).to_contain_text("reports")
+    shoot(page, "workers")
+    page.goto(f"{stack.url}/ui/calendars/{ids['calendar']}?month=2026-12")
+    expect(page.locator("td.holiday:not(.out)")).to_have_count(2)
+    expect(page.get_by_text("Christmas Day")).to_be_visible()
+    expect(page.locator("td", has_text="28").filter(has_text="1 moved here")).to_be_visible()
+    shoot(page, "calendar")

@@ -296,6 +296,14 @@ async def _summary(
     return (views.run_view(last[0]) if last else None), stats.success_rate
 
 
+async def _with_attempts(ui: Ui, tenant: TenantId, found: Sequence[Run]) -> list[Run]:
+    """The runs with their attempts (a list reads runs without them), for lateness,
+    durations and errors."""
+    return list(
+        await asyncio.gather(*(runs.get_run(ui.db, tenant_id=tenant, run_id=r.id) for r in found))
+    )
+
+
 def _instant(text: str | None, field: str) -> datetime | None:
     """An instant from a form or query: ISO with offset, or a browser's
     ``datetime-local`` value read as UTC."""
@@ -541,7 +549,7 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
                     )
                 ).name
         now = ui.clock.now()
-        recent_views = [views.run_view(r) for r in recent]
+        recent_views = [views.run_view(r) for r in await _with_attempts(ui, tenant, recent)]
         longest = max((v.duration or 0 for v in recent_views), default=0)
         return _render(
             ui,
@@ -693,7 +701,7 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
             request,
             "runs.html",
             principal,
-            runs=[views.run_view(r) for r in found],
+            runs=[views.run_view(r) for r in await _with_attempts(ui, principal.tenant_id, found)],
             names=names,
             filters=filters,
             statuses=[s.value for s in RunStatus],
@@ -866,7 +874,8 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
                                 continue
                         elif seen.get(run.id) == current[run.id]:
                             continue
-                        view = views.run_view(run)
+                        full = await _with_attempts(ui, principal.tenant_id, [run])
+                        view = views.run_view(full[0])
                         if with_names and run.schedule_id not in names:
                             everything = await _every_schedule(ui, principal.tenant_id)
                             names.update({s.id: s.name for s in everything})

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from domain.calendar import BusinessCalendar
 from domain.cron import CronExpression
+from domain.durations import format_duration
 from domain.planning import PlannedFire
 from domain.run import Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
@@ -64,7 +65,7 @@ def trigger_written(trigger: Trigger) -> str:
     if isinstance(trigger, RRuleTrigger):
         return trigger.recurrence.text
     if isinstance(trigger, FixedDelayTrigger):
-        return f"every {_duration_words(trigger.every)} ({trigger.mode.value})"
+        return f"{format_duration(trigger.every)} ({trigger.mode.value})"
     if isinstance(trigger, OneShotTrigger):
         value = trigger.at if trigger.at is not None else trigger.local
         return value.isoformat() if value is not None else ""
@@ -105,6 +106,8 @@ def cron_words(cron: CronExpression) -> str:
         when = f"every hour at :{minutes[0]:02d}"
     elif len(minutes) == 1 and len(hours) <= 4:
         when = "at " + ", ".join(f"{h:02d}:{minutes[0]:02d}" for h in hours)
+        if cron.dow is None and cron.dom is None and not cron.dom_last and not cron.dow_nth:
+            when = "every day " + when
     elif len(minutes) == 1:
         when = _every(hours, 24, "hour") or f"hours {_list(hours)}"
         when += f" at :{minutes[0]:02d}"
@@ -133,7 +136,7 @@ def rrule_words(rule: str) -> str:
     parts = dict(p.split("=", 1) for p in rule.split(";") if "=" in p)
     freq = parts.get("FREQ", "")
     single, plural = FREQ_WORDS.get(freq, (freq.lower(), freq.lower()))
-    interval = int(parts["INTERVAL"]) if parts.get("INTERVAL", "1").isdigit() else 1
+    interval = int(parts.get("INTERVAL", "1")) if parts.get("INTERVAL", "1").isdigit() else 1
     text = single if interval == 1 else f"every {interval} {plural}"
     if "BYDAY" in parts:
         days = [
@@ -186,8 +189,11 @@ def seconds_words(value: float | None) -> str:
         return f"{value:.1f} s"
     if abs(value) < 3600:
         return f"{value / 60:.0f} min"
-    hours, rest = divmod(int(value), 3600)
-    return f"{hours} h {rest // 60} min"
+    if abs(value) < 48 * 3600:
+        hours, rest = divmod(int(value), 3600)
+        return f"{hours} h {rest // 60} min"
+    days, rest = divmod(int(value), 86400)
+    return f"{days} d {rest // 3600} h"
 
 
 def ago(at: datetime | None, now: datetime) -> str:
