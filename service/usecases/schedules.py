@@ -12,7 +12,14 @@ from domain.events import DomainEvent
 from domain.ids import JobId, ScheduleId, TenantId, new_id
 from domain.limits import TenantLimits
 from domain.planning import plan
-from domain.ports import Database, HolidayProvider, Keyset, RunFilter, UnitOfWork
+from domain.ports import (
+    Database,
+    HolidayProvider,
+    Keyset,
+    RunFilter,
+    ScheduleSearch,
+    UnitOfWork,
+)
 from domain.run import RunStatus
 from domain.schedule import DEFAULT_CATCHUP_WINDOW, Schedule, ScheduleState
 from domain.timing import Timing
@@ -268,3 +275,11 @@ async def list_schedules(
 ) -> Sequence[Schedule]:
     async with db.transaction(tenant_id) as tx:
         return await tx.schedules.list(after=after, limit=limit)
+
+
+async def search_schedules(
+    db: Database, *, tenant_id: TenantId, query: ScheduleSearch
+) -> tuple[Sequence[Schedule], int]:
+    """A filtered, sorted page of the tenant's live schedules and how many match."""
+    async with db.transaction(tenant_id) as tx:
+        return await tx.schedules.search(query)

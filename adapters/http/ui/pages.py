@@ -30,7 +30,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,15 @@ from domain.errors import DomainError, Forbidden, InvalidRequest, NotFound, Unau
 from domain.ids import CalendarId, JobId, RunId, ScheduleId, TenantId
 from domain.limits import TenantLimits
 from domain.planning import plan
-from domain.ports import Clock, Database, HolidayProvider, Keyset, RunFilter
+from domain.ports import (
+    Clock,
+    Database,
+    HolidayProvider,
+    Keyset,
+    RunFilter,
+    ScheduleOrder,
+    ScheduleSearch,
+)
 from domain.run import Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
 from service.usecases import backfills, calendars, jobs, runs, schedules
@@ -70,12 +78,7 @@ POLL = 1.0  # seconds between the live feed's reads
 FEED_OVERLAP = timedelta(seconds=2)
 REVERIFY = 30.0  # seconds between the live feed's checks that its token still verifies
 UPCOMING_BUDGET = 200_000  # fires planned for the upcoming picture, over all schedules
-SORTS = {
-    "name": lambda s: (s.name.casefold(), str(s.id)),
-    "next": lambda s: (s.next_fire_at is None, s.next_fire_at or datetime.max.replace(tzinfo=UTC)),
-    "state": lambda s: (s.state.value, s.name.casefold()),
-    "created": lambda s: (s.created_at, str(s.id)),
-}
+SORTS = {o.value for o in ScheduleOrder}
 STATE_FILTERS = {
     "active": ScheduleState.ENABLED,
     "paused": ScheduleState.PAUSED,
@@ -296,6 +299,20 @@ async def _summary(
     return (views.run_view(last[0]) if last else None), stats.success_rate
 
 
+async def _names(ui: Ui, tenant: TenantId, ids: set[ScheduleId]) -> dict[ScheduleId, str]:
+    """The names of these schedules (a deleted one has none)."""
+
+    async def name(schedule_id: ScheduleId) -> tuple[ScheduleId, str | None]:
+        try:
+            found = await schedules.get_schedule(ui.db, tenant_id=tenant, schedule_id=schedule_id)
+        except NotFound:
+            return schedule_id, None
+        return schedule_id, found.name
+
+    named = await asyncio.gather(*(name(i) for i in ids))
+    return {i: n for i, n in named if n is not None}
+
+
 async def _with_attempts(ui: Ui, tenant: TenantId, found: Sequence[Run]) -> list[Run]:
     """The runs with their attempts (a list reads runs without them), for lateness,
     durations and errors."""
@@ -489,18 +506,20 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
         except ValueError:
             raise InvalidRequest("page must be a number", field="page") from None
         started = time.perf_counter()
-        everything = await _every_schedule(ui, tenant)
-        needle = q.casefold()
-        chosen = [
-            s
-            for s in everything
-            if (not state or s.state is STATE_FILTERS[state])
-            and (not needle or needle in s.name.casefold() or needle in str(s.id))
-        ]
-        chosen.sort(key=SORTS[sort], reverse=descending)
-        pages = max(1, -(-len(chosen) // PAGE))
-        page = min(page, pages)
-        shown = chosen[(page - 1) * PAGE : page * PAGE]
+        query = ScheduleSearch(
+            text=q,
+            state=STATE_FILTERS[state] if state else None,
+            order=ScheduleOrder(sort),
+            descending=descending,
+            offset=(page - 1) * PAGE,
+            limit=PAGE,
+        )
+        shown, matched = await schedules.search_schedules(db, tenant_id=tenant, query=query)
+        pages = max(1, -(-matched // PAGE))
+        if page > pages:  # past the end (the list shrank): its last page
+            query = replace(query, offset=(pages - 1) * PAGE)
+            shown, matched = await schedules.search_schedules(db, tenant_id=tenant, query=query)
+            page = pages
         summaries = await asyncio.gather(*(_summary(ui, tenant, s) for s in shown))
         return _render(
             ui,
@@ -508,8 +527,7 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
             "schedules.html",
             principal,
             rows=list(zip(shown, summaries, strict=True)),
-            total=len(everything),
-            matched=len(chosen),
+            matched=matched,
             page=page,
             pages=pages,
             q=q,
@@ -688,7 +706,7 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
             after=_keyset(params.get("cursor")),
             limit=PAGE,
         )
-        names = {s.id: s.name for s in await _every_schedule(ui, principal.tenant_id)}
+        names = await _names(ui, principal.tenant_id, {r.schedule_id for r in found})
         filters = {
             "status": status,
             "schedule": params.get("schedule", ""),
@@ -847,6 +865,7 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
         token = session.bearer_of(request) or ""
         csrf = session.csrf_token(token) if token else ""
         can_operate = principal.allows(Scope.OPERATE)
+        tenant = principal.tenant_id
         with_names = params.get("names") == "1"
         back = _local(params.get("back"))
         names: dict[ScheduleId, str] = {}
@@ -877,8 +896,7 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
                         full = await _with_attempts(ui, principal.tenant_id, [run])
                         view = views.run_view(full[0])
                         if with_names and run.schedule_id not in names:
-                            everything = await _every_schedule(ui, principal.tenant_id)
-                            names.update({s.id: s.name for s in everything})
+                            names.update(await _names(ui, tenant, {run.schedule_id}))
                         data = {
                             "id": str(run.id),
                             "schedule_id": str(run.schedule_id),
@@ -889,8 +907,9 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
                                     view,
                                     csrf=csrf,
                                     can_operate=can_operate,
-                                    names=names if with_names else {},
+                                    names=names,
                                     back=back,
+                                    show_schedule=with_names,
                                 )
                             ),
                         }
