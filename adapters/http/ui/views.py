@@ -121,10 +121,10 @@ def cron_words(cron: CronExpression) -> str:
             days = " on weekends"
         else:
             days = " on " + ", ".join(DAYS[d % 7] for d in sorted(cron.dow))
-    elif cron.dom is not None:
-        days = " on day " + _list(tuple(sorted(cron.dom))) + " of the month"
     elif cron.dom_last:
         days = " on the last day of the month"
+    elif cron.dom:
+        days = " on day " + _list(tuple(sorted(cron.dom))) + " of the month"
     elif cron.dow_nth or cron.dom_nearest_weekday is not None or cron.dom_last_weekday:
         days = " on particular days of the month"
     if len(cron.months) < 12:
