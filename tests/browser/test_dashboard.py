@@ -324,3 +324,61 @@ def test_main_pages_show_their_facts_and_are_saved_as_screenshots(page: Page, st
     expect(page.get_by_text("Christmas Day")).to_be_visible()
     expect(page.locator("td", has_text="28").filter(has_text="1 moved here")).to_be_visible()
     shoot(page, "calendar")
+    # The worker run nobody claimed is pending: cancel it from the runs list.
+    page.goto(f"{stack.url}/ui/runs?status=pending")
+    waiting = page.locator("tbody[data-live-runs] tr", has_text="weekly-report")
+    expect(waiting.locator(".status")).to_have_text("pending")
+    waiting.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_role("status").first).to_have_text("Cancel requested.")
+    assert page.url.startswith(f"{stack.url}/ui/runs?status=pending")
+    page.goto(f"{stack.url}/ui/runs?status=cancelled")
+    expect(page.locator("tbody[data-live-runs] tr", has_text="weekly-report")).to_have_count(1)
+
+
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter(e => e.type !== 'hidden')
+  .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+               && !(e.textContent || '').trim())
+  .map(e => e.outerHTML)"""
+
+
+def test_pages_work_from_the_keyboard_with_labelled_controls(page: Page, stack: Stack) -> None:
+    """The skip link moves focus to the content; a schedule opens and pauses with the
+    keyboard alone; no page has an unlabelled control or a script error."""
+    admin = stack.token("acme", ADMIN)
+    sid = _event_schedule(stack, admin, "keyboard-only")
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _sign_in(page, stack, OPERATE)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
+    page.get_by_label("Name or id contains").focus()
+    page.keyboard.type("keyboard-only")
+    page.keyboard.press("Enter")
+    expect(page.locator("table.schedules tbody tr")).to_have_count(1)
+    page.get_by_role("link", name="keyboard-only").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name=re.compile("keyboard-only"))).to_be_visible()
+    page.get_by_label("Pause note").focus()
+    page.keyboard.type("from the keyboard")
+    page.keyboard.press("Enter")  # submits the pause form
+    expect(page.get_by_role("status").first).to_have_text("Paused.")
+    assert stack.api("GET", f"/schedules/{sid}", admin)["state"] == "paused"
+    for path in (
+        "/ui/schedules",
+        f"/ui/schedules/{sid}",
+        "/ui/upcoming",
+        "/ui/upcoming?span=7d",
+        "/ui/runs",
+        "/ui/runs?status=dead",
+        "/ui/workers",
+        "/ui/calendars",
+    ):
+        answer = page.goto(stack.url + path)
+        assert answer is not None
+        assert answer.status == 200, path
+        assert page.evaluate(UNLABELLED) == [], path
+        assert page.locator("h1").count() == 1, path
+    assert errors == []
