@@ -76,12 +76,20 @@ def test_sign_in_trigger_and_watch_runs_appear_and_succeed(page: Page, stack: St
     expect(runs.first.locator(".status")).to_have_text("succeeded", timeout=10_000)
     # Nothing reloads from here on: a marker set in the page must survive.
     page.evaluate("window.__stillHere = true")
-    page.wait_for_function("document.documentElement.dataset.live === 'on'")
+    page.wait_for_function("() => document.documentElement.dataset.live === 'on'")
     triggered = stack.api("POST", f"/schedules/{sid}/trigger", admin)
     row = page.locator(f'tr[data-run="{triggered["id"]}"]')
     expect(row).to_be_visible(timeout=15_000)
     expect(row.locator(".status")).to_have_text("succeeded", timeout=30_000)
     expect(runs).to_have_count(2)
+    # A stream ends after a few seconds and the browser reconnects: a run triggered
+    # after that still appears.
+    page.wait_for_function("() => Number(document.documentElement.dataset.streams) >= 2")
+    third = stack.api("POST", f"/schedules/{sid}/trigger", admin)
+    expect(page.locator(f'tr[data-run="{third["id"]}"] .status')).to_have_text(
+        "succeeded", timeout=30_000
+    )
+    expect(runs).to_have_count(3)
     assert page.evaluate("window.__stillHere") is True
     shoot(page, "schedule")
 

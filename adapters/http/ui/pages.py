@@ -20,6 +20,9 @@ table row rendered by the same template as the page. Polling the database keeps 
 feed correct on any replica with nothing but the API's own connection, and sees
 exactly what the pages read (row-level security included); the domain events on NATS
 would need a connection and a per-tenant filter in the API process for the same rows.
+A stream ends after ``STREAM_SECONDS`` (a stopping server waits for open responses);
+the browser reconnects and sends back the id of the last stream, an instant just
+before the newest change it saw, so the next stream replays from there.
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ BATCH = 500  # rows per read when a page needs every schedule
 FEED_RUNS = 50  # the live feed watches this many most recent runs
 POLL = 1.0  # seconds between the live feed's reads
 FEED_OVERLAP = timedelta(seconds=2)
+STREAM_SECONDS = 10.0  # a live stream's length; the browser reconnects at once
+RECONNECT_MS = 500
 REVERIFY = 30.0  # seconds between the live feed's checks that its token still verifies
 UPCOMING_BUDGET = 200_000  # fires planned for the upcoming picture, over all schedules
 SORTS = {o.value for o in ScheduleOrder}
@@ -872,9 +877,17 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
 
         async def stream() -> AsyncIterator[str]:
             seen: dict[RunId, tuple[str, int, str]] | None = None
-            verified = time.monotonic()
-            yield "retry: 2000\n\n"
+            verified = opened = time.monotonic()
+            newest = since
+            yield f"retry: {RECONNECT_MS}\n\n"
             while not await request.is_disconnected():
+                if time.monotonic() - opened > STREAM_SECONDS:
+                    # End the stream (a server that stops waits for open responses):
+                    # the browser reconnects at once, sending this id back as its
+                    # starting point, so nothing between the two streams is missed.
+                    if newest is not None:
+                        yield f"id: {(newest - FEED_OVERLAP).isoformat()}\n\n"
+                    return
                 if time.monotonic() - verified > REVERIFY:
                     try:
                         await ui.authenticate(request)
@@ -886,6 +899,9 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
                     db, tenant_id=principal.tenant_id, where=where, after=None, limit=FEED_RUNS
                 )
                 current = {r.id: views.run_fingerprint(r) for r in found}
+                for run in found:
+                    if newest is None or run.updated_at > newest:
+                        newest = run.updated_at
                 if seen is not None or since is not None:
                     for run in reversed(found):  # oldest first: new rows stack on top
                         if seen is None:
@@ -913,8 +929,7 @@ def _routes(dashboard: FastAPI, ui: Ui) -> None:
                                 )
                             ),
                         }
-                        stamp = run.updated_at.isoformat()
-                        yield f"id: {stamp}\nevent: run\ndata: {json.dumps(data)}\n\n"
+                        yield f"event: run\ndata: {json.dumps(data)}\n\n"
                 if seen is None:
                     yield "event: ready\ndata: {}\n\n"
                 seen = current

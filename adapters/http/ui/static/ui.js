@@ -29,7 +29,9 @@
   var source = new EventSource("/ui/events?" + query.toString());
   document.documentElement.dataset.live = "connecting";
   source.addEventListener("ready", function () {
-    document.documentElement.dataset.live = "on";
+    var root = document.documentElement;
+    root.dataset.live = "on";
+    root.dataset.streams = String(Number(root.dataset.streams || "0") + 1);
   });
   source.addEventListener("signedout", function () {
     source.close();
