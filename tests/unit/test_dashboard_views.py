@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from adapters.http.ui import session, views
 from adapters.http.ui.pages import _local
+from domain.errors import InvalidSchedule
 from domain.triggers import (
     CronTrigger,
     DelayMode,
@@ -118,3 +121,36 @@ def test_csrf_token_is_bound_to_the_session() -> None:
 def test_redirects_stay_on_the_dashboard(target: str | None, where: str) -> None:
     """After sign-in or an action, only a dashboard path is followed."""
     assert _local(target) == where
+
+
+def _field(low: int, high: int) -> st.SearchStrategy[str]:
+    value = st.integers(low, high)
+    return st.one_of(
+        st.just("*"),
+        st.integers(2, max(2, high // 2)).map(lambda n: f"*/{n}"),
+        value.map(str),
+        st.tuples(value, value).map(lambda p: f"{min(p)}-{max(p)}"),
+        st.lists(value, min_size=2, max_size=4, unique=True).map(
+            lambda vs: ",".join(map(str, sorted(vs)))
+        ),
+    )
+
+
+CRON = st.tuples(_field(0, 59), _field(0, 23), _field(1, 28), _field(1, 12), _field(0, 6)).map(
+    " ".join
+)
+
+
+@given(CRON, st.booleans())
+def test_every_cron_reads_as_words(expression: str, seconds: bool) -> None:
+    """Any valid cron (with or without seconds) gets a non-empty sentence, never an
+    error that would take its page down."""
+    text = f"0 {expression}" if seconds else expression
+    try:
+        trigger = CronTrigger.parse(text)
+    except InvalidSchedule:
+        assume(False)
+        return
+    words = views.trigger_words(trigger)
+    assert words
+    assert views.trigger_written(trigger) == text
