@@ -111,6 +111,7 @@ def test_dead_run_is_listed_and_retried(page: Page, stack: Stack) -> None:
     row.get_by_role("link").first.click()
     expect(page.locator("#run-status")).to_have_text("dead")
     expect(page.locator("td.error-text")).to_contain_text("500")
+    expect(page.locator("table.attempts")).to_contain_text("boom: upstream down")
     shoot(page, "run-dead")
     page.get_by_role("button", name="Retry this run").click()
     expect(page.get_by_role("status").first).to_have_text("Retried: the run is pending again.")
