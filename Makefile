@@ -8,8 +8,9 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install dev test lint typecheck unit suite bench fuzz chaos chaos-deps image clean
 
-$(STAMP): pyproject.toml sdk/pyproject.toml scripts/ensure-postgres
+$(STAMP): pyproject.toml sdk/pyproject.toml scripts/ensure-postgres scripts/ensure-chromium
 	scripts/ensure-postgres >/dev/null
+	scripts/ensure-chromium >/dev/null
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The distribution was called `kairos` before; an old editable install of it would

@@ -6,6 +6,7 @@ without inheriting. Each docstring says what the method raises.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -20,7 +21,7 @@ from domain.events import DomainEvent
 from domain.ids import BackfillId, CalendarId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
 from domain.run import Run, RunStatus
-from domain.schedule import Schedule
+from domain.schedule import Schedule, ScheduleState
 from domain.tzdata import Replan
 from domain.usage import TenantUsage
 from domain.worker import Worker
@@ -104,6 +105,27 @@ class HolidayProvider(Protocol):
         ...
 
 
+class ScheduleOrder(enum.StrEnum):
+    NAME = "name"  # case-insensitive
+    NEXT = "next"  # next fire; none last
+    STATE = "state"  # then by name
+    CREATED = "created"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSearch:
+    """A page of the tenant's live schedules: ``text`` found in the name
+    (case-insensitive) or equal to the id, in ``state``, sorted by ``order`` (then id),
+    ``limit`` rows from ``offset``."""
+
+    text: str = ""
+    state: ScheduleState | None = None
+    order: ScheduleOrder = ScheduleOrder.NAME
+    descending: bool = False
+    offset: int = 0
+    limit: int = 50
+
+
 class ScheduleRepository(Protocol):
     """Schedules of the transaction's tenant."""
 
@@ -144,6 +166,10 @@ class ScheduleRepository(Protocol):
 
     async def list(self, *, after: Keyset | None, limit: int) -> Sequence[Schedule]:
         """Live schedules by (created_at, id), starting after ``after``."""
+        ...
+
+    async def search(self, query: ScheduleSearch) -> tuple[Sequence[Schedule], int]:
+        """The page of live schedules ``query`` asks for, and how many match in all."""
         ...
 
     async def next_due(self) -> datetime | None:

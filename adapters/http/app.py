@@ -22,6 +22,7 @@ from adapters.http.errors import install
 from adapters.http.links import add_links
 from adapters.http.ratelimit import RateLimiter
 from adapters.http.routes import ROUTERS
+from adapters.http.ui import install as install_dashboard
 from adapters.metrics import PrometheusMetrics
 from domain.ids import TenantId
 from domain.limits import TenantLimits
@@ -86,6 +87,7 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi_with_links  # type: ignore[method-assign]
+    install_dashboard(app, db, holidays=app.state.context.holidays, limits=app.state.context.quotas)
     return app
 
 

@@ -49,6 +49,8 @@ from domain.ports import (
     OutboxRecord,
     RunFilter,
     RunStats,
+    ScheduleOrder,
+    ScheduleSearch,
 )
 from domain.run import TERMINAL, Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
@@ -398,6 +400,37 @@ class MemorySchedules(_Scoped):
             if self._visible(t) and s.state is not ScheduleState.DELETED
         ]
         return _page(live, lambda s: (s.created_at, s.id), after, limit)
+
+    async def search(self, query: ScheduleSearch) -> tuple[Sequence[Schedule], int]:
+        text = query.text[:200].lower()
+        found = [
+            s
+            for (t, _), s in self._t.schedules.items()
+            if self._visible(t)
+            and s.state is not ScheduleState.DELETED
+            and (query.state is None or s.state is query.state)
+            and (not text or text in s.name.lower() or str(s.id) == text)
+        ]
+        keys: dict[ScheduleOrder, Callable[[Schedule], Any]] = {
+            ScheduleOrder.NAME: lambda s: (s.name.lower(), s.id),
+            ScheduleOrder.STATE: lambda s: (s.state.value, s.name.lower(), s.id),
+            ScheduleOrder.CREATED: lambda s: (s.created_at, s.id),
+        }
+        if query.order is ScheduleOrder.NEXT:
+            dated = sorted(
+                (s for s in found if s.next_fire_at is not None),
+                key=lambda s: (s.next_fire_at, s.id),
+                reverse=query.descending,
+            )
+            undated = sorted(
+                (s for s in found if s.next_fire_at is None),
+                key=lambda s: s.id,
+                reverse=query.descending,
+            )
+            ordered = dated + undated
+        else:
+            ordered = sorted(found, key=keys[query.order], reverse=query.descending)
+        return ordered[query.offset : query.offset + query.limit], len(found)
 
     def _check(self, schedule: Schedule) -> None:
         self._guard(schedule.tenant_id)

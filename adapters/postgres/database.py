@@ -34,7 +34,7 @@ from domain.errors import Conflict, NotFound, NotLeader
 from domain.events import DomainEvent, EventType, traced
 from domain.ids import BackfillId, CalendarId, EventId, JobId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
-from domain.ports import Keyset, LeaseState, OutboxRecord
+from domain.ports import Keyset, LeaseState, OutboxRecord, ScheduleSearch
 from domain.quarantine import Kind as QuarantineKind
 from domain.quarantine import Unreadable, reason_of
 from domain.schedule import OverlapPolicy, Schedule, ScheduleState
@@ -576,6 +576,21 @@ class PgSchedules:
         at, id = after or (None, None)
         rows = await self._conn.fetch(sql("list_schedules"), at, id, limit)
         return await self._readable(rows)
+
+    async def search(self, query: ScheduleSearch) -> tuple[Sequence[Schedule], int]:
+        state = query.state.value if query.state is not None else None
+        text = query.text[:200]
+        total = await self._conn.fetchval(sql("count_search_schedules"), text, state)
+        rows = await self._conn.fetch(
+            sql("search_schedules"),
+            text,
+            state,
+            query.order.value,
+            query.descending,
+            query.limit,
+            query.offset,
+        )
+        return await self._readable(rows), int(total)
 
     async def add(self, schedule: Schedule) -> None:
         with _schedule_errors(schedule):

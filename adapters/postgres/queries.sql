@@ -351,6 +351,35 @@ WHERE state <> 'deleted'
 ORDER BY created_at, id
 LIMIT $3;
 
+-- name: search_schedules
+-- The dashboard's list: $1 text in the name or the id ('' any), $2 state (NULL any),
+-- $3 order (name, next, state, created), $4 descending, $5 limit, $6 offset.
+SELECT tenant_id, id, name, job_id, spec, state, next_fire_at, fire_count, system, version,
+       created_at, updated_at
+FROM schedules
+WHERE state <> 'deleted'
+  AND ($2::text IS NULL OR state = $2)
+  AND ($1::text = '' OR strpos(lower(name), lower($1)) > 0 OR id::text = lower($1))
+ORDER BY
+  CASE WHEN $3 = 'name' AND NOT $4 THEN lower(name) END ASC,
+  CASE WHEN $3 = 'name' AND $4 THEN lower(name) END DESC,
+  CASE WHEN $3 = 'next' AND NOT $4 THEN next_fire_at END ASC NULLS LAST,
+  CASE WHEN $3 = 'next' AND $4 THEN next_fire_at END DESC NULLS LAST,
+  CASE WHEN $3 = 'state' AND NOT $4 THEN state END ASC,
+  CASE WHEN $3 = 'state' AND $4 THEN state END DESC,
+  CASE WHEN $3 = 'state' THEN lower(name) END ASC,
+  CASE WHEN $3 = 'created' AND NOT $4 THEN created_at END ASC,
+  CASE WHEN $3 = 'created' AND $4 THEN created_at END DESC,
+  CASE WHEN NOT $4 THEN id END ASC,
+  CASE WHEN $4 THEN id END DESC
+LIMIT $5 OFFSET $6;
+
+-- name: count_search_schedules
+SELECT count(*) FROM schedules
+WHERE state <> 'deleted'
+  AND ($2::text IS NULL OR state = $2)
+  AND ($1::text = '' OR strpos(lower(name), lower($1)) > 0 OR id::text = lower($1));
+
 -- name: list_runs
 SELECT * FROM runs
 WHERE ($1::uuid IS NULL OR schedule_id = $1)

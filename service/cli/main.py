@@ -172,6 +172,20 @@ def _build_parser(settings: Settings) -> _Parser:
     )
     tok.add_argument("--ttl", default="PT12H", help="lifetime (default PT12H)")
     tok.add_argument("--data", default=".kairos", help="the dev stack's folder (./.kairos)")
+    ui = sub.add_parser(
+        "ui",
+        help="print a link that signs you in to the dashboard of the running `kairos dev`",
+    )
+    ui.add_argument("--tenant", required=True)
+    ui.add_argument(
+        "--scope",
+        action="append",
+        choices=[s.value for s in Scope],
+        help="repeatable (default: scheduler:operate)",
+    )
+    ui.add_argument("--ttl", default="PT12H", help="the session's lifetime (default PT12H)")
+    ui.add_argument("--data", default=".kairos", help="the dev stack's folder (./.kairos)")
+    ui.add_argument("--url", help="the API's URL (default: the running `kairos dev`'s)")
     tz = sub.add_parser(
         "tzdata",
         help="this process's zone rules and, with a database, the schedules a change re-planned",
@@ -597,6 +611,22 @@ async def _zone_rules_report(database_url: str, limit: int) -> ZoneRulesReport:
         await pool.close()
 
 
+def _ui(args: argparse.Namespace) -> int:
+    """A sign-in link for the dashboard: a token minted with the dev keys, in the link's
+    fragment (browsers never send it to a server; the sign-in page posts it once)."""
+    keys = DevKeys(Path(args.data) / "auth")
+    if not (keys.folder / "signing.pem").exists():
+        raise InvalidRequest(f"no dev keys under {keys.folder}: start `kairos dev` there first")
+    url = args.url or read_dev_env(Path(args.data)).get("KAIROS_API_URL")
+    if not url:
+        raise InvalidRequest("no running `kairos dev` found here: pass --url")
+    ttl = parse_duration(args.ttl, field="ttl")
+    scopes = args.scope or [Scope.OPERATE.value]
+    token = keys.mint(parse_tenant(args.tenant), scopes, ttl=ttl, now=time.time())
+    print(f"{url.rstrip('/')}/ui/signin#token={token}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Every KAIROS_* variable, read and validated once: a bad one is one line.
@@ -636,6 +666,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _events(args)
         if args.command == "token":
             return _token(args)
+        if args.command == "ui":
+            return _ui(args)
     except DomainError as exc:
         print(f"kairos {args.command}: error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE

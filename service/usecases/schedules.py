@@ -12,7 +12,14 @@ from domain.events import DomainEvent
 from domain.ids import ScheduleId, TenantId, new_id
 from domain.limits import TenantLimits
 from domain.planning import plan
-from domain.ports import Database, HolidayProvider, Keyset, RunFilter, UnitOfWork
+from domain.ports import (
+    Database,
+    HolidayProvider,
+    Keyset,
+    RunFilter,
+    ScheduleSearch,
+    UnitOfWork,
+)
 from domain.run import RunStatus
 from domain.schedule import Schedule, ScheduleState
 from domain.timing import Timing
@@ -163,12 +170,19 @@ async def update_schedule(
         return updated
 
 
-async def pause_schedule(db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId) -> Schedule:
-    """Stop firing; the next fire stays visible. Pausing a paused schedule is a no-op."""
+async def pause_schedule(
+    db: Database,
+    *,
+    tenant_id: TenantId,
+    schedule_id: ScheduleId,
+    note: str | None = None,
+) -> Schedule:
+    """Stop firing; the next fire stays visible. Pausing a paused schedule is a no-op.
+    ``note``: why (kept as the schedule's ``state_reason`` until it resumes)."""
     async with db.transaction(tenant_id) as tx:
         schedule = _managed_by_us(_live(await tx.schedules.get(schedule_id)))
         now = await tx.now()
-        paused, events = schedule.pause(now=now)
+        paused, events = schedule.pause(now=now, reason=note or None)
         if not events:
             return schedule
         await tx.schedules.save(paused, expected_version=schedule.version)
@@ -239,10 +253,12 @@ async def upcoming_fires(
     schedule_id: ScheduleId,
     count: int,
     holidays: HolidayProvider | None,
+    include_skipped: bool = False,
 ) -> Preview:
     """The schedule's next ``count`` fires from its next fire (a paused schedule's too),
     planned as the materialiser will (its calendar's current version included); none for
-    a completed schedule."""
+    a completed schedule. ``include_skipped``: the fires skipped on the way too, each
+    with its reason (they do not count towards ``count``)."""
     async with db.transaction(tenant_id) as tx:
         schedule = _live(await tx.schedules.get(schedule_id))
         calendar = await business_calendar(tx.calendars, schedule.timing.calendar_id, holidays)
@@ -255,6 +271,7 @@ async def upcoming_fires(
         calendar=calendar,
         schedule_id=str(schedule.id),
         fired=schedule.fire_count,
+        include_skipped=include_skipped,
     )
 
 
@@ -284,3 +301,11 @@ async def list_schedules(
 ) -> Sequence[Schedule]:
     async with db.transaction(tenant_id) as tx:
         return await tx.schedules.list(after=after, limit=limit)
+
+
+async def search_schedules(
+    db: Database, *, tenant_id: TenantId, query: ScheduleSearch
+) -> tuple[Sequence[Schedule], int]:
+    """A filtered, sorted page of the tenant's live schedules and how many match."""
+    async with db.transaction(tenant_id) as tx:
+        return await tx.schedules.search(query)

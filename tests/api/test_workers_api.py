@@ -18,7 +18,7 @@ from adapters.secrets import FernetSecretBox
 from domain.limits import TenantLimits
 from service.usecases import runs as use
 from tests.api.support import ACME, GLOBEX, T0, error
-from tests.helpers import leading
+from tests.builders import leading
 
 WORKER_JOB = {
     "name": "reports",
