@@ -401,7 +401,13 @@ def _source(source: Any) -> str:
 async def _get_runs(ctx: Context, args: argparse.Namespace) -> None:
     if args.name is not None:
         run = await ctx.client.get(f"/runs/{args.name}")
-        ctx.emit(run, lambda: _run_text(ctx, run))
+        if ctx.fmt != "table":
+            ctx.emit(run, str)
+            return
+        name = run.get("schedule_name") or await _name_of(
+            ctx.client, "/schedules", str(run["schedule_id"])
+        )
+        ctx.out(_run_text(ctx, run, name))
         return
     params: dict[str, Any] = {
         "status": _statuses(args.status) or None,
@@ -444,10 +450,13 @@ def _run_rows(ctx: Context, runs: list[dict[str, Any]], names: dict[str, str]) -
     )
 
 
-def _run_text(ctx: Context, run: dict[str, Any]) -> str:
+def _run_text(ctx: Context, run: dict[str, Any], schedule: str) -> str:
     pairs = [
         ("Run", str(run["id"])),
-        ("Schedule", str(run.get("schedule_name") or run["schedule_id"])),
+        (
+            "Schedule",
+            f"{schedule} ({run['schedule_id']})" if schedule != run["schedule_id"] else schedule,
+        ),
         ("Status", str(run["status"])),
         ("Reason", str(run.get("reason") or "-")),
         ("Origin", str(run.get("origin", ""))),
@@ -786,12 +795,17 @@ async def publish(args: argparse.Namespace, out: Out) -> None:
         return None
 
     try:
-        nc = await nats.connect(
-            servers=[u.strip() for u in url.split(",") if u.strip()],
-            connect_timeout=2,
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
-            error_cb=quiet,
+        # One more try per server, then NoServersError (0 would mean: retry forever).
+        nc = await asyncio.wait_for(
+            nats.connect(
+                servers=[u.strip() for u in url.split(",") if u.strip()],
+                connect_timeout=2,
+                allow_reconnect=False,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.2,
+                error_cb=quiet,
+            ),
+            timeout=10,
         )
     except (OSError, TimeoutError, NatsError) as exc:
         if from_dev:
