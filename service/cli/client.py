@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -100,17 +100,15 @@ def connection(
     stack recorded under ``data`` (its API's URL, a token minted from its keys for
     ``tenant`` or ``KAIROS_TENANT``)."""
     token = environ.get("KAIROS_TOKEN") or None
-    chosen = url or environ.get("KAIROS_URL") or None
-    from_dev = False
-    if chosen is None:
-        chosen = read_dev_env(data).get("KAIROS_API_URL")
-        from_dev = chosen is not None
+    recorded = read_dev_env(data).get("KAIROS_API_URL")
+    chosen = url or environ.get("KAIROS_URL") or recorded
+    from_dev = chosen is not None and chosen == recorded
     if chosen is None:
         raise CliError(
             "no server: set KAIROS_URL (and KAIROS_TOKEN), or run this next to a "
             f"`kairos dev` (nothing recorded under {data})"
         )
-    if token is None:
+    if token is None and from_dev:  # a dev token only ever goes to the dev stack
         keys = DevKeys(data / "auth")
         if (keys.folder / "signing.pem").exists():
             name = tenant or environ.get("KAIROS_TENANT")
@@ -208,7 +206,7 @@ class ApiClient:
 
     async def pages(
         self, path: str, *, limit: int | None = None, **params: Any
-    ) -> AsyncIterator[tuple[list[dict[str, Any]], str | None]]:
+    ) -> AsyncGenerator[tuple[list[dict[str, Any]], str | None]]:
         """Each page of a list (``{"items", "next_cursor"}``) until the last one, or
         until ``limit`` items were given; with each page the cursor after it."""
         cursor: str | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -151,9 +152,9 @@ def add_commands(sub: Any) -> None:
     backfill.add_argument("--to", dest="end", required=True, metavar="INSTANT")
     backfill.add_argument("--max-runs", type=int, metavar="N")
     retry = sub.add_parser("retry", parents=common, help="run a dead run again")
-    retry.add_argument("run", metavar="RUN", help="the run's id")
+    retry.add_argument("run", metavar="RUN", help="the run's id (or its first characters)")
     cancel = sub.add_parser("cancel", parents=common, help="cancel a run")
-    cancel.add_argument("run", metavar="RUN", help="the run's id")
+    cancel.add_argument("run", metavar="RUN", help="the run's id (or its first characters)")
     delete = sub.add_parser("delete", parents=common, help="delete a schedule, job or calendar")
     delete.add_argument("kind", choices=["schedule", "job", "calendar"])
     delete.add_argument("name", metavar="NAME")
@@ -274,6 +275,32 @@ async def resolve(client: ApiClient, kind: str, name: str) -> dict[str, Any]:
         raise CliError(
             f"{len(found)} {kind}s are named {name!r}: give the id of one ({ids})", EXIT_USAGE
         )
+    return found[0]
+
+
+RUN_SCAN = 5  # pages of the newest runs searched for an id prefix
+
+
+async def run_id(client: ApiClient, text: str) -> str:
+    """A run's id as given, or the one id among the newest runs that starts with
+    ``text`` (at least 4 characters)."""
+    if is_uuid(text):
+        return text
+    prefix = text.lower()
+    if len(prefix) < 4 or any(c not in "0123456789abcdef-" for c in prefix):
+        raise CliError(f"{text!r} is not a run id (nor 4 or more of its first characters)", 2)
+    found: list[str] = []
+    scanned = 0
+    async with contextlib.aclosing(client.pages("/runs")) as pages:
+        async for page, _ in pages:
+            found += [str(r["id"]) for r in page if str(r["id"]).startswith(prefix)]
+            scanned += 1
+            if len(found) > 1 or scanned >= RUN_SCAN:
+                break
+    if not found:
+        raise CliError(f"no recent run's id starts with {text!r}: give its whole id")
+    if len(found) > 1:
+        raise CliError(f"several runs' ids start with {text!r}: give more of it", EXIT_USAGE)
     return found[0]
 
 
@@ -400,7 +427,7 @@ def _source(source: Any) -> str:
 
 async def _get_runs(ctx: Context, args: argparse.Namespace) -> None:
     if args.name is not None:
-        run = await ctx.client.get(f"/runs/{args.name}")
+        run = await ctx.client.get(f"/runs/{await run_id(ctx.client, args.name)}")
         if ctx.fmt != "table":
             ctx.emit(run, str)
             return
@@ -743,12 +770,12 @@ async def _backfill(ctx: Context, args: argparse.Namespace) -> None:
 
 
 async def _retry(ctx: Context, args: argparse.Namespace) -> None:
-    _, run = await ctx.client.post(f"/runs/{args.run}/retry")
+    _, run = await ctx.client.post(f"/runs/{await run_id(ctx.client, args.run)}/retry")
     ctx.emit(run, lambda: f"run {run['id']}: {run['status']} (retried)")
 
 
 async def _cancel(ctx: Context, args: argparse.Namespace) -> None:
-    status, run = await ctx.client.post(f"/runs/{args.run}/cancel")
+    status, run = await ctx.client.post(f"/runs/{await run_id(ctx.client, args.run)}/cancel")
     said = (
         "cancel requested (running: it ends cancelled when its worker stops)"
         if status == 202

@@ -267,3 +267,20 @@ async def test_backfill_answers_what_it_planned(
         "2026-02-28T00:00:00Z",
     )
     assert "planned 3, created 3" in text
+
+
+async def test_a_run_is_found_by_the_start_of_its_id(
+    api: httpx.AsyncClient, cli: ApiClient
+) -> None:
+    """`get run` and `cancel` take a unique prefix of a run id; too short is exit 2."""
+    await setup(api)
+    run = json.loads(await say(cli, "trigger", "nightly", "-o", "json"))
+    shown = json.loads(await say(cli, "get", "run", run["id"][:8], "-o", "json"))
+    assert shown["id"] == run["id"]
+    assert await say(cli, "cancel", run["id"][:8]) == f"run {run['id']}: cancelled"
+    with pytest.raises(CliError) as short:
+        await say(cli, "retry", "ab")
+    assert short.value.exit_code == 2
+    with pytest.raises(CliError) as unknown:
+        await say(cli, "retry", "ffffffff")
+    assert unknown.value.text == "no recent run's id starts with 'ffffffff': give its whole id"

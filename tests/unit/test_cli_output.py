@@ -7,13 +7,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 import yaml
 
 from adapters.auth.tokens import DevKeys
 from service.cli import output
-from service.cli.client import CliError, connection
+from service.cli.client import ApiClient, ApiError, CliError, Connection, connection
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -96,3 +97,51 @@ def test_nothing_to_talk_to_is_one_line(tmp_path: Path) -> None:
     assert none.value.exit_code == 1
     assert "\n" not in none.value.text
     assert none.value.text.startswith("no server: set KAIROS_URL")
+
+
+def test_a_dev_token_never_goes_to_another_server(tmp_path: Path) -> None:
+    """With KAIROS_URL elsewhere and no KAIROS_TOKEN, nothing is minted from the dev keys."""
+    (tmp_path / "env").write_text("KAIROS_API_URL=http://127.0.0.1:8080\n")
+    DevKeys(tmp_path / "auth").ensure()
+    conn = connection(
+        {"KAIROS_URL": "https://kairos.example", "KAIROS_TENANT": "acme"}, data=tmp_path
+    )
+    assert conn.token is None
+
+
+async def test_a_stopped_stack_is_one_line_not_a_traceback() -> None:
+    """A refused connection is an Unreachable naming the dev stack or the address."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("All connection attempts failed", request=request)
+
+    for from_dev, start in (
+        (True, "the dev stack is not running (nothing answers at http://127.0.0.1:9)"),
+        (False, "cannot reach the Kairos API at http://127.0.0.1:9: All connection"),
+    ):
+        conn = Connection(url="http://127.0.0.1:9", token="t", from_dev=from_dev)
+        async with ApiClient(conn, transport=httpx.MockTransport(refuse)) as client:
+            with pytest.raises(CliError) as down:
+                await client.get("/schedules")
+        assert down.value.exit_code == 1
+        assert down.value.text.startswith(start)
+
+
+async def test_an_answer_without_the_envelope_still_reads_as_one_error() -> None:
+    """A proxy's HTML 502 becomes ``HTTP 502: <text>``; a 405 reads as a missing route."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE":
+            return httpx.Response(
+                405, json={"error": {"code": "INVALID_REQUEST", "message": "Method Not Allowed"}}
+            )
+        return httpx.Response(502, text="<html>bad gateway</html>")
+
+    conn = Connection(url="http://kairos", token="t")
+    async with ApiClient(conn, transport=httpx.MockTransport(answer)) as client:
+        with pytest.raises(CliError) as proxy:
+            await client.get("/jobs")
+        assert proxy.value.text == "HTTP 502: <html>bad gateway</html>"
+        with pytest.raises(ApiError) as missing:
+            await client.delete("/jobs/x")
+        assert missing.value.route_missing
