@@ -206,7 +206,7 @@ class ApiClient:
 
     async def pages(
         self, path: str, *, limit: int | None = None, **params: Any
-    ) -> AsyncGenerator[tuple[list[dict[str, Any]], str | None]]:
+    ) -> AsyncGenerator[tuple[list[dict[str, Any]], str | None], None]:
         """Each page of a list (``{"items", "next_cursor"}``) until the last one, or
         until ``limit`` items were given; with each page the cursor after it."""
         cursor: str | None = None

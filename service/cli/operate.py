@@ -189,6 +189,11 @@ def run(args: argparse.Namespace) -> int:
     except CliError as exc:
         print(f"kairos {args.command}: error: {exc.text}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `kairos get runs | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0
 
 

@@ -15,6 +15,7 @@ import yaml
 from adapters.auth.tokens import DevKeys
 from service.cli import output
 from service.cli.client import ApiClient, ApiError, CliError, Connection, connection
+from service.cli.main import main
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -145,3 +146,16 @@ async def test_an_answer_without_the_envelope_still_reads_as_one_error() -> None
         with pytest.raises(ApiError) as missing:
             await client.delete("/jobs/x")
         assert missing.value.route_missing
+
+
+def test_kairos_get_with_nothing_running_exits_1_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kairos get schedules` with no server known: exit 1, one line on stderr."""
+    for name in ("KAIROS_URL", "KAIROS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["get", "schedules", "--data", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("kairos get: error: no server: set KAIROS_URL")
+    assert captured.err.count("\n") == 1
