@@ -42,6 +42,7 @@ from domain.triggers import (
 from domain.windows import ExecutionWindow, parse_weekdays
 from domain.zones import get_zone, tzdata_version, use_zone_source
 from service._version import __version__
+from service.cli import operate
 from service.runtime.dev import dev, read_dev_env
 from service.runtime.processes import ServeOptions, configure_logging, serve, work
 from service.runtime.wiring import (
@@ -212,6 +213,8 @@ def _build_parser(settings: Settings) -> _Parser:
         default=_default(settings.nats_url, "KAIROS_NATS_URL"),
         help="NATS URL (default: $KAIROS_NATS_URL, else the running `kairos dev`)",
     )
+    operate.add_event_commands(events_sub)
+    operate.add_commands(sub)
     return parser
 
 
@@ -647,6 +650,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command is None:
         parser.error("a command is required")
+    if args.command in operate.COMMANDS or (
+        args.command == "events" and args.events_command in operate.EVENT_COMMANDS
+    ):
+        return operate.run(args)
     try:
         if args.command == "tzdata":
             return _tzdata(args)
