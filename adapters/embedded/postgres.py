@@ -77,6 +77,9 @@ class EmbeddedPostgres:
             capture_output=True,
             preexec_fn=self._demote(),
             cwd="/",
+            # pg_ctl's server in its own session: Ctrl-C in the terminal is for the
+            # process that started it, which stops it last.
+            start_new_session=True,
         )
 
     def _own(self, path: Path) -> None:

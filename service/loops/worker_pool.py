@@ -301,7 +301,23 @@ class WorkerPool:
                 self._lost.discard(run.id)
                 self._cancelling.discard(run.id)
         for report in reports:
+            if report.error is not None:
+                self._failed(report)
             self._reports.put_nowait(report)
+
+    def _failed(self, report: use.Report) -> None:
+        """One line per failed attempt, so a delivery that fails shows in the log."""
+        run = report.run
+        job = self._jobs.get(run.job_id)
+        log.warning(
+            "run %s of schedule %s (job %s): attempt %d/%d failed: %s",
+            run.id,
+            run.schedule_id,
+            job.name if job is not None else run.job_id,
+            run.attempt,
+            run.max_attempts,
+            report.error,
+        )
 
     async def _recorder(self, on_progress: Callable[[], None] | None) -> None:
         """Write outcomes in batches: whatever arrived while the previous batch was being

@@ -56,7 +56,15 @@ from service.runtime.wiring import TargetOptions, executors
 from service.settings import Settings
 from service.usecases.health import Readiness
 
-__all__ = ["ServeOptions", "api_config", "as_role", "nats_servers", "serve", "work"]
+__all__ = [
+    "ServeOptions",
+    "api_config",
+    "as_role",
+    "nats_servers",
+    "redact",
+    "serve",
+    "work",
+]
 
 log = logging.getLogger("kairos")
 
@@ -100,6 +108,7 @@ class _Api(uvicorn.Server):
 async def _until_signal(
     body: Callable[[asyncio.Event, Callable[[str], None]], Coroutine[Any, Any, None]],
     ready_line: bool,
+    quiet_stop: bool = False,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -114,7 +123,8 @@ async def _until_signal(
         await body(stop, ready)
     except Stopped as stopped:  # a signal while still waiting for a server
         log.info("stopped while %s", stopped)
-    log.info("stopped")
+    if not quiet_stop:
+        log.info("stopped")
 
 
 async def serve(
@@ -124,9 +134,11 @@ async def serve(
     *,
     ready_line: bool = True,
     on_ready: Callable[[str], None] | None = None,
+    quiet_stop: bool = False,
 ) -> None:
     """Run one scheduler replica and the API until SIGINT/TERM; ``on_ready`` gets the
-    API's URL once everything is up."""
+    API's URL once everything is up. ``quiet_stop``: no "stopped" line (``kairos dev``
+    says it once its servers are stopped too)."""
     opts = options or ServeOptions()
     if opts.api_port is not None and opts.auth is None:
         raise RuntimeError(
@@ -191,9 +203,9 @@ async def serve(
                 await loops_ready.wait()
                 if on_ready is not None:
                     on_ready(api_url)
-                ready(f"api {api_url}, database {_redact(database_url)}, nats {nats_url}")
+                ready(f"api {api_url}, database {redact(database_url)}, nats {nats_url}")
 
-    await _until_signal(body, ready_line)
+    await _until_signal(body, ready_line, quiet_stop)
 
 
 def api_config(app: Any, host: str, port: int) -> uvicorn.Config:
@@ -301,6 +313,6 @@ async def work(
     await _until_signal(body, ready_line)
 
 
-def _redact(dsn: str) -> str:
+def redact(dsn: str) -> str:
     head, sep, tail = dsn.partition("@")
     return (head.split(":")[0] + ":***@" + tail) if sep and ":" in head.split("//")[-1] else dsn
