@@ -43,9 +43,9 @@ def render(data: bytes, *, raw: bool) -> str:
 
 
 async def _connect(
-    servers: list[str], stop: asyncio.Event, timeout: float, notice: Callable[[str], None]
+    servers: list[str], stop: asyncio.Event, patience: float, notice: Callable[[str], None]
 ) -> Client | None:
-    """The connection, None when stop came first; ``Unreachable`` after ``timeout``."""
+    """The connection, None when stop came first; ``Unreachable`` after ``patience`` seconds."""
     nc = Client()
     failures: list[Exception] = []
 
@@ -64,7 +64,7 @@ async def _connect(
             servers=servers,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
-            connect_timeout=min(2.0, timeout),
+            connect_timeout=2,
             error_cb=on_error,
             disconnected_cb=on_disconnected,
             reconnected_cb=on_reconnected,
@@ -72,7 +72,9 @@ async def _connect(
     )
     stopped = asyncio.ensure_future(stop.wait())
     try:
-        await asyncio.wait({connecting, stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {connecting, stopped}, timeout=patience, return_when=asyncio.FIRST_COMPLETED
+        )
     finally:
         stopped.cancel()
     if connecting.done() and connecting.exception() is None:

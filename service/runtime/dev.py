@@ -231,10 +231,9 @@ def dev(root: Path, settings: Settings, options: ServeOptions | None = None) -> 
     opts = options or ServeOptions()
     requested = None if opts.api_port == DEFAULT_API_PORT else opts.api_port
     with _locked(root), _terminate_as_interrupt():
-        try:
+        # Ctrl-C while starting: the servers that started are stopped all the same.
+        with contextlib.suppress(KeyboardInterrupt):
             _run(root, settings, opts, requested)
-        except KeyboardInterrupt:  # Ctrl-C while starting: the servers are stopped
-            pass
     log.info("kairos dev stopped (API, scheduler, NATS and PostgreSQL)")
 
 
@@ -268,7 +267,8 @@ def _run(root: Path, settings: Settings, options: ServeOptions, api_port: int | 
     try:
         postgres.start()
     except subprocess.CalledProcessError as exc:
-        raise DevError(f"PostgreSQL did not start: {_last_line(exc)} (see {postgres.log})") from None
+        why = _last_line(exc)
+        raise DevError(f"PostgreSQL did not start: {why} (see {postgres.log})") from None
     try:
         try:
             server.start()
@@ -303,7 +303,9 @@ def _run(root: Path, settings: Settings, options: ServeOptions, api_port: int | 
                 ]
                 print("\n".join(lines), flush=True)
 
-            asyncio.run(serve(dsn, server.url, opts, ready_line=False, on_ready=ready, quiet_stop=True))
+            asyncio.run(
+                serve(dsn, server.url, opts, ready_line=False, on_ready=ready, quiet_stop=True)
+            )
         finally:
             server.stop()
             (server.root / "nats.pid").unlink(missing_ok=True)
