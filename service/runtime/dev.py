@@ -230,10 +230,9 @@ def dev(root: Path, settings: Settings, options: ServeOptions | None = None) -> 
     root.mkdir(parents=True, exist_ok=True)
     opts = options or ServeOptions()
     requested = None if opts.api_port == DEFAULT_API_PORT else opts.api_port
-    with _locked(root), _terminate_as_interrupt():
-        # Ctrl-C while starting: the servers that started are stopped all the same.
-        with contextlib.suppress(KeyboardInterrupt):
-            _run(root, settings, opts, requested)
+    # Ctrl-C while starting: the servers that started are stopped all the same.
+    with _locked(root), _terminate_as_interrupt(), contextlib.suppress(KeyboardInterrupt):
+        _run(root, settings, opts, requested)
     log.info("kairos dev stopped (API, scheduler, NATS and PostgreSQL)")
 
 
