@@ -34,11 +34,7 @@ from domain.access import Principal, Scope
 from domain.errors import DomainError, Forbidden, InvalidRequest
 from domain.ids import RunId, ScheduleId, TenantId
 from domain.limits import TenantLimits
-from domain.ports import (
-    Clock,
-    Database,
-    HolidayProvider,
-)
+from domain.ports import Clock, Database, HolidayProvider
 from service.usecases import runs, schedules
 
 FEED_OVERLAP = timedelta(seconds=2)

@@ -24,20 +24,11 @@ from adapters.http.errors import STATUS, domain_answer, envelope
 from adapters.http.ui import access, fleet, live, session, views
 from adapters.http.ui import runs as run_pages
 from adapters.http.ui import schedules as schedule_pages
-from adapters.http.ui.access import (
-    SignIn,
-    Ui,
-    _render,
-    _wants_html,
-)
+from adapters.http.ui.access import SignIn, Ui, _render, _wants_html
 from domain.access import Principal
 from domain.errors import DomainError, Unauthorized
 from domain.limits import TenantLimits
-from domain.ports import (
-    Clock,
-    Database,
-    HolidayProvider,
-)
+from domain.ports import Clock, Database, HolidayProvider
 
 HERE = Path(__file__).parent
 

@@ -10,24 +10,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from adapters.http.ui import views
-from adapters.http.ui.access import (
-    Ui,
-    _principal,
-    _render,
-)
-from adapters.http.ui.reads import (
-    BATCH,
-    _business_calendars,
-    _every_schedule,
-)
+from adapters.http.ui.access import Ui, _principal, _render
+from adapters.http.ui.reads import BATCH, _business_calendars, _every_schedule
 from domain.access import Scope
 from domain.calendar import BusinessCalendar
 from domain.errors import InvalidRequest
 from domain.ids import CalendarId
 from domain.planning import plan
-from domain.ports import (
-    RunFilter,
-)
+from domain.ports import RunFilter
 from domain.run import Run, RunStatus
 from domain.schedule import ScheduleState
 from service.usecases import calendars, runs

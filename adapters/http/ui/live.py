@@ -24,24 +24,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
 from adapters.http.ui import session, views
-from adapters.http.ui.access import (
-    FEED_OVERLAP,
-    Ui,
-    _local,
-    _principal,
-)
-from adapters.http.ui.reads import (
-    _names,
-    _statuses,
-    _uuid,
-    _with_attempts,
-)
+from adapters.http.ui.access import FEED_OVERLAP, Ui, _local, _principal
+from adapters.http.ui.reads import _names, _statuses, _uuid, _with_attempts
 from domain.access import Scope
 from domain.errors import DomainError, InvalidRequest
 from domain.ids import RunId, ScheduleId
-from domain.ports import (
-    RunFilter,
-)
+from domain.ports import RunFilter
 from service.usecases import runs
 
 FEED_RUNS = 50  # the live feed watches this many most recent runs

@@ -7,16 +7,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from adapters.http.ui.access import (
-    Ui,
-)
+from adapters.http.ui.access import Ui
 from domain.calendar import BusinessCalendar, Calendar
 from domain.durations import parse_instant
 from domain.errors import InvalidRequest, NotFound
 from domain.ids import CalendarId, ScheduleId, TenantId
-from domain.ports import (
-    Keyset,
-)
+from domain.ports import Keyset
 from domain.run import Run, RunStatus
 from domain.schedule import Schedule
 from service.usecases import calendars, runs, schedules

@@ -22,21 +22,11 @@ from adapters.http.ui.access import (
     _run_model,
     _target,
 )
-from adapters.http.ui.reads import (
-    PAGE,
-    _instant,
-    _names,
-    _statuses,
-    _uuid,
-    _with_attempts,
-)
+from adapters.http.ui.reads import PAGE, _instant, _names, _statuses, _uuid, _with_attempts
 from domain.access import Scope
 from domain.errors import InvalidRequest, NotFound
 from domain.ids import JobId, RunId, ScheduleId
-from domain.ports import (
-    Keyset,
-    RunFilter,
-)
+from domain.ports import Keyset, RunFilter
 from domain.run import Run, RunStatus
 from service.usecases import runs, schedules
 

@@ -39,11 +39,7 @@ from domain.calendar import BusinessCalendar
 from domain.errors import InvalidRequest, NotFound
 from domain.ids import CalendarId, ScheduleId, TenantId
 from domain.planning import plan
-from domain.ports import (
-    RunFilter,
-    ScheduleOrder,
-    ScheduleSearch,
-)
+from domain.ports import RunFilter, ScheduleOrder, ScheduleSearch
 from domain.schedule import Schedule, ScheduleState
 from service.usecases import backfills, calendars, jobs, runs, schedules
 from service.usecases import manual_triggers as triggers
