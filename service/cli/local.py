@@ -13,14 +13,14 @@ from pathlib import Path
 import yaml
 
 from adapters.auth.tokens import DevKeys, TokenVerifier
-from adapters.nats.tail import tail
+from adapters.nats.tail import Unreachable, tail
 from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.postgres.migrate import MigrationError, migrate
 from domain.access import Scope
 from domain.durations import parse_duration
 from domain.errors import InvalidRequest, StorageError
 from domain.ids import SYSTEM_TENANT, parse_tenant
-from service.runtime.dev import dev, read_dev_env
+from service.runtime.dev import DevError, dev, not_running_text, read_dev_env
 from service.runtime.processes import ServeOptions, configure_logging, serve, work
 from service.runtime.wiring import (
     TargetOptions,
@@ -38,7 +38,11 @@ from service.usecases.apply import Change, apply
 def _dev(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
     configure_logging(settings)
-    dev(Path(args.data), settings, _serve_options(settings, args, worker_capacity=32))
+    try:
+        dev(Path(args.data), settings, _serve_options(settings, args, worker_capacity=32))
+    except DevError as exc:
+        print(f"kairos dev: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -175,7 +179,12 @@ def _apply(args: argparse.Namespace) -> int:
 
 def _events(args: argparse.Namespace) -> int:
     if not args.nats_url:
-        raise InvalidRequest("no NATS: give --nats-url, set KAIROS_NATS_URL or start `kairos dev`")
+        print(
+            f"kairos events: {not_running_text(Path('.kairos'))} "
+            "(or give --nats-url, set KAIROS_NATS_URL)",
+            file=sys.stderr,
+        )
+        return 1
 
     async def run() -> int:
         stop = asyncio.Event()
@@ -194,10 +203,14 @@ def _events(args: argparse.Namespace) -> int:
             raw=args.raw,
             out=lambda line: print(line, flush=True),
             stop=stop,
+            notice=lambda line: print(f"kairos events: {line}", file=sys.stderr, flush=True),
         )
 
     try:
         asyncio.run(run())
+    except Unreachable as exc:
+        print(f"kairos events: error: {exc}; is the stack running?", file=sys.stderr)
+        return 1
     except (OSError, TimeoutError) as exc:
         print(f"kairos events: error: {exc}", file=sys.stderr)
         return 1
