@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -13,13 +14,16 @@ from pathlib import Path
 import yaml
 
 from adapters.auth.tokens import DevKeys, TokenVerifier
+from adapters.clock import SystemClock
 from adapters.nats.tail import Unreachable, tail
 from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.postgres.migrate import MigrationError, migrate
 from domain.access import Scope
 from domain.durations import parse_duration
 from domain.errors import InvalidRequest, StorageError
-from domain.ids import SYSTEM_TENANT, parse_tenant
+from domain.ids import SYSTEM_TENANT, TenantId, parse_tenant
+from service.cli.apply import apply as api_apply
+from service.cli.client import ApiClient, CliError, connection
 from service.runtime.dev import DevError, dev, not_running_text, read_dev_env
 from service.runtime.processes import ServeOptions, configure_logging, serve, work
 from service.runtime.wiring import (
@@ -32,7 +36,7 @@ from service.runtime.wiring import (
     verifier,
 )
 from service.settings import Settings
-from service.usecases.apply import Change, apply
+from service.usecases.apply import Change, apply, parse_document
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -146,10 +150,8 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    if not args.database_url:
-        raise InvalidRequest(
-            "no database: give --database-url, set KAIROS_DATABASE_URL or start `kairos dev`"
-        )
+    """Through the API (authenticated, scoped, audited); straight to the database only
+    with an explicit ``--database-url``."""
     tenant = parse_tenant(args.tenant)
     try:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
@@ -159,9 +161,35 @@ def _apply(args: argparse.Namespace) -> int:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InvalidRequest(f"{args.file} is not valid YAML: {exc}".replace("\n", " ")) from None
+    if args.database_url:
+        return _apply_direct(args.database_url, tenant, document)
+    parse_document(document, tenant_id=tenant)  # the file's errors before any server's
+    try:
+        conn = connection(os.environ, data=Path(args.data), url=args.url, tenant=args.tenant)
 
+        async def run() -> None:
+            async with ApiClient(conn) as client:
+                await api_apply(
+                    client,
+                    document,
+                    tenant=tenant,
+                    now=SystemClock().now(),
+                    out=lambda line: print(line, flush=True),
+                    dry_run=args.dry_run,
+                    diff=args.diff,
+                    secrets_out=Path(args.secrets_out) if args.secrets_out else None,
+                )
+
+        asyncio.run(run())
+    except CliError as exc:
+        print(f"kairos apply: error: {exc.text}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+def _apply_direct(database_url: str, tenant: TenantId, document: object) -> int:
     async def run() -> list[Change]:
-        pool = await create_pool(args.database_url, max_size=2)
+        pool = await create_pool(database_url, max_size=2)
         try:
             return await apply(PostgresDatabase(pool), tenant_id=tenant, document=document)
         finally:
@@ -170,7 +198,7 @@ def _apply(args: argparse.Namespace) -> int:
     try:
         changes = asyncio.run(run())
     except (OSError, StorageError) as exc:
-        print(f"kairos apply: error: {exc}", file=sys.stderr)
+        print(f"kairos apply: error: cannot reach the database: {exc}", file=sys.stderr)
         return 1
     for change in changes:
         print(f"{change.kind} {change.name}: {change.outcome.value}")

@@ -112,10 +112,23 @@ def _build_parser(settings: Settings) -> _Parser:
     app = sub.add_parser("apply", help="create or update jobs and schedules from a YAML file")
     app.add_argument("-f", "--file", required=True, help="YAML document (- for stdin)")
     app.add_argument("--tenant", required=True)
+    app.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    app.add_argument(
+        "--diff",
+        action="store_true",
+        help="per object the fields that change, and how a schedule's next fires change",
+    )
+    app.add_argument(
+        "--secrets-out",
+        metavar="FILE",
+        help="write new HTTP jobs' signing secrets to FILE (0600) instead of printing them",
+    )
+    app.add_argument("--url", help="the API (default: $KAIROS_URL, else the running `kairos dev`)")
+    app.add_argument("--data", default=".kairos", help="the dev stack's folder (./.kairos)")
     app.add_argument(
         "--database-url",
-        default=_default(settings.database_url, "KAIROS_DATABASE_URL"),
-        help="DSN (default: $KAIROS_DATABASE_URL, else the running `kairos dev`)",
+        help="write straight to this database instead of through the API (a deployment "
+        "step before any API runs; not audited, no HTTP jobs)",
     )
     tok = sub.add_parser("token", help="mint an API token for the embedded dev stack")
     tok.add_argument("--tenant", required=True)

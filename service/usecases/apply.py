@@ -34,7 +34,7 @@ from service.usecases import schedules as schedule_cases
 from service.usecases.commands import CreateJob, CreateSchedule, ReviseJob, UpdateSchedule
 
 # A schedule's job is named in the file; its id is known once the jobs are applied.
-_UNRESOLVED = JobId(uuid.UUID(int=0))
+UNRESOLVED = JobId(uuid.UUID(int=0))
 
 
 class Outcome(enum.StrEnum):
@@ -71,19 +71,6 @@ def _located(error: DomainError, where: str) -> DomainError:
     return error
 
 
-def _job(entry: Mapping[str, object], tenant_id: TenantId) -> CreateJob:
-    """A job of the file: the same command ``POST /jobs`` builds."""
-    command = parsing.create_job(entry, tenant_id=tenant_id)
-    job_cases.check_target(command.target)
-    if command.target.kind is TargetKind.HTTP:
-        raise InvalidRequest(
-            "HTTP jobs are created with POST /jobs, which answers their signing "
-            "secret (once); a file cannot receive it",
-            field="target.kind",
-        )
-    return command
-
-
 def _revision(command: CreateJob, job_id: JobId) -> ReviseJob:
     """The file's job over a stored one: every field as the file says (a field left out
     is reset to its default), so the stored job is exactly what the file says."""
@@ -117,7 +104,28 @@ def _schedule_update(command: CreateSchedule, current: UpdateSchedule) -> Update
     )
 
 
-async def apply(db: Database, *, tenant_id: TenantId, document: object) -> list[Change]:
+@dataclass(frozen=True, slots=True)
+class ParsedJob:
+    entry: Mapping[str, object]
+    command: CreateJob
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSchedule:
+    entry: Mapping[str, object]  # without its ``job``
+    job: str  # the job's name
+    command: CreateSchedule  # its job_id unresolved until the jobs are known
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    jobs: list[ParsedJob]
+    schedules: list[ParsedSchedule]
+
+
+def parse_document(document: object, *, tenant_id: TenantId) -> Document:
+    """The whole file checked with the API's own parsers: the first bad entry is an
+    ``InvalidRequest`` naming its position and field (``schedules[1].trigger.type``)."""
     if not isinstance(document, Mapping):
         raise InvalidRequest("the document must be a mapping with jobs and/or schedules")
     unknown = sorted(set(document) - {"jobs", "schedules"})
@@ -126,18 +134,16 @@ async def apply(db: Database, *, tenant_id: TenantId, document: object) -> list[
     # The API's boundary rules for text and nesting, over the whole file (YAML keys may
     # be numbers or dates: the walker checks only the strings it finds).
     bounds.document(document, "")
-    jobs = _entries(document, "jobs")
-    schedules = _entries(document, "schedules")
-
-    # Parse everything first: a bad entry anywhere writes nothing.
-    job_commands: list[CreateJob] = []
-    for i, entry in enumerate(jobs):
+    jobs: list[ParsedJob] = []
+    for i, entry in enumerate(_entries(document, "jobs")):
         try:
-            job_commands.append(_job(entry, tenant_id))
+            command = parsing.create_job(entry, tenant_id=tenant_id)
+            job_cases.check_target(command.target)
         except DomainError as exc:
             raise _located(exc, f"jobs[{i}]") from None
-    schedule_commands: list[tuple[str, CreateSchedule]] = []
-    for i, entry in enumerate(schedules):
+        jobs.append(ParsedJob(entry, command))
+    schedules: list[ParsedSchedule] = []
+    for i, entry in enumerate(_entries(document, "schedules")):
         body = {k: v for k, v in entry.items() if k != "job"}
         job_name = entry.get("job")
         if not isinstance(job_name, str):
@@ -145,10 +151,28 @@ async def apply(db: Database, *, tenant_id: TenantId, document: object) -> list[
                 f"schedules[{i}]: job (a job name) is required", field=f"schedules[{i}].job"
             )
         try:
-            command = parsing.create_schedule(body, tenant_id=tenant_id, job_id=_UNRESOLVED)
+            parsed = parsing.create_schedule(body, tenant_id=tenant_id, job_id=UNRESOLVED)
         except DomainError as exc:
             raise _located(exc, f"schedules[{i}]") from None
-        schedule_commands.append((job_name, command))
+        schedules.append(ParsedSchedule(body, job_name, parsed))
+    return Document(jobs, schedules)
+
+
+async def apply(db: Database, *, tenant_id: TenantId, document: object) -> list[Change]:
+    """Straight to the database (``kairos apply --database-url``): for a deployment
+    step that runs before any API does. Not audited; ``kairos apply`` without the flag
+    goes through the API."""
+    whole = parse_document(document, tenant_id=tenant_id)
+    job_commands: list[CreateJob] = []
+    for i, entry in enumerate(whole.jobs):
+        if entry.command.target.kind is TargetKind.HTTP:
+            raise InvalidRequest(
+                f"jobs[{i}]: HTTP jobs are applied through the API (kairos apply without "
+                "--database-url), which generates their signing secret",
+                field=f"jobs[{i}].target.kind",
+            )
+        job_commands.append(entry.command)
+    schedule_commands = [(s.job, s.command) for s in whole.schedules]
     async with db.transaction(tenant_id) as tx:
         known = {command.name for command in job_commands}
         for i, (job_name, _) in enumerate(schedule_commands):
