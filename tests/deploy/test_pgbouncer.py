@@ -140,13 +140,23 @@ def test_kairos_runs_through_pgbouncer_in_session_mode(
         (folder / "schedules.yaml").write_text(SCHEDULES)
         env = {**os.environ, **auth_settings(keys)}
         applied = subprocess.run(
-            [KAIROS, "apply", "-f", "schedules.yaml", "--tenant", "acme"],
+            # Before any API runs: straight to the database, through the pooler.
+            [
+                KAIROS,
+                "apply",
+                "-f",
+                "schedules.yaml",
+                "--tenant",
+                "acme",
+                "--database-url",
+                scheduler,
+            ],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
             cwd=folder,
-            env={**env, "KAIROS_DATABASE_URL": scheduler},
+            env=env,
         )
         assert applied.returncode == 0, applied.stderr
         argv = [KAIROS, "serve", "--database-url", scheduler, "--nats-url", nats_server.url]

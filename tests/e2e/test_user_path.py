@@ -72,9 +72,14 @@ def test_dev_apply_events_and_api() -> None:
         )
         env = {**os.environ, **recorded}
         (data / "schedules.yaml").write_text(SCHEDULES)
-        first = kairos("apply", "-f", str(data / "schedules.yaml"), "--tenant", "acme", env=env)
+        dev_data = ("--data", str(data / ".kairos"))
+        first = kairos(
+            "apply", "-f", str(data / "schedules.yaml"), "--tenant", "acme", *dev_data, env=env
+        )
         assert first.stdout.splitlines() == ["job ping: created", "schedule every-second: created"]
-        again = kairos("apply", "-f", str(data / "schedules.yaml"), "--tenant", "acme", env=env)
+        again = kairos(
+            "apply", "-f", str(data / "schedules.yaml"), "--tenant", "acme", *dev_data, env=env
+        )
         assert again.stdout.splitlines() == [
             "job ping: unchanged",
             "schedule every-second: unchanged",
@@ -107,7 +112,9 @@ def test_dev_apply_events_and_api() -> None:
             ("kairos_app", "kairos-api"),
             ("kairos_scheduler", "kairos-scheduler"),
         }
-        bad = kairos("apply", "-f", str(data / "missing.yaml"), "--tenant", "acme", env=env)
+        bad = kairos(
+            "apply", "-f", str(data / "missing.yaml"), "--tenant", "acme", *dev_data, env=env
+        )
         assert bad.returncode == 2
         assert len(bad.stderr.strip().splitlines()) == 1
         process.send_signal(signal.SIGINT)
