@@ -90,7 +90,8 @@ def test_ctrl_c_to_the_process_group_is_one_line_and_exit_0() -> None:
         assert "Traceback" not in err
         assert "rror" not in err
         stops = [row for row in err.splitlines() if "stopped" in row]
-        assert len(stops) == 1 and "kairos dev stopped" in stops[0], err
+        assert len(stops) == 1, err
+        assert "kairos dev stopped" in stops[0]
         assert not Path(f"/proc/{nats_pid}").exists()
         assert not (data / "postgres" / "pgdata" / "postmaster.pid").exists()
     finally:
