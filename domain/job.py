@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -113,6 +114,8 @@ class Job:
     # Set when the target answered 410 Gone: its runs fail at once until the target
     # is changed (a PATCH of ``target`` clears it).
     disabled: str | None = None
+    # The caller's own key/value marks (``kairos apply`` marks what it created).
+    labels: Mapping[str, str] = field(default_factory=dict)
     version: int = 1
     created_at: datetime
     updated_at: datetime
@@ -148,6 +151,7 @@ class Job:
         max_concurrency: int | Keep | None = KEEP,
         priority: Priority | Keep = KEEP,
         secrets: tuple[SealedSecret, ...] | Keep = KEEP,
+        labels: Mapping[str, str] | Keep = KEEP,
     ) -> Job:
         """A new version with the fields given changed; a new target is a fresh start
         (it clears ``disabled``)."""
@@ -161,6 +165,7 @@ class Job:
             max_concurrency=kept(max_concurrency, self.max_concurrency),
             priority=kept(priority, self.priority),
             secrets=kept(secrets, self.secrets),
+            labels=kept(labels, self.labels),
             disabled=self.disabled if isinstance(target, Keep) else None,
             version=self.version + 1,
             updated_at=now,

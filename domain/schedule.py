@@ -60,6 +60,8 @@ class Schedule:
     # Upstream schedules whose run for the same period must succeed first
     # (docs/semantics.md, *Run lifecycle*; the period rule is in ``domain.dependencies``).
     depends_on: tuple[ScheduleId, ...] = ()
+    # The caller's own key/value marks (``kairos apply`` marks what it created).
+    labels: Mapping[str, str] = field(default_factory=dict)
     state: ScheduleState = ScheduleState.ENABLED
     # Why Kairos itself paused it (a target gone, a stored form it cannot plan), if so.
     state_reason: str | None = None
@@ -109,6 +111,7 @@ class Schedule:
         depends_on: tuple[ScheduleId, ...] = (),
         next_fire_at: datetime | None = None,
         system: bool = False,
+        labels: Mapping[str, str] | None = None,
     ) -> tuple[Schedule, list[DomainEvent]]:
         schedule = cls(
             id=id,
@@ -122,6 +125,7 @@ class Schedule:
             max_catchup=max_catchup,
             overlap_policy=overlap_policy,
             max_buffered=max_buffered,
+            labels=dict(labels or {}),
             depends_on=depends_on,
             next_fire_at=next_fire_at,
             system=system,
@@ -144,6 +148,7 @@ class Schedule:
         overlap_policy: OverlapPolicy | Keep = KEEP,
         max_buffered: int | Keep = KEEP,
         depends_on: tuple[ScheduleId, ...] | Keep = KEEP,
+        labels: Mapping[str, str] | Keep = KEEP,
     ) -> tuple[Schedule, list[DomainEvent]]:
         """A new version with the fields given changed (identity, state and bookkeeping
         are not among them)."""
@@ -160,6 +165,7 @@ class Schedule:
             overlap_policy=kept(overlap_policy, self.overlap_policy),
             max_buffered=kept(max_buffered, self.max_buffered),
             depends_on=kept(depends_on, self.depends_on),
+            labels=kept(labels, self.labels),
             version=self.version + 1,
             updated_at=now,
         )

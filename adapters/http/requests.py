@@ -47,6 +47,13 @@ from domain.job import BackoffKind, TargetKind
 from domain.timing import CalendarPolicy, WindowPolicy
 from service.usecases.schedules import ResumeFrom
 
+# Key/value marks of the caller's own (``kairos apply`` marks what it created with
+# ``kairos.dev/managed-by: apply``); checked by the parser (service/usecases/parsing).
+Labels = Annotated[
+    dict[StrictStr, StrictStr],
+    Field(examples=[{"team": "billing"}], description="the caller's own key/value marks"),
+]
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -95,6 +102,7 @@ class JobPatch(_In):
     timeout: Duration | None = None
     max_concurrency: Concurrency | None = None
     priority: Annotated[StrictStr, choices(*PRIORITIES)] | None = None
+    labels: Labels | None = None
 
 
 class JobCreate(JobPatch):
@@ -136,6 +144,7 @@ class _Timing(_In):
     overlap_policy: Overlap | None = None
     max_buffered: Buffered | None = None
     depends_on: list[StrictStr] | None = None
+    labels: Labels | None = None
 
 
 SCHEDULE_EXAMPLE: Json = {

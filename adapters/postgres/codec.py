@@ -52,8 +52,8 @@ Document = dict[str, Any]
 
 def job_document(job: Job) -> Document:
     """What a job's ``spec`` stores: its options, the sealed signing secrets, the
-    disabled mark."""
-    return {
+    disabled mark, its labels (only when it has some: older documents have none)."""
+    doc: Document = {
         "target": {"kind": job.target.kind.value, "config": dict(job.target.config)},
         "max_attempts": job.max_attempts,
         "backoff": {
@@ -71,6 +71,9 @@ def job_document(job: Job) -> Document:
         ],
         "disabled": job.disabled,
     }
+    if job.labels:
+        doc["labels"] = dict(job.labels)
+    return doc
 
 
 def job_from_document(
@@ -107,6 +110,7 @@ def job_from_document(
             for s in doc.get("secrets", ())
         ),
         disabled=doc.get("disabled"),
+        labels=dict(doc.get("labels") or {}),
         version=version,
         created_at=created_at,
         updated_at=updated_at,
@@ -144,6 +148,8 @@ def schedule_document(schedule: Schedule) -> Document:
     }
     if schedule.state_reason is not None:
         doc["state_reason"] = schedule.state_reason
+    if schedule.labels:
+        doc["labels"] = dict(schedule.labels)
     return doc
 
 
@@ -189,6 +195,7 @@ def schedule_from_document(
         depends_on=tuple(ScheduleId(uuid.UUID(u)) for u in doc.get("depends_on", ())),
         state=state,
         state_reason=doc.get("state_reason"),
+        labels=dict(doc.get("labels") or {}),
         next_fire_at=next_fire_at,
         fire_count=fire_count,
         system=system,

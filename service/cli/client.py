@@ -27,7 +27,7 @@ from adapters.auth.tokens import DevKeys
 from domain.access import Scope
 from domain.errors import InvalidRequest
 from domain.ids import parse_tenant
-from service.runtime.dev import read_dev_env
+from service.runtime.dev import State, not_running_text, read_dev_env, status
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -103,6 +103,8 @@ def connection(
     recorded = read_dev_env(data).get("KAIROS_API_URL")
     chosen = url or environ.get("KAIROS_URL") or recorded
     from_dev = chosen is not None and chosen == recorded
+    if chosen is None and status(data).state is State.STOPPED:
+        raise CliError(f"{not_running_text(data)} (or set KAIROS_URL and KAIROS_TOKEN)")
     if chosen is None:
         raise CliError(
             "no server: set KAIROS_URL (and KAIROS_TOKEN), or run this next to a "

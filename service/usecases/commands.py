@@ -40,6 +40,7 @@ class CreateJob:
     timeout: timedelta = timedelta(minutes=5)
     max_concurrency: int | None = None
     priority: Priority = Priority.NORMAL
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +54,7 @@ class ReviseJob:
     timeout: timedelta | Keep = KEEP
     max_concurrency: int | Keep | None = KEEP
     priority: Priority | Keep = KEEP
+    labels: Mapping[str, str] | Keep = KEEP
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +70,7 @@ class CreateSchedule:
     overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
     max_buffered: int = 100
     depends_on: tuple[ScheduleId, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +87,7 @@ class UpdateSchedule:
     overlap_policy: OverlapPolicy | Keep = KEEP
     max_buffered: int | Keep = KEEP
     depends_on: tuple[ScheduleId, ...] | Keep = KEEP
+    labels: Mapping[str, str] | Keep = KEEP
     expected_version: int | None = None  # If-Match: refuse when the stored one differs
 
 

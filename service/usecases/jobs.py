@@ -87,6 +87,7 @@ async def create_job(
             timeout=command.timeout,
             max_concurrency=command.max_concurrency,
             priority=command.priority,
+            labels=dict(command.labels),
             secrets=sealed,
             created_at=now,
             updated_at=now,
@@ -107,6 +108,7 @@ def _changes(job: Job, command: ReviseJob) -> bool:
             (command.timeout, job.timeout),
             (command.max_concurrency, job.max_concurrency),
             (command.priority, job.priority),
+            (command.labels, job.labels),
         )
     )
 
@@ -133,6 +135,7 @@ async def update_job(
             timeout=command.timeout,
             max_concurrency=command.max_concurrency,
             priority=command.priority,
+            labels=command.labels,
         )
         value = None
         if revised.target.kind is TargetKind.HTTP and not revised.secrets:

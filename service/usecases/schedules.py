@@ -87,6 +87,7 @@ async def create_schedule(
             overlap_policy=command.overlap_policy,
             max_buffered=command.max_buffered,
             depends_on=command.depends_on,
+            labels=command.labels,
             next_fire_at=_first_fire(timing, now, schedule_id, command.catchup_window),
         )
         await tx.schedules.add(schedule)
@@ -115,6 +116,7 @@ def _changes(schedule: Schedule, command: UpdateSchedule) -> bool:
             (command.overlap_policy, schedule.overlap_policy),
             (command.max_buffered, schedule.max_buffered),
             (command.depends_on, schedule.depends_on),
+            (command.labels, schedule.labels),
         )
     )
 
@@ -161,6 +163,7 @@ async def update_schedule(
             overlap_policy=command.overlap_policy,
             max_buffered=command.max_buffered,
             depends_on=command.depends_on,
+            labels=command.labels,
         )
         if timing is not None and updated.state in (ScheduleState.ENABLED, ScheduleState.PAUSED):
             first = _first_fire(updated.timing, now, updated.id, updated.catchup_window)

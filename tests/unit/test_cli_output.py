@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 import httpx
 import jwt
@@ -18,6 +20,19 @@ from service.cli.client import ApiClient, ApiError, CliError, Connection, connec
 from service.cli.main import main
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+HELD: list[IO[str]] = []  # the locks of the "running" stacks, held for the session
+
+
+def running_dev(root: Path, env: str) -> None:
+    """What a running `kairos dev` leaves under its folder: its env file, and its lock
+    held (the commands read the env file only while a stack holds the lock)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "env").write_text(env)
+    handle = (root / "dev.lock").open("a+")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    HELD.append(handle)
 
 
 def test_table_aligns_columns_without_trailing_blanks() -> None:
@@ -70,14 +85,14 @@ def test_triggers_and_targets_in_one_cell() -> None:
 
 def test_environment_wins_over_the_dev_stack(tmp_path: Path) -> None:
     """KAIROS_URL and KAIROS_TOKEN are used as given, whatever ./.kairos holds."""
-    (tmp_path / "env").write_text("KAIROS_API_URL=http://127.0.0.1:1\n")
+    running_dev(tmp_path, "KAIROS_API_URL=http://127.0.0.1:1\n")
     conn = connection({"KAIROS_URL": "https://kairos.example/", "KAIROS_TOKEN": "t"}, data=tmp_path)
     assert (conn.url, conn.token, conn.from_dev) == ("https://kairos.example", "t", False)
 
 
 def test_dev_stack_gives_url_and_a_minted_token(tmp_path: Path) -> None:
     """Next to a dev stack: its recorded API URL and a short token for the tenant."""
-    (tmp_path / "env").write_text("KAIROS_API_URL=http://127.0.0.1:8080\n")
+    running_dev(tmp_path, "KAIROS_API_URL=http://127.0.0.1:8080\n")
     DevKeys(tmp_path / "auth").ensure()
     conn = connection({"KAIROS_TENANT": "acme"}, data=tmp_path)
     assert (conn.url, conn.from_dev) == ("http://127.0.0.1:8080", True)
@@ -102,7 +117,7 @@ def test_nothing_to_talk_to_is_one_line(tmp_path: Path) -> None:
 
 def test_a_dev_token_never_goes_to_another_server(tmp_path: Path) -> None:
     """With KAIROS_URL elsewhere and no KAIROS_TOKEN, nothing is minted from the dev keys."""
-    (tmp_path / "env").write_text("KAIROS_API_URL=http://127.0.0.1:8080\n")
+    running_dev(tmp_path, "KAIROS_API_URL=http://127.0.0.1:8080\n")
     DevKeys(tmp_path / "auth").ensure()
     conn = connection(
         {"KAIROS_URL": "https://kairos.example", "KAIROS_TENANT": "acme"}, data=tmp_path

@@ -55,6 +55,7 @@ class Job(_Out):
     priority: PriorityName
     secrets: list[SecretRef]
     disabled: str | None
+    labels: dict[str, str] = Field(default_factory=dict)
     version: int
     created_at: Instant
     updated_at: Instant
@@ -79,6 +80,7 @@ class Job(_Out):
             # Never the values: they are shown once, when created.
             secrets=[SecretRef(id=s.id, created_at=s.created_at.isoformat()) for s in job.secrets],
             disabled=job.disabled,
+            labels=dict(job.labels),
             version=job.version,
             created_at=job.created_at.isoformat(),
             updated_at=job.updated_at.isoformat(),

@@ -62,6 +62,7 @@ class Schedule(_Out):
     overlap_policy: str
     max_buffered: int
     depends_on: list[Id]
+    labels: dict[str, str] = Field(default_factory=dict)
     next_fire_at: Instant | None
     fire_count: int
     version: int
@@ -88,6 +89,7 @@ class Schedule(_Out):
                 "overlap_policy": schedule.overlap_policy.value,
                 "max_buffered": schedule.max_buffered,
                 "depends_on": [str(u) for u in schedule.depends_on],
+                "labels": dict(schedule.labels),
                 "next_fire_at": _iso(schedule.next_fire_at),
                 "fire_count": schedule.fire_count,
                 "version": schedule.version,

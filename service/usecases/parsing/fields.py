@@ -81,6 +81,31 @@ def object_of(value: object, field: str) -> dict[str, object]:
     return {str(k): v for k, v in value.items()}
 
 
+MAX_LABELS = 32
+MAX_LABEL_KEY = 100
+MAX_LABEL_VALUE = 200
+
+
+def labels(value: object, field: str = "labels") -> dict[str, str]:
+    """A label map: at most 32 entries, text keys (1 to 100 characters) and text
+    values (at most 200)."""
+    if not isinstance(value, Mapping) or len(value) > MAX_LABELS:
+        raise InvalidRequest(
+            f"{field} must be an object of at most {MAX_LABELS} text values", field=field
+        )
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= MAX_LABEL_KEY:
+            raise InvalidRequest(f"{field}: keys are 1 to {MAX_LABEL_KEY} characters", field=field)
+        if not isinstance(item, str) or len(item) > MAX_LABEL_VALUE:
+            raise InvalidRequest(
+                f"{field}.{key} must be text of at most {MAX_LABEL_VALUE} characters",
+                field=f"{field}.{key}",
+            )
+        out[key] = item
+    return out
+
+
 def uuid_of(value: object, field: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))

@@ -20,6 +20,7 @@ from service.usecases.parsing.fields import (
     duration,
     given,
     integer,
+    labels,
     name,
     priority,
     refuse_unknown,
@@ -27,7 +28,16 @@ from service.usecases.parsing.fields import (
 )
 
 JOB_FIELDS = frozenset(
-    {"name", "target", "max_attempts", "backoff", "timeout", "max_concurrency", "priority"}
+    {
+        "name",
+        "target",
+        "max_attempts",
+        "backoff",
+        "timeout",
+        "max_concurrency",
+        "priority",
+        "labels",
+    }
 )
 
 # -- jobs -------------------------------------------------------------------------------------
@@ -87,6 +97,7 @@ def revise_job(doc: Doc, *, tenant_id: TenantId, job_id: JobId) -> ReviseJob:
         else KEEP,
         max_concurrency=_concurrency(doc["max_concurrency"]) if "max_concurrency" in doc else KEEP,
         priority=priority(doc["priority"]) if "priority" in doc else KEEP,
+        labels=labels(doc["labels"]) if "labels" in doc else KEEP,
     )
 
 
@@ -104,4 +115,5 @@ def create_job(doc: Doc, *, tenant_id: TenantId) -> CreateJob:
         timeout=given(changes.timeout, default.timeout),
         max_concurrency=given(changes.max_concurrency, default.max_concurrency),
         priority=given(changes.priority, default.priority),
+        labels=given(changes.labels, default.labels),
     )

@@ -26,6 +26,7 @@ from service.usecases.parsing.fields import (
     duration,
     given,
     integer,
+    labels,
     name,
     object_of,
     refuse_unknown,
@@ -43,7 +44,7 @@ POLICY_FIELDS = frozenset(
         "depends_on",
     }
 )
-SCHEDULE_FIELDS = frozenset({"name", "job_id", "payload"}) | POLICY_FIELDS | SPEC_KEYS
+SCHEDULE_FIELDS = frozenset({"name", "job_id", "payload", "labels"}) | POLICY_FIELDS | SPEC_KEYS
 
 
 # -- schedules --------------------------------------------------------------------------------
@@ -103,6 +104,7 @@ def update_schedule(
         if "max_buffered" in doc
         else KEEP,
         depends_on=_depends_on(doc["depends_on"]) if "depends_on" in doc else KEEP,
+        labels=labels(doc["labels"]) if "labels" in doc else KEEP,
         expected_version=expected_version,
     )
 
@@ -132,6 +134,7 @@ def create_schedule(
         overlap_policy=given(changes.overlap_policy, default.overlap_policy),
         max_buffered=given(changes.max_buffered, default.max_buffered),
         depends_on=given(changes.depends_on, default.depends_on),
+        labels=given(changes.labels, default.labels),
     )
 
 
