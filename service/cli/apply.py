@@ -30,12 +30,15 @@ from typing import Any
 
 from domain.errors import DomainError, InvalidRequest
 from domain.ids import TenantId
-from service.cli.client import ApiClient
+from service.cli.client import ApiClient, ApiError
 from service.usecases import parsing
 from service.usecases.apply import UNRESOLVED, Document, parse_document
 from service.usecases.preview import preview, utc_text
 
 NEXT = 5
+# What `kairos apply` created carries this label; `--prune` deletes only those.
+MANAGED_BY = "kairos.dev/managed-by"
+MARK = {MANAGED_BY: "apply"}
 Out = Callable[[str], None]
 
 
@@ -51,7 +54,25 @@ class Step:
     job: str | None = None  # a schedule's job, by name
 
 
-PAST = {"create": "created", "update": "updated", "unchanged": "unchanged"}
+PAST = {"create": "created", "update": "updated", "unchanged": "unchanged", "delete": "deleted"}
+
+
+def _managed(item: Mapping[str, Any]) -> bool:
+    labels = item.get("labels")
+    return isinstance(labels, Mapping) and labels.get(MANAGED_BY) == "apply"
+
+
+def _desired(entry: Mapping[str, Any], current: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The file's entry with the apply mark in its labels: on what it creates, and kept
+    on what it created before (never added to an object it did not create)."""
+    out = dict(entry)
+    if current is None or _managed(current):
+        labels = entry.get("labels")
+        base = dict(labels) if isinstance(labels, Mapping) else {}
+        if current is not None and "labels" not in entry:
+            return out  # the file leaves labels alone: so does apply
+        out["labels"] = {**base, **MARK}
+    return out
 
 
 def _compact(value: Any) -> str:
@@ -78,8 +99,8 @@ def _job_steps(
 ) -> list[Step]:
     steps: list[Step] = []
     for job in doc.jobs:
-        entry = dict(job.entry)
         current = stored.get(job.command.name)
+        entry = _desired(job.entry, current)
         if current is None:
             steps.append(Step("job", job.command.name, "create", entry))
             continue
@@ -116,9 +137,9 @@ def _schedule_steps(
 ) -> list[Step]:
     steps: list[Step] = []
     for schedule in doc.schedules:
-        entry = dict(schedule.entry)
         name = schedule.command.name
         current = stored.get(name)
+        entry = _desired(schedule.entry, current)
         if current is None:
             steps.append(
                 Step("schedule", name, "create", entry, job=schedule.job, timing_changed=True)
@@ -150,6 +171,27 @@ def _schedule_steps(
             )
         )
     return steps
+
+
+def _prune_steps(
+    doc: Document,
+    jobs: Mapping[str, Mapping[str, Any]],
+    schedules: Mapping[str, Mapping[str, Any]],
+) -> list[Step]:
+    """What ``apply`` created before and the file no longer lists: schedules first
+    (a job is deleted only once no schedule uses it)."""
+    listed_schedules = {s.command.name for s in doc.schedules}
+    listed_jobs = {j.command.name for j in doc.jobs}
+    steps = [
+        Step("schedule", name, "delete", {}, item)
+        for name, item in sorted(schedules.items())
+        if name not in listed_schedules and _managed(item)
+    ]
+    return steps + [
+        Step("job", name, "delete", {}, item)
+        for name, item in sorted(jobs.items())
+        if name not in listed_jobs and _managed(item)
+    ]
 
 
 async def _stored(client: ApiClient, path: str) -> dict[str, dict[str, Any]]:
@@ -204,6 +246,7 @@ async def apply(
     out: Out,
     dry_run: bool = False,
     diff: bool = False,
+    prune: bool = False,
     secrets_out: Path | None = None,
 ) -> None:
     """Check the file, plan against the server, then (unless ``dry_run``) apply."""
@@ -219,6 +262,8 @@ async def apply(
             )
     job_names = {str(item["id"]): name for name, item in jobs.items()}
     steps = _job_steps(doc, jobs, tenant) + _schedule_steps(doc, schedules, job_names, tenant)
+    if prune:
+        steps += _prune_steps(doc, jobs, schedules)
     if dry_run:
         for step in steps:
             verb = PAST[step.action]
@@ -232,7 +277,19 @@ async def apply(
     job_ids = {name: str(item["id"]) for name, item in jobs.items()}
     for step in steps:
         lines = await _diff(client, doc, step, now) if diff else []  # before it changes
-        if step.kind == "job":
+        if step.action == "delete" and step.current is not None:
+            path = "/jobs" if step.kind == "job" else "/schedules"
+            try:
+                await client.delete(f"{path}/{step.current['id']}")
+            except ApiError as exc:
+                if exc.route_missing:
+                    out(f"{step.kind} {step.name}: not deleted (this server cannot delete jobs)")
+                    continue
+                if exc.status != 409:
+                    raise
+                out(f"{step.kind} {step.name}: not deleted ({exc.message})")
+                continue
+        elif step.kind == "job":
             if step.action == "create":
                 _, answer = await client.post("/jobs", step.body)
                 if answer.get("secret"):

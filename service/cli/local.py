@@ -177,6 +177,7 @@ def _apply(args: argparse.Namespace) -> int:
                     out=lambda line: print(line, flush=True),
                     dry_run=args.dry_run,
                     diff=args.diff,
+                    prune=args.prune,
                     secrets_out=Path(args.secrets_out) if args.secrets_out else None,
                 )
 

@@ -119,6 +119,12 @@ def _build_parser(settings: Settings) -> _Parser:
         help="per object the fields that change, and how a schedule's next fires change",
     )
     app.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete the jobs and schedules an earlier apply created that the file no "
+        "longer lists (labelled kairos.dev/managed-by: apply; nothing else is touched)",
+    )
+    app.add_argument(
         "--secrets-out",
         metavar="FILE",
         help="write new HTTP jobs' signing secrets to FILE (0600) instead of printing them",
