@@ -136,8 +136,8 @@ class BusinessCalendar:
     def why_not(self, day: date) -> str:
         """Human reason a day is not a business day ("holiday X", "Saturday")."""
         name = self.holiday(day)
-        if name is not None:
-            return f"holiday {name}"
+        if name is not None:  # an unnamed one (``kairos next --holiday DATE``) is "holiday"
+            return "holiday" if name.casefold() == "holiday" else f"holiday {name}"
         return f"non-business day ({_WEEKDAY_NAMES[day.weekday()]})"
 
     def shift(self, day: date, *, forward: bool) -> date:
