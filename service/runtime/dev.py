@@ -96,7 +96,7 @@ def status(root: Path) -> Status:
 def not_running_text(root: Path) -> str:
     """The one line a command prints when it wanted the dev stack of ``root``."""
     if status(root).state is State.STOPPED:
-        return f"the dev stack under {root} is not running: start it with `kairos dev`"
+        return f"the dev stack is not running (in {root}): start it with `kairos dev`"
     return f"no dev stack under {root}: start one with `kairos dev`"
 
 
