@@ -339,8 +339,11 @@ class Chaos:
             document.write_text(json.dumps(self.document()))  # JSON is YAML
             done = await asyncio.to_thread(
                 subprocess.run,
-                [KAIROS, "apply", "-f", str(document), "--tenant", tenant],
-                env={**env, "KAIROS_DATABASE_URL": self.service_dsn},
+                # Straight to the database (the harness's own setup, not an operator's
+                # change): `kairos apply` goes through the API without the flag.
+                [KAIROS, "apply", "-f", str(document), "--tenant", tenant]
+                + ["--database-url", self.service_dsn],
+                env=env,
                 capture_output=True,
                 text=True,
                 check=False,

@@ -1,9 +1,12 @@
-"""Jobs and schedules as code: ``kairos apply -f schedules.yaml``.
+"""Jobs and schedules as code: the document of ``kairos apply -f schedules.yaml``.
 
-The document is parsed and checked whole before anything is written; then each job and
-schedule is created, or updated when it differs (matched by name within the tenant).
-Re-applying an unchanged document changes nothing: no version bump, no event. Objects
-absent from the document are left alone (no pruning).
+``parse_document`` checks the whole document with the API's parsers; ``kairos apply``
+(``service/cli/apply.py``) then writes through the REST API. ``apply`` here writes
+straight to the database, for ``kairos apply --database-url`` (a deployment step before
+any API runs): each job and schedule is created, or updated when it differs (matched by
+name within the tenant, every field as the file says). Re-applying an unchanged
+document changes nothing: no version bump, no event. Objects absent from the document
+are left alone.
 
     jobs:
       - name: report
