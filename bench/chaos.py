@@ -337,12 +337,12 @@ class Chaos:
             await self.create_http_jobs(tenant)
             document = self.root / f"{tenant}.yaml"
             document.write_text(json.dumps(self.document()))  # JSON is YAML
+            direct = ["--database-url", self.service_dsn]
             done = await asyncio.to_thread(
                 subprocess.run,
                 # Straight to the database (the harness's own setup, not an operator's
                 # change): `kairos apply` goes through the API without the flag.
-                [KAIROS, "apply", "-f", str(document), "--tenant", tenant]
-                + ["--database-url", self.service_dsn],
+                [KAIROS, "apply", "-f", str(document), "--tenant", tenant, *direct],
                 env=env,
                 capture_output=True,
                 text=True,
