@@ -109,7 +109,13 @@ def _build_parser(settings: Settings) -> _Parser:
     _server_flags(wrk, settings)
     wrk.add_argument("--concurrency", type=int, default=16, metavar="N")
     wrk.add_argument("--name", default=f"worker-{os.getpid()}", help="shown in events")
-    app = sub.add_parser("apply", help="create or update jobs and schedules from a YAML file")
+    app = sub.add_parser(
+        "apply",
+        help="create or update jobs and schedules from a YAML file, through the API",
+        description="Check the whole file locally, then create or update each job and "
+        "schedule by name through the REST API (authenticated, scoped, audited); only "
+        "the fields that differ change.",
+    )
     app.add_argument("-f", "--file", required=True, help="YAML document (- for stdin)")
     app.add_argument("--tenant", required=True)
     app.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
