@@ -31,8 +31,9 @@ class Settings(BaseSettings):
     # -- servers -----------------------------------------------------------------------
     database_url: str | None = Field(
         default=None,
-        description="PostgreSQL DSN: the kairos_scheduler role for `serve`, `worker`, "
-        "`apply` and `tzdata`; the schema owner for `migrate`.",
+        description="PostgreSQL DSN: the kairos_scheduler role for `serve`, `worker` and "
+        "`tzdata`; the schema owner for `migrate` (`kairos apply` goes through the API; it "
+        "writes to a database only when given `--database-url`).",
     )
     api_database_url: str | None = Field(
         default=None,
