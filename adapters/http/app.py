@@ -22,6 +22,7 @@ from adapters.http.errors import install
 from adapters.http.links import add_links
 from adapters.http.ratelimit import RateLimiter
 from adapters.http.routes import ROUTERS
+from adapters.http.strict_query import refuse_unknown_queries
 from adapters.http.ui import install as install_dashboard
 from adapters.metrics import PrometheusMetrics
 from domain.ids import TenantId
@@ -80,6 +81,7 @@ def create_app(
         # of the app, as built on its resource's router (with the error answers).
         app.router.routes.extend(router.routes)
     check_scopes(app.routes)  # deny by default: no route without a declared scope
+    refuse_unknown_queries(app.routes)
 
     def openapi_with_links() -> dict[str, Any]:
         if app.openapi_schema is None:

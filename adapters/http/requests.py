@@ -164,6 +164,13 @@ class SchedulePatch(_Timing):
     job_id: StrictStr | None = None
 
 
+class PauseIn(_In):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"note": "vendor maintenance"}]})
+    note: Annotated[StrictStr, Field(max_length=500)] | None = Field(
+        default=None, description="why it is paused: shown as its state_reason until it resumes"
+    )
+
+
 class ResumeIn(_In):
     model_config = ConfigDict(json_schema_extra={"examples": [{"resume_from": "now"}]})
     resume_from: Annotated[StrictStr, choices_of(ResumeFrom)] = "last_fire"

@@ -191,3 +191,12 @@ async def list_jobs(
 ) -> Sequence[Job]:
     async with db.transaction(tenant_id) as tx:
         return await tx.jobs.list(after=after, limit=limit)
+
+
+async def jobs_named(db: Database, *, tenant_id: TenantId, name: str) -> Sequence[Job]:
+    """The tenant's job called exactly ``name`` (none or one: names are unique)."""
+    async with db.transaction(tenant_id) as tx:
+        try:
+            return [await tx.jobs.by_name(name)]
+        except NotFound:
+            return []

@@ -303,6 +303,16 @@ async def list_schedules(
         return await tx.schedules.list(after=after, limit=limit)
 
 
+async def schedules_named(db: Database, *, tenant_id: TenantId, name: str) -> Sequence[Schedule]:
+    """The tenant's live schedule called exactly ``name`` (none or one: live names are
+    unique)."""
+    async with db.transaction(tenant_id) as tx:
+        try:
+            return [await tx.schedules.by_name(name)]
+        except NotFound:
+            return []
+
+
 async def search_schedules(
     db: Database, *, tenant_id: TenantId, query: ScheduleSearch
 ) -> tuple[Sequence[Schedule], int]:

@@ -181,21 +181,18 @@ async def test_trigger_retry_and_cancel_answer_the_run(
     assert refused.value.status in (409, 422)
 
 
-async def test_pause_note_unsupported_is_refused_before_pausing(
+async def test_pause_with_a_note_shows_it_until_resume(
     api: httpx.AsyncClient, cli: ApiClient
 ) -> None:
-    """A server whose pause takes no note: `--note` is refused and nothing is paused;
-    pause and resume --from now work."""
+    """`pause --note` pauses with the note as the schedule's state_reason; resume clears it."""
     _, schedule = await setup(api)
-    with pytest.raises(CliError) as refused:
-        await say(cli, "pause", "nightly", "--note", "maintenance")
-    assert "not supported by this server" in refused.value.text
+    await say(cli, "pause", "nightly", "--note", "maintenance")
     url = f"/schedules/{schedule['id']}"
-    assert (await api.get(url, headers=ACME)).json()["state"] == "enabled"
-    assert await say(cli, "pause", "nightly") == "schedule nightly: paused"
-    assert (await api.get(url, headers=ACME)).json()["state"] == "paused"
+    paused = (await api.get(url, headers=ACME)).json()
+    assert (paused["state"], paused["state_reason"]) == ("paused", "maintenance")
     resumed = await say(cli, "resume", "nightly", "--from", "now")
     assert resumed.startswith("schedule nightly: enabled, next fire 2026-03-02T02:00:00Z (in ")
+    assert (await api.get(url, headers=ACME)).json().get("state_reason") is None
 
 
 async def test_describe_shows_spec_next_fires_runs_and_stats(

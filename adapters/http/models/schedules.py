@@ -41,7 +41,9 @@ class Schedule(_Out):
     job_id: Id
     state: ScheduleState
     state_reason: str | None = Field(
-        default=None, description="why Kairos paused it itself (e.g. TARGET_GONE), if it did"
+        default=None,
+        description="why it is paused: the note it was paused with, or why Kairos paused it "
+        "itself (e.g. TARGET_GONE); cleared when it resumes",
     )
     system: bool
     trigger: Json = Field(json_schema_extra=TRIGGER_SCHEMA)

@@ -11,7 +11,7 @@ from adapters.http import models as m
 from adapters.http import requests as r
 from adapters.http.audit import Audit
 from adapters.http.deps import Admin, Ctx, Read
-from adapters.http.pagination import Limit, Page, decode, page
+from adapters.http.pagination import Limit, NameQuery, Page, decode, page
 from domain.ids import JobId
 from service.usecases import jobs, parsing
 
@@ -32,7 +32,13 @@ async def create_job(
 
 
 @router.get("/jobs", response_model=m.JobPage, response_model_exclude_unset=True)
-async def list_jobs(t: Read, ctx: Ctx, limit: Limit = 50, cursor: str | None = None) -> Page:
+async def list_jobs(
+    t: Read, ctx: Ctx, limit: Limit = 50, cursor: str | None = None, name: NameQuery = None
+) -> Page:
+    """``name``: only the job with exactly that name (a page of none or one)."""
+    if name is not None:
+        named = await jobs.jobs_named(ctx.db, tenant_id=t, name=name)
+        return page(named, len(named) + 1, m.Job.from_domain, lambda j: (j.created_at, j.id))
     found = await jobs.list_jobs(ctx.db, tenant_id=t, after=decode(cursor), limit=limit)
     return page(found, limit, m.Job.from_domain, lambda j: (j.created_at, j.id))
 

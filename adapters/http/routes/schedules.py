@@ -12,7 +12,7 @@ from adapters.http import models as m
 from adapters.http import requests as r
 from adapters.http.audit import Audit, Recorder
 from adapters.http.deps import Admin, Context, Ctx, Operate, Read
-from adapters.http.pagination import Limit, Page, decode, page
+from adapters.http.pagination import Limit, NameQuery, Page, decode, page
 from adapters.http.routes import runs as run_routes
 from adapters.http.routes._shared import version
 from domain.errors import InvalidRequest
@@ -39,7 +39,13 @@ async def create_schedule(
 
 
 @router.get("/schedules", response_model=m.SchedulePage, response_model_exclude_unset=True)
-async def list_schedules(t: Read, ctx: Ctx, limit: Limit = 50, cursor: str | None = None) -> Page:
+async def list_schedules(
+    t: Read, ctx: Ctx, limit: Limit = 50, cursor: str | None = None, name: NameQuery = None
+) -> Page:
+    """``name``: only the schedule with exactly that name (a page of none or one)."""
+    if name is not None:
+        named = await schedules.schedules_named(ctx.db, tenant_id=t, name=name)
+        return page(named, len(named) + 1, m.Schedule.from_domain, lambda s: (s.created_at, s.id))
     found = await schedules.list_schedules(ctx.db, tenant_id=t, after=decode(cursor), limit=limit)
     return page(found, limit, m.Schedule.from_domain, lambda s: (s.created_at, s.id))
 
@@ -86,11 +92,21 @@ async def patch_schedule(
     "/schedules/{schedule_id}/pause", response_model=m.Schedule, response_model_exclude_unset=True
 )
 async def pause_schedule(
-    schedule_id: uuid.UUID, t: Operate, audit: Audit, ctx: Ctx, response: Response
+    schedule_id: uuid.UUID,
+    *,
+    t: Operate,
+    audit: Audit,
+    ctx: Ctx,
+    response: Response,
+    body: Annotated[r.PauseIn | None, Body()] = None,
 ) -> m.Schedule:
+    """``note``: why; the schedule shows it as its ``state_reason`` until it resumes."""
     await _before(audit, ctx, t, ScheduleId(schedule_id))
     schedule = await schedules.pause_schedule(
-        ctx.db, tenant_id=t, schedule_id=ScheduleId(schedule_id)
+        ctx.db,
+        tenant_id=t,
+        schedule_id=ScheduleId(schedule_id),
+        note=None if body is None else body.note,
     )
     response.headers["ETag"] = f'"{schedule.version}"'
     return _after(audit, schedule)
@@ -188,13 +204,17 @@ async def next_fires(
     t: Read,
     ctx: Ctx,
     count: Annotated[int, Query(ge=1, le=1000)] = 10,
+    include_skipped: bool = False,
 ) -> dict[str, object]:
+    """``include_skipped``: the fires skipped on the way too (``skipped: true`` with
+    their ``reason``); they do not count towards ``count``."""
     found = await schedules.upcoming_fires(
         ctx.db,
         tenant_id=t,
         schedule_id=ScheduleId(schedule_id),
         count=count,
         holidays=ctx.holidays,
+        include_skipped=include_skipped,
     )
     return {"items": [fire_json(f) for f in found.fires], "exhausted": found.exhausted}
 

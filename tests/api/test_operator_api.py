@@ -1,0 +1,116 @@
+"""What an operator's tools need from the REST API: lookup by name, strict query
+parameters, skipped fires, pause notes, job deletion, last runs and names on runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from adapters.http.api import create_app, header_principal
+from adapters.memory.database import MemoryDatabase
+from tests.api.support import ACME, GLOBEX, error
+from tests.api.test_rest import make_job, make_schedule
+
+
+@pytest.fixture
+async def api(db: MemoryDatabase) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(db, auth=header_principal))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kairos") as client:
+        yield client
+
+
+async def test_lists_find_objects_by_exact_name(api: httpx.AsyncClient) -> None:
+    """?name= on schedules, jobs, calendars and workers answers exactly the named ones."""
+    job = await make_job(api)
+    other = await make_job(api, name="other")
+    await make_schedule(api, job["id"])
+    await make_schedule(api, other["id"], name="second")
+    for doc in ({"name": "work"}, {"name": "play"}):
+        assert (await api.post("/calendars", json=doc, headers=ACME)).status_code == 201
+    worker = await api.post(
+        "/workers/register", json={"name": "box-1", "capabilities": ["render"]}, headers=ACME
+    )
+    assert worker.status_code == 201, worker.text
+    cases = {
+        "/schedules": ("second", ["second"]),
+        "/jobs": ("other", ["other"]),
+        "/calendars": ("work", ["work"]),
+        "/workers": ("box-1", ["box-1"]),
+    }
+    for path, (name, expected) in cases.items():
+        r = await api.get(path, params={"name": name}, headers=ACME)
+        assert r.status_code == 200, r.text
+        assert [i["name"] for i in r.json()["items"]] == expected, path
+        assert r.json()["next_cursor"] is None
+        none = await api.get(path, params={"name": name.upper()}, headers=ACME)
+        assert none.json()["items"] == [], path
+        hidden = await api.get(path, params={"name": name}, headers=GLOBEX)
+        assert hidden.json()["items"] == [], path
+
+
+async def test_unknown_query_parameters_are_refused_naming_them(api: httpx.AsyncClient) -> None:
+    """A query parameter a route does not take is 422 INVALID_REQUEST naming it; declared
+    ones (aliases too), the probes and the dashboard still work."""
+    job = await make_job(api)
+    schedule = await make_schedule(api, job["id"])
+    r = await api.get("/schedules?nme=x", headers=ACME)
+    assert r.status_code == 422
+    assert error(r)["code"] == "INVALID_REQUEST"
+    assert error(r)["details"]["field"] == "nme"
+    assert "nme" in error(r)["message"]
+    typo = await api.get(f"/schedules/{schedule['id']}/next?cout=3", headers=ACME)
+    assert (typo.status_code, error(typo)["details"]["field"]) == (422, "cout")
+    ok = await api.get("/runs?from=2026-03-01T00:00:00Z&status=dead&limit=5", headers=ACME)
+    assert ok.status_code == 200, ok.text
+    assert (await api.get("/health/live?probe=1")).status_code == 200
+    assert (await api.get("/openapi.json?x=1")).status_code == 200
+
+
+async def test_next_with_include_skipped_lists_skipped_fires_with_their_reason(
+    api: httpx.AsyncClient,
+) -> None:
+    """include_skipped=true adds the fires a calendar skips, each with its reason."""
+    cal = await api.post(
+        "/calendars",
+        json={"name": "work", "holidays": [{"date": "2026-03-03", "name": "fair"}]},
+        headers=ACME,
+    )
+    assert cal.status_code == 201, cal.text
+    job = await make_job(api)
+    schedule = await make_schedule(
+        api,
+        job["id"],
+        trigger={"type": "CRON", "expression": "0 9 * * *"},
+        calendar_id=cal.json()["id"],
+        calendar_policy="skip",
+    )
+    url = f"/schedules/{schedule['id']}/next"
+    plain = (await api.get(url, params={"count": 3}, headers=ACME)).json()["items"]
+    assert not any(i["skipped"] for i in plain)
+    full = await api.get(url, params={"count": 3, "include_skipped": "true"}, headers=ACME)
+    assert full.status_code == 200, full.text
+    items = full.json()["items"]
+    skipped = [i for i in items if i["skipped"]]
+    assert [i["local"][:10] for i in skipped] == ["2026-03-03"]
+    assert skipped[0]["reason"]
+    assert len([i for i in items if not i["skipped"]]) == 3
+
+
+async def test_pause_takes_a_note_that_resume_clears(api: httpx.AsyncClient) -> None:
+    """POST /pause {"note"} shows the note as state_reason until resume; too long is 422."""
+    job = await make_job(api)
+    schedule = await make_schedule(api, job["id"])
+    url = f"/schedules/{schedule['id']}"
+    long = await api.post(f"{url}/pause", json={"note": "x" * 501}, headers=ACME)
+    assert (long.status_code, error(long)["details"]["field"]) == (422, "note")
+    paused = await api.post(f"{url}/pause", json={"note": "vendor maintenance"}, headers=ACME)
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["state_reason"] == "vendor maintenance"
+    assert (await api.get(url, headers=ACME)).json()["state_reason"] == "vendor maintenance"
+    resumed = await api.post(f"{url}/resume", headers=ACME)
+    assert resumed.json()["state"] == "enabled"
+    assert resumed.json().get("state_reason") is None
+    bare = await api.post(f"{url}/pause", headers=ACME)
+    assert (bare.json()["state"], bare.json().get("state_reason")) == ("paused", None)
