@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from domain.changes import Keep
-from domain.errors import Conflict, Forbidden, NotFound
+from domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from domain.events import DomainEvent
-from domain.ids import ScheduleId, TenantId, new_id
+from domain.ids import JobId, ScheduleId, TenantId, new_id
 from domain.limits import TenantLimits
 from domain.planning import plan
 from domain.ports import (
@@ -64,7 +64,7 @@ async def create_schedule(
     """
     tenant_id, timing = command.tenant_id, command.timing
     async with db.transaction(tenant_id) as tx:
-        await tx.jobs.get(command.job_id)  # NotFound before anything is written
+        await _job_of(tx, command.job_id)  # refused before anything is written
         if limits is not None:
             limits.check_payload(command.payload)
             limits.check_count(await tx.schedules.count_live())
@@ -143,7 +143,7 @@ async def update_schedule(
                 expected_version=expected_version,
             )
         if not isinstance(command.job_id, Keep):
-            await tx.jobs.get(command.job_id)
+            await _job_of(tx, command.job_id)
         if not isinstance(command.depends_on, Keep):
             await check_upstreams(tx.schedules, schedule_id, command.depends_on)
         if not _changes(schedule, command):
@@ -278,6 +278,15 @@ async def upcoming_fires(
 async def get_schedule(db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId) -> Schedule:
     async with db.transaction(tenant_id) as tx:
         return _live(await tx.schedules.get(schedule_id))
+
+
+async def _job_of(tx: UnitOfWork, job_id: JobId) -> None:
+    """The job a schedule's body names must exist: an unknown one is a bad field of the
+    body (422 naming ``job_id``), not a missing resource of the URL."""
+    try:
+        await tx.jobs.get(job_id)
+    except NotFound:
+        raise InvalidRequest(f"job_id: no job {job_id}", field="job_id") from None
 
 
 def _managed_by_us(schedule: Schedule) -> Schedule:

@@ -114,3 +114,44 @@ async def test_pause_takes_a_note_that_resume_clears(api: httpx.AsyncClient) -> 
     assert resumed.json().get("state_reason") is None
     bare = await api.post(f"{url}/pause", headers=ACME)
     assert (bare.json()["state"], bare.json().get("state_reason")) == ("paused", None)
+
+
+async def test_errors_carry_the_right_code_and_name_the_offence(api: httpx.AsyncClient) -> None:
+    """A bad query instant or job timeout is INVALID_REQUEST; a non-JSON body says so;
+    a wrong trigger key is named as unknown; an unknown job_id is 422 naming job_id."""
+    yesterday = await api.get("/runs?from=yesterday", headers=ACME)
+    assert (yesterday.status_code, error(yesterday)["code"]) == (422, "INVALID_REQUEST")
+    assert error(yesterday)["details"]["field"] == "from"
+    timeout = await api.post(
+        "/jobs",
+        json={"name": "t", "target": {"kind": "EVENT", "config": {"subject": "a"}}, "timeout": "x"},
+        headers=ACME,
+    )
+    assert (timeout.status_code, error(timeout)["code"]) == (422, "INVALID_REQUEST")
+    assert error(timeout)["details"]["field"] == "timeout"
+    raw = await api.post(
+        "/jobs",
+        content=b'{"name": "t", "target": {"kind": "EVENT", "config": {"subject": "a"}}}',
+        headers=ACME,
+    )
+    assert (raw.status_code, error(raw)["details"]["field"]) == (415, "Content-Type")
+    assert "Content-Type: application/json" in error(raw)["message"]
+    job = await make_job(api)
+    cron = await api.post(
+        "/schedules",
+        json={"name": "s", "job_id": job["id"], "trigger": {"type": "CRON", "cron": "* * * * *"}},
+        headers=ACME,
+    )
+    assert (cron.status_code, error(cron)["details"]["field"]) == (422, "trigger.cron")
+    assert "unknown key" in error(cron)["message"]
+    missing = await api.post(
+        "/schedules",
+        json={
+            "name": "s",
+            "job_id": "00000000-0000-0000-0000-000000000001",
+            "trigger": {"type": "CRON", "expression": "* * * * *"},
+        },
+        headers=ACME,
+    )
+    assert (missing.status_code, error(missing)["code"]) == (422, "INVALID_REQUEST")
+    assert error(missing)["details"]["field"] == "job_id"

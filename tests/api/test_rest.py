@@ -117,7 +117,7 @@ async def test_another_tenant_sees_nothing(api: httpx.AsyncClient) -> None:
         ({"colour": "blue"}, 422, "INVALID_REQUEST", "colour"),
         ({"overlap_policy": "sometimes"}, 422, "INVALID_REQUEST", "overlap_policy"),
         ({"catchup_window": "soon"}, 422, "INVALID_SCHEDULE", "catchup_window"),
-        ({"job_id": "00000000-0000-0000-0000-000000000001"}, 404, "NOT_FOUND", None),
+        ({"job_id": "00000000-0000-0000-0000-000000000001"}, 422, "INVALID_REQUEST", "job_id"),
         ({"job_id": "not-a-uuid"}, 422, "INVALID_REQUEST", "job_id"),
         ({"max_catchup": True}, 422, "INVALID_REQUEST", "max_catchup"),
     ],
