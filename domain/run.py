@@ -5,6 +5,9 @@ Lifecycle (docs/semantics.md, *Run lifecycle*):
 left goes back to ``pending`` after a backoff, otherwise ``dead``. ``cancelled``,
 ``missed`` and ``skipped`` are terminal and carry a reason. A new run starts in the status
 its factory names: ``Run.dispatched``, ``waiting_on_upstream``, ``skipped``, ``missed``.
+
+One state machine: the aggregate and its value types stay in one module (about 500
+lines) so every transition and the invariants it keeps are read together.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""The worker: the REST protocol of ``/workers`` and ``/runs/{id}/complete|fail``."""
+"""The worker: the REST protocol of ``/workers`` and ``/runs/{id}/complete|fail``.
+
+One client of one protocol: registration, heartbeats, claims, reports and outage
+handling share the worker's lease and backoff state, so the module (about 430 lines)
+stays whole.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""Every endpoint x every way a caller can be wrong (SEMANTICS 13): no token, expired,
-wrong audience or issuer, ``alg=none``, HS256 signed with the public key, an unknown
-``kid`` → 401; a scope below the route's → 403; the route's own scope passes; tenant B's
-ids with tenant A's token → 404 on every path that takes an id."""
+"""Every endpoint x every way a caller can be wrong (docs/semantics.md, *Tenancy and
+access*): no token, expired, wrong audience or issuer, ``alg=none``, HS256 signed with
+the public key, an unknown ``kid`` → 401; a scope below the route's → 403; the route's
+own scope passes; tenant B's ids with tenant A's token → 404 on every path that takes an
+id."""
 
 from __future__ import annotations
 

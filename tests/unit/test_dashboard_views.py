@@ -10,7 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from adapters.http.ui import session, views
-from adapters.http.ui.pages import _local
+from adapters.http.ui.access import _local
 from domain.errors import InvalidSchedule
 from domain.triggers import (
     CronTrigger,

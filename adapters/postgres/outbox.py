@@ -1,0 +1,75 @@
+"""The transactional outbox on PostgreSQL: events appended with their transaction, read
+and marked by the relay."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from adapters import jsonfast
+from adapters.postgres.queries import sql
+from domain.events import DomainEvent, EventType, traced
+from domain.ids import EventId, TenantId
+from domain.ports import OutboxRecord
+
+
+class PgOutbox:
+    def __init__(self, conn: asyncpg.Connection, tenant_id: TenantId | None) -> None:
+        self._conn = conn
+        self._tenant = tenant_id
+
+    async def count(self) -> int:
+        return int(await self._conn.fetchval(sql("outbox_count")))
+
+    async def append(self, events: Sequence[DomainEvent], *, traceparent: str | None) -> None:
+        if not events:
+            return
+        events = traced(events, traceparent)
+        for event in events:
+            if self._tenant is not None and event.tenant_id != self._tenant:
+                raise ValueError(f"event {event.id} belongs to tenant {event.tenant_id}")
+        await self._conn.execute(
+            sql("append_outbox"),
+            [event.tenant_id for event in events],
+            [event.id for event in events],
+            [event.aggregate_id for event in events],
+            [event.type.value for event in events],
+            [event.subject for event in events],
+            [_outbox_payload(event) for event in events],
+            [event.occurred_at for event in events],
+        )
+
+    async def pending(self, limit: int) -> list[OutboxRecord]:
+        return await _pending(self._conn, limit)
+
+    async def mark_published(self, seqs: Sequence[int]) -> None:
+        if seqs:
+            await self._conn.execute(sql("outbox_mark"), list(seqs))
+
+
+async def _pending(conn: asyncpg.Connection, limit: int) -> list[OutboxRecord]:
+    rows = await conn.fetch(sql("outbox_pending"), limit)
+    return [OutboxRecord(seq=row["seq"], event=_event_from_row(row)) for row in rows]
+
+
+def _outbox_payload(event: DomainEvent) -> str:
+    body: dict[str, Any] = {"occurred_at": event.occurred_at.isoformat(), "data": dict(event.data)}
+    if event.traceparent:
+        body["traceparent"] = event.traceparent
+    return jsonfast.dumps_text(body)
+
+
+def _event_from_row(row: asyncpg.Record) -> DomainEvent:
+    body = row["payload"]
+    return DomainEvent(
+        id=EventId(row["event_id"]),
+        type=EventType(row["type"]),
+        tenant_id=TenantId(row["tenant_id"]),
+        aggregate_id=row["aggregate_id"],
+        occurred_at=datetime.fromisoformat(body["occurred_at"]),
+        data=body["data"],
+        traceparent=body.get("traceparent"),
+    )

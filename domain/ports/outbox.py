@@ -1,0 +1,45 @@
+"""The way of an event out: the outbox a unit of work appends to, and the publisher the
+relay hands its rows to."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from domain.events import DomainEvent
+
+
+class EventOutbox(Protocol):
+    async def append(self, events: Sequence[DomainEvent], *, traceparent: str | None) -> None:
+        """Store events in the current unit of work (same transaction as the change),
+        those without a trace context given ``traceparent`` (the caller's: the request,
+        fire or delivery that made them; None: no trace).
+
+        Appending an event whose id is already stored is a no-op (ids are derived from
+        the decision, so a retried decision does not duplicate its events).
+        """
+        ...
+
+    async def pending(self, limit: int) -> Sequence[OutboxRecord]:
+        """Unpublished events in commit order, locked for this (system) transaction."""
+        ...
+
+    async def mark_published(self, seqs: Sequence[int]) -> None: ...
+
+    async def count(self) -> int:
+        """Events not yet relayed."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    seq: int
+    event: DomainEvent
+
+
+class EventPublisher(Protocol):
+    async def publish_many(self, events: Sequence[DomainEvent]) -> int:
+        """Publish in order with ``Nats-Msg-Id`` = event id; returns how many leading
+        events the stream acknowledged (fewer than given means an outage)."""
+        ...
