@@ -21,10 +21,19 @@ WHERE tenant_id = $1 AND id = $2 AND version = $7;
 
 -- name: get_job
 SELECT tenant_id, id, name, spec, version, created_at, updated_at
-FROM jobs WHERE id = $1;
+FROM jobs WHERE id = $1 AND deleted_at IS NULL;
 
 -- name: job_version
-SELECT version FROM jobs WHERE id = $1;
+SELECT version FROM jobs WHERE id = $1 AND deleted_at IS NULL;
+
+-- name: delete_job
+-- The row stays for the deleted schedules that still name it; its secrets go.
+UPDATE jobs SET deleted_at = $2, updated_at = $2, version = version + 1,
+       spec = spec - 'secrets'
+WHERE id = $1 AND deleted_at IS NULL;
+
+-- name: schedules_using_job
+SELECT name FROM schedules WHERE job_id = $1 AND state <> 'deleted' ORDER BY name;
 
 -- name: insert_schedule
 -- trigger_type: the document's field that SQL filters on, as a column.
@@ -333,12 +342,12 @@ FOR UPDATE SKIP LOCKED;
 
 -- name: job_by_name
 SELECT tenant_id, id, name, spec, version, created_at, updated_at
-FROM jobs WHERE name = $1;
+FROM jobs WHERE name = $1 AND deleted_at IS NULL;
 
 -- name: list_jobs
 SELECT tenant_id, id, name, spec, version, created_at, updated_at
 FROM jobs
-WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid)
+WHERE deleted_at IS NULL AND ($1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid))
 ORDER BY created_at, id
 LIMIT $3;
 
@@ -529,7 +538,7 @@ WITH s AS (
     FROM schedules WHERE NOT system GROUP BY tenant_id
 ), j AS (
     SELECT tenant_id, count(*) AS jobs FROM jobs
-    WHERE target_kind <> 'SYSTEM' GROUP BY tenant_id
+    WHERE target_kind <> 'SYSTEM' AND deleted_at IS NULL GROUP BY tenant_id
 ), a AS (
     SELECT tenant_id,
            count(*) FILTER (WHERE status = 'running') AS running,

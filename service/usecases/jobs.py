@@ -19,6 +19,7 @@ from domain.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from domain.ids import JobId, TenantId, new_id
 from domain.job import MAX_SECRETS, Job, SealedSecret, Target, TargetKind
 from domain.ports import Database, Keyset, SecretBox
+from service import telemetry
 from service.usecases.commands import CreateJob, ReviseJob
 
 SECRET_PREFIX = "whsec_"
@@ -179,6 +180,25 @@ async def remove_secret(db: Database, *, tenant_id: TenantId, job_id: JobId, sec
         revised = job.revise(now=await tx.now(), secrets=kept)
         await tx.jobs.save(revised, expected_version=job.version)
         return revised
+
+
+async def delete_job(db: Database, *, tenant_id: TenantId, job_id: JobId) -> Job:
+    """Delete a job and its signing secrets; refused (``Conflict`` naming them) while
+    live schedules run it. Its runs stay readable; ``scheduler.job.deleted`` is emitted."""
+    async with db.transaction(tenant_id) as tx:
+        job = await tx.jobs.get(job_id)
+        users = await tx.schedules.using_job(job_id)
+        if users:
+            shown = ", ".join(users[:10]) + (" ..." if len(users) > 10 else "")
+            raise Conflict(
+                f"job {job.name} is used by {len(users)} schedule(s): {shown}; "
+                "delete them or move them to another job first",
+                schedules=list(users),
+            )
+        now = await tx.now()
+        await tx.jobs.delete(job_id, now=now)
+        await tx.outbox.append([job.deleted(now=now)], traceparent=telemetry.current_traceparent())
+        return job
 
 
 async def get_job(db: Database, *, tenant_id: TenantId, job_id: JobId) -> Job:

@@ -233,20 +233,23 @@ async def test_get_runs_filters_by_schedule_name_and_shows_names(
     assert one == (await api.get(f"/runs/{run['id']}", headers=ACME)).json()
 
 
-async def test_delete_schedule_and_calendar_and_job_unsupported(
+async def test_delete_schedule_calendar_and_job_by_name(
     api: httpx.AsyncClient, cli: ApiClient
 ) -> None:
-    """Schedules and calendars delete by name; a server without DELETE /jobs says so."""
+    """Schedules, calendars and jobs delete by name; a job in use is refused until its
+    schedule is gone."""
     job, schedule = await setup(api)
     cal = await api.post("/calendars", json={"name": "work"}, headers=ACME)
     assert cal.status_code == 201
+    with pytest.raises(ApiError) as in_use:
+        await say(cli, "delete", "job", "report")
+    assert in_use.value.status == 409
+    assert (await api.get(f"/jobs/{job['id']}", headers=ACME)).status_code == 200
     assert await say(cli, "delete", "schedule", "nightly") == "schedule nightly deleted"
     assert (await api.get(f"/schedules/{schedule['id']}", headers=ACME)).status_code == 404
     assert await say(cli, "delete", "calendar", "work") == "calendar work deleted"
-    with pytest.raises(CliError) as refused:
-        await say(cli, "delete", "job", "report")
-    assert "not supported by this server" in refused.value.text
-    assert (await api.get(f"/jobs/{job['id']}", headers=ACME)).status_code == 200
+    assert await say(cli, "delete", "job", "report") == "job report deleted"
+    assert (await api.get(f"/jobs/{job['id']}", headers=ACME)).status_code == 404
 
 
 async def test_backfill_answers_what_it_planned(

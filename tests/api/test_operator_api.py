@@ -155,3 +155,32 @@ async def test_errors_carry_the_right_code_and_name_the_offence(api: httpx.Async
     )
     assert (missing.status_code, error(missing)["code"]) == (422, "INVALID_REQUEST")
     assert error(missing)["details"]["field"] == "job_id"
+
+
+async def test_delete_job_is_refused_while_used_then_deletes_it_and_keeps_its_runs(
+    api: httpx.AsyncClient, db: MemoryDatabase
+) -> None:
+    """DELETE /jobs/{id}: 409 naming the schedules using it; once they are gone 204, the
+    job and its secrets are gone, its runs stay readable, job.deleted is emitted and
+    the call is audited."""
+    job = await make_job(api)
+    schedule = await make_schedule(api, job["id"])
+    run = await api.post(f"/schedules/{schedule['id']}/trigger", headers=ACME)
+    assert run.status_code == 201, run.text
+    refused = await api.delete(f"/jobs/{job['id']}", headers=ACME)
+    assert (refused.status_code, error(refused)["code"]) == (409, "CONFLICT")
+    assert error(refused)["details"]["schedules"] == ["every-minute"]
+    assert "every-minute" in error(refused)["message"]
+    assert (await api.delete(f"/schedules/{schedule['id']}", headers=ACME)).status_code == 204
+    assert (await api.delete(f"/jobs/{job['id']}", headers=GLOBEX)).status_code == 404
+    gone = await api.delete(f"/jobs/{job['id']}", headers=ACME)
+    assert gone.status_code == 204, gone.text
+    assert (await api.get(f"/jobs/{job['id']}", headers=ACME)).status_code == 404
+    assert (await api.get(f"/runs/{run.json()['id']}", headers=ACME)).status_code == 200
+    assert [e.data["name"] for e in db.outbox if e.type.value == "scheduler.job.deleted"] == [
+        "report"
+    ]
+    trail = (await api.get("/audit", headers=ACME)).json()["items"]
+    assert any(e["method"] == "DELETE" and e["path"] == f"/jobs/{job['id']}" for e in trail)
+    again = await make_job(api)  # the name is free
+    assert again["id"] != job["id"]

@@ -57,6 +57,15 @@ async def patch_job(job_id: uuid.UUID, body: r.JobPatch, t: Admin, audit: Audit,
     return m.Job.from_domain(job, secret=secret)
 
 
+@router.delete("/jobs/{job_id}", status_code=204)
+async def delete_job(job_id: uuid.UUID, t: Admin, audit: Audit, ctx: Ctx) -> Response:
+    """Delete a job and its signing secrets: 409 naming the schedules that still run it.
+    Its runs stay readable."""
+    audit.before(m.Job.from_domain(await jobs.get_job(ctx.db, tenant_id=t, job_id=JobId(job_id))))
+    await jobs.delete_job(ctx.db, tenant_id=t, job_id=JobId(job_id))
+    return Response(status_code=204)
+
+
 @router.post(
     "/jobs/{job_id}/secrets",
     status_code=201,
