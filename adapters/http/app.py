@@ -18,6 +18,7 @@ from adapters.http import audit
 from adapters.http import models as m
 from adapters.http.boundary import Boundary
 from adapters.http.deps import Authenticator, Context, check_scopes
+from adapters.http.docs import add_security, install_docs
 from adapters.http.errors import install
 from adapters.http.links import add_links
 from adapters.http.ratelimit import RateLimiter
@@ -58,6 +59,8 @@ def create_app(
         description="Tenant-scoped scheduling: schedules, jobs and their runs. Every error "
         "answers the envelope ``{error: {code, message, details, timestamp}}``.",
         responses=m.ERRORS,
+        docs_url=None,  # served below from swagger-ui's packaged files, not a CDN
+        redoc_url=None,
     )
     install(app)
     app.middleware("http")(_log_context)
@@ -85,10 +88,11 @@ def create_app(
 
     def openapi_with_links() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_links(FastAPI.openapi(app))
+            app.openapi_schema = add_security(add_links(FastAPI.openapi(app)), app.routes)
         return app.openapi_schema
 
     app.openapi = openapi_with_links  # type: ignore[method-assign]
+    install_docs(app)
     install_dashboard(app, db, holidays=app.state.context.holidays, limits=app.state.context.quotas)
     return app
 
