@@ -61,7 +61,7 @@ class TargetIn(_In):
     kind: Annotated[StrictStr, choices_of(TargetKind, without=TargetKind.SYSTEM)]
     config: Json = Field(
         default_factory=dict,
-        description="EVENT/QUEUE: {subject}; HTTP: {url, method, headers, body, "
+        description="EVENT: {subject}; QUEUE: {queue}; HTTP: {url, method, headers, body, "
         "expected_status, timeout}; WORKER: {type}",
     )
 

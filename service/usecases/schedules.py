@@ -275,6 +275,12 @@ async def upcoming_fires(
     )
 
 
+async def creation_time(db: Database, *, tenant_id: TenantId) -> datetime:
+    """The time a schedule created now is created at (the database's clock)."""
+    async with db.transaction(tenant_id) as tx:
+        return await tx.now()
+
+
 async def get_schedule(db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId) -> Schedule:
     async with db.transaction(tenant_id) as tx:
         return _live(await tx.schedules.get(schedule_id))

@@ -3,7 +3,8 @@ parameters, skipped fires, pause notes, job deletion, last runs and names on run
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -184,3 +185,56 @@ async def test_delete_job_is_refused_while_used_then_deletes_it_and_keeps_its_ru
     assert any(e["method"] == "DELETE" and e["path"] == f"/jobs/{job['id']}" for e in trail)
     again = await make_job(api)  # the name is free
     assert again["id"] != job["id"]
+
+
+async def test_fixed_delay_without_start_at_is_anchored_at_its_creation(
+    api: httpx.AsyncClient,
+) -> None:
+    """A FIXED_DELAY schedule without start_at starts at its creation time (the API's
+    clock) and fires every period from there."""
+    job = await make_job(api)
+    made = await make_schedule(api, job["id"], trigger={"type": "FIXED_DELAY", "every": "PT10M"})
+    assert made["start_at"] == "2026-03-01T12:00:00Z"
+    items = (await api.get(f"/schedules/{made['id']}/next?count=2", headers=ACME)).json()["items"]
+    assert [i["nominal_at"] for i in items] == ["2026-03-01T12:00:00Z", "2026-03-01T12:10:00Z"]
+    given = await make_schedule(
+        api,
+        job["id"],
+        name="anchored",
+        trigger={"type": "FIXED_DELAY", "every": "PT10M"},
+        start_at="2026-03-05T00:00:00Z",
+    )
+    assert given["start_at"] == "2026-03-05T00:00:00Z"
+
+
+async def test_the_openapi_trigger_examples_are_accepted(api: httpx.AsyncClient) -> None:
+    """Each trigger example the OpenAPI document shows creates a schedule; the QUEUE
+    target's text names the queue key the API takes."""
+    document = (await api.get("/openapi.json")).json()
+    job = await make_job(api)
+    schemas = document["components"]["schemas"]
+    target = schemas["TargetIn"]["properties"]["config"]["description"]
+    assert "QUEUE: {queue}" in target
+    rrule = next(o for o in _options(schemas) if o.get("title") == "RRULE")
+    for n, example in enumerate(rrule["properties"]["rrule"]["examples"]):
+        r = await api.post(
+            "/schedules",
+            json={
+                "name": f"r{n}",
+                "job_id": job["id"],
+                "trigger": {"type": "RRULE", "rrule": example},
+            },
+            headers=ACME,
+        )
+        assert r.status_code == 201, (example, r.text)
+
+
+def _options(node: object) -> Iterator[dict[str, Any]]:
+    """Every ``oneOf`` option anywhere in an OpenAPI fragment."""
+    if isinstance(node, dict):
+        yield from (o for o in node.get("oneOf", []) if isinstance(o, dict))
+        for value in node.values():
+            yield from _options(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _options(value)

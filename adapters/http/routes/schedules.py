@@ -31,7 +31,11 @@ router = APIRouter(tags=["schedules"], responses=m.ERRORS)
 async def create_schedule(
     body: r.ScheduleCreate, t: Admin, audit: Audit, ctx: Ctx, response: Response
 ) -> m.Schedule:
-    command = parsing.create_schedule(body.fields(), tenant_id=t)
+    fields = body.fields()
+    # A FIXED_DELAY schedule without start_at is anchored at its creation.
+    anchored = parsing.needs_anchor(fields)
+    now = await schedules.creation_time(ctx.db, tenant_id=t) if anchored else None
+    command = parsing.create_schedule(fields, tenant_id=t, now=now)
     schedule = await schedules.create_schedule(ctx.db, command, limits=ctx.quotas)
     response.headers["Location"] = f"/schedules/{schedule.id}"
     response.headers["ETag"] = f'"{schedule.version}"'
