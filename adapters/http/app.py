@@ -26,6 +26,7 @@ from adapters.http.routes import ROUTERS
 from adapters.http.strict_query import refuse_unknown_queries
 from adapters.http.ui import install as install_dashboard
 from adapters.metrics import PrometheusMetrics
+from domain.addresses import AddressPolicy
 from domain.ids import TenantId
 from domain.limits import TenantLimits
 from domain.ports import Database, HolidayProvider, SecretBox
@@ -44,6 +45,7 @@ def create_app(
     limiter: RateLimiter | None = None,
     operator: TenantId | None = None,
     system_db: Database | None = None,
+    addresses: AddressPolicy | None = None,
 ) -> FastAPI:
     """The API over ``db``. ``holidays`` reads calendars' holiday sources (countries,
     iCalendar): the library one unless a test gives another. ``secrets`` seals HTTP
@@ -52,7 +54,10 @@ def create_app(
     read through ``system_db``. ``system_db`` (the scheduler's role) serves only the
     reads that span tenants and take no tenant input: the operator's usage and the
     metrics' queue depth; ``db`` is the API's own ``kairos_app`` login, which sees one
-    tenant per transaction and nothing more. Without ``system_db``, ``db`` does both."""
+    tenant per transaction and nothing more. Without ``system_db``, ``db`` does both.
+    ``addresses``: the SSRF guard's policy (the one the HTTP executor is given), so an
+    HTTP job whose URL it refuses as written is refused on write (default: public
+    addresses only)."""
     app = FastAPI(
         title="Kairos",
         version="0.1.0",
@@ -76,6 +81,7 @@ def create_app(
         quotas=limits or TenantLimits(),
         operator=operator,
         system_db=system_db or db,
+        addresses=addresses or AddressPolicy(),
     )
     app.state.limiter = limiter
     app.state.denied = audit.DeniedSampler()

@@ -235,6 +235,7 @@ class Report:
     retry_after: timedelta | None = None
     detail: Mapping[str, Any] | None = None  # what the target answered, kept on the attempt
     gone: bool = False  # the target answered 410 Gone: no retry, the target is disabled
+    final: bool = False  # another attempt cannot succeed (the SSRF guard refused): no retry
     # Kairos' own broker refused the message: the attempt does not count (see Run.fail).
     uncounted: bool = False
 
@@ -261,7 +262,7 @@ def _decide(
         error=report.error,
         now=now,
         retry_in=delay,
-        final=report.gone,
+        final=report.gone or report.final,
         detail=report.detail,
         uncounted=report.uncounted,
     )

@@ -10,9 +10,16 @@ import httpx
 import pytest
 
 from adapters.http.api import create_app, header_principal
+from adapters.memory.clock import FakeClock
 from adapters.memory.database import MemoryDatabase
+from adapters.secrets import FernetSecretBox
+from domain.addresses import AddressPolicy
+from domain.errors import TargetRefused
+from domain.job import Job, TargetKind
+from domain.run import Run
+from service.loops.worker_pool import WorkerPool
 from tests.api.support import ACME, GLOBEX, error
-from tests.api.test_rest import make_job, make_schedule
+from tests.api.test_rest import lead_and_materialise, make_job, make_schedule
 
 
 @pytest.fixture
@@ -238,3 +245,61 @@ def _options(node: object) -> Iterator[dict[str, Any]]:
     elif isinstance(node, list):
         for value in node:
             yield from _options(value)
+
+
+async def test_an_http_target_the_guard_refuses_as_written_is_refused_on_write(
+    db: MemoryDatabase,
+) -> None:
+    """A literal loopback/private address or localhost in an HTTP job's URL is 422
+    naming target.config.url (create and patch); a name passes; a policy admitting
+    loopback (a dev stack) accepts 127.0.0.1."""
+    box = FernetSecretBox(FernetSecretBox.generate_key())
+
+    def http(url: str) -> dict[str, Any]:
+        return {"name": "hook", "target": {"kind": "HTTP", "config": {"url": url}}}
+
+    transport = httpx.ASGITransport(app=create_app(db, auth=header_principal, secrets=box))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kairos") as api:
+        for url in ("http://127.0.0.1:9000/h", "http://localhost/h", "https://10.0.0.7/h"):
+            r = await api.post("/jobs", json=http(url), headers=ACME)
+            assert (r.status_code, error(r)["details"]["field"]) == (422, "target.config.url"), url
+            assert "SSRF guard" in error(r)["message"]
+        ok = await api.post("/jobs", json=http("https://hooks.example.com/h"), headers=ACME)
+        assert ok.status_code == 201, ok.text
+        patch = await api.patch(
+            f"/jobs/{ok.json()['id']}",
+            json={"target": {"kind": "HTTP", "config": {"url": "http://[::1]/h"}}},
+            headers=ACME,
+        )
+        assert (patch.status_code, error(patch)["details"]["field"]) == (422, "target.config.url")
+    dev = create_app(
+        db, auth=header_principal, secrets=box, addresses=AddressPolicy(allow_loopback=True)
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=dev), base_url="http://kairos"
+    ) as api:
+        local = await api.post(
+            "/jobs", json={**http("http://127.0.0.1:9000/h"), "name": "local"}, headers=ACME
+        )
+        assert local.status_code == 201, local.text
+
+
+class Refused:
+    async def execute(self, run: Run, job: Job) -> None:
+        raise TargetRefused("refused by the SSRF guard: hooks.internal -> 10.0.0.5 is private")
+
+
+async def test_a_delivery_the_guard_refuses_ends_the_run_at_once(
+    api: httpx.AsyncClient, db: MemoryDatabase, clock: FakeClock
+) -> None:
+    """The SSRF guard's refusal at delivery is final: the run is dead after one attempt
+    (of five), its reason saying why."""
+    job = await make_job(api, max_attempts=5)
+    await make_schedule(api, job["id"])
+    await lead_and_materialise(db)
+    pool = WorkerPool(db, {TargetKind.EVENT: Refused()}, clock)
+    assert await pool.process() == 1
+    (dead,) = (await api.get("/runs?status=dead", headers=ACME)).json()["items"]
+    assert "SSRF guard" in dead["reason"]
+    detail = (await api.get(f"/runs/{dead['id']}", headers=ACME)).json()
+    assert len(detail["attempts"]) == 1

@@ -24,7 +24,7 @@ async def create_job(
 ) -> m.Job:
     """An HTTP job's answer carries its signing ``secret``: shown this once."""
     command = parsing.create_job(body.fields(), tenant_id=t)
-    job, secret = await jobs.create_job(ctx.db, command, box=ctx.secrets)
+    job, secret = await jobs.create_job(ctx.db, command, box=ctx.secrets, addresses=ctx.addresses)
     response.headers["Location"] = f"/jobs/{job.id}"
     answer = m.Job.from_domain(job, secret=secret)
     audit.after(answer)
@@ -52,7 +52,7 @@ async def get_job(job_id: uuid.UUID, t: Read, ctx: Ctx) -> m.Job:
 async def patch_job(job_id: uuid.UUID, body: r.JobPatch, t: Admin, audit: Audit, ctx: Ctx) -> m.Job:
     audit.before(m.Job.from_domain(await jobs.get_job(ctx.db, tenant_id=t, job_id=JobId(job_id))))
     command = parsing.revise_job(body.fields(), tenant_id=t, job_id=JobId(job_id))
-    job, secret = await jobs.update_job(ctx.db, command, box=ctx.secrets)
+    job, secret = await jobs.update_job(ctx.db, command, box=ctx.secrets, addresses=ctx.addresses)
     audit.after(m.Job.from_domain(job))
     return m.Job.from_domain(job, secret=secret)
 
