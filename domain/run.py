@@ -355,6 +355,10 @@ class Run:
         was done, and the record says so."""
         self._check_lease(token)
         done = self._end_attempt(Outcome.SUCCEEDED, None, now, RunStatus.SUCCEEDED, detail)
+        # An earlier attempt's failure is history (kept on its attempt), not the reason
+        # of a run that succeeded.
+        if any(a.error is not None and a.error == self.reason for a in self.attempts[:-1]):
+            done = replace(done, reason=None)
         return done, [done._event(EventType.RUN_SUCCEEDED, now)]
 
     def fail(

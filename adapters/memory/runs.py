@@ -13,10 +13,13 @@ from domain.ids import BackfillId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import TargetKind
 from domain.overlap import ACTIVE
 from domain.ports import Claimable, Clock, Keyset, RunFilter, RunStats
-from domain.run import TERMINAL, Run, RunStatus
+from domain.run import TERMINAL, Run, RunOrigin, RunStatus
 
 _CLAIMABLE = (RunStatus.PENDING, RunStatus.SCHEDULED)
 
+
+# Runs whose lateness counts: a backfill's or a manual run's nominal time is past by design.
+_ON_TIME = frozenset({RunOrigin.SCHEDULE, RunOrigin.EVENT})
 
 class MemoryRuns(_Scoped):
     def __init__(
@@ -172,7 +175,7 @@ class MemoryRuns(_Scoped):
             (a.started_at - r.nominal_at).total_seconds()
             for r in runs
             for a in r.attempts
-            if a.number == 1
+            if a.number == 1 and r.origin in _ON_TIME
         ]
         return RunStats(
             counts=dict(Counter(r.status.value for r in runs)),

@@ -454,16 +454,18 @@ WHERE ($1::uuid IS NULL OR schedule_id = $1) AND nominal_at >= $2
 GROUP BY status;
 
 -- name: run_timings
--- Durations of ended attempts; lateness of first attempts (start - nominal), seconds.
+-- Durations of ended attempts; lateness of first attempts (start - nominal), seconds,
+-- of the runs the rule or an event made: a backfill's or a manual run's nominal time is
+-- in the past by design, not late.
 SELECT
     percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.ended_at - a.started_at))
         FILTER (WHERE a.ended_at IS NOT NULL) AS duration_p50,
     percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM a.ended_at - a.started_at))
         FILTER (WHERE a.ended_at IS NOT NULL) AS duration_p95,
     percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - r.nominal_at))
-        FILTER (WHERE a.number = 1) AS lateness_p50,
+        FILTER (WHERE a.number = 1 AND r.origin IN ('schedule', 'event')) AS lateness_p50,
     percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - r.nominal_at))
-        FILTER (WHERE a.number = 1) AS lateness_p95
+        FILTER (WHERE a.number = 1 AND r.origin IN ('schedule', 'event')) AS lateness_p95
 FROM runs r
 JOIN run_attempts a ON a.tenant_id = r.tenant_id AND a.run_id = r.id
 WHERE ($1::uuid IS NULL OR r.schedule_id = $1) AND r.nominal_at >= $2;

@@ -11,7 +11,7 @@ import pytest
 from domain.errors import NotFound
 from domain.ids import JobId, ScheduleId, WorkerId
 from domain.job import Priority
-from domain.run import NewRun, Run
+from domain.run import NewRun, Run, RunOrigin
 from service.usecases.runs import run_stats
 from tests.builders import ACME, job
 from tests.contract.support import Subject
@@ -81,3 +81,28 @@ async def test_an_unknown_schedule_has_no_stats(subject: Subject) -> None:
     """Per-schedule stats look the schedule up in the caller's tenant first (404)."""
     with pytest.raises(NotFound):
         await run_stats(subject.db, tenant_id=ACME, schedule_id=ScheduleId(uuid.uuid4()))
+
+
+async def test_backfilled_and_manual_runs_stay_out_of_lateness(subject: Subject) -> None:
+    """A backfill's and a manual run's first attempts start long after their nominal
+    time by design: they count by status and duration, not in lateness."""
+    j = replace(job(), max_concurrency=None)
+    mine = ScheduleId(uuid.uuid4())
+    on_time = fire(mine, j.id, T0)
+    backfilled = replace(fire(mine, j.id, T0 + S), origin=RunOrigin.BACKFILL)
+    manual = replace(fire(mine, j.id, T0 + 2 * S), origin=RunOrigin.MANUAL)
+    async with subject.system.system() as tx:
+        await tx.jobs.add(j)
+        assert await tx.runs.add_many([on_time, backfilled, manual]) == 3
+        await tx.runs.save_many(
+            [
+                ran(on_time, late=2, took=10, ok=True),
+                ran(backfilled, late=3 * 3600, took=10, ok=True),
+                ran(manual, late=600, took=10, ok=True),
+            ]
+        )
+    async with subject.system.system() as tx:
+        stats = await tx.runs.stats(mine, T0)
+    assert dict(stats.counts) == {"succeeded": 3}
+    assert stats.duration_p50 == pytest.approx(10.0)
+    assert (stats.lateness_p50, stats.lateness_p95) == (pytest.approx(2.0), pytest.approx(2.0))

@@ -258,3 +258,15 @@ def test_an_attempt_our_broker_refused_does_not_use_up_the_budget() -> None:
     assert (kept.status, kept.attempt, kept.max_attempts) == (RunStatus.PENDING, 1, 2)
     dead, _ = started.fail(token=1, error="boom", now=T0, retry_in=timedelta(seconds=1))
     assert dead.status is RunStatus.DEAD
+
+
+def test_a_run_that_succeeds_after_a_failed_attempt_drops_the_failure_reason() -> None:
+    """The failed attempt keeps its error; the succeeded run carries no reason."""
+    worker = WorkerId(uuid.UUID(int=9))
+    run, _ = new_run(max_attempts=3).start(worker_id=worker, token=1, lease_until=T0, now=T0)
+    run, _ = run.fail(token=1, error="receiver down", now=T0, retry_in=timedelta(0))
+    assert (run.status, run.reason) == (RunStatus.PENDING, "receiver down")
+    run, _ = run.start(worker_id=worker, token=2, lease_until=T0, now=T0)
+    run, _ = run.succeed(token=2, now=T0)
+    assert (run.status, run.reason) == (RunStatus.SUCCEEDED, None)
+    assert run.attempts[0].error == "receiver down"
