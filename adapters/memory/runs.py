@@ -21,6 +21,7 @@ _CLAIMABLE = (RunStatus.PENDING, RunStatus.SCHEDULED)
 # Runs whose lateness counts: a backfill's or a manual run's nominal time is past by design.
 _ON_TIME = frozenset({RunOrigin.SCHEDULE, RunOrigin.EVENT})
 
+
 class MemoryRuns(_Scoped):
     def __init__(
         self, tables: _Tables, tenant_id: TenantId | None, clock: Clock, tokens: Iterator[int]
