@@ -115,6 +115,9 @@ class NewRun:
     run_id: RunId | None = None
     backfill_id: BackfillId | None = None
     traceparent: str | None = None
+    # The schedule's and the job's names at the time of the fire (shown beside the ids).
+    schedule_name: str | None = None
+    job_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,6 +162,10 @@ class Run:
     # The tzdata release whose zone rules planned this fire, as the store recorded it
     # (a fact about the planning process, not part of the run's state: not compared).
     tzdata_version: str | None = field(default=None, compare=False)
+    # The schedule's and the job's names when the run was made (a later rename does not
+    # change them); None for runs made before names were recorded.
+    schedule_name: str | None = None
+    job_name: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -232,6 +239,8 @@ class Run:
             origin=fire.origin,
             backfill_id=fire.backfill_id,
             traceparent=fire.traceparent,
+            schedule_name=fire.schedule_name,
+            job_name=fire.job_name,
             created_at=now,
             updated_at=now,
         )
@@ -497,6 +506,8 @@ class Run:
                 "run_id": str(self.id),
                 "schedule_id": str(self.schedule_id),
                 "job_id": str(self.job_id),
+                **({"schedule_name": self.schedule_name} if self.schedule_name else {}),
+                **({"job_name": self.job_name} if self.job_name else {}),
                 "nominal_at": self.nominal_at.isoformat(),
                 "status": self.status.value,
                 "attempt": self.attempt,

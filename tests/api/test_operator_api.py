@@ -303,3 +303,22 @@ async def test_a_delivery_the_guard_refuses_ends_the_run_at_once(
     assert "SSRF guard" in dead["reason"]
     detail = (await api.get(f"/runs/{dead['id']}", headers=ACME)).json()
     assert len(detail["attempts"]) == 1
+
+
+async def test_runs_and_their_events_carry_the_schedule_and_job_names(
+    api: httpx.AsyncClient, db: MemoryDatabase, clock: FakeClock
+) -> None:
+    """A run's answer and its events name its schedule and job as they were at the fire."""
+    job = await make_job(api)
+    schedule = await make_schedule(api, job["id"])
+    run = (await api.post(f"/schedules/{schedule['id']}/trigger", headers=ACME)).json()
+    assert (run["schedule_name"], run["job_name"]) == ("every-minute", "report")
+    await lead_and_materialise(db)
+    listed = (await api.get("/runs", headers=ACME)).json()["items"]
+    assert {(r["schedule_name"], r["job_name"]) for r in listed} == {("every-minute", "report")}
+    pool = WorkerPool(db, {TargetKind.EVENT: Refused()}, clock)
+    await pool.process()
+    events = [e for e in db.outbox if e.type.value.startswith("scheduler.run.")]
+    assert events
+    assert all(e.data["schedule_name"] == "every-minute" for e in events)
+    assert all(e.data["job_name"] == "report" for e in events)

@@ -107,3 +107,20 @@ async def test_backfilled_and_manual_runs_stay_out_of_lateness(subject: Subject)
     assert stats.duration_p50 == pytest.approx(10.0)
     assert stats.lateness_p50 == pytest.approx(2.0)
     assert stats.lateness_p95 == pytest.approx(2.0)
+
+
+async def test_a_run_keeps_the_names_it_was_made_with(subject: Subject) -> None:
+    """The schedule's and job's names a run was made with are stored and read back."""
+    j = replace(job(), max_concurrency=None)
+    named = replace(
+        fire(ScheduleId(uuid.uuid4()), j.id, T0), schedule_name="nightly", job_name="report"
+    )
+    unnamed = fire(ScheduleId(uuid.uuid4()), j.id, T0)
+    async with subject.system.system() as tx:
+        await tx.jobs.add(j)
+        assert await tx.runs.add_many([named, unnamed]) == 2
+    async with subject.system.system() as tx:
+        back = await tx.runs.get(named.id)
+        other = await tx.runs.get(unnamed.id)
+    assert (back.schedule_name, back.job_name) == ("nightly", "report")
+    assert (other.schedule_name, other.job_name) == (None, None)

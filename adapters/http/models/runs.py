@@ -60,7 +60,11 @@ class Run(_Out):
     model_config = _example("Run")
     id: Id
     schedule_id: Id
+    schedule_name: str | None = Field(
+        default=None, description="the schedule's name when the run was made"
+    )
     job_id: Id
+    job_name: str | None = Field(default=None, description="the job's name when the run was made")
     nominal_at: Instant
     dispatch_at: Instant
     status: RunStatus
@@ -93,7 +97,9 @@ class Run(_Out):
         return cls(
             id=str(run.id),
             schedule_id=str(run.schedule_id),
+            schedule_name=run.schedule_name,
             job_id=str(run.job_id),
+            job_name=run.job_name,
             nominal_at=run.nominal_at.isoformat(),
             dispatch_at=run.dispatch_at.isoformat(),
             status=run.status,
