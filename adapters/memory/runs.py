@@ -20,6 +20,8 @@ _CLAIMABLE = (RunStatus.PENDING, RunStatus.SCHEDULED)
 
 # Runs whose lateness counts: a backfill's or a manual run's nominal time is past by design.
 _ON_TIME = frozenset({RunOrigin.SCHEDULE, RunOrigin.EVENT})
+# A schedule's last run is of a fire that has come: not one still scheduled or waiting.
+_NOT_COME = frozenset({RunStatus.SCHEDULED, RunStatus.WAITING})
 
 
 class MemoryRuns(_Scoped):
@@ -141,6 +143,19 @@ class MemoryRuns(_Scoped):
             if r.status is RunStatus.RUNNING and r.tenant_id in wanted
         )
         return dict(counts)
+
+    async def latest(self, schedule_ids: Sequence[ScheduleId]) -> Mapping[ScheduleId, Run]:
+        wanted = set(schedule_ids)
+        found: dict[ScheduleId, Run] = {}
+        for r in self._t.runs.values():
+            if (
+                r.schedule_id in wanted
+                and self._visible(r.tenant_id)
+                and r.status not in _NOT_COME
+                and (r.schedule_id not in found or r.nominal_at > found[r.schedule_id].nominal_at)
+            ):
+                found[r.schedule_id] = replace(r, attempts=())
+        return found
 
     async def at_nominals(
         self, schedule_id: ScheduleId, nominals: Sequence[datetime]

@@ -424,6 +424,21 @@ FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::bigint[],
 WHERE s.tenant_id = u.tenant_id AND s.id = u.id AND s.version = u.expected
 RETURNING s.id;
 
+-- name: latest_runs
+-- Each schedule's run of its latest fire that has come: one probe per schedule of the
+-- runs' (tenant_id, schedule_id, nominal_at) key, read backwards. The tenant is named
+-- ($2, or each schedule's own): row-level security's own test does not reach the index.
+SELECT r.*
+FROM unnest($1::uuid[]) AS k(schedule_id)
+JOIN schedules s ON s.id = k.schedule_id AND ($2::text IS NULL OR s.tenant_id = $2)
+CROSS JOIN LATERAL (
+    SELECT * FROM runs x
+    WHERE x.tenant_id = s.tenant_id AND x.schedule_id = k.schedule_id
+      AND x.status NOT IN ('scheduled', 'waiting')
+    ORDER BY x.nominal_at DESC
+    LIMIT 1
+) AS r;
+
 -- name: runs_at_nominals
 SELECT * FROM runs WHERE schedule_id = $1 AND nominal_at = ANY($2::timestamptz[]);
 

@@ -242,6 +242,12 @@ class PgRuns:
         rows = await self._conn.fetch(sql("running_by_tenant"), sorted(set(tenants)))
         return {TenantId(row["tenant_id"]): row["running"] for row in rows}
 
+    async def latest(self, schedule_ids: Sequence[ScheduleId]) -> Mapping[ScheduleId, Run]:
+        if not schedule_ids:
+            return {}
+        rows = await self._conn.fetch(sql("latest_runs"), list(set(schedule_ids)), self._tenant)
+        return {ScheduleId(row["schedule_id"]): run_from_row(row) for row in rows}
+
     async def at_nominals(
         self, schedule_id: ScheduleId, nominals: Sequence[datetime]
     ) -> Sequence[Run]:

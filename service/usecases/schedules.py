@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from domain.changes import Keep
@@ -20,7 +20,7 @@ from domain.ports import (
     ScheduleSearch,
     UnitOfWork,
 )
-from domain.run import RunStatus
+from domain.run import Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
 from domain.timing import Timing
 from domain.triggers import EventTrigger, OneShotTrigger
@@ -279,6 +279,14 @@ async def creation_time(db: Database, *, tenant_id: TenantId) -> datetime:
     """The time a schedule created now is created at (the database's clock)."""
     async with db.transaction(tenant_id) as tx:
         return await tx.now()
+
+
+async def last_runs(
+    db: Database, *, tenant_id: TenantId, schedule_ids: Sequence[ScheduleId]
+) -> Mapping[ScheduleId, Run]:
+    """Each schedule's last run (of its latest fire that has come); none: absent."""
+    async with db.transaction(tenant_id) as tx:
+        return await tx.runs.latest(schedule_ids)
 
 
 async def get_schedule(db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId) -> Schedule:

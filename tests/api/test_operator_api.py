@@ -322,3 +322,28 @@ async def test_runs_and_their_events_carry_the_schedule_and_job_names(
     assert events
     assert all(e.data["schedule_name"] == "every-minute" for e in events)
     assert all(e.data["job_name"] == "report" for e in events)
+
+
+async def test_schedules_show_their_last_run(
+    api: httpx.AsyncClient, db: MemoryDatabase, clock: FakeClock
+) -> None:
+    """GET /schedules and /schedules/{id} show last_run {id, status, nominal_at,
+    finished_at}: null before any run, then the latest run, finished once it ended."""
+    job = await make_job(api, max_attempts=1)
+    schedule = await make_schedule(api, job["id"])
+    url = f"/schedules/{schedule['id']}"
+    assert (await api.get(url, headers=ACME)).json()["last_run"] is None
+    run = (await api.post(f"{url}/trigger", headers=ACME)).json()
+    shown = (await api.get(url, headers=ACME)).json()["last_run"]
+    assert shown == {
+        "id": run["id"],
+        "status": "pending",
+        "nominal_at": run["nominal_at"],
+        "finished_at": None,
+    }
+    pool = WorkerPool(db, {TargetKind.EVENT: Refused()}, clock)
+    await pool.process()
+    listed = (await api.get("/schedules", params={"name": "every-minute"}, headers=ACME)).json()
+    last = listed["items"][0]["last_run"]
+    assert (last["id"], last["status"]) == (run["id"], "dead")
+    assert last["finished_at"] is not None

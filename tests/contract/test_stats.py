@@ -11,9 +11,9 @@ import pytest
 from domain.errors import NotFound
 from domain.ids import JobId, ScheduleId, WorkerId
 from domain.job import Priority
-from domain.run import NewRun, Run, RunOrigin
+from domain.run import NewRun, Run, RunOrigin, RunStatus
 from service.usecases.runs import run_stats
-from tests.builders import ACME, job
+from tests.builders import ACME, GLOBEX, job
 from tests.contract.support import Subject
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -124,3 +124,29 @@ async def test_a_run_keeps_the_names_it_was_made_with(subject: Subject) -> None:
         other = await tx.runs.get(unnamed.id)
     assert (back.schedule_name, back.job_name) == ("nightly", "report")
     assert (other.schedule_name, other.job_name) == (None, None)
+
+
+async def test_latest_is_each_schedules_run_of_its_latest_fire_that_has_come(
+    subject: Subject,
+) -> None:
+    """latest: per schedule the run with the latest nominal time that is not scheduled
+    (a future fire); schedules without one are absent."""
+    j = replace(job(), max_concurrency=None)
+    mine, other, empty = (ScheduleId(uuid.uuid4()) for _ in range(3))
+    old = fire(mine, j.id, T0)
+    last = fire(mine, j.id, T0 + 60 * S)
+    future = replace(
+        fire(mine, j.id, T0 + 120 * S), status=RunStatus.SCHEDULED, dispatch_at=T0 + 3600 * S
+    )
+    theirs = fire(other, j.id, T0)
+    async with subject.system.system() as tx:
+        await tx.jobs.add(j)
+        assert await tx.runs.add_many([old, last, future, theirs]) == 4
+        await tx.runs.save_many([ran(last, late=1, took=5, ok=True)])
+    async with subject.db.transaction(ACME) as tx:
+        found = await tx.runs.latest([mine, other, empty])
+    assert set(found) == {mine, other}
+    assert (found[mine].id, found[mine].status) == (last.id, RunStatus.SUCCEEDED)
+    assert found[other].id == theirs.id
+    async with subject.db.transaction(GLOBEX) as tx:
+        assert await tx.runs.latest([mine, other]) == {}

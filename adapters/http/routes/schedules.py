@@ -48,10 +48,19 @@ async def list_schedules(
 ) -> Page:
     """``name``: only the schedule with exactly that name (a page of none or one)."""
     if name is not None:
-        named = await schedules.schedules_named(ctx.db, tenant_id=t, name=name)
-        return page(named, len(named) + 1, m.Schedule.from_domain, lambda s: (s.created_at, s.id))
-    found = await schedules.list_schedules(ctx.db, tenant_id=t, after=decode(cursor), limit=limit)
-    return page(found, limit, m.Schedule.from_domain, lambda s: (s.created_at, s.id))
+        found = await schedules.schedules_named(ctx.db, tenant_id=t, name=name)
+        limit = len(found) + 1  # one page, no cursor
+    else:
+        found = await schedules.list_schedules(
+            ctx.db, tenant_id=t, after=decode(cursor), limit=limit
+        )
+    last = await schedules.last_runs(ctx.db, tenant_id=t, schedule_ids=[s.id for s in found])
+    return page(
+        found,
+        limit,
+        lambda s: m.Schedule.from_domain(s, last.get(s.id)),
+        lambda s: (s.created_at, s.id),
+    )
 
 
 @router.get(
@@ -62,7 +71,8 @@ async def get_schedule(schedule_id: uuid.UUID, t: Read, ctx: Ctx, response: Resp
         ctx.db, tenant_id=t, schedule_id=ScheduleId(schedule_id)
     )
     response.headers["ETag"] = f'"{schedule.version}"'
-    return m.Schedule.from_domain(schedule)
+    last = await schedules.last_runs(ctx.db, tenant_id=t, schedule_ids=[schedule.id])
+    return m.Schedule.from_domain(schedule, last.get(schedule.id))
 
 
 @router.patch(
