@@ -13,7 +13,7 @@ from domain.ids import JobId, ScheduleId, WorkerId
 from domain.job import Priority
 from domain.run import NewRun, Run, RunOrigin, RunStatus
 from service.usecases.runs import run_stats
-from tests.builders import ACME, GLOBEX, job
+from tests.builders import ACME, GLOBEX, job, schedule
 from tests.contract.support import Subject
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -132,15 +132,19 @@ async def test_latest_is_each_schedules_run_of_its_latest_fire_that_has_come(
     """latest: per schedule the run with the latest nominal time that is not scheduled
     (a future fire); schedules without one are absent."""
     j = replace(job(), max_concurrency=None)
-    mine, other, empty = (ScheduleId(uuid.uuid4()) for _ in range(3))
+    stored = [schedule(j.id, name=n) for n in ("mine", "other", "empty")]
+    mine, other, empty = (s.id for s in stored)
     old = fire(mine, j.id, T0)
     last = fire(mine, j.id, T0 + 60 * S)
     future = replace(
         fire(mine, j.id, T0 + 120 * S), status=RunStatus.SCHEDULED, dispatch_at=T0 + 3600 * S
     )
     theirs = fire(other, j.id, T0)
-    async with subject.system.system() as tx:
+    async with subject.db.transaction(ACME) as tx:
         await tx.jobs.add(j)
+        for made in stored:
+            await tx.schedules.add(made)
+    async with subject.system.system() as tx:
         assert await tx.runs.add_many([old, last, future, theirs]) == 4
         await tx.runs.save_many([ran(last, late=1, took=5, ok=True)])
     async with subject.db.transaction(ACME) as tx:
