@@ -517,3 +517,31 @@ class Run:
             },
             traceparent=self.traceparent,
         )
+
+
+def why_waiting(
+    run: Run,
+    *,
+    now: datetime,
+    capable_worker_online: bool,
+    tenant_running: int,
+    max_running: int | None,
+) -> str | None:
+    """Why a run that has not started is not running yet (None: it is not waiting, or
+    is simply next in line). Computed when read, from the facts of that moment: no
+    worker online declares its capability, its tenant is at its cap of running runs, it
+    waits for its upstream schedules' runs, for an earlier run of its own schedule
+    (overlap buffer) or for its retry backoff."""
+    if run.status is RunStatus.WAITING:
+        return "waiting for upstream: its upstream schedules' runs of the same period"
+    if run.status is not RunStatus.PENDING:
+        return None
+    if run.available_at > now:
+        return f"retry backoff: claimable from {run.available_at.isoformat()}"
+    if not capable_worker_online:
+        return f"no capable worker online: none declares {run.capability!r}"
+    if max_running is not None and tenant_running >= max_running:
+        return f"tenant at its running cap: {tenant_running} of {max_running} runs are running"
+    if run.buffered:
+        return "buffered: an earlier run of its schedule has not ended"
+    return None

@@ -347,3 +347,23 @@ async def test_schedules_show_their_last_run(
     last = listed["items"][0]["last_run"]
     assert (last["id"], last["status"]) == (run["id"], "dead")
     assert last["finished_at"] is not None
+
+
+async def test_a_pending_worker_run_says_no_capable_worker_is_online(
+    api: httpx.AsyncClient,
+) -> None:
+    """A WORKER job's pending run says no capable worker is online until one that
+    declares its type registers."""
+    job = await make_job(api, target={"kind": "WORKER", "config": {"type": "render"}})
+    schedule = await make_schedule(api, job["id"])
+    run = (await api.post(f"/schedules/{schedule['id']}/trigger", headers=ACME)).json()
+    shown = (await api.get(f"/runs/{run['id']}", headers=ACME)).json()
+    assert shown["status"] == "pending"
+    assert shown["waiting_for"].startswith("no capable worker online")
+    listed = (await api.get("/runs?status=pending", headers=ACME)).json()["items"]
+    assert listed[0]["waiting_for"] == shown["waiting_for"]
+    worker = await api.post(
+        "/workers/register", json={"name": "w", "capabilities": ["render"]}, headers=ACME
+    )
+    assert worker.status_code == 201, worker.text
+    assert (await api.get(f"/runs/{run['id']}", headers=ACME)).json().get("waiting_for") is None
