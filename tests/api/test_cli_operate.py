@@ -209,6 +209,10 @@ async def test_describe_shows_spec_next_fires_runs_and_stats(
     assert "2026-03-02T02:00:00Z (in 14h)" in text
     assert "Last run:" in text
     assert "pending" in text
+    last = (await api.get(f"/schedules/{schedule['id']}", headers=ACME)).json()["last_run"]
+    assert f"pending for {last['nominal_at'].replace('+00:00', 'Z')}" in text
+    assert last["id"] in text
+    assert "skipped fires: not listed" not in text  # the server lists them
     upcoming = (await api.get(f"/schedules/{schedule['id']}/next?count=3", headers=ACME)).json()
     for fire in upcoming["items"]:
         assert fire["local"] in text
@@ -284,3 +288,32 @@ async def test_a_run_is_found_by_the_start_of_its_id(
     with pytest.raises(CliError) as unknown:
         await say(cli, "retry", "ffffffff")
     assert unknown.value.text == "no recent run's id starts with 'ffffffff': give its whole id"
+
+
+async def test_describe_lists_skipped_fires_with_their_reason(
+    api: httpx.AsyncClient, cli: ApiClient
+) -> None:
+    """`describe schedule` shows the fires its calendar skips, each with its reason."""
+    job = (await api.post("/jobs", json=JOB, headers=ACME)).json()
+    cal = await api.post(
+        "/calendars",
+        json={"name": "work", "holidays": [{"date": "2026-03-03", "name": "fair"}]},
+        headers=ACME,
+    )
+    r = await api.post(
+        "/schedules",
+        json={
+            "name": "daily",
+            "job_id": job["id"],
+            "trigger": {"type": "CRON", "expression": "0 9 * * *"},
+            "timezone": "Europe/Berlin",
+            "calendar_id": cal.json()["id"],
+            "calendar_policy": "skip",
+        },
+        headers=ACME,
+    )
+    assert r.status_code == 201, r.text
+    text = await say(cli, "describe", "schedule", "daily", "--count", "3")
+    skipped = [line for line in text.splitlines() if "skipped (" in line]
+    assert len(skipped) == 1
+    assert "2026-03-03" in skipped[0]
