@@ -62,7 +62,9 @@ def create_app(
         title="Kairos",
         version="0.1.0",
         description="Tenant-scoped scheduling: schedules, jobs and their runs. Every error "
-        "answers the envelope ``{error: {code, message, details, timestamp}}``.",
+        "answers the envelope ``{error: {code, message, details, timestamp}}``; a query "
+        "parameter a route does not take is refused (422 naming it). Lists take ``name`` "
+        "for an exact lookup.",
         responses=m.ERRORS,
         docs_url=None,  # served below from swagger-ui's packaged files, not a CDN
         redoc_url=None,
