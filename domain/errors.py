@@ -154,6 +154,11 @@ class TargetGone(ExecutionFailed):
     """The target answered 410 Gone: it is disabled, not retried."""
 
 
+class TargetRefused(ExecutionFailed):
+    """The target may not be reached (the SSRF guard refused its address): another
+    attempt cannot succeed, so the run ends at once."""
+
+
 class BrokerUnavailable(ExecutionFailed):
     """Kairos' own broker did not take the message (disconnected, no answer): nothing
     was delivered and the target never saw the attempt, so it does not count against

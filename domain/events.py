@@ -34,6 +34,7 @@ class EventType(enum.StrEnum):
     RUN_SKIPPED = "scheduler.run.skipped"
     RUN_CANCELLED = "scheduler.run.cancelled"
     RUN_DEAD = "scheduler.run.dead"
+    JOB_DELETED = "scheduler.job.deleted"
     WORKER_REGISTERED = "scheduler.worker.registered"
     WORKER_HEARTBEAT = "scheduler.worker.heartbeat"
     WORKER_OFFLINE = "scheduler.worker.offline"

@@ -10,6 +10,7 @@ from typing import Any
 
 from domain.changes import KEEP, Keep, kept
 from domain.errors import InvalidRequest
+from domain.events import DomainEvent, EventType
 from domain.ids import JobId, TenantId
 from domain.targets import check_config
 
@@ -169,6 +170,17 @@ class Job:
             disabled=self.disabled if isinstance(target, Keep) else None,
             version=self.version + 1,
             updated_at=now,
+        )
+
+    def deleted(self, *, now: datetime) -> DomainEvent:
+        """The event of the job's deletion (its id, name and target kind; no secret)."""
+        return DomainEvent.of(
+            EventType.JOB_DELETED,
+            tenant_id=self.tenant_id,
+            aggregate_id=self.id,
+            revision=self.version + 1,
+            occurred_at=now,
+            data={"job_id": str(self.id), "name": self.name, "target_kind": self.target.kind.value},
         )
 
     def disable(self, *, reason: str, now: datetime) -> Job:

@@ -115,6 +115,9 @@ class NewRun:
     run_id: RunId | None = None
     backfill_id: BackfillId | None = None
     traceparent: str | None = None
+    # The schedule's and the job's names at the time of the fire (shown beside the ids).
+    schedule_name: str | None = None
+    job_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,6 +162,10 @@ class Run:
     # The tzdata release whose zone rules planned this fire, as the store recorded it
     # (a fact about the planning process, not part of the run's state: not compared).
     tzdata_version: str | None = field(default=None, compare=False)
+    # The schedule's and the job's names when the run was made (a later rename does not
+    # change them); None for runs made before names were recorded.
+    schedule_name: str | None = None
+    job_name: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -232,6 +239,8 @@ class Run:
             origin=fire.origin,
             backfill_id=fire.backfill_id,
             traceparent=fire.traceparent,
+            schedule_name=fire.schedule_name,
+            job_name=fire.job_name,
             created_at=now,
             updated_at=now,
         )
@@ -355,6 +364,10 @@ class Run:
         was done, and the record says so."""
         self._check_lease(token)
         done = self._end_attempt(Outcome.SUCCEEDED, None, now, RunStatus.SUCCEEDED, detail)
+        # An earlier attempt's failure is history (kept on its attempt), not the reason
+        # of a run that succeeded.
+        if any(a.error is not None and a.error == self.reason for a in self.attempts[:-1]):
+            done = replace(done, reason=None)
         return done, [done._event(EventType.RUN_SUCCEEDED, now)]
 
     def fail(
@@ -493,6 +506,8 @@ class Run:
                 "run_id": str(self.id),
                 "schedule_id": str(self.schedule_id),
                 "job_id": str(self.job_id),
+                **({"schedule_name": self.schedule_name} if self.schedule_name else {}),
+                **({"job_name": self.job_name} if self.job_name else {}),
                 "nominal_at": self.nominal_at.isoformat(),
                 "status": self.status.value,
                 "attempt": self.attempt,
@@ -502,3 +517,31 @@ class Run:
             },
             traceparent=self.traceparent,
         )
+
+
+def why_waiting(
+    run: Run,
+    *,
+    now: datetime,
+    capable_worker_online: bool,
+    tenant_running: int,
+    max_running: int | None,
+) -> str | None:
+    """Why a run that has not started is not running yet (None: it is not waiting, or
+    is simply next in line). Computed when read, from the facts of that moment: no
+    worker online declares its capability, its tenant is at its cap of running runs, it
+    waits for its upstream schedules' runs, for an earlier run of its own schedule
+    (overlap buffer) or for its retry backoff."""
+    if run.status is RunStatus.WAITING:
+        return "waiting for upstream: its upstream schedules' runs of the same period"
+    if run.status is not RunStatus.PENDING:
+        return None
+    if run.available_at > now:
+        return f"retry backoff: claimable from {run.available_at.isoformat()}"
+    if not capable_worker_online:
+        return f"no capable worker online: none declares {run.capability!r}"
+    if max_running is not None and tenant_running >= max_running:
+        return f"tenant at its running cap: {tenant_running} of {max_running} runs are running"
+    if run.buffered:
+        return "buffered: an earlier run of its schedule has not ended"
+    return None

@@ -172,6 +172,15 @@ class EventTrigger:
 Trigger = CronTrigger | RRuleTrigger | FixedDelayTrigger | OneShotTrigger | EventTrigger
 
 
+_KEYS: dict[TriggerKind, frozenset[str]] = {
+    TriggerKind.CRON: frozenset({"type", "expression"}),
+    TriggerKind.RRULE: frozenset({"type", "rrule"}),
+    TriggerKind.FIXED_DELAY: frozenset({"type", "every", "mode"}),
+    TriggerKind.ONE_SHOT: frozenset({"type", "at"}),
+    TriggerKind.EVENT: frozenset({"type", "subject", "debounce"}),
+}
+
+
 def parse_trigger(spec: Mapping[str, Any]) -> Trigger:
     """Build a trigger from its JSON-like spec (``{"type": "CRON", "expression": ...}``)."""
     kind_text = str(spec.get("type", "")).upper()
@@ -182,6 +191,14 @@ def parse_trigger(spec: Mapping[str, Any]) -> Trigger:
             "trigger.type",
             f"{spec.get('type')!r}; expected one of {[k.value for k in TriggerKind]}",
         ) from None
+    unknown = sorted(str(k) for k in spec if k not in _KEYS[kind])
+    if unknown:
+        # A wrong key (``cron`` for ``expression``) is named as what it is, before the
+        # key it stands for is found missing.
+        expected = ", ".join(sorted(_KEYS[kind] - {"type"}))
+        raise InvalidSchedule(
+            f"trigger.{unknown[0]}", f"unknown key for a {kind.value} trigger; it takes {expected}"
+        )
 
     def text(key: str, maximum: int = bounds.MAX_EXPRESSION) -> str:
         value = spec.get(key)

@@ -18,12 +18,15 @@ from adapters.http import audit
 from adapters.http import models as m
 from adapters.http.boundary import Boundary
 from adapters.http.deps import Authenticator, Context, check_scopes
+from adapters.http.docs import add_security, install_docs
 from adapters.http.errors import install
 from adapters.http.links import add_links
 from adapters.http.ratelimit import RateLimiter
 from adapters.http.routes import ROUTERS
+from adapters.http.strict_query import refuse_unknown_queries
 from adapters.http.ui import install as install_dashboard
 from adapters.metrics import PrometheusMetrics
+from domain.addresses import AddressPolicy
 from domain.ids import TenantId
 from domain.limits import TenantLimits
 from domain.ports import Database, HolidayProvider, SecretBox
@@ -42,6 +45,7 @@ def create_app(
     limiter: RateLimiter | None = None,
     operator: TenantId | None = None,
     system_db: Database | None = None,
+    addresses: AddressPolicy | None = None,
 ) -> FastAPI:
     """The API over ``db``. ``holidays`` reads calendars' holiday sources (countries,
     iCalendar): the library one unless a test gives another. ``secrets`` seals HTTP
@@ -50,13 +54,20 @@ def create_app(
     read through ``system_db``. ``system_db`` (the scheduler's role) serves only the
     reads that span tenants and take no tenant input: the operator's usage and the
     metrics' queue depth; ``db`` is the API's own ``kairos_app`` login, which sees one
-    tenant per transaction and nothing more. Without ``system_db``, ``db`` does both."""
+    tenant per transaction and nothing more. Without ``system_db``, ``db`` does both.
+    ``addresses``: the SSRF guard's policy (the one the HTTP executor is given), so an
+    HTTP job whose URL it refuses as written is refused on write (default: public
+    addresses only)."""
     app = FastAPI(
         title="Kairos",
         version="0.1.0",
         description="Tenant-scoped scheduling: schedules, jobs and their runs. Every error "
-        "answers the envelope ``{error: {code, message, details, timestamp}}``.",
+        "answers the envelope ``{error: {code, message, details, timestamp}}``; a query "
+        "parameter a route does not take is refused (422 naming it). Lists take ``name`` "
+        "for an exact lookup.",
         responses=m.ERRORS,
+        docs_url=None,  # served below from swagger-ui's packaged files, not a CDN
+        redoc_url=None,
     )
     install(app)
     app.middleware("http")(_log_context)
@@ -72,6 +83,7 @@ def create_app(
         quotas=limits or TenantLimits(),
         operator=operator,
         system_db=system_db or db,
+        addresses=addresses or AddressPolicy(),
     )
     app.state.limiter = limiter
     app.state.denied = audit.DeniedSampler()
@@ -80,13 +92,15 @@ def create_app(
         # of the app, as built on its resource's router (with the error answers).
         app.router.routes.extend(router.routes)
     check_scopes(app.routes)  # deny by default: no route without a declared scope
+    refuse_unknown_queries(app.routes)
 
     def openapi_with_links() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_links(FastAPI.openapi(app))
+            app.openapi_schema = add_security(add_links(FastAPI.openapi(app)), app.routes)
         return app.openapi_schema
 
     app.openapi = openapi_with_links  # type: ignore[method-assign]
+    install_docs(app)
     install_dashboard(app, db, holidays=app.state.context.holidays, limits=app.state.context.quotas)
     return app
 

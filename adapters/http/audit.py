@@ -111,7 +111,7 @@ async def recorder(request: Request, response: Response) -> AsyncIterator[Record
     try:
         yield change
     except RequestValidationError as exc:
-        answer = validation_answer(exc)
+        answer = validation_answer(exc, request.headers.get("content-type", ""))
         refused: Shown | None = None
         if _creates(request):
             refused = redact(json.loads(bytes(answer.body)))

@@ -17,7 +17,7 @@ scope) exists for tests of the routes themselves.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import structlog
@@ -30,6 +30,7 @@ from adapters.http import audit
 from adapters.http.ratelimit import admit
 from adapters.metrics import PrometheusMetrics
 from domain.access import Principal, Scope
+from domain.addresses import AddressPolicy
 from domain.errors import Forbidden, RateLimited, Unauthorized
 from domain.ids import TenantId, parse_tenant
 from domain.limits import TenantLimits
@@ -75,6 +76,9 @@ class Context:
     quotas: TenantLimits
     operator: TenantId | None
     system_db: Database
+    # The SSRF guard's policy (the same the HTTP executor applies at delivery): a job
+    # whose URL it refuses as written is refused when it is written.
+    addresses: AddressPolicy = field(default_factory=AddressPolicy)
 
 
 def context(request: Request) -> Context:

@@ -56,9 +56,20 @@ def domain_answer(exc: DomainError) -> JSONResponse:
     return answer
 
 
-def validation_answer(exc: RequestValidationError) -> JSONResponse:
-    """A request the models refused: 400 for JSON that does not parse, else 422 naming
-    the first field (``errors`` lists them all)."""
+def validation_answer(exc: RequestValidationError, content_type: str = "") -> JSONResponse:
+    """A request the models refused: 400 for JSON that does not parse, 415 for a body
+    not sent as JSON (no ``Content-Type: application/json``: it is read as bytes), else
+    422 naming the first field (``errors`` lists them all)."""
+    if not _is_json(content_type) and any(
+        tuple(e.get("loc", ())) == ("body",) for e in exc.errors()
+    ):
+        sent = content_type or "none"
+        return envelope(
+            415,
+            "INVALID_REQUEST",
+            f"the body must be JSON sent with Content-Type: application/json (got {sent})",
+            {"field": "Content-Type"},
+        )
     errors = [
         {
             "field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"),
@@ -76,14 +87,21 @@ def validation_answer(exc: RequestValidationError) -> JSONResponse:
     return envelope(422, "INVALID_REQUEST", message, details)
 
 
+def _is_json(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
         return domain_answer(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return validation_answer(exc)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_answer(exc, request.headers.get("content-type", ""))
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:

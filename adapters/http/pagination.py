@@ -22,6 +22,10 @@ MAX_PAGE = 500
 MAX_CURSOR = 200  # what encode gives out is about 100 characters
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+# Lookup by name: the objects with exactly this name, as one page without a cursor.
+NameQuery = Annotated[
+    str | None, Query(min_length=1, max_length=200, description="exactly this name")
+]
 
 
 # A list answer: its items (response models) and the cursor of the next page.

@@ -68,7 +68,7 @@ class TargetIn(_In):
     kind: Annotated[StrictStr, choices_of(TargetKind, without=TargetKind.SYSTEM)]
     config: Json = Field(
         default_factory=dict,
-        description="EVENT/QUEUE: {subject}; HTTP: {url, method, headers, body, "
+        description="EVENT: {subject}; QUEUE: {queue}; HTTP: {url, method, headers, body, "
         "expected_status, timeout}; WORKER: {type}",
     )
 
@@ -171,6 +171,13 @@ class SchedulePatch(_Timing):
     )
     name: Name | None = None
     job_id: StrictStr | None = None
+
+
+class PauseIn(_In):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"note": "vendor maintenance"}]})
+    note: Annotated[StrictStr, Field(max_length=500)] | None = Field(
+        default=None, description="why it is paused: shown as its state_reason until it resumes"
+    )
 
 
 class ResumeIn(_In):

@@ -31,6 +31,7 @@ from standardwebhooks import Webhook
 
 from adapters import jsonfast
 from adapters.http_target.ssrf import Network, Resolver, resolve_checked, system_resolver
+from domain.addresses import AddressPolicy
 from domain.errors import ExecutionFailed, TargetGone
 from domain.job import Job
 from domain.ports import Clock, SecretBox
@@ -53,13 +54,16 @@ class HttpTargetExecutor:
         clock: Clock,
         *,
         allow: Sequence[Network] = (),
+        allow_loopback: bool = False,
         resolve: Resolver = system_resolver,
         metrics: Metrics = NO_METRICS,
     ) -> None:
         self._box = box
         self._metrics = metrics
         self._clock = clock
-        self._allow = tuple(allow)
+        # The guard's policy, from the composition root: the operator's allowlist, and
+        # loopback when a development stack admits it.
+        self._allow = AddressPolicy(tuple(allow), allow_loopback).admitted
         self._resolve = resolve
         # One client per (scheme, host, address, port): a pooled connection is only
         # reused for the host name its TLS session was verified for.

@@ -16,69 +16,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-from domain.errors import ExecutionFailed
+from domain.addresses import LOOPBACK, Address, Network, refusal
+from domain.errors import ExecutionFailed, TargetRefused
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+__all__ = ["LOOPBACK", "Address", "Network", "parse_allowlist", "refusal", "resolve_checked"]
+
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
-
-_BLOCKED: tuple[tuple[str, Network], ...] = tuple(
-    (name, ipaddress.ip_network(cidr))
-    for name, cidr in (
-        ("unspecified", "0.0.0.0/8"),
-        ("private", "10.0.0.0/8"),
-        ("CGNAT", "100.64.0.0/10"),
-        ("loopback", "127.0.0.0/8"),
-        ("link-local", "169.254.0.0/16"),
-        ("private", "172.16.0.0/12"),
-        ("IETF protocol", "192.0.0.0/24"),
-        ("documentation", "192.0.2.0/24"),
-        ("private", "192.168.0.0/16"),
-        ("benchmarking", "198.18.0.0/15"),
-        ("documentation", "198.51.100.0/24"),
-        ("documentation", "203.0.113.0/24"),
-        ("multicast", "224.0.0.0/4"),
-        ("reserved", "240.0.0.0/4"),
-        ("unspecified", "::/128"),
-        ("loopback", "::1/128"),
-        ("IPv4-compatible", "::/96"),
-        ("discard", "100::/64"),
-        ("documentation", "2001:db8::/32"),
-        ("ULA", "fc00::/7"),
-        ("link-local", "fe80::/10"),
-        ("site-local", "fec0::/10"),
-        ("multicast", "ff00::/8"),
-    )
-)
-
-
-def _embedded_v4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address in ipaddress.ip_network("64:ff9b::/96"):  # NAT64
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return None
-
-
-def refusal(address: Address, allow: Iterable[Network] = ()) -> str | None:
-    """Why ``address`` may not be reached (None: it may)."""
-    if any(address.version == net.version and address in net for net in allow):
-        return None
-    if isinstance(address, ipaddress.IPv6Address):
-        inner = _embedded_v4(address)
-        if inner is not None:
-            why = refusal(inner, allow)
-            return None if why is None else f"{why} (embedded in {address})"
-    for name, network in _BLOCKED:
-        if address.version == network.version and address in network:
-            return f"{address} is {name} ({network})"
-    if not address.is_global:
-        return f"{address} is not a public address"
-    return None
 
 
 async def system_resolver(host: str, port: int) -> Sequence[str]:
@@ -107,7 +52,7 @@ async def resolve_checked(
     for address in addresses:
         why = refusal(address, allow)
         if why is not None:
-            raise ExecutionFailed(
+            raise TargetRefused(
                 f"refused by the SSRF guard: {host} -> {why}; an operator can allow it "
                 "with KAIROS_HTTP_ALLOW",
                 ssrf=True,

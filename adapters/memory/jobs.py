@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from adapters.memory.tables import _page, _require_version, _Scoped
 from adapters.postgres.codec import reloaded_job
 from domain.errors import Conflict, NotFound
@@ -43,6 +45,11 @@ class MemoryJobs(_Scoped):
             if job.name == name and self._visible(tenant):
                 return job
         raise NotFound("job", name)
+
+    async def delete(self, job_id: JobId, *, now: datetime) -> None:
+        job = await self.get(job_id)
+        self._guard(job.tenant_id)
+        del self._t.jobs[(job.tenant_id, job.id)]
 
     async def list(self, *, after: Keyset | None, limit: int) -> list[Job]:
         jobs = [j for (t, _), j in self._t.jobs.items() if self._visible(t)]

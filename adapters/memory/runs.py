@@ -13,9 +13,15 @@ from domain.ids import BackfillId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import TargetKind
 from domain.overlap import ACTIVE
 from domain.ports import Claimable, Clock, Keyset, RunFilter, RunStats
-from domain.run import TERMINAL, Run, RunStatus
+from domain.run import TERMINAL, Run, RunOrigin, RunStatus
 
 _CLAIMABLE = (RunStatus.PENDING, RunStatus.SCHEDULED)
+
+
+# Runs whose lateness counts: a backfill's or a manual run's nominal time is past by design.
+_ON_TIME = frozenset({RunOrigin.SCHEDULE, RunOrigin.EVENT})
+# A schedule's last run is of a fire that has come: not one still scheduled or waiting.
+_NOT_COME = frozenset({RunStatus.SCHEDULED, RunStatus.WAITING})
 
 
 class MemoryRuns(_Scoped):
@@ -138,6 +144,19 @@ class MemoryRuns(_Scoped):
         )
         return dict(counts)
 
+    async def latest(self, schedule_ids: Sequence[ScheduleId]) -> Mapping[ScheduleId, Run]:
+        wanted = set(schedule_ids)
+        found: dict[ScheduleId, Run] = {}
+        for r in self._t.runs.values():
+            if (
+                r.schedule_id in wanted
+                and self._visible(r.tenant_id)
+                and r.status not in _NOT_COME
+                and (r.schedule_id not in found or r.nominal_at > found[r.schedule_id].nominal_at)
+            ):
+                found[r.schedule_id] = replace(r, attempts=())
+        return found
+
     async def at_nominals(
         self, schedule_id: ScheduleId, nominals: Sequence[datetime]
     ) -> Sequence[Run]:
@@ -172,7 +191,7 @@ class MemoryRuns(_Scoped):
             (a.started_at - r.nominal_at).total_seconds()
             for r in runs
             for a in r.attempts
-            if a.number == 1
+            if a.number == 1 and r.origin in _ON_TIME
         ]
         return RunStats(
             counts=dict(Counter(r.status.value for r in runs)),

@@ -73,6 +73,13 @@ class MemorySchedules(_Scoped):
             if self._visible(t) and s.job_id == job_id and s.state is ScheduleState.ENABLED
         ]
 
+    async def using_job(self, job_id: JobId) -> list[str]:
+        return sorted(
+            s.name
+            for (t, _), s in self._t.schedules.items()
+            if self._visible(t) and s.job_id == job_id and s.state is not ScheduleState.DELETED
+        )
+
     async def by_name(self, name: str) -> Schedule:
         for (t, _), s in self._t.schedules.items():
             if self._visible(t) and s.name == name and s.state is not ScheduleState.DELETED:

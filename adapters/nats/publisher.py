@@ -16,7 +16,7 @@ from domain.events import DomainEvent
 STREAM = "KAIROS_EVENTS"
 # Inbound `scheduler.trigger.<tenant>` is request/reply and must not be captured by the
 # stream (JetStream would answer the request with a PubAck), so list the event families.
-SUBJECTS = ["scheduler.schedule.>", "scheduler.run.>", "scheduler.worker.>"]
+SUBJECTS = ["scheduler.schedule.>", "scheduler.job.>", "scheduler.run.>", "scheduler.worker.>"]
 
 
 class JetStreamPublisher:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 from adapters.postgres.codec import job_document, job_from_document
@@ -41,6 +43,11 @@ class PgJobs:
         if row is None:
             raise NotFound("job", name)
         return self._from_row(row)
+
+    async def delete(self, job_id: JobId, *, now: datetime) -> None:
+        status = await self._conn.execute(sql("delete_job"), job_id, now)
+        if status == "UPDATE 0":
+            raise NotFound("job", str(job_id))
 
     async def list(self, *, after: Keyset | None, limit: int) -> list[Job]:
         at, id = after or (None, None)

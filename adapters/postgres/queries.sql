@@ -21,10 +21,19 @@ WHERE tenant_id = $1 AND id = $2 AND version = $7;
 
 -- name: get_job
 SELECT tenant_id, id, name, spec, version, created_at, updated_at
-FROM jobs WHERE id = $1;
+FROM jobs WHERE id = $1 AND deleted_at IS NULL;
 
 -- name: job_version
-SELECT version FROM jobs WHERE id = $1;
+SELECT version FROM jobs WHERE id = $1 AND deleted_at IS NULL;
+
+-- name: delete_job
+-- The row stays for the deleted schedules that still name it; its secrets go.
+UPDATE jobs SET deleted_at = $2, updated_at = $2, version = version + 1,
+       spec = spec - 'secrets'
+WHERE id = $1 AND deleted_at IS NULL;
+
+-- name: schedules_using_job
+SELECT name FROM schedules WHERE job_id = $1 AND state <> 'deleted' ORDER BY name;
 
 -- name: insert_schedule
 -- trigger_type: the document's field that SQL filters on, as a column.
@@ -80,14 +89,16 @@ SELECT now();
 INSERT INTO runs (tenant_id, id, schedule_id, job_id, nominal_at, dispatch_at, status, reason,
                   attempt, max_attempts, priority, available_at, capability, payload,
                   calendar_id, calendar_version, created_at, updated_at, missed_count,
-                  buffered, origin, backfill_id, traceparent)
-SELECT t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl::jsonb, ci, cv, ca, ua, mc, b, o, bf, tp
+                  buffered, origin, backfill_id, traceparent, schedule_name, job_name)
+SELECT t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl::jsonb, ci, cv, ca, ua, mc, b, o, bf, tp,
+       sn, jn
 FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::timestamptz[],
             $6::timestamptz[], $7::text[], $8::text[], $9::int[], $10::int[], $11::smallint[],
             $12::timestamptz[], $13::text[], $14::text[], $15::uuid[], $16::int[],
             $17::timestamptz[], $18::timestamptz[], $19::int[], $20::bool[], $21::text[],
-            $22::uuid[], $23::text[])
-     AS u(t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl, ci, cv, ca, ua, mc, b, o, bf, tp)
+            $22::uuid[], $23::text[], $24::text[], $25::text[])
+     AS u(t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl, ci, cv, ca, ua, mc, b, o, bf, tp, sn,
+          jn)
 -- The run key, or the id (a manual trigger's idempotency key names its run).
 ON CONFLICT DO NOTHING
 RETURNING id;
@@ -333,12 +344,12 @@ FOR UPDATE SKIP LOCKED;
 
 -- name: job_by_name
 SELECT tenant_id, id, name, spec, version, created_at, updated_at
-FROM jobs WHERE name = $1;
+FROM jobs WHERE name = $1 AND deleted_at IS NULL;
 
 -- name: list_jobs
 SELECT tenant_id, id, name, spec, version, created_at, updated_at
 FROM jobs
-WHERE $1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid)
+WHERE deleted_at IS NULL AND ($1::timestamptz IS NULL OR (created_at, id) > ($1, $2::uuid))
 ORDER BY created_at, id
 LIMIT $3;
 
@@ -413,6 +424,21 @@ FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::bigint[],
 WHERE s.tenant_id = u.tenant_id AND s.id = u.id AND s.version = u.expected
 RETURNING s.id;
 
+-- name: latest_runs
+-- Each schedule's run of its latest fire that has come: one probe per schedule of the
+-- runs' (tenant_id, schedule_id, nominal_at) key, read backwards. The tenant is named
+-- ($2, or each schedule's own): row-level security's own test does not reach the index.
+SELECT r.*
+FROM unnest($1::uuid[]) AS k(schedule_id)
+JOIN schedules s ON s.id = k.schedule_id AND ($2::text IS NULL OR s.tenant_id = $2)
+CROSS JOIN LATERAL (
+    SELECT * FROM runs x
+    WHERE x.tenant_id = s.tenant_id AND x.schedule_id = k.schedule_id
+      AND x.status NOT IN ('scheduled', 'waiting')
+    ORDER BY x.nominal_at DESC
+    LIMIT 1
+) AS r;
+
 -- name: runs_at_nominals
 SELECT * FROM runs WHERE schedule_id = $1 AND nominal_at = ANY($2::timestamptz[]);
 
@@ -445,16 +471,18 @@ WHERE ($1::uuid IS NULL OR schedule_id = $1) AND nominal_at >= $2
 GROUP BY status;
 
 -- name: run_timings
--- Durations of ended attempts; lateness of first attempts (start - nominal), seconds.
+-- Durations of ended attempts; lateness of first attempts (start - nominal), seconds,
+-- of the runs the rule or an event made: a backfill's or a manual run's nominal time is
+-- in the past by design, not late.
 SELECT
     percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.ended_at - a.started_at))
         FILTER (WHERE a.ended_at IS NOT NULL) AS duration_p50,
     percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM a.ended_at - a.started_at))
         FILTER (WHERE a.ended_at IS NOT NULL) AS duration_p95,
     percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - r.nominal_at))
-        FILTER (WHERE a.number = 1) AS lateness_p50,
+        FILTER (WHERE a.number = 1 AND r.origin IN ('schedule', 'event')) AS lateness_p50,
     percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - r.nominal_at))
-        FILTER (WHERE a.number = 1) AS lateness_p95
+        FILTER (WHERE a.number = 1 AND r.origin IN ('schedule', 'event')) AS lateness_p95
 FROM runs r
 JOIN run_attempts a ON a.tenant_id = r.tenant_id AND a.run_id = r.id
 WHERE ($1::uuid IS NULL OR r.schedule_id = $1) AND r.nominal_at >= $2;
@@ -529,7 +557,7 @@ WITH s AS (
     FROM schedules WHERE NOT system GROUP BY tenant_id
 ), j AS (
     SELECT tenant_id, count(*) AS jobs FROM jobs
-    WHERE target_kind <> 'SYSTEM' GROUP BY tenant_id
+    WHERE target_kind <> 'SYSTEM' AND deleted_at IS NULL GROUP BY tenant_id
 ), a AS (
     SELECT tenant_id,
            count(*) FILTER (WHERE status = 'running') AS running,

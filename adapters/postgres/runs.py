@@ -54,6 +54,8 @@ def run_from_row(row: asyncpg.Record, attempts: tuple[Attempt, ...] = ()) -> Run
         cancel_requested=row["cancel_requested"],
         traceparent=row["traceparent"],
         tzdata_version=row.get("tzdata_version"),
+        schedule_name=row.get("schedule_name"),
+        job_name=row.get("job_name"),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -120,7 +122,7 @@ class PgRuns:
         if not runs:
             return 0
         self._check(runs)
-        columns: list[list[object]] = [[] for _ in range(23)]
+        columns: list[list[object]] = [[] for _ in range(25)]
         for r in runs:
             values = (
                 r.tenant_id,
@@ -146,6 +148,8 @@ class PgRuns:
                 r.origin.value,
                 r.backfill_id,
                 r.traceparent,
+                r.schedule_name,
+                r.job_name,
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
@@ -237,6 +241,12 @@ class PgRuns:
             await self._conn.execute(sql("lock_tenants_running"), sorted(set(tenants)))
         rows = await self._conn.fetch(sql("running_by_tenant"), sorted(set(tenants)))
         return {TenantId(row["tenant_id"]): row["running"] for row in rows}
+
+    async def latest(self, schedule_ids: Sequence[ScheduleId]) -> Mapping[ScheduleId, Run]:
+        if not schedule_ids:
+            return {}
+        rows = await self._conn.fetch(sql("latest_runs"), list(set(schedule_ids)), self._tenant)
+        return {ScheduleId(row["schedule_id"]): run_from_row(row) for row in rows}
 
     async def at_nominals(
         self, schedule_id: ScheduleId, nominals: Sequence[datetime]

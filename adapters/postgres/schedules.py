@@ -124,6 +124,10 @@ class PgSchedules:
         rows = await self._conn.fetch(sql("schedules_of_job"), job_id)
         return await self._readable(rows)
 
+    async def using_job(self, job_id: JobId) -> list[str]:
+        rows = await self._conn.fetch(sql("schedules_using_job"), job_id)
+        return [row["name"] for row in rows]
+
     async def by_name(self, name: str) -> Schedule:
         row = await self._conn.fetchrow(sql("schedule_by_name"), name)
         if row is None:

@@ -78,6 +78,10 @@ class ScheduleRepository(Protocol):
         """The live (not deleted) schedule with that name; raises ``NotFound``."""
         ...
 
+    async def using_job(self, job_id: JobId) -> Sequence[str]:
+        """The names of the live (not deleted) schedules that run the job, sorted."""
+        ...
+
     async def advance_many(self, changes: Sequence[tuple[Schedule, int]]) -> None:
         """Persist the progress of many schedules at once: (schedule, expected version).
         Only lifecycle fields are written (state, next fire, fire count, version,
@@ -119,6 +123,11 @@ class JobRepository(Protocol):
 
     async def by_name(self, name: str) -> Job:
         """Raises ``NotFound``."""
+        ...
+
+    async def delete(self, job_id: JobId, *, now: datetime) -> None:
+        """Delete the job and its signing secrets: it is not found afterwards and its
+        name is free (runs that name it stay). Raises ``NotFound``."""
         ...
 
     async def list(self, *, after: Keyset | None, limit: int) -> Sequence[Job]:

@@ -105,6 +105,12 @@ class RunQueue(Protocol):
         before any job's lock)."""
         ...
 
+    async def latest(self, schedule_ids: Sequence[ScheduleId]) -> Mapping[ScheduleId, Run]:
+        """Each schedule's last run: the one of its latest fire that has come (not
+        ``scheduled`` or ``waiting``), without attempt history. Schedules with none are
+        absent."""
+        ...
+
     async def at_nominals(
         self, schedule_id: ScheduleId, nominals: Sequence[datetime]
     ) -> Sequence[Run]:

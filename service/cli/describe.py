@@ -43,6 +43,18 @@ async def _describe(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out(_describe_text(ctx, doc, calendar, upstream, skipped_listed))
 
 
+def _last_run_text(ctx: Context, last: dict[str, Any] | None) -> str:
+    """The schedule's ``last_run``: status, fire, when it finished, id."""
+    if not last:
+        return "none yet"
+    finished = last.get("finished_at")
+    ended = f", finished {output.relative(finished, ctx.now)}" if finished else ""
+    return (
+        f"{last['status']} for {output.utc(last.get('nominal_at'))} "
+        f"({output.relative(last.get('nominal_at'), ctx.now)}{ended}) {last['id']}"
+    )
+
+
 def _describe_text(
     ctx: Context,
     doc: dict[str, Any],
@@ -83,7 +95,9 @@ def _describe_text(
         ("Fires so far", str(s.get("fire_count", 0))),
         ("Next fire", output.when(s.get("next_fire_at"), ctx.now)),
     ]
-    if runs:
+    if "last_run" in s:  # the server shows the schedule's last run itself
+        pairs.append(("Last run", _last_run_text(ctx, s["last_run"])))
+    elif runs:
         last = runs[0]
         pairs.append(
             (

@@ -150,7 +150,9 @@ async def _get_runs(ctx: Context, args: argparse.Namespace) -> None:
     if ctx.fmt != "table":
         ctx.emit({"items": items, "next_cursor": cursor}, str)
         return
-    names = await _names(ctx.client, "/schedules") if items else {}
+    # Runs name their schedule themselves; older runs (or servers) are looked up.
+    unnamed = any(not r.get("schedule_name") for r in items)
+    names = await _names(ctx.client, "/schedules") if unnamed else {}
     ctx.out(_run_rows(ctx, items, names) if items else "no runs")
 
 
@@ -169,7 +171,7 @@ def _run_rows(ctx: Context, runs: list[dict[str, Any]], names: dict[str, str]) -
                 str(r.get("origin", "")),
                 output.utc(r.get("nominal_at")),
                 f"{r.get('attempt', 0)}/{r.get('max_attempts', 0)}",
-                output.short(r.get("reason"), 50),
+                output.short(r.get("reason") or r.get("waiting_for"), 50),
             )
             for r in runs
         ],

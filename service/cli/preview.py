@@ -30,7 +30,7 @@ from domain.triggers import (
 from domain.windows import ExecutionWindow, parse_weekdays
 from domain.zones import get_zone, tzdata_version
 from service._version import __version__
-from service.usecases.preview import Preview, fire_json, preview, truncate_to_minute, utc_text
+from service.usecases.preview import Preview, fire_json, preview, utc_text
 from service.usecases.tzdata import ZoneRulesReport, render_report, zone_rules_report
 
 _MAX_COUNT = 100_000
@@ -99,12 +99,8 @@ def _next(args: argparse.Namespace) -> int:
     )
     if start_at is None and isinstance(trigger, FixedDelayTrigger):
         start_at = start
-    if (
-        start_at is None
-        and isinstance(trigger, RRuleTrigger)
-        and trigger.recurrence.dtstart is None
-    ):
-        start_at = truncate_to_minute(start)
+    # An RRULE without a DTSTART line needs --start-at, as the API needs start_at: the
+    # preview is refused rather than anchored at the current minute.
     timing = Timing(
         trigger=trigger,
         timezone=args.tz,

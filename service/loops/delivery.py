@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from domain.errors import BrokerUnavailable, DomainError, ExecutionFailed, TargetGone
+from domain.errors import (
+    BrokerUnavailable,
+    DomainError,
+    ExecutionFailed,
+    TargetGone,
+    TargetRefused,
+)
 from domain.ids import JobId, RunId
 from domain.job import Job, TargetKind
 from domain.ports import BatchTargetExecutor, TargetExecutor
@@ -90,6 +96,7 @@ def _report(run: Run, outcome: Exception | Mapping[str, Any] | None) -> use.Repo
             retry_after=retry,
             detail=response if isinstance(response, Mapping) else None,
             gone=isinstance(outcome, TargetGone),
+            final=isinstance(outcome, TargetRefused),
             uncounted=isinstance(outcome, BrokerUnavailable),
         )
     if isinstance(outcome, TimeoutError):

@@ -306,6 +306,8 @@ def _materialise(
             payload=schedule.payload,
             calendar=fire.calendar,
             traceparent=telemetry.current_traceparent(),
+            schedule_name=schedule.name,
+            job_name=job.name,
         )
         buffered = admission is Admission.BUFFER
         if skipped is not None:

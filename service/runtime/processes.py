@@ -239,6 +239,7 @@ async def _start_api(
         system_db=system_db,
         auth=bearer(opts.auth),
         secrets=opts.targets.box(),
+        addresses=opts.targets.addresses(),
         readiness=readiness,
         metrics=metrics,
         limits=opts.limits,

@@ -20,6 +20,7 @@ from adapters.nats.event_target import EventTarget
 from adapters.nats.queue_target import QueueLimits, QueueTarget
 from adapters.postgres.database import SessionLimits
 from adapters.secrets import FernetSecretBox
+from domain.addresses import AddressPolicy
 from domain.ids import TenantId, parse_tenant
 from domain.job import TargetKind
 from domain.limits import TenantLimits
@@ -39,6 +40,10 @@ class TargetOptions:
 
     def box(self) -> FernetSecretBox | None:
         return FernetSecretBox(self.secret_key) if self.secret_key else None
+
+    def addresses(self) -> AddressPolicy:
+        """The SSRF guard's policy, for the API's check of what a job is written with."""
+        return AddressPolicy(self.http_allow)
 
 
 def target_options(settings: Settings, *, fallback_key: str | None = None) -> TargetOptions:

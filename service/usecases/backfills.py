@@ -75,6 +75,8 @@ async def start_backfill(
                         origin=RunOrigin.BACKFILL,
                         backfill_id=request.id,
                         traceparent=traceparent,
+                        schedule_name=schedule.name,
+                        job_name=job.name,
                     ),
                     now=now,
                     buffered=buffered,

@@ -93,6 +93,20 @@ async def list_calendars(
         return await tx.calendars.list(after=after, limit=limit)
 
 
+async def calendars_named(db: Database, *, tenant_id: TenantId, name: str) -> Sequence[Calendar]:
+    """The tenant's calendars called exactly ``name``, read page by page (a tenant has
+    few calendars)."""
+    found: list[Calendar] = []
+    after: Keyset | None = None
+    async with db.transaction(tenant_id) as tx:
+        while True:
+            batch = await tx.calendars.list(after=after, limit=500)
+            found += [c for c in batch if c.name == name]
+            if len(batch) < 500:
+                return found
+            after = (batch[-1].created_at, batch[-1].id)
+
+
 async def business_calendar(
     calendars: CalendarRepository,
     calendar_id: CalendarId | None,

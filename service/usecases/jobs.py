@@ -13,22 +13,38 @@ import secrets as random_secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from urllib.parse import urlsplit
 
+from domain.addresses import AddressPolicy
 from domain.changes import Keep
 from domain.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from domain.ids import JobId, TenantId, new_id
 from domain.job import MAX_SECRETS, Job, SealedSecret, Target, TargetKind
 from domain.ports import Database, Keyset, SecretBox
+from domain.targets import HttpTarget
+from service import telemetry
 from service.usecases.commands import CreateJob, ReviseJob
 
 SECRET_PREFIX = "whsec_"
 
 
-def check_target(target: Target) -> None:
+def check_target(target: Target, addresses: AddressPolicy | None = None) -> None:
     """Refuse targets no worker of Kairos could deliver (their runs would wait forever).
-    Each kind's config is checked by the domain when the Target is built."""
+    Each kind's config is checked by the domain when the Target is built. With the
+    operator's ``addresses`` policy, an HTTP URL whose host the SSRF guard will refuse
+    as written (a literal private or loopback address, ``localhost``) is refused now;
+    a name is judged when it is resolved, at delivery."""
     if target.kind is TargetKind.SYSTEM:
         raise InvalidRequest("target.kind SYSTEM is reserved for Kairos", field="target.kind")
+    if addresses is not None and target.kind is TargetKind.HTTP:
+        host = urlsplit(HttpTarget.parse(target.config).url).hostname or ""
+        why = addresses.host_refusal(host)
+        if why is not None:
+            raise InvalidRequest(
+                f"target.config.url: the SSRF guard refuses {host}: {why}; an operator can "
+                "allow it with KAIROS_HTTP_ALLOW",
+                field="target.config.url",
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +82,15 @@ def _seal(box: SecretBox | None, value: str, now: datetime) -> SealedSecret:
 
 
 async def create_job(
-    db: Database, command: CreateJob, *, box: SecretBox | None = None
+    db: Database,
+    command: CreateJob,
+    *,
+    box: SecretBox | None = None,
+    addresses: AddressPolicy | None = None,
 ) -> tuple[Job, str | None]:
-    """The job, and for an HTTP target its first signing secret (shown once)."""
-    check_target(command.target)
+    """The job, and for an HTTP target its first signing secret (shown once).
+    ``addresses``: the SSRF guard's policy, to refuse a URL it will refuse anyway."""
+    check_target(command.target, addresses)
     async with db.transaction(command.tenant_id) as tx:
         now = await tx.now()
         value = None
@@ -114,13 +135,17 @@ def _changes(job: Job, command: ReviseJob) -> bool:
 
 
 async def update_job(
-    db: Database, command: ReviseJob, *, box: SecretBox | None = None
+    db: Database,
+    command: ReviseJob,
+    *,
+    box: SecretBox | None = None,
+    addresses: AddressPolicy | None = None,
 ) -> tuple[Job, str | None]:
     """Apply changes (a no-op change keeps the version). New runs pick up the new
     options; runs already materialised keep their attempts budget and priority. A job
     that becomes HTTP gets its first secret (answered once)."""
     if not isinstance(command.target, Keep):
-        check_target(command.target)
+        check_target(command.target, addresses)
     async with db.transaction(command.tenant_id) as tx:
         job = await tx.jobs.get(command.job_id)
         if not _changes(job, command):
@@ -184,6 +209,25 @@ async def remove_secret(db: Database, *, tenant_id: TenantId, job_id: JobId, sec
         return revised
 
 
+async def delete_job(db: Database, *, tenant_id: TenantId, job_id: JobId) -> Job:
+    """Delete a job and its signing secrets; refused (``Conflict`` naming them) while
+    live schedules run it. Its runs stay readable; ``scheduler.job.deleted`` is emitted."""
+    async with db.transaction(tenant_id) as tx:
+        job = await tx.jobs.get(job_id)
+        users = await tx.schedules.using_job(job_id)
+        if users:
+            shown = ", ".join(users[:10]) + (" ..." if len(users) > 10 else "")
+            raise Conflict(
+                f"job {job.name} is used by {len(users)} schedule(s): {shown}; "
+                "delete them or move them to another job first",
+                schedules=list(users),
+            )
+        now = await tx.now()
+        await tx.jobs.delete(job_id, now=now)
+        await tx.outbox.append([job.deleted(now=now)], traceparent=telemetry.current_traceparent())
+        return job
+
+
 async def get_job(db: Database, *, tenant_id: TenantId, job_id: JobId) -> Job:
     async with db.transaction(tenant_id) as tx:
         return await tx.jobs.get(job_id)
@@ -194,3 +238,12 @@ async def list_jobs(
 ) -> Sequence[Job]:
     async with db.transaction(tenant_id) as tx:
         return await tx.jobs.list(after=after, limit=limit)
+
+
+async def jobs_named(db: Database, *, tenant_id: TenantId, name: str) -> Sequence[Job]:
+    """The tenant's job called exactly ``name`` (none or one: names are unique)."""
+    async with db.transaction(tenant_id) as tx:
+        try:
+            return [await tx.jobs.by_name(name)]
+        except NotFound:
+            return []

@@ -123,6 +123,8 @@ async def fire_now(
             origin=origin,
             run_id=run_id,
             traceparent=telemetry.current_traceparent(),
+            schedule_name=schedule.name,
+            job_name=job.name,
         )
         if decision.admission is Admission.SKIP:
             reason = skip_reason or SkipReason.OVERLAP.value

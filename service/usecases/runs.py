@@ -25,8 +25,9 @@ from domain.errors import Conflict, DomainError, LeaseLost, NotFound
 from domain.events import DomainEvent
 from domain.ids import JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Job, TargetKind
+from domain.limits import TenantLimits
 from domain.ports import Database, Keyset, RunFilter, RunStats, UnitOfWork
-from domain.run import Run
+from domain.run import Run, RunStatus, why_waiting
 from domain.worker import WorkerState
 from service import telemetry
 from service.loops.leadership import Fence, fenced
@@ -235,6 +236,7 @@ class Report:
     retry_after: timedelta | None = None
     detail: Mapping[str, Any] | None = None  # what the target answered, kept on the attempt
     gone: bool = False  # the target answered 410 Gone: no retry, the target is disabled
+    final: bool = False  # another attempt cannot succeed (the SSRF guard refused): no retry
     # Kairos' own broker refused the message: the attempt does not count (see Run.fail).
     uncounted: bool = False
 
@@ -261,7 +263,7 @@ def _decide(
         error=report.error,
         now=now,
         retry_in=delay,
-        final=report.gone,
+        final=report.gone or report.final,
         detail=report.detail,
         uncounted=report.uncounted,
     )
@@ -444,6 +446,43 @@ async def rescue(
 async def get_run(db: Database, *, tenant_id: TenantId, run_id: RunId) -> Run:
     async with db.transaction(tenant_id) as tx:
         return await tx.runs.get(run_id)
+
+
+# Capabilities Kairos' own worker pool delivers (every other one needs an external
+# worker online that declares it).
+_BUILT_IN = frozenset(k.value for k in TargetKind if k is not TargetKind.WORKER)
+
+
+async def waiting_reasons(
+    db: Database, *, tenant_id: TenantId, runs: Sequence[Run], limits: TenantLimits
+) -> dict[RunId, str]:
+    """Why each of ``runs`` that has not started waits (``why_waiting``), from the
+    workers online and the tenant's running runs now; runs that do not wait are absent."""
+    waiting = [r for r in runs if r.status in (RunStatus.PENDING, RunStatus.WAITING)]
+    if not waiting:
+        return {}
+    async with db.transaction(tenant_id) as tx:
+        now = await tx.now()
+        offered: set[str] = set()
+        if any(r.capability not in _BUILT_IN for r in waiting):
+            for worker in await tx.workers.list(after=None, limit=500):
+                if worker.state is WorkerState.ONLINE:
+                    offered |= worker.capabilities
+        running = 0
+        if limits.max_running is not None:
+            running = (await tx.runs.running_by_tenant([tenant_id])).get(tenant_id, 0)
+    found: dict[RunId, str] = {}
+    for run in waiting:
+        why = why_waiting(
+            run,
+            now=now,
+            capable_worker_online=run.capability in _BUILT_IN or run.capability in offered,
+            tenant_running=running,
+            max_running=limits.max_running,
+        )
+        if why is not None:
+            found[run.id] = why
+    return found
 
 
 async def list_runs(

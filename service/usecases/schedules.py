@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from domain.changes import Keep
-from domain.errors import Conflict, Forbidden, NotFound
+from domain.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from domain.events import DomainEvent
-from domain.ids import ScheduleId, TenantId, new_id
+from domain.ids import JobId, ScheduleId, TenantId, new_id
 from domain.limits import TenantLimits
 from domain.planning import plan
 from domain.ports import (
@@ -20,7 +20,7 @@ from domain.ports import (
     ScheduleSearch,
     UnitOfWork,
 )
-from domain.run import RunStatus
+from domain.run import Run, RunStatus
 from domain.schedule import Schedule, ScheduleState
 from domain.timing import Timing
 from domain.triggers import EventTrigger, OneShotTrigger
@@ -64,7 +64,7 @@ async def create_schedule(
     """
     tenant_id, timing = command.tenant_id, command.timing
     async with db.transaction(tenant_id) as tx:
-        await tx.jobs.get(command.job_id)  # NotFound before anything is written
+        await _job_of(tx, command.job_id)  # refused before anything is written
         if limits is not None:
             limits.check_payload(command.payload)
             limits.check_count(await tx.schedules.count_live())
@@ -145,7 +145,7 @@ async def update_schedule(
                 expected_version=expected_version,
             )
         if not isinstance(command.job_id, Keep):
-            await tx.jobs.get(command.job_id)
+            await _job_of(tx, command.job_id)
         if not isinstance(command.depends_on, Keep):
             await check_upstreams(tx.schedules, schedule_id, command.depends_on)
         if not _changes(schedule, command):
@@ -278,9 +278,32 @@ async def upcoming_fires(
     )
 
 
+async def creation_time(db: Database, *, tenant_id: TenantId) -> datetime:
+    """The time a schedule created now is created at (the database's clock)."""
+    async with db.transaction(tenant_id) as tx:
+        return await tx.now()
+
+
+async def last_runs(
+    db: Database, *, tenant_id: TenantId, schedule_ids: Sequence[ScheduleId]
+) -> Mapping[ScheduleId, Run]:
+    """Each schedule's last run (of its latest fire that has come); none: absent."""
+    async with db.transaction(tenant_id) as tx:
+        return await tx.runs.latest(schedule_ids)
+
+
 async def get_schedule(db: Database, *, tenant_id: TenantId, schedule_id: ScheduleId) -> Schedule:
     async with db.transaction(tenant_id) as tx:
         return _live(await tx.schedules.get(schedule_id))
+
+
+async def _job_of(tx: UnitOfWork, job_id: JobId) -> None:
+    """The job a schedule's body names must exist: an unknown one is a bad field of the
+    body (422 naming ``job_id``), not a missing resource of the URL."""
+    try:
+        await tx.jobs.get(job_id)
+    except NotFound:
+        raise InvalidRequest(f"job_id: no job {job_id}", field="job_id") from None
 
 
 def _managed_by_us(schedule: Schedule) -> Schedule:
@@ -304,6 +327,16 @@ async def list_schedules(
 ) -> Sequence[Schedule]:
     async with db.transaction(tenant_id) as tx:
         return await tx.schedules.list(after=after, limit=limit)
+
+
+async def schedules_named(db: Database, *, tenant_id: TenantId, name: str) -> Sequence[Schedule]:
+    """The tenant's live schedule called exactly ``name`` (none or one: live names are
+    unique)."""
+    async with db.transaction(tenant_id) as tx:
+        try:
+            return [await tx.schedules.by_name(name)]
+        except NotFound:
+            return []
 
 
 async def search_schedules(

@@ -130,6 +130,20 @@ async def list_workers(
         return await tx.workers.list(after=after, limit=limit)
 
 
+async def workers_named(db: Database, *, tenant_id: TenantId, name: str) -> Sequence[Worker]:
+    """The tenant's workers called exactly ``name`` (several processes may share one),
+    read page by page."""
+    found: list[Worker] = []
+    after: Keyset | None = None
+    async with db.transaction(tenant_id) as tx:
+        while True:
+            batch = await tx.workers.list(after=after, limit=500)
+            found += [w for w in batch if w.name == name]
+            if len(batch) < 500:
+                return found
+            after = (batch[-1].registered_at, batch[-1].id)
+
+
 async def stop_worker(db: Database, *, worker_id: WorkerId, tenant_id: TenantId | None) -> None:
     """A clean shutdown: offline now (``scheduler.worker.offline``), not after 3 beats."""
     async with _scope(db, tenant_id) as tx:

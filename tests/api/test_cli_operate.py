@@ -181,21 +181,18 @@ async def test_trigger_retry_and_cancel_answer_the_run(
     assert refused.value.status in (409, 422)
 
 
-async def test_pause_note_unsupported_is_refused_before_pausing(
+async def test_pause_with_a_note_shows_it_until_resume(
     api: httpx.AsyncClient, cli: ApiClient
 ) -> None:
-    """A server whose pause takes no note: `--note` is refused and nothing is paused;
-    pause and resume --from now work."""
+    """`pause --note` pauses with the note as the schedule's state_reason; resume clears it."""
     _, schedule = await setup(api)
-    with pytest.raises(CliError) as refused:
-        await say(cli, "pause", "nightly", "--note", "maintenance")
-    assert "not supported by this server" in refused.value.text
+    await say(cli, "pause", "nightly", "--note", "maintenance")
     url = f"/schedules/{schedule['id']}"
-    assert (await api.get(url, headers=ACME)).json()["state"] == "enabled"
-    assert await say(cli, "pause", "nightly") == "schedule nightly: paused"
-    assert (await api.get(url, headers=ACME)).json()["state"] == "paused"
+    paused = (await api.get(url, headers=ACME)).json()
+    assert (paused["state"], paused["state_reason"]) == ("paused", "maintenance")
     resumed = await say(cli, "resume", "nightly", "--from", "now")
     assert resumed.startswith("schedule nightly: enabled, next fire 2026-03-02T02:00:00Z (in ")
+    assert (await api.get(url, headers=ACME)).json().get("state_reason") is None
 
 
 async def test_describe_shows_spec_next_fires_runs_and_stats(
@@ -212,6 +209,10 @@ async def test_describe_shows_spec_next_fires_runs_and_stats(
     assert "2026-03-02T02:00:00Z (in 14h)" in text
     assert "Last run:" in text
     assert "pending" in text
+    last = (await api.get(f"/schedules/{schedule['id']}", headers=ACME)).json()["last_run"]
+    assert f"pending for {last['nominal_at'].replace('+00:00', 'Z')}" in text
+    assert last["id"] in text
+    assert "skipped fires: not listed" not in text  # the server lists them
     upcoming = (await api.get(f"/schedules/{schedule['id']}/next?count=3", headers=ACME)).json()
     for fire in upcoming["items"]:
         assert fire["local"] in text
@@ -236,20 +237,23 @@ async def test_get_runs_filters_by_schedule_name_and_shows_names(
     assert one == (await api.get(f"/runs/{run['id']}", headers=ACME)).json()
 
 
-async def test_delete_schedule_and_calendar_and_job_unsupported(
+async def test_delete_schedule_calendar_and_job_by_name(
     api: httpx.AsyncClient, cli: ApiClient
 ) -> None:
-    """Schedules and calendars delete by name; a server without DELETE /jobs says so."""
+    """Schedules, calendars and jobs delete by name; a job in use is refused until its
+    schedule is gone."""
     job, schedule = await setup(api)
     cal = await api.post("/calendars", json={"name": "work"}, headers=ACME)
     assert cal.status_code == 201
+    with pytest.raises(ApiError) as in_use:
+        await say(cli, "delete", "job", "report")
+    assert in_use.value.status == 409
+    assert (await api.get(f"/jobs/{job['id']}", headers=ACME)).status_code == 200
     assert await say(cli, "delete", "schedule", "nightly") == "schedule nightly deleted"
     assert (await api.get(f"/schedules/{schedule['id']}", headers=ACME)).status_code == 404
     assert await say(cli, "delete", "calendar", "work") == "calendar work deleted"
-    with pytest.raises(CliError) as refused:
-        await say(cli, "delete", "job", "report")
-    assert "not supported by this server" in refused.value.text
-    assert (await api.get(f"/jobs/{job['id']}", headers=ACME)).status_code == 200
+    assert await say(cli, "delete", "job", "report") == "job report deleted"
+    assert (await api.get(f"/jobs/{job['id']}", headers=ACME)).status_code == 404
 
 
 async def test_backfill_answers_what_it_planned(
@@ -284,3 +288,32 @@ async def test_a_run_is_found_by_the_start_of_its_id(
     with pytest.raises(CliError) as unknown:
         await say(cli, "retry", "ffffffff")
     assert unknown.value.text == "no recent run's id starts with 'ffffffff': give its whole id"
+
+
+async def test_describe_lists_skipped_fires_with_their_reason(
+    api: httpx.AsyncClient, cli: ApiClient
+) -> None:
+    """`describe schedule` shows the fires its calendar skips, each with its reason."""
+    job = (await api.post("/jobs", json=JOB, headers=ACME)).json()
+    cal = await api.post(
+        "/calendars",
+        json={"name": "work", "holidays": [{"date": "2026-03-03", "name": "fair"}]},
+        headers=ACME,
+    )
+    r = await api.post(
+        "/schedules",
+        json={
+            "name": "daily",
+            "job_id": job["id"],
+            "trigger": {"type": "CRON", "expression": "0 9 * * *"},
+            "timezone": "Europe/Berlin",
+            "calendar_id": cal.json()["id"],
+            "calendar_policy": "skip",
+        },
+        headers=ACME,
+    )
+    assert r.status_code == 201, r.text
+    text = await say(cli, "describe", "schedule", "daily", "--count", "3")
+    skipped = [line for line in text.splitlines() if "skipped (" in line]
+    assert len(skipped) == 1
+    assert "2026-03-03" in skipped[0]

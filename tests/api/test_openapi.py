@@ -103,3 +103,25 @@ def test_the_answers_examples_still_fit_their_models() -> None:
         getattr(m, name).model_validate(example)
     for name in ("Job", "Schedule", "Run", "Calendar", "Worker", "Backfill", "Stats"):
         assert SCHEMAS[name].get("examples"), name
+
+
+async def test_docs_serve_their_own_assets_and_send_the_bearer_token() -> None:
+    """/docs loads swagger-ui from Kairos (no CDN); the document declares the bearer
+    scheme on every tenant operation and none on the probes."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=APP), base_url="http://kairos"
+    ) as api:
+        page = (await api.get("/docs")).text
+        assert "/docs/assets/swagger-ui-bundle.js" in page
+        assert "/docs/assets/swagger-ui.css" in page
+        assert "cdn" not in page.lower()
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+            r = await api.get(f"/docs/assets/{asset}")
+            assert r.status_code == 200, asset
+            assert len(r.content) > 10_000, asset
+        document = (await api.get("/openapi.json")).json()
+    scheme = document["components"]["securitySchemes"]["bearer"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    for method, path, op in operations():
+        public = path.startswith("/health/") or path == "/metrics"
+        assert op["security"] == ([] if public else [{"bearer": []}]), (method, path)

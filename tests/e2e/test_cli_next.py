@@ -131,6 +131,7 @@ def test_every_window_and_jitter_flags_work_together() -> None:
         (("--cron", "61 * * * *"), "cron.minute"),
         (("--cron", "* * * * *", "--tz", "Nowhere/City"), "timezone"),
         (("--rrule", "FREQ=DAILY;BYHOUR=25"), "rrule.BYHOUR"),
+        (("--rrule", "FREQ=DAILY"), "needs start_at or a DTSTART line"),
         (("--every", "P1M"), "every"),
         (("--at", "2026-03-29T02:30", "--tz", "Europe/Berlin"), "DST gap"),
         (("--cron", "* * * * *", "--bogus"), "unrecognized arguments"),
@@ -150,6 +151,18 @@ def test_bad_input_exits_2_with_one_line_naming_the_problem(
     assert out.stdout == ""
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert needle in out.stderr
+
+
+def test_an_rrule_previews_from_its_dtstart_or_start_at() -> None:
+    """An RRULE with a DTSTART line, or without one but with --start-at, previews (the
+    API's rule: one of the two anchors the rule)."""
+    for anchor in (
+        ("--rrule", "DTSTART:20260105T090000\\nRRULE:FREQ=DAILY"),
+        ("--rrule", "FREQ=DAILY;BYHOUR=9", "--start-at", "2026-01-05T09:00:00"),
+    ):
+        out = run("next", *anchor, "--tz", "Europe/Berlin", "--from", "2026-01-06", "--json")
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)[0]["local"] == "2026-01-06T09:00:00+01:00"
 
 
 def test_lw_is_accepted_and_quartz_6l_is_refused_with_the_spelling() -> None:

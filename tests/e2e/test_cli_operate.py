@@ -132,15 +132,16 @@ def test_operate_dev_stack_by_name() -> None:
         assert answer(f"/runs/{run['id']}")["payload"] == {"n": 1}
         assert doc("get", "run", run["id"])["status"] == "succeeded"
 
-        # pause: a note this server cannot keep is refused before anything changes
-        refused = kairos("pause", "nightly", "--note", "maintenance", code=1)
-        assert "not supported by this server" in refused.stderr
-        assert answer(f"/schedules/{nightly['id']}")["state"] == "enabled"
-        assert kairos("pause", "nightly").stdout.strip() == "schedule nightly: paused"
-        assert answer(f"/schedules/{nightly['id']}")["state"] == "paused"
+        # pause: with a note the schedule shows until it resumes
+        paused = kairos("pause", "nightly", "--note", "maintenance").stdout.strip()
+        assert paused.startswith("schedule nightly: paused")
+        shown = answer(f"/schedules/{nightly['id']}")
+        assert (shown["state"], shown["state_reason"]) == ("paused", "maintenance")
         resumed = doc("resume", "nightly", "--from", "now")
-        assert resumed == answer(f"/schedules/{nightly['id']}")
+        stored = answer(f"/schedules/{nightly['id']}")
+        assert resumed == {k: v for k, v in stored.items() if k != "last_run"}  # reads add it
         assert resumed["state"] == "enabled"
+        assert resumed.get("state_reason") is None
 
         # backfill: two past days of the nightly fire
         now = SystemClock().now()
@@ -154,7 +155,8 @@ def test_operate_dev_stack_by_name() -> None:
             "/jobs",
             json={
                 "name": "failing",
-                "target": {"kind": "HTTP", "config": {"url": "http://127.0.0.1:9/hook"}},
+                # a name that never resolves: every attempt fails, whatever the guard admits
+                "target": {"kind": "HTTP", "config": {"url": "http://kairos-e2e.invalid/hook"}},
                 "max_attempts": 1,
             },
         )
@@ -192,7 +194,7 @@ def test_operate_dev_stack_by_name() -> None:
         on_order = doc("get", "schedule", "on-order")
         until(lambda: answer(f"/runs?schedule_id={on_order['id']}")["items"], "the event's run")
 
-        # delete: schedules and calendars by name; jobs not on this server
+        # delete: schedules, calendars and jobs by name; a job in use is refused
         parked = doc("get", "schedule", "parked")
         assert kairos("delete", "schedule", "parked").stdout.strip() == "schedule parked deleted"
         answer(f"/schedules/{parked['id']}", 404)
@@ -200,9 +202,12 @@ def test_operate_dev_stack_by_name() -> None:
         assert calendar.status_code == 201, calendar.text
         kairos("delete", "calendar", "office")
         answer(f"/calendars/{calendar.json()['id']}", 404)
-        gone = kairos("delete", "job", "ping", code=1)
-        assert "not supported by this server" in gone.stderr
+        in_use = kairos("delete", "job", "ping", code=1)
+        assert "nightly" in in_use.stderr
         answer(f"/jobs/{ping['id']}")
+        waits = doc("get", "job", "waits")
+        assert kairos("delete", "job", "waits").stdout.strip() == "job waits deleted"
+        answer(f"/jobs/{waits['id']}", 404)
         unknown = kairos("describe", "schedule", "parked", code=1)
         assert unknown.stderr.strip() == "kairos describe: error: no schedule named 'parked'"
     finally:

@@ -78,7 +78,7 @@ async def test_the_migration_backfills_the_columns_from_the_stored_documents(
                     http,
                     spec,
                 )
-        assert await migrate(empty_database) == [21]
+        assert (await migrate(empty_database))[:1] == [21]  # and the ones after it
         jobs = {
             r["id"]: (r["target_kind"], r["max_concurrency"])
             for r in await conn.fetch("SELECT id, target_kind, max_concurrency FROM jobs")

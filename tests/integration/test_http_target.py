@@ -254,10 +254,11 @@ async def test_a_slow_receiver_times_out_and_a_down_one_fails(database: str) -> 
 
 async def test_without_the_allowlist_the_local_receiver_is_refused(database: str) -> None:
     """The same local receiver without an allowlist: refused by the SSRF guard, no
-    request reaches it."""
+    request reaches it, and the run is dead after its first attempt (of three)."""
     async with stack(database, allow=()) as s, receiver() as r:
-        _, _, schedule = await http_job(s, {"url": r.url}, attempts=1)
+        _, _, schedule = await http_job(s, {"url": r.url}, attempts=3)
         run = await deliver_until_ended(s, await fire(s, schedule))
         assert run.status is RunStatus.DEAD
         assert (run.reason or "").startswith("refused by the SSRF guard: 127.0.0.1 -> ")
+        assert len(run.attempts) == 1
         assert r.received == []

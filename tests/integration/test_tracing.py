@@ -30,6 +30,7 @@ from adapters.nats.publisher import _headers
 from adapters.nats.trigger_responder import TriggerResponder
 from adapters.postgres.database import PostgresDatabase, create_pool
 from adapters.secrets import FernetSecretBox
+from domain.addresses import AddressPolicy
 from domain.ids import RunId, TenantId
 from domain.job import TargetKind
 from domain.ports import Clock
@@ -69,8 +70,9 @@ class Stack:
 async def stack(clock: Clock) -> AsyncIterator[Stack]:
     box = FernetSecretBox(FernetSecretBox.generate_key())
     db = MemoryDatabase(clock)
-    app = create_app(db, auth=header_principal, secrets=box)
-    http = HttpTargetExecutor(box, SystemClock(), allow=parse_allowlist("127.0.0.1/32"))
+    local = parse_allowlist("127.0.0.1/32")
+    app = create_app(db, auth=header_principal, secrets=box, addresses=AddressPolicy(local))
+    http = HttpTargetExecutor(box, SystemClock(), allow=local)
     pool = WorkerPool(db, {TargetKind.HTTP: http}, clock)
     async with (
         receiver() as r,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from domain.errors import InvalidRequest, InvalidTransition, LeaseLost
 from domain.events import EventType
 from domain.ids import JobId, ScheduleId, TenantId, WorkerId, run_id_for
 from domain.job import Backoff, BackoffKind, Priority
-from domain.run import NewRun, Outcome, Run, RunStatus
+from domain.run import NewRun, Outcome, Run, RunStatus, why_waiting
 from domain.schedule import Schedule, ScheduleState
 from domain.worker import Worker, WorkerState
 from tests.builders import cron, utc
@@ -258,3 +259,37 @@ def test_an_attempt_our_broker_refused_does_not_use_up_the_budget() -> None:
     assert (kept.status, kept.attempt, kept.max_attempts) == (RunStatus.PENDING, 1, 2)
     dead, _ = started.fail(token=1, error="boom", now=T0, retry_in=timedelta(seconds=1))
     assert dead.status is RunStatus.DEAD
+
+
+def test_a_run_that_succeeds_after_a_failed_attempt_drops_the_failure_reason() -> None:
+    """The failed attempt keeps its error; the succeeded run carries no reason."""
+    worker = WorkerId(uuid.UUID(int=9))
+    run, _ = new_run(max_attempts=3).start(worker_id=worker, token=1, lease_until=T0, now=T0)
+    run, _ = run.fail(token=1, error="receiver down", now=T0, retry_in=timedelta(0))
+    assert (run.status, run.reason) == (RunStatus.PENDING, "receiver down")
+    run, _ = run.start(worker_id=worker, token=2, lease_until=T0, now=T0)
+    run, _ = run.succeed(token=2, now=T0)
+    assert (run.status, run.reason) == (RunStatus.SUCCEEDED, None)
+    assert run.attempts[0].error == "receiver down"
+
+
+def test_a_waiting_run_says_why() -> None:
+    """why_waiting names the first cause: backoff, no capable worker online, the tenant's
+    running cap, its buffer; a run next in line or not waiting has none."""
+    run = new_run()
+    later = T0 + timedelta(minutes=1)
+
+    def why(r: Run, online: bool = True, running: int = 0, cap: int | None = None) -> str | None:
+        return why_waiting(
+            r, now=T0, capable_worker_online=online, tenant_running=running, max_running=cap
+        )
+
+    assert run.status is RunStatus.PENDING
+    assert why(run) is None
+    assert (why(run, online=False) or "").startswith("no capable worker online")
+    assert (why(run, running=3, cap=3) or "").startswith("tenant at its running cap")
+    assert why(run, running=2, cap=3) is None
+    assert (why(replace(run, available_at=later)) or "").startswith("retry backoff")
+    assert (why(replace(run, buffered=True)) or "").startswith("buffered")
+    assert (why(replace(run, status=RunStatus.WAITING)) or "").startswith("waiting for upstream")
+    assert why(replace(run, status=RunStatus.SUCCEEDED), online=False) is None

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import pytest
 
 from adapters.http_target.ssrf import parse_allowlist, resolve_checked
-from domain.errors import ExecutionFailed
+from domain.addresses import AddressPolicy
+from domain.errors import ExecutionFailed, TargetRefused
 
 REFUSED = {
     "loopback": "127.0.0.1",
@@ -88,3 +89,27 @@ def test_a_bad_allowlist_is_refused_with_its_setting_named() -> None:
     """KAIROS_HTTP_ALLOW with a typo fails at start, naming the setting."""
     with pytest.raises(ValueError, match="KAIROS_HTTP_ALLOW"):
         parse_allowlist("127.0.0.1/33")
+
+
+async def test_a_refusal_is_final_and_the_policy_can_admit_loopback() -> None:
+    """The guard's refusal is a TargetRefused (no retry can help); a policy admitting
+    loopback lets 127.0.0.1 and ::1 through and nothing private besides."""
+    with pytest.raises(TargetRefused):
+        await resolve_checked("10.0.0.1", 80, ())
+    dev = AddressPolicy(allow_loopback=True)
+    assert str(await resolve_checked("127.0.0.1", 80, dev.admitted)) == "127.0.0.1"
+    assert str(await resolve_checked("::1", 80, dev.admitted)) == "::1"
+    with pytest.raises(TargetRefused):
+        await resolve_checked("192.168.0.1", 80, dev.admitted)
+
+
+def test_a_host_is_judged_as_written_when_it_is_an_address_or_localhost() -> None:
+    """host_refusal: literal private or loopback addresses and localhost are refused,
+    names are left to delivery, and the operator's policy is honoured."""
+    strict = AddressPolicy()
+    for host in ("127.0.0.1", "[::1]", "localhost", "api.localhost", "10.1.2.3", "169.254.169.254"):
+        assert strict.host_refusal(host) is not None, host
+    for host in ("hooks.example.com", "93.184.216.34", "internal.corp"):
+        assert strict.host_refusal(host) is None, host
+    assert AddressPolicy(allow_loopback=True).host_refusal("localhost") is None
+    assert AddressPolicy(allow=parse_allowlist("10.0.0.0/8")).host_refusal("10.1.2.3") is None

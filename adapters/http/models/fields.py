@@ -126,7 +126,12 @@ TRIGGER_SCHEMA: Json = {
             "type": "object",
             "properties": {
                 "type": {"const": "RRULE"},
-                "rrule": {"type": "string", "examples": ["FREQ=MONTHLY;BYDAY=MO;BYSETPOS=1"]},
+                "rrule": {
+                    "type": "string",
+                    "description": "an RRULE, with a DTSTART line unless the schedule gives "
+                    "start_at",
+                    "examples": ["DTSTART:20260105T090000\nRRULE:FREQ=MONTHLY;BYDAY=MO;BYSETPOS=1"],
+                },
             },
             "required": ["type", "rrule"],
             "additionalProperties": False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from pydantic import Field
 
@@ -60,11 +61,21 @@ class Run(_Out):
     model_config = _example("Run")
     id: Id
     schedule_id: Id
+    schedule_name: str | None = Field(
+        default=None, description="the schedule's name when the run was made"
+    )
     job_id: Id
+    job_name: str | None = Field(default=None, description="the job's name when the run was made")
     nominal_at: Instant
     dispatch_at: Instant
     status: RunStatus
     reason: str | None
+    waiting_for: str | None = Field(
+        default=None,
+        description="why a pending or waiting run is not running yet (computed when read): "
+        "no capable worker online, tenant at its running cap, waiting for upstream, "
+        "buffered behind its schedule's earlier run, or its retry backoff",
+    )
     missed_count: int | None
     origin: RunOrigin
     backfill_id: Id | None
@@ -86,14 +97,23 @@ class Run(_Out):
     attempts: list[Attempt] | None = Field(default=None, description="GET /runs/{id} only")
 
     @classmethod
-    def from_domain(cls, run: domain_run.Run, *, attempts: bool = False) -> Run:
-        """A run; with ``attempts`` (``GET /runs/{id}``), each of its attempts."""
-        extra = {"attempts": [Attempt.from_domain(a) for a in run.attempts]} if attempts else {}
+    def from_domain(
+        cls, run: domain_run.Run, *, attempts: bool = False, waiting_for: str | None = None
+    ) -> Run:
+        """A run; with ``attempts`` (``GET /runs/{id}``), each of its attempts;
+        ``waiting_for``: why it is not running yet, when the read computed it."""
+        extra: dict[str, Any] = (
+            {"attempts": [Attempt.from_domain(a) for a in run.attempts]} if attempts else {}
+        )
+        if waiting_for is not None:
+            extra["waiting_for"] = waiting_for
         calendar = run.calendar
         return cls(
             id=str(run.id),
             schedule_id=str(run.schedule_id),
+            schedule_name=run.schedule_name,
             job_id=str(run.job_id),
+            job_name=run.job_name,
             nominal_at=run.nominal_at.isoformat(),
             dispatch_at=run.dispatch_at.isoformat(),
             status=run.status,

@@ -21,6 +21,7 @@ from adapters.http.models.fields import (
 )
 from domain import backfill as domain_backfill
 from domain import calendar as domain_calendar
+from domain import run as domain_run
 from domain import schedule as domain_schedule
 from domain.calendar import CountryHolidays
 from domain.durations import format_duration
@@ -29,9 +30,34 @@ from domain.run import RunStatus
 from domain.schedule import ScheduleState
 
 
+class Unset:
+    """No last run was asked for (audit entries, writes): the field is left out."""
+
+
+UNSET = Unset()
+
+
 class DstOut(_Out):
     gap: str | None
     fold: str | None
+
+
+class LastRun(_Out):
+    """A schedule's last run: the run of its latest fire that has come."""
+
+    id: Id
+    status: RunStatus
+    nominal_at: Instant
+    finished_at: Instant | None = Field(description="when it ended; null while it has not")
+
+    @classmethod
+    def from_domain(cls, run: domain_run.Run) -> LastRun:
+        return cls(
+            id=str(run.id),
+            status=run.status,
+            nominal_at=run.nominal_at.isoformat(),
+            finished_at=run.updated_at.isoformat() if run.terminal else None,
+        )
 
 
 class Schedule(_Out):
@@ -41,7 +67,9 @@ class Schedule(_Out):
     job_id: Id
     state: ScheduleState
     state_reason: str | None = Field(
-        default=None, description="why Kairos paused it itself (e.g. TARGET_GONE), if it did"
+        default=None,
+        description="why it is paused: the note it was paused with, or why Kairos paused it "
+        "itself (e.g. TARGET_GONE); cleared when it resumes",
     )
     system: bool
     trigger: Json = Field(json_schema_extra=TRIGGER_SCHEMA)
@@ -64,17 +92,26 @@ class Schedule(_Out):
     depends_on: list[Id]
     labels: dict[str, str] = Field(default_factory=dict)
     next_fire_at: Instant | None
+    last_run: LastRun | None = Field(
+        default=None, description="its last run (GET /schedules and /schedules/{id})"
+    )
     fire_count: int
     version: int
     created_at: Instant
     updated_at: Instant
 
     @classmethod
-    def from_domain(cls, schedule: domain_schedule.Schedule) -> Schedule:
+    def from_domain(
+        cls,
+        schedule: domain_schedule.Schedule,
+        last_run: domain_run.Run | Unset | None = UNSET,
+    ) -> Schedule:
         """A schedule: its identity and state, its timing's fields (flat, as sent) and
-        its policies."""
+        its policies; with ``last_run`` (the reads), its last run (or null)."""
+        shown = {} if isinstance(last_run, Unset) else {"last_run": last_run}
         return cls.model_validate(
             {
+                **{k: None if v is None else LastRun.from_domain(v) for k, v in shown.items()},
                 "id": str(schedule.id),
                 "name": schedule.name,
                 "job_id": str(schedule.job_id),

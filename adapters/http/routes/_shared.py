@@ -6,11 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from domain.durations import parse_instant
-from domain.errors import InvalidRequest
+from domain.errors import InvalidRequest, InvalidSchedule
 
 
 def instant(value: str | None, field: str) -> datetime | None:
-    return parse_instant(value, field=field) if value else None
+    """An instant in a query (``from``, ``since``): a bad one is ``INVALID_REQUEST``."""
+    try:
+        return parse_instant(value, field=field) if value else None
+    except InvalidSchedule as exc:
+        raise InvalidRequest(exc.message, field=exc.field, reason=exc.reason) from None
 
 
 def version(if_match: str) -> int:

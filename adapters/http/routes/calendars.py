@@ -11,7 +11,7 @@ from adapters.http import models as m
 from adapters.http import requests as r
 from adapters.http.audit import Audit
 from adapters.http.deps import Admin, Context, Ctx, Read
-from adapters.http.pagination import Limit, Page, decode, page
+from adapters.http.pagination import Limit, NameQuery, Page, decode, page
 from domain.ids import CalendarId, TenantId
 from service.usecases import calendars, parsing
 
@@ -34,7 +34,13 @@ async def create_calendar(
 
 
 @router.get("/calendars", response_model=m.CalendarPage, response_model_exclude_unset=True)
-async def list_calendars(t: Read, ctx: Ctx, limit: Limit = 50, cursor: str | None = None) -> Page:
+async def list_calendars(
+    t: Read, ctx: Ctx, limit: Limit = 50, cursor: str | None = None, name: NameQuery = None
+) -> Page:
+    """``name``: only the calendars with exactly that name (one page)."""
+    if name is not None:
+        named = await calendars.calendars_named(ctx.db, tenant_id=t, name=name)
+        return page(named, len(named) + 1, m.Calendar.from_domain, lambda c: (c.created_at, c.id))
     found = await calendars.list_calendars(ctx.db, tenant_id=t, after=decode(cursor), limit=limit)
     return page(found, limit, m.Calendar.from_domain, lambda c: (c.created_at, c.id))
 

@@ -11,7 +11,7 @@ from adapters.http import models as m
 from adapters.http import requests as r
 from adapters.http.audit import Audit
 from adapters.http.deps import Admin, Ctx, Read
-from adapters.http.pagination import Limit, Page, decode, page
+from adapters.http.pagination import Limit, NameQuery, Page, decode, page
 from domain.ids import JobId
 from service.usecases import jobs, parsing
 
@@ -24,7 +24,7 @@ async def create_job(
 ) -> m.Job:
     """An HTTP job's answer carries its signing ``secret``: shown this once."""
     command = parsing.create_job(body.fields(), tenant_id=t)
-    job, secret = await jobs.create_job(ctx.db, command, box=ctx.secrets)
+    job, secret = await jobs.create_job(ctx.db, command, box=ctx.secrets, addresses=ctx.addresses)
     response.headers["Location"] = f"/jobs/{job.id}"
     answer = m.Job.from_domain(job, secret=secret)
     audit.after(answer)
@@ -32,7 +32,13 @@ async def create_job(
 
 
 @router.get("/jobs", response_model=m.JobPage, response_model_exclude_unset=True)
-async def list_jobs(t: Read, ctx: Ctx, limit: Limit = 50, cursor: str | None = None) -> Page:
+async def list_jobs(
+    t: Read, ctx: Ctx, limit: Limit = 50, cursor: str | None = None, name: NameQuery = None
+) -> Page:
+    """``name``: only the job with exactly that name (a page of none or one)."""
+    if name is not None:
+        named = await jobs.jobs_named(ctx.db, tenant_id=t, name=name)
+        return page(named, len(named) + 1, m.Job.from_domain, lambda j: (j.created_at, j.id))
     found = await jobs.list_jobs(ctx.db, tenant_id=t, after=decode(cursor), limit=limit)
     return page(found, limit, m.Job.from_domain, lambda j: (j.created_at, j.id))
 
@@ -46,9 +52,18 @@ async def get_job(job_id: uuid.UUID, t: Read, ctx: Ctx) -> m.Job:
 async def patch_job(job_id: uuid.UUID, body: r.JobPatch, t: Admin, audit: Audit, ctx: Ctx) -> m.Job:
     audit.before(m.Job.from_domain(await jobs.get_job(ctx.db, tenant_id=t, job_id=JobId(job_id))))
     command = parsing.revise_job(body.fields(), tenant_id=t, job_id=JobId(job_id))
-    job, secret = await jobs.update_job(ctx.db, command, box=ctx.secrets)
+    job, secret = await jobs.update_job(ctx.db, command, box=ctx.secrets, addresses=ctx.addresses)
     audit.after(m.Job.from_domain(job))
     return m.Job.from_domain(job, secret=secret)
+
+
+@router.delete("/jobs/{job_id}", status_code=204)
+async def delete_job(job_id: uuid.UUID, t: Admin, audit: Audit, ctx: Ctx) -> Response:
+    """Delete a job and its signing secrets: 409 naming the schedules that still run it.
+    Its runs stay readable."""
+    audit.before(m.Job.from_domain(await jobs.get_job(ctx.db, tenant_id=t, job_id=JobId(job_id))))
+    await jobs.delete_job(ctx.db, tenant_id=t, job_id=JobId(job_id))
+    return Response(status_code=204)
 
 
 @router.post(

@@ -60,13 +60,20 @@ async def list_runs(
     found = await runs.list_runs(
         ctx.db, tenant_id=t, where=where, after=decode(cursor), limit=limit
     )
-    return page(found, limit, m.Run.from_domain, lambda r: (r.nominal_at, r.id))
+    why = await runs.waiting_reasons(ctx.db, tenant_id=t, runs=found, limits=ctx.quotas)
+    return page(
+        found,
+        limit,
+        lambda r: m.Run.from_domain(r, waiting_for=why.get(r.id)),
+        lambda r: (r.nominal_at, r.id),
+    )
 
 
 @router.get("/runs/{run_id}", response_model=m.Run, response_model_exclude_unset=True)
 async def get_run(run_id: uuid.UUID, t: Read, ctx: Ctx) -> m.Run:
     run = await runs.get_run(ctx.db, tenant_id=t, run_id=RunId(run_id))
-    return m.Run.from_domain(run, attempts=True)
+    why = await runs.waiting_reasons(ctx.db, tenant_id=t, runs=[run], limits=ctx.quotas)
+    return m.Run.from_domain(run, attempts=True, waiting_for=why.get(run.id))
 
 
 @router.post("/runs/{run_id}/retry", response_model=m.Run, response_model_exclude_unset=True)

@@ -12,7 +12,7 @@ from adapters.http import models as m
 from adapters.http import requests as r
 from adapters.http.audit import Audit, Recorder
 from adapters.http.deps import Admin, Context, Ctx, Operate, Read
-from adapters.http.pagination import Limit, Page, decode, page
+from adapters.http.pagination import Limit, NameQuery, Page, decode, page
 from adapters.http.routes import runs as run_routes
 from adapters.http.routes._shared import version
 from domain.errors import InvalidRequest
@@ -31,7 +31,11 @@ router = APIRouter(tags=["schedules"], responses=m.ERRORS)
 async def create_schedule(
     body: r.ScheduleCreate, t: Admin, audit: Audit, ctx: Ctx, response: Response
 ) -> m.Schedule:
-    command = parsing.create_schedule(body.fields(), tenant_id=t)
+    fields = body.fields()
+    # A FIXED_DELAY schedule without start_at is anchored at its creation.
+    anchored = parsing.needs_anchor(fields)
+    now = await schedules.creation_time(ctx.db, tenant_id=t) if anchored else None
+    command = parsing.create_schedule(fields, tenant_id=t, now=now)
     schedule = await schedules.create_schedule(ctx.db, command, limits=ctx.quotas)
     response.headers["Location"] = f"/schedules/{schedule.id}"
     response.headers["ETag"] = f'"{schedule.version}"'
@@ -39,9 +43,24 @@ async def create_schedule(
 
 
 @router.get("/schedules", response_model=m.SchedulePage, response_model_exclude_unset=True)
-async def list_schedules(t: Read, ctx: Ctx, limit: Limit = 50, cursor: str | None = None) -> Page:
-    found = await schedules.list_schedules(ctx.db, tenant_id=t, after=decode(cursor), limit=limit)
-    return page(found, limit, m.Schedule.from_domain, lambda s: (s.created_at, s.id))
+async def list_schedules(
+    t: Read, ctx: Ctx, limit: Limit = 50, cursor: str | None = None, name: NameQuery = None
+) -> Page:
+    """``name``: only the schedule with exactly that name (a page of none or one)."""
+    if name is not None:
+        found = await schedules.schedules_named(ctx.db, tenant_id=t, name=name)
+        limit = len(found) + 1  # one page, no cursor
+    else:
+        found = await schedules.list_schedules(
+            ctx.db, tenant_id=t, after=decode(cursor), limit=limit
+        )
+    last = await schedules.last_runs(ctx.db, tenant_id=t, schedule_ids=[s.id for s in found])
+    return page(
+        found,
+        limit,
+        lambda s: m.Schedule.from_domain(s, last.get(s.id)),
+        lambda s: (s.created_at, s.id),
+    )
 
 
 @router.get(
@@ -52,7 +71,8 @@ async def get_schedule(schedule_id: uuid.UUID, t: Read, ctx: Ctx, response: Resp
         ctx.db, tenant_id=t, schedule_id=ScheduleId(schedule_id)
     )
     response.headers["ETag"] = f'"{schedule.version}"'
-    return m.Schedule.from_domain(schedule)
+    last = await schedules.last_runs(ctx.db, tenant_id=t, schedule_ids=[schedule.id])
+    return m.Schedule.from_domain(schedule, last.get(schedule.id))
 
 
 @router.patch(
@@ -86,11 +106,21 @@ async def patch_schedule(
     "/schedules/{schedule_id}/pause", response_model=m.Schedule, response_model_exclude_unset=True
 )
 async def pause_schedule(
-    schedule_id: uuid.UUID, t: Operate, audit: Audit, ctx: Ctx, response: Response
+    schedule_id: uuid.UUID,
+    *,
+    t: Operate,
+    audit: Audit,
+    ctx: Ctx,
+    response: Response,
+    body: Annotated[r.PauseIn | None, Body()] = None,
 ) -> m.Schedule:
+    """``note``: why; the schedule shows it as its ``state_reason`` until it resumes."""
     await _before(audit, ctx, t, ScheduleId(schedule_id))
     schedule = await schedules.pause_schedule(
-        ctx.db, tenant_id=t, schedule_id=ScheduleId(schedule_id)
+        ctx.db,
+        tenant_id=t,
+        schedule_id=ScheduleId(schedule_id),
+        note=None if body is None else body.note,
     )
     response.headers["ETag"] = f'"{schedule.version}"'
     return _after(audit, schedule)
@@ -188,13 +218,17 @@ async def next_fires(
     t: Read,
     ctx: Ctx,
     count: Annotated[int, Query(ge=1, le=1000)] = 10,
+    include_skipped: bool = False,
 ) -> dict[str, object]:
+    """``include_skipped``: the fires skipped on the way too (``skipped: true`` with
+    their ``reason``); they do not count towards ``count``."""
     found = await schedules.upcoming_fires(
         ctx.db,
         tenant_id=t,
         schedule_id=ScheduleId(schedule_id),
         count=count,
         holidays=ctx.holidays,
+        include_skipped=include_skipped,
     )
     return {"items": [fire_json(f) for f in found.fires], "exhausted": found.exhausted}
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Response
 from adapters.http import models as m
 from adapters.http import requests as r
 from adapters.http.deps import Ctx, Operate, Read
-from adapters.http.pagination import Limit, Page, decode, page
+from adapters.http.pagination import Limit, NameQuery, Page, decode, page
 from domain.errors import InvalidRequest
 from domain.ids import RunId, WorkerId, new_id
 from service.telemetry import NO_METRICS
@@ -48,7 +48,13 @@ async def register_worker(body: r.WorkerIn, t: Operate, ctx: Ctx, response: Resp
 
 
 @router.get("/workers", response_model=m.WorkerPage, response_model_exclude_unset=True)
-async def list_workers(t: Read, ctx: Ctx, limit: Limit = 50, cursor: str | None = None) -> Page:
+async def list_workers(
+    t: Read, ctx: Ctx, limit: Limit = 50, cursor: str | None = None, name: NameQuery = None
+) -> Page:
+    """``name``: only the workers with exactly that name (one page)."""
+    if name is not None:
+        named = await workers.workers_named(ctx.db, tenant_id=t, name=name)
+        return page(named, len(named) + 1, m.Worker.from_domain, lambda w: (w.registered_at, w.id))
     found = await workers.list_workers(ctx.db, tenant_id=t, after=decode(cursor), limit=limit)
     return page(found, limit, m.Worker.from_domain, lambda w: (w.registered_at, w.id))
 

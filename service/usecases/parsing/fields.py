@@ -13,7 +13,7 @@ from typing import TypeVar
 from domain import bounds
 from domain.changes import Keep
 from domain.durations import parse_duration
-from domain.errors import InvalidRequest
+from domain.errors import InvalidRequest, InvalidSchedule
 from domain.job import Priority
 
 Doc = Mapping[str, object]
@@ -54,6 +54,15 @@ def duration(value: object, field: str, maximum: timedelta = bounds.MAX_DURATION
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise InvalidRequest(f"{field} must be a duration like 'PT5M', '30s' or 300", field=field)
     return bounds.duration(parse_duration(str(value), field=field), field, maximum=maximum)
+
+
+def setting(value: object, field: str, maximum: timedelta = bounds.MAX_DURATION) -> timedelta:
+    """A duration that is not a schedule's timing (a job's timeout or backoff, a worker's
+    lease): a bad one is ``INVALID_REQUEST``, as any other bad field of a job is."""
+    try:
+        return duration(value, field, maximum)
+    except InvalidSchedule as exc:
+        raise InvalidRequest(exc.message, field=exc.field, reason=exc.reason) from None
 
 
 def choice(enum_type: type[E], value: object, field: str) -> E:

@@ -17,7 +17,6 @@ from service.usecases.commands import (
 from service.usecases.parsing.fields import (
     Doc,
     choice,
-    duration,
     given,
     integer,
     labels,
@@ -25,6 +24,7 @@ from service.usecases.parsing.fields import (
     priority,
     refuse_unknown,
     required,
+    setting,
 )
 
 JOB_FIELDS = frozenset(
@@ -66,9 +66,9 @@ def _backoff(value: object) -> Backoff:
     )
     return Backoff(
         kind=choice(BackoffKind, doc.get("kind", default.kind.value), "backoff.kind"),
-        initial=duration(doc.get("initial", "PT1S"), "backoff.initial", bounds.MAX_BACKOFF),
+        initial=setting(doc.get("initial", "PT1S"), "backoff.initial", bounds.MAX_BACKOFF),
         multiplier=multiplier,
-        max=duration(doc.get("max", "PT5M"), "backoff.max", bounds.MAX_BACKOFF),
+        max=setting(doc.get("max", "PT5M"), "backoff.max", bounds.MAX_BACKOFF),
     )
 
 
@@ -92,7 +92,7 @@ def revise_job(doc: Doc, *, tenant_id: TenantId, job_id: JobId) -> ReviseJob:
         if "max_attempts" in doc
         else KEEP,
         backoff=_backoff(doc["backoff"]) if "backoff" in doc else KEEP,
-        timeout=duration(doc["timeout"], "timeout", bounds.MAX_TIMEOUT)
+        timeout=setting(doc["timeout"], "timeout", bounds.MAX_TIMEOUT)
         if "timeout" in doc
         else KEEP,
         max_concurrency=_concurrency(doc["max_concurrency"]) if "max_concurrency" in doc else KEEP,

@@ -6,6 +6,8 @@ the domain's ``Timing.from_spec`` reads them."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from datetime import datetime
 
 from domain import bounds
 from domain.backfill import DEFAULT_MAX_RUNS, BackfillRequest
@@ -109,11 +111,26 @@ def update_schedule(
     )
 
 
+def needs_anchor(doc: Doc) -> bool:
+    """A FIXED_DELAY schedule's document without ``start_at``: it is anchored at its
+    creation time."""
+    trigger = doc.get("trigger")
+    return (
+        doc.get("start_at") is None
+        and isinstance(trigger, Mapping)
+        and str(trigger.get("type", "")).upper() == "FIXED_DELAY"
+    )
+
+
 def create_schedule(
-    doc: Doc, *, tenant_id: TenantId, job_id: JobId | None = None
+    doc: Doc, *, tenant_id: TenantId, job_id: JobId | None = None, now: datetime | None = None
 ) -> CreateSchedule:
     """A new schedule from its document (``job_id`` given: the document names its job
-    otherwise, as ``kairos apply`` does); fields left out take the schedule's defaults."""
+    otherwise, as ``kairos apply`` does); fields left out take the schedule's defaults.
+    ``now``: the creation time, the ``start_at`` of a FIXED_DELAY schedule that gives
+    none (docs/semantics.md, *FIXED_DELAY*)."""
+    if now is not None and needs_anchor(doc):
+        doc = {**doc, "start_at": now.isoformat()}
     changes = update_schedule(
         doc, tenant_id=tenant_id, schedule_id=ScheduleId(uuid.UUID(int=0)), current=None
     )

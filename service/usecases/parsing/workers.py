@@ -18,10 +18,10 @@ from service.usecases.commands import (
 )
 from service.usecases.parsing.fields import (
     Doc,
-    duration,
     integer,
     refuse_unknown,
     require,
+    setting,
     uuid_of,
 )
 
@@ -68,7 +68,7 @@ def register_worker(doc: Doc, *, tenant_id: TenantId) -> RegisterWorker:
         capacity = integer(doc["capacity"], "capacity", minimum=1, maximum=bounds.MAX_CAPACITY)
     interval = DEFAULT_HEARTBEAT
     if "heartbeat_interval" in doc:
-        interval = duration(doc["heartbeat_interval"], "heartbeat_interval")
+        interval = setting(doc["heartbeat_interval"], "heartbeat_interval")
         if not timedelta(seconds=1) <= interval <= timedelta(minutes=5):
             raise InvalidRequest("heartbeat_interval must be 1s..5m", field="heartbeat_interval")
     return RegisterWorker(
@@ -85,7 +85,7 @@ def register_worker(doc: Doc, *, tenant_id: TenantId) -> RegisterWorker:
 def lease(doc: Doc, default: timedelta) -> timedelta:
     if doc.get("lease") is None:
         return default
-    found = duration(doc["lease"], "lease")
+    found = setting(doc["lease"], "lease")
     if not MIN_LEASE <= found <= MAX_LEASE:
         raise InvalidRequest("lease must be 5s..10m", field="lease")
     return found
