@@ -20,7 +20,6 @@ import contextlib
 import dataclasses
 import enum
 import fcntl
-import ipaddress
 import json
 import logging
 import os
@@ -51,9 +50,6 @@ ENV_FILE = "env"
 LOCK_FILE = "dev.lock"
 PORTS_FILE = "ports.json"
 DEFAULT_API_PORT = 8080
-# Webhooks to this machine are how an HTTP target is tried locally; only `kairos dev`
-# admits them (the SSRF guard refuses loopback everywhere else).
-LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
 class DevError(Exception):
@@ -275,7 +271,9 @@ def _run(root: Path, settings: Settings, options: ServeOptions, api_port: int | 
             raise DevError(f"nats-server did not start: {exc} (see {server.log})") from None
         (server.root / "nats.pid").write_text(f"{server.pid}\n")
         base = target_options(settings, fallback_key=key_file(root))
-        targets = dataclasses.replace(base, http_allow=(*base.http_allow, *LOOPBACK))
+        # Webhooks to this machine are how an HTTP target is tried locally: only here is
+        # loopback admitted (by the API's check of a job and by the guard at delivery).
+        targets = dataclasses.replace(base, allow_loopback=True)
         # Auth is on, like production: the folder's own keys unless KAIROS_AUTH_* says
         # otherwise; `kairos token` mints tokens with them.
         auth = verifier(settings) or DevKeys(root / "auth").ensure().verifier()

@@ -36,6 +36,8 @@ class TargetOptions:
 
     secret_key: str | None = None  # seals HTTP signing secrets
     http_allow: tuple[Network, ...] = ()  # SSRF guard exceptions
+    # Loopback targets (127.0.0.0/8, ::1, localhost): only `kairos dev` admits them.
+    allow_loopback: bool = False
     queue_limits: QueueLimits = field(default_factory=QueueLimits)
 
     def box(self) -> FernetSecretBox | None:
@@ -43,7 +45,7 @@ class TargetOptions:
 
     def addresses(self) -> AddressPolicy:
         """The SSRF guard's policy, for the API's check of what a job is written with."""
-        return AddressPolicy(self.http_allow)
+        return AddressPolicy(self.http_allow, self.allow_loopback)
 
 
 def target_options(settings: Settings, *, fallback_key: str | None = None) -> TargetOptions:
@@ -120,7 +122,11 @@ async def executors(
 ) -> AsyncIterator[dict[TargetKind, TargetExecutor]]:
     """The process's target executors (EVENT, QUEUE, HTTP); HTTP clients closed on exit."""
     http = HttpTargetExecutor(
-        targets.box(), SystemClock(), allow=targets.http_allow, metrics=metrics
+        targets.box(),
+        SystemClock(),
+        allow=targets.http_allow,
+        allow_loopback=targets.allow_loopback,
+        metrics=metrics,
     )
     try:
         yield {
