@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ schedules:
 class Stack:
     def __init__(self, folder: Path, env: dict[str, str], api: httpx.Client) -> None:
         self.folder, self.env, self.api = folder, env, api
+        self.log = folder / "dev.log"  # the `kairos dev` terminal's stderr
 
     def kairos(self, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
         assert KAIROS is not None
@@ -78,14 +80,16 @@ def stack() -> Iterator[Stack]:
     folder.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAIROS_")}
     env["KAIROS_TENANT"] = "acme"
+    log = (folder / "dev.log").open("w")
     dev = subprocess.Popen(
         [KAIROS, "dev", "--api-port", "0"],
         cwd=folder,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
     )
+    log.close()
     try:
         assert dev.stdout is not None
         assert dev.stdout.readline().startswith("kairos ready:")
@@ -240,3 +244,20 @@ def test_apply_with_the_stack_down_is_one_line(stack: Stack) -> None:
     assert len(lines) == 1, done.stderr
     assert "not running" in lines[0]
     assert "Errno" not in lines[0]
+
+
+def test_a_failed_delivery_is_a_line_in_the_dev_log(stack: Stack) -> None:
+    """The loopback HTTP job was accepted (kairos dev admits loopback); its delivery to
+    a closed port fails, and the dev log has one line per failed attempt naming the
+    run, the schedule, the job and the reason."""
+    stack.apply(FILE, "--secrets-out", str(stack.folder / "fourth.json"))
+    run = json.loads(stack.kairos("trigger", "hourly", "-o", "json").stdout)
+    deadline = time.monotonic() + 30
+    while f"run {run['id']}" not in stack.log.read_text():
+        assert time.monotonic() < deadline, stack.log.read_text()[-2000:]
+        time.sleep(0.3)
+    line = next(row for row in stack.log.read_text().splitlines() if f"run {run['id']}" in row)
+    assert "(job hook)" in line
+    assert "attempt 1/" in line
+    assert "failed:" in line
+    assert run["schedule_id"] in line

@@ -15,6 +15,7 @@ from domain.ids import CalendarId, TenantId
 from domain.jitter import jitter_offset
 from domain.timing import CalendarPolicy, DstPolicy, WindowPolicy
 from domain.windows import ExecutionWindow
+from service.cli.main import main
 from tests.builders import BERLIN, cron, planned, utc, z
 
 NOW = utc(2026, 1, 1)
@@ -294,3 +295,13 @@ def test_window_deferral_in_an_autumn_fold_never_moves_a_fire_back_in_time() -> 
     assert z(fire.nominal_at) == "2026-10-25T01:10:00Z"
     assert z(fire.dispatch_at) == "2026-10-25T01:30:00Z"
     assert fire.dispatch_local_at.isoformat() == "2026-10-25T02:30:00+01:00"
+
+
+def test_an_unnamed_holiday_is_just_holiday(capsys: pytest.CaptureFixture[str]) -> None:
+    """`kairos next --holiday DATE` (no name): the skipped fire's note says
+    'holiday', not 'holiday holiday'."""
+    argv = ["next", "--cron", "0 9 * * *", "--from", "2026-12-23", "--count", "2"]
+    assert main([*argv, "--holiday", "2026-12-24", "--include-skipped"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped: holiday" in out
+    assert "holiday holiday" not in out
