@@ -29,6 +29,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,18 +176,24 @@ def _api_port(requested: int | None, remembered: int | None) -> int:
     return free_port()
 
 
-def _stop_orphan(server: EmbeddedNats) -> None:
-    """A nats-server left by a ``kairos dev`` that was killed (its pid file)."""
-    pid_file = server.root / "nats.pid"
+def _stop_orphan(folder: Path) -> None:
+    """A nats-server left by a ``kairos dev`` that was killed (its pid file): stopped,
+    and waited for, so its port can be taken again."""
+    pid_file = folder / "nats.pid"
     try:
         pid = int(pid_file.read_text().strip())
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         return
-    if b"nats-server" in command and str(server.store).encode() in command:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGTERM)
-            log.info("stopped the nats-server (pid %d) a previous kairos dev left", pid)
+    if b"nats-server" not in command or str(folder.resolve()).encode() not in command:
+        return
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGTERM)
+        log.info("stopped the nats-server (pid %d) a previous kairos dev left", pid)
+    for _ in range(100):
+        if not Path(f"/proc/{pid}").exists():
+            return
+        time.sleep(0.05)
 
 
 def _command() -> str:
@@ -249,15 +256,17 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 def _run(root: Path, settings: Settings, options: ServeOptions, api_port: int | None) -> None:
     ports = _remembered(root)
-    postgres = EmbeddedPostgres(root / "postgres", port=_port(ports.get("postgres")))
+    _stop_orphan(root / "nats")
+    postgres = EmbeddedPostgres(root / "postgres", port=ports.get("postgres"))
     server = EmbeddedNats(root / "nats", port=_port(ports.get("nats")))
-    _stop_orphan(server)
     api = _api_port(api_port, ports.get("api"))
     first = not postgres.initialised()
     if (postgres.data / "postmaster.pid").exists():  # left by a kairos dev that was killed
         log.info("stopping the PostgreSQL a previous kairos dev left running")
         with contextlib.suppress(subprocess.CalledProcessError):
             postgres.stop("immediate")
+    if not port_free(postgres.port):
+        postgres.port = free_port()
     log.info("%s PostgreSQL under %s", "initialising" if first else "reusing", postgres.data)
     try:
         postgres.start()
