@@ -58,7 +58,7 @@ unit: $(STAMP)
 
 # Every test, servers included (the chaos profile and the image build too).
 suite: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=15
 
 test: lint typecheck suite
 
