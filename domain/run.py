@@ -6,7 +6,7 @@ left goes back to ``pending`` after a backoff, otherwise ``dead``. ``cancelled``
 ``missed`` and ``skipped`` are terminal and carry a reason. A new run starts in the status
 its factory names: ``Run.dispatched``, ``waiting_on_upstream``, ``skipped``, ``missed``.
 
-One state machine: the aggregate and its value types stay in one module (about 500
+One state machine: the aggregate and its value types stay in one module (about 550
 lines) so every transition and the invariants it keeps are read together.
 """
 

@@ -6,8 +6,10 @@ outbox events in the same transaction.
 An outcome has one name at each stage: an external worker sends a ``ReportRun`` (run id
 and lease token, ``commands.py``); once its run is read under lock it is a ``Report``
 (the attempt's outcome with the run in hand), which is also what the scheduler's own
-worker pool records. The module is about 480 lines because claiming, recording and
-rescuing share the lease rules and the decision helpers (``_decide``, ``_jobs``).
+worker pool records. The module is about 540 lines because claiming, recording and
+rescuing share the lease rules and the decision helpers (``_decide``, ``_jobs``); the
+reads and operator actions at its end (``get_run`` to ``cancel_run``) are the same
+aggregate's, and are the first to move to a module of their own if it grows.
 """
 
 from __future__ import annotations
