@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from domain import bounds
 from domain.errors import DomainError, InvalidRequest, NotFound
@@ -91,20 +91,10 @@ def _revision(command: CreateJob, job_id: JobId) -> ReviseJob:
 
 
 def _schedule_update(command: CreateSchedule, current: UpdateSchedule) -> UpdateSchedule:
-    """The file's schedule over a stored one, every field as the file says."""
-    return replace(
-        current,
-        name=command.name,
-        job_id=command.job_id,
-        timing=command.timing,
-        payload=command.payload,
-        misfire_policy=command.misfire_policy,
-        catchup_window=command.catchup_window,
-        max_catchup=command.max_catchup,
-        overlap_policy=command.overlap_policy,
-        max_buffered=command.max_buffered,
-        depends_on=command.depends_on,
-    )
+    """The file's schedule over a stored one, every field as the file says (labels
+    included: the fields are the command's own, not a hand-kept list)."""
+    changes = {f.name: getattr(command, f.name) for f in fields(command) if f.name != "tenant_id"}
+    return replace(current, **changes)
 
 
 @dataclass(frozen=True, slots=True)
