@@ -337,7 +337,7 @@ def realistic(
         f"minute, {daily:.0%} daily at midnight in {len(chosen)} zones "
         f"(UTC hour {hour:02d}, {len(by_hour[hour])} zone midnight(s)){jittered}",
         3600.0,
-        sorted(cohorts.items()),
+        sorted((t, n) for t, n in cohorts.items() if n > 0),
     )
 
 
