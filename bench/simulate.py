@@ -577,7 +577,7 @@ def describe(d: Deployment) -> str:
 
 def render_report(r: Report) -> str:
     lines = [
-        f"### {r.title}",
+        f"#### {r.title}",
         "",
         f"{r.fires:,.0f} fires; mean {r.mean_rate:,.0f} fires/s; busiest second "
         f"{r.busiest_second:,.0f} fires",
@@ -616,7 +616,7 @@ def render_solution(s: Solution, d: Deployment) -> str:
     because = f" ({s.cells_because} above the target in one)" if s.cells_because else ""
     v = s.volumes
     lines = [
-        f"### {s.rate:,.0f} fires/s, no resource above {s.target_util:.0%}",
+        f"#### {s.rate:,.0f} fires/s, no resource above {s.target_util:.0%}",
         "",
         f"**{s.cells} cell(s){because}, {s.replicas_per_cell} replicas per cell** "
         f"({d.partitions} partitions each), {s.rate_per_cell:,.0f} fires/s per cell; "
