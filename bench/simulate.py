@@ -2,6 +2,7 @@
 per-fire costs, a replica count and a partition count (docs/scaling.md).
 
     python bench/simulate.py [--workload all] [--replicas 8] [--solve-rate 100000] [--json]
+    python bench/simulate.py --update-doc   # re-run docs/scaling.md's blocks and tables
 
 Standard library only. Per-fire costs come from ``bench/costs.json`` (``--costs FILE``;
 single figures can be overridden by flags); the deployment is given by flags.
@@ -75,6 +76,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -703,7 +706,8 @@ def finite(value: Any) -> Any:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def run(argv: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """The text the command prints for ``argv``, and the same as a dict."""
     args = parse(argv)
     costs = costs_from(args)
     d = Deployment(**{k: getattr(args, k) for k in Deployment.__dataclass_fields__})
@@ -722,15 +726,73 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "solution": asdict(solution) if solution else None,
     }
     if args.json:
-        print(json.dumps(finite(out), indent=2))
-    else:
-        print(f"deployment: {describe(d)}\n")
-        for r in reports:
-            print(render_report(r))
-        if solution:
-            print(render_solution(solution, d))
+        return json.dumps(finite(out), indent=2) + "\n", out
+    parts = [f"deployment: {describe(d)}\n", *(render_report(r) for r in reports)]
+    if solution:
+        parts.append(render_solution(solution, d))
+    return "\n".join(parts), out
+
+
+# -- docs/scaling.md ------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "scaling.md"
+BLOCK = re.compile(
+    r"(<!-- simulate:(?P<args>[^>]*?)-->\n)(?P<body>.*?)(<!-- simulate: end -->)", re.S
+)
+COSTS_TABLE = re.compile(r"(<!-- costs table: begin -->\n)(.*?)(<!-- costs table: end -->)", re.S)
+
+
+def costs_table(path: Path = COSTS_FILE) -> str:
+    """bench/costs.json's measured figures as the document's table."""
+    paths = json.loads(path.read_text())["paths"]
+    order = ("lease", "instant", "baseline")
+
+    def cell(name: str, key: str, unit: str) -> str:
+        raw = paths[name]
+        value = raw.get(key + "_range", f"{raw[key]:,g}")
+        return f"{value}{unit}"
+
+    rows = [
+        ("Python CPU", "python_us", " µs"),
+        ("PostgreSQL CPU", "pg_us", " µs"),
+        ("WAL", "wal_bytes", " B"),
+        ("outbox events, one-shot fire", "events_one_shot", ""),
+        ("outbox events, recurring fire", "events_recurring", ""),
+        ("target messages", "target_messages", ""),
+    ]
+    lines = [
+        "| per fire | lease path (today) | instant path (prototype) | bare `SKIP LOCKED` loop |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, key, unit in rows:
+        lines.append(f"| {label} | " + " | ".join(cell(n, key, unit) for n in order) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def refresh(doc: str) -> str:
+    """``doc`` with every simulation block replaced by its command's current output,
+    and the costs table by bench/costs.json."""
+
+    def block(m: re.Match[str]) -> str:
+        args = shlex.split(m["args"])
+        command = " ".join(["python bench/simulate.py", *args])
+        text, _ = run(args)
+        return f"{m.group(1)}```\n{command}\n```\n\n{text}{m.group(4)}"
+
+    doc = COSTS_TABLE.sub(lambda m: m.group(1) + costs_table() + m.group(3), doc)
+    return BLOCK.sub(block, doc)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--update-doc"]:
+        DOC.write_text(refresh(DOC.read_text()))
+        print(f"{DOC} refreshed")
+        return {}
+    text, out = run(argv)
+    print(text, end="")
     return out
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

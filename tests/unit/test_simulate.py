@@ -8,6 +8,7 @@ import math
 import pytest
 
 from bench.simulate import (
+    DOC,
     NATS_EVENTS,
     PARTITIONS,
     PG_CPU,
@@ -23,6 +24,7 @@ from bench.simulate import (
     main,
     quantile,
     realistic,
+    refresh,
     simulate,
     solve,
     spike,
@@ -229,3 +231,12 @@ def test_the_shipped_costs_parse_and_overrides_apply(capsys: pytest.CaptureFixtu
     printed = json.loads(capsys.readouterr().out)
     assert printed["workloads"][0]["capacity"][NATS_EVENTS] is None
     assert math.isinf(out["workloads"][0]["capacity"][NATS_EVENTS])
+
+
+def test_the_scaling_doc_shows_the_current_output() -> None:
+    """docs/scaling.md's costs table and simulation blocks are what bench/costs.json and
+    the commands it shows give today; after changing either, run
+    ``python bench/simulate.py --update-doc``."""
+    doc = DOC.read_text()
+    assert "<!-- simulate: -->" in doc
+    assert refresh(doc) == doc
