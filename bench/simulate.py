@@ -605,6 +605,12 @@ def render_report(r: Report) -> str:
             "fires are drained)",
             "",
         ]
+    elif r.mean_rate >= 0.999 * r.drain_rate:
+        lines += [
+            "at capacity: the mean rate equals the drain rate, so there is no headroom; any "
+            "burst above the mean queues (the fluid model shows no queue at exactly 100 %)",
+            "",
+        ]
     lines += [
         "| longest backlog (drain) | peak backlog | lateness p50 | p99 | max |",
         "|---:|---:|---:|---:|---:|",
