@@ -358,8 +358,10 @@ class CronExpression:
                     if first and day == first_day:
                         i = bisect.bisect_left(tod, sod)
                     first = False
-                    for t in tod[i:] if i else tod:
-                        w = base + t
+                    # By index, not ``tod[i:]``: an every-second rule has 86,400 times of
+                    # day, and copying the rest of them for each search cost ~100 us.
+                    for j in range(i, len(tod)):
+                        w = base + tod[j]
                         if until is not None and w > until:
                             return
                         yield w

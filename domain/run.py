@@ -245,6 +245,34 @@ class Run:
             updated_at=now,
         )
 
+    def deliver_instantly(
+        self, *, worker_id: WorkerId, started_at: datetime
+    ) -> tuple[Run, list[DomainEvent]]:
+        """A run just dispatched and not yet written, delivered on the instant path
+        (docs/semantics.md, *Instant delivery*): it is first written ``succeeded``, with
+        attempt 1 (``worker_id``: the replica's pool that publishes it) and one
+        ``run.succeeded`` event, in the transaction that commits only once its broker
+        target acknowledged the message. The attempt starts and ends at ``started_at``
+        (its dispatch instant): the acknowledgement precedes the commit. It never held a
+        lease, so it never emits ``run.started``."""
+        if self.status not in (RunStatus.SCHEDULED, RunStatus.PENDING) or self.attempt:
+            raise InvalidTransition("run", str(self.id), self.status.value, "delivered")
+        attempt = Attempt(
+            number=1,
+            worker_id=worker_id,
+            started_at=started_at,
+            ended_at=started_at,
+            outcome=Outcome.SUCCEEDED,
+        )
+        run = replace(
+            self,
+            status=RunStatus.SUCCEEDED,
+            attempt=1,
+            attempts=(attempt,),
+            updated_at=started_at,
+        )
+        return run, [run._event(EventType.RUN_SUCCEEDED, started_at)]
+
     def release(self, *, now: datetime) -> Run:
         """Its upstream runs succeeded: claimable at its dispatch time."""
         if self.status is not RunStatus.WAITING:
@@ -514,6 +542,11 @@ class Run:
                 "reason": self.reason,
                 "origin": self.origin.value,
                 **({"missed_count": self.missed_count} if self.missed_count else {}),
+                **(
+                    {"started_at": self.attempts[-1].started_at.isoformat()}
+                    if type is EventType.RUN_SUCCEEDED and self.attempts
+                    else {}
+                ),
             },
             traceparent=self.traceparent,
         )

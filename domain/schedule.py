@@ -192,11 +192,21 @@ class Schedule:
         resumed = replace(self._moved(ScheduleState.ENABLED, now), state_reason=None)
         return resumed, [resumed._event(EventType.SCHEDULE_ENABLED, now)]
 
-    def complete(self, *, now: datetime) -> tuple[Schedule, list[DomainEvent]]:
+    def complete(self, *, now: datetime, dispatched: int = 0) -> tuple[Schedule, list[DomainEvent]]:
+        """No fire left; ``dispatched``: its last fires, materialised with this change."""
+        if dispatched < 0:
+            raise ValueError("dispatched must not be negative")
         if self.state is ScheduleState.COMPLETED:
             return self, []
         self._require_not({ScheduleState.DELETED}, "completed")
-        done = replace(self._moved(ScheduleState.COMPLETED, now), next_fire_at=None)
+        done = replace(
+            self,
+            state=ScheduleState.COMPLETED,
+            version=self.version + 1,
+            updated_at=now,
+            next_fire_at=None,
+            fire_count=self.fire_count + dispatched,
+        )
         return done, [done._event(EventType.SCHEDULE_COMPLETED, now)]
 
     def delete(self, *, now: datetime) -> tuple[Schedule, list[DomainEvent]]:

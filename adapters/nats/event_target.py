@@ -77,6 +77,28 @@ class EventTarget:
                     self._stream_ready = False  # deleted behind our back: recreate it
         return outcomes
 
+    # -- the instant path (``domain.ports.InstantTarget``) ---------------------------------
+
+    @property
+    def available(self) -> bool:
+        return bool(self._nc.is_connected)
+
+    def prepare(self, items: Sequence[tuple[Run, Job]]) -> list[object | Exception]:
+        prepared: list[object | Exception] = []
+        for run, job in items:
+            try:
+                prepared.append(_message(run, job))
+            except DomainError as exc:
+                prepared.append(exc)
+        return prepared
+
+    async def send(self, messages: Sequence[object]) -> list[str | None]:
+        try:
+            await self._ensure_stream()
+        except (NatsError, OSError, TimeoutError) as exc:
+            return [f"the event stream: {type(exc).__name__}"] * len(messages)
+        return await self._acks.publish([_as_message(m) for m in messages])
+
     async def _ensure_stream(self) -> None:
         if not self._stream_ready:
             if not self._nc.is_connected:
@@ -121,3 +143,10 @@ def _valid_subject(subject: str) -> None:
     EventTrigger(subject=subject)
     if "*" in subject or ">" in subject:
         raise ExecutionFailed("EVENT target subject must not contain wildcards")
+
+
+def _as_message(prepared: object) -> Message:
+    """A message ``prepare`` made: (subject, body, headers)."""
+    assert isinstance(prepared, tuple)
+    assert len(prepared) == 3
+    return prepared

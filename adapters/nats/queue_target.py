@@ -13,7 +13,7 @@ attempt fails and is retried.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -24,8 +24,9 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import NoStreamResponseError
 
 from adapters.nats import streams
+from adapters.nats.acks import AckedPublisher, Message
 from adapters.nats.event_target import run_message
-from domain.errors import BrokerUnavailable, ExecutionFailed
+from domain.errors import BrokerUnavailable, DomainError, ExecutionFailed
 from domain.job import Job
 from domain.run import Run
 from domain.targets import queue_name
@@ -58,6 +59,7 @@ class QueueTarget:
         self._limits = limits or QueueLimits()
         self._ack_timeout = ack_timeout
         self._ready: set[str] = set()
+        self._acks = AckedPublisher(nc, ack_timeout=ack_timeout)
 
     async def ensure_stream(self, tenant_id: str) -> str:
         name = stream_name(tenant_id)
@@ -103,3 +105,51 @@ class QueueTarget:
                 f"queue {subject} did not acknowledge: {type(exc).__name__} {exc}".strip()
             ) from None
         return {"stream": ack.stream, "seq": ack.seq, "duplicate": bool(ack.duplicate)}
+
+    # -- the instant path (``domain.ports.InstantTarget``) ---------------------------------
+
+    @property
+    def available(self) -> bool:
+        return bool(self._nc.is_connected)
+
+    def prepare(self, items: Sequence[tuple[Run, Job]]) -> list[object | Exception]:
+        prepared: list[object | Exception] = []
+        for run, job in items:
+            try:
+                subject = queue_subject(run.tenant_id, queue_name(job.target.config))
+            except DomainError as exc:
+                prepared.append(exc)
+                continue
+            body, headers = run_message(run)
+            prepared.append((run.tenant_id, (subject, body, headers)))
+        return prepared
+
+    async def send(self, messages: Sequence[object]) -> list[str | None]:
+        """Each tenant's queue stream is made sure of first (created on first use)."""
+        answers: list[str | None] = [None] * len(messages)
+        sendable: list[Message] = []
+        sent: list[tuple[int, str]] = []  # (index, tenant) of each message sent
+        for i, prepared in enumerate(messages):
+            tenant, message = _queued(prepared)
+            try:
+                await self.ensure_stream(tenant)
+            except (NatsError, OSError, TimeoutError) as exc:
+                answers[i] = f"queue stream of {tenant}: {type(exc).__name__} {exc}".strip()
+                continue
+            sendable.append(message)
+            sent.append((i, tenant))
+        for (i, tenant), answer in zip(sent, await self._acks.publish(sendable), strict=True):
+            answers[i] = answer
+            if answer is not None and "no stream" in answer:
+                self._ready.discard(stream_name(tenant))  # deleted behind our back
+        return answers
+
+
+def _queued(prepared: object) -> tuple[str, Message]:
+    """A message ``prepare`` made: (tenant, (subject, body, headers))."""
+    assert isinstance(prepared, tuple)
+    assert len(prepared) == 2
+    tenant, message = prepared
+    assert isinstance(tenant, str)
+    assert isinstance(message, tuple)
+    return tenant, message

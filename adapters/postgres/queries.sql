@@ -89,16 +89,18 @@ SELECT now();
 INSERT INTO runs (tenant_id, id, schedule_id, job_id, nominal_at, dispatch_at, status, reason,
                   attempt, max_attempts, priority, available_at, capability, payload,
                   calendar_id, calendar_version, created_at, updated_at, missed_count,
-                  buffered, origin, backfill_id, traceparent, schedule_name, job_name)
+                  buffered, origin, backfill_id, traceparent, schedule_name, job_name,
+                  started_at, ended_at, started_by)
 SELECT t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl::jsonb, ci, cv, ca, ua, mc, b, o, bf, tp,
-       sn, jn
+       sn, jn, sa, ea, sb
 FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::timestamptz[],
             $6::timestamptz[], $7::text[], $8::text[], $9::int[], $10::int[], $11::smallint[],
             $12::timestamptz[], $13::text[], $14::text[], $15::uuid[], $16::int[],
             $17::timestamptz[], $18::timestamptz[], $19::int[], $20::bool[], $21::text[],
-            $22::uuid[], $23::text[], $24::text[], $25::text[])
+            $22::uuid[], $23::text[], $24::text[], $25::text[], $26::timestamptz[],
+            $27::timestamptz[], $28::uuid[])
      AS u(t, i, s, j, n, d, st, rs, a, ma, p, av, c, pl, ci, cv, ca, ua, mc, b, o, bf, tp, sn,
-          jn)
+          jn, sa, ea, sb)
 -- The run key, or the id (a manual trigger's idempotency key names its run).
 ON CONFLICT DO NOTHING
 RETURNING id;

@@ -22,6 +22,8 @@ log = logging.getLogger("kairos.postgres")
 
 
 def run_from_row(row: asyncpg.Record, attempts: tuple[Attempt, ...] = ()) -> Run:
+    if not attempts and row.get("started_at") is not None:
+        attempts = (_attempt_in_row(row),)
     calendar = (
         (CalendarId(row["calendar_id"]), row["calendar_version"]) if row["calendar_id"] else None
     )
@@ -58,6 +60,17 @@ def run_from_row(row: asyncpg.Record, attempts: tuple[Attempt, ...] = ()) -> Run
         job_name=row.get("job_name"),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+    )
+
+
+def _attempt_in_row(row: asyncpg.Record) -> Attempt:
+    """The one attempt of a run delivered on the instant path, kept in its row."""
+    return Attempt(
+        number=row["attempt"],
+        worker_id=WorkerId(row["started_by"]),
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        outcome=Outcome.SUCCEEDED,
     )
 
 
@@ -122,8 +135,10 @@ class PgRuns:
         if not runs:
             return 0
         self._check(runs)
-        columns: list[list[object]] = [[] for _ in range(25)]
+        columns: list[list[object]] = [[] for _ in range(28)]
         for r in runs:
+            # A run written with its attempt (the instant path's) keeps it in its row.
+            first = r.attempts[0] if r.attempts else None
             values = (
                 r.tenant_id,
                 r.id,
@@ -150,6 +165,9 @@ class PgRuns:
                 r.traceparent,
                 r.schedule_name,
                 r.job_name,
+                first.started_at if first else None,
+                first.ended_at if first else None,
+                first.worker_id if first else None,
             )
             for column, value in zip(columns, values, strict=True):
                 column.append(value)

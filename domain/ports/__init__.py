@@ -28,7 +28,7 @@ from domain.ports.repositories import (
     ZoneRulesLedger,
 )
 from domain.ports.runs import Claimable, RunFilter, RunQueue, RunStats
-from domain.ports.targets import BatchTargetExecutor, SecretBox, TargetExecutor
+from domain.ports.targets import BatchTargetExecutor, InstantTarget, SecretBox, TargetExecutor
 
 __all__ = [
     "LEADER",
@@ -44,6 +44,7 @@ __all__ = [
     "EventOutbox",
     "EventPublisher",
     "HolidayProvider",
+    "InstantTarget",
     "JobRepository",
     "Keyset",
     "LeaderLease",

@@ -38,3 +38,25 @@ class BatchTargetExecutor(TargetExecutor, Protocol):
         """One outcome per item, in order: None delivered, else the exception that
         ``execute`` would have raised for it."""
         ...
+
+
+@runtime_checkable
+class InstantTarget(Protocol):
+    """A broker target the materialiser publishes to itself, on the instant path
+    (docs/semantics.md, *Instant delivery*): messages are prepared ahead of their
+    dispatch instant, sent at it, and count only once the broker acknowledged them."""
+
+    @property
+    def available(self) -> bool:
+        """Whether sending could succeed now (the broker connection is up)."""
+        ...
+
+    def prepare(self, items: Sequence[tuple[Run, Job]]) -> list[object | Exception]:
+        """Each item's message, ready to send, or the error that keeps it from being
+        sent (it then goes through a lease, where that error is recorded)."""
+        ...
+
+    async def send(self, messages: Sequence[object]) -> list[str | None]:
+        """Publish prepared messages in order; one answer each: None once acknowledged,
+        else why not."""
+        ...

@@ -15,7 +15,8 @@ a run, a ``missed`` record, or a count in one summary record.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,9 +31,10 @@ from domain.overlap import ACTIVE, Admission, Decision, admit, admit_overdue
 from domain.planning import PlannedFire, plan
 from domain.ports import LEADER, Database, HolidayProvider, UnitOfWork
 from domain.quarantine import reason_of
-from domain.run import NewRun, Run
+from domain.run import NewRun, Run, RunStatus
 from domain.schedule import Schedule
 from service import telemetry
+from service.loops.instant import InstantDelivery, send, stage
 from service.loops.leadership import Fence, fenced
 from service.usecases.calendars import business_calendar
 from service.usecases.runs import UNREADABLE
@@ -41,6 +43,7 @@ log = logging.getLogger("kairos.materialiser")
 
 __all__ = ["LEADER", "Pass", "materialise_due"]  # LEADER: where callers found it
 
+_NO_SPAN = nullcontext()
 _Missed = MissedSummary | bool | None  # a summary, a missed fire (True), or neither
 _Planned = tuple[Schedule, Job, list[tuple[PlannedFire, _Missed]]]  # a schedule's records
 
@@ -50,6 +53,7 @@ class Pass:
     schedules: int  # schedules advanced
     runs: int  # runs newly inserted (a fire already materialised counts 0)
     completed: int
+    delivered: int = 0  # of those, delivered on the instant path (``service.loops.instant``)
 
 
 async def materialise_due(
@@ -62,13 +66,23 @@ async def materialise_due(
     per_schedule: int = 1000,
     misfire_threshold: timedelta = timedelta(seconds=60),
     holidays: HolidayProvider | None = None,
+    instant: InstantDelivery | None = None,
+    window: timedelta | None = None,
 ) -> Pass:
     """One pass. ``holidays`` reads calendars' holiday sources (needed once any schedule
-    uses a calendar with sources)."""
+    uses a calendar with sources). ``instant``: deliver broker targets' fires on the
+    instant path (``service.loops.instant``). ``window``: the pass takes only the fires
+    due within it of its first one (or of now), so a fire delivered at its instant is
+    not held back until the end of the whole horizon before its pass commits."""
     async with fenced(db, Fence(holder, epoch)) as tx:
         now = await tx.now()
+        began = instant.clock.now() if instant is not None else now  # ``now`` on the clock
         until = now + horizon
         due = await tx.schedules.due(until, limit)
+        if window is not None and due:
+            first = min(s.next_fire_at for s in due if s.next_fire_at is not None)
+            until = min(until, max(now, first) + window)
+            due = [s for s in due if s.next_fire_at is not None and s.next_fire_at <= until]
         jobs: dict[object, Job] = {}
         events: list[DomainEvent] = []
         completed = 0
@@ -95,9 +109,12 @@ async def materialise_due(
                 if head is not None:
                     dispatched += head.fires
                     records = [*_late_records(head), *((f, None) for f in head.run), *records]
-                advanced = schedule.advance(next_fire_at=next_at, dispatched=dispatched, now=now)
                 if exhausted:
-                    advanced, done_events = advanced.complete(now=now)
+                    advanced, done_events = schedule.complete(now=now, dispatched=dispatched)
+                else:
+                    advanced = schedule.advance(
+                        next_fire_at=next_at, dispatched=dispatched, now=now
+                    )
             except NotLeader:
                 raise
             except (*UNREADABLE, AssertionError, RecursionError) as exc:
@@ -110,12 +127,30 @@ async def materialise_due(
                 events.extend(done_events)
                 completed += 1
             progress.append((advanced, schedule.version))
-        fired, fired_events = await _admit(tx, planned, now, misfire_threshold)
+        takes = instant.takes if instant is not None else None
+        fired, fired_events, candidates = await _admit(
+            tx, planned, now, misfire_threshold, takes=takes
+        )
         events += fired_events
         await tx.schedules.advance_many(progress)
+        staged = None
+        if instant is not None and candidates:
+            # Written succeeded now, under the schedules' locks; committed only once the
+            # messages, sent at their instants, were acknowledged (``send``).
+            at = now + (instant.clock.now() - began)
+            fired, delivered_events, staged = stage(instant, fired, candidates, at=at)
+            events += delivered_events
         inserted = await tx.runs.add_many(fired)
         await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
-        return Pass(schedules=len(due), runs=inserted, completed=completed)
+        if staged is not None and staged.groups:
+            assert instant is not None
+            await send(instant, staged, now=now + (instant.clock.now() - began))
+        return Pass(
+            schedules=len(due),
+            runs=inserted,
+            completed=completed,
+            delivered=staged.messages if staged is not None else 0,
+        )
 
 
 async def _quarantine(
@@ -129,14 +164,23 @@ async def _quarantine(
 
 
 async def _admit(
-    tx: UnitOfWork, planned: list[_Planned], now: datetime, threshold: timedelta
-) -> tuple[list[Run], list[DomainEvent]]:
+    tx: UnitOfWork,
+    planned: list[_Planned],
+    now: datetime,
+    threshold: timedelta,
+    *,
+    takes: Callable[[Job], bool] | None = None,
+) -> tuple[list[Run], list[DomainEvent], list[tuple[int, Job]]]:
     """Each planned record as a run, its fires admitted against the schedule's earlier
     active runs (overlap, ``domain.overlap``); ``replace`` cancels those runs here. An
     overdue fire (due, but not a misfire: a hand-over's gap) is admitted as a catch-up
     (``admit_overdue``), and so is any later fire of its schedule in the same pass: the
     runs of the pass's earlier overdue fires had no chance to run before it. A misfire's
-    run counts as any earlier active run does."""
+    run counts as any earlier active run does.
+
+    Also the instant path's candidates (index in the runs, job): dispatched runs of a
+    job ``takes`` accepts, admitted with no earlier active run, not buffered, not
+    waiting for upstream."""
     active = await tx.runs.active(
         [
             (schedule.tenant_id, schedule.id)
@@ -146,12 +190,15 @@ async def _admit(
     )
     runs: list[Run] = []
     events: list[DomainEvent] = []
+    candidates: list[tuple[int, Job]] = []
     fresh: dict[RunId, int] = {}  # runs of this pass, by id: their index in ``runs``
     for schedule, job, records in planned:
+        instant = takes is not None and not schedule.depends_on and takes(job)
         earlier = list(active.get(schedule.id, ()))
         caught_up: set[RunId] = set()  # this pass's runs of a catch-up
         for fire, missed in records:
             decision = None
+            before: list[Run] = []
             # Overdue (due, but not a misfire), or right behind overdue ones in this pass
             # (within the horizon): either way their runs have not had a chance to run.
             overdue = now - threshold <= fire.dispatch_at <= now or bool(caught_up)
@@ -176,13 +223,21 @@ async def _admit(
                 schedule, job, fire, now, missed=missed, decision=decision
             )
             fresh[run.id] = len(runs)
+            if (
+                instant
+                and decision is not None
+                and decision.admission is Admission.RUN
+                and not before
+                and run.status in (RunStatus.SCHEDULED, RunStatus.PENDING)
+            ):
+                candidates.append((len(runs), job))
             runs.append(run)
             events.extend(run_events)
             if decision is not None and decision.admission is not Admission.SKIP:
                 earlier.append(run)
                 if overdue:
                     caught_up.add(run.id)
-    return runs, events
+    return runs, events, candidates
 
 
 def _due_fires(
@@ -284,16 +339,23 @@ def _materialise(
     waiting = None
     if schedule.depends_on and _dispatched(fire, missed) and skipped is None:
         waiting = "waiting for upstream schedules' runs of the same period"
-    attributes = {
-        "kairos.tenant_id": schedule.tenant_id,
-        "kairos.schedule_id": str(schedule.id),
-        "kairos.nominal_at": fire.nominal_at.isoformat(),
-        "kairos.fire": "skipped" if skipped else "missed" if missed else "run",
-        "kairos.lateness_seconds": (now - fire.dispatch_at).total_seconds(),
-    }
+    traced = telemetry.tracing()
+    attributes = (
+        {
+            "kairos.tenant_id": schedule.tenant_id,
+            "kairos.schedule_id": str(schedule.id),
+            "kairos.nominal_at": fire.nominal_at.isoformat(),
+            "kairos.fire": "skipped" if skipped else "missed" if missed else "run",
+            "kairos.lateness_seconds": (now - fire.dispatch_at).total_seconds(),
+        }
+        if traced
+        else None
+    )
     # Each fire starts its own trace: its delivery spans (any process) and its run's
-    # events carry it, as a manual trigger's carry the request's.
-    with telemetry.span("fire", root=True, attributes=attributes) as current:
+    # events carry it, as a manual trigger's carry the request's. With no tracing
+    # configured there is no trace to start.
+    fire_span = telemetry.span("fire", root=True, attributes=attributes) if traced else _NO_SPAN
+    with fire_span as current:
         new = NewRun(
             tenant_id=schedule.tenant_id,
             schedule_id=schedule.id,
@@ -305,7 +367,7 @@ def _materialise(
             capability=job.capability,
             payload=schedule.payload,
             calendar=fire.calendar,
-            traceparent=telemetry.current_traceparent(),
+            traceparent=telemetry.current_traceparent() if traced else None,
             schedule_name=schedule.name,
             job_name=job.name,
         )
@@ -323,5 +385,6 @@ def _materialise(
             run, events = Run.waiting_on_upstream(new, reason=waiting, now=now, buffered=buffered)
         else:
             run, events = Run.dispatched(new, now=now, buffered=buffered)
-        current.set_attribute("kairos.run_id", str(run.id))
+        if current is not None:
+            current.set_attribute("kairos.run_id", str(run.id))
     return run, events

@@ -25,7 +25,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from domain.errors import NotLeader
 from domain.ids import WorkerId, new_id
@@ -37,10 +37,12 @@ from domain.ports import (
     Database,
     EventPublisher,
     HolidayProvider,
+    InstantTarget,
     TargetExecutor,
 )
+from service.loops.instant import BROKER_KINDS, InstantDelivery, InstantRefused
 from service.loops.leadership import Campaign, Fence
-from service.loops.materialiser import materialise_due
+from service.loops.materialiser import Pass, materialise_due
 from service.loops.relay import relay_once
 from service.loops.rescuer import rescue_once
 from service.loops.resilience import Loops, Outage, supervise
@@ -83,10 +85,22 @@ class SchedulerSettings:
     rescue_every: timedelta = timedelta(seconds=1)
     # Rows per transaction: bigger batches amortise round trips and commits in a burst.
     materialise_batch: int = 1000
+    # Passes side by side while a backlog fills whole batches (a burst): one pass's
+    # database round trips and commit overlap another's planning.
+    materialise_concurrency: int = 2
     # Every tenant's system.retention (daily): ended runs older than keep_days and beyond
     # their schedule's keep_last newest go.
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     relay_batch: int = 2000
+    # The instant path (docs/semantics.md, *Instant delivery*): the materialiser itself
+    # delivers EVENT and QUEUE fires that no cap, active run or upstream holds back, in
+    # the pass that makes their runs. Off: every run goes through a lease.
+    instant: bool = True
+    # A pass takes the fires due within this of its first one: a fire delivered at its
+    # instant waits at most this long for its pass to commit (and its event).
+    pass_window: timedelta = timedelta(milliseconds=50)
+    # After a message was not acknowledged, fires go through leases for this long.
+    instant_rest: timedelta = timedelta(seconds=5)
 
 
 class Scheduler:
@@ -124,6 +138,19 @@ class Scheduler:
             max_running=self.settings.max_running,
             metrics=metrics,
         )
+        brokers = {
+            kind: executor
+            for kind, executor in executors.items()
+            if kind in BROKER_KINDS and isinstance(executor, InstantTarget)
+        }
+        self.instant = (
+            InstantDelivery(
+                brokers, clock, self.pool.worker_id, max_running=self.settings.max_running
+            )
+            if self.settings.instant and brokers
+            else None
+        )
+        self._instant_resumes: datetime | None = None  # resting after a refusal until
         self.epoch: int | None = None
         self._zone_rules_checked: int | None = None  # the epoch that checked tzdata
         self._schedules_changed = asyncio.Event()
@@ -230,6 +257,15 @@ class Scheduler:
                 self.metrics.leader(None)
             self.epoch = None
 
+    def _instant_now(self) -> InstantDelivery | None:
+        """The instant path, unless it rests after a refusal."""
+        if self.instant is None or self._instant_resumes is None:
+            return self.instant
+        if self.clock.now() < self._instant_resumes:
+            return None
+        self._instant_resumes = None
+        return self.instant
+
     def _fence(self) -> Fence | None:
         """The lease this replica's leader-only passes act under (None: not leading)."""
         return None if self.epoch is None else Fence(self.settings.replica, self.epoch)
@@ -242,10 +278,11 @@ class Scheduler:
             self.metrics.leader(None)
 
     async def _materialiser(self, stop: asyncio.Event) -> None:
+        passes = 1  # concurrent passes: more while a backlog fills whole batches
         while not stop.is_set():
             self._schedules_changed.clear()
             fence = self._fence()
-            idle = False
+            idle = backlog = False
             if fence is not None:
                 try:
                     if self._zone_rules_checked != fence.epoch:
@@ -257,27 +294,63 @@ class Scheduler:
                         self._zone_rules_checked = fence.epoch
                         if replanned.replanned:
                             self._outbox_changed.set()
-                    done = await materialise_due(
-                        self.db,
-                        holder=fence.holder,
-                        epoch=fence.epoch,
-                        horizon=self.settings.horizon,
-                        limit=self.settings.materialise_batch,
-                        misfire_threshold=self.settings.misfire_threshold,
-                        holidays=self.holidays,
-                    )
+                    done = await self._passes(fence, passes)
                 except NotLeader:
                     self._deposed(fence)
                     continue
-                self.metrics.fires(done.runs)
-                if done.runs:
+                except InstantRefused:
+                    # Rolled back: the same pass again at once, through leases, and the
+                    # instant path rests a while (the broker is refusing or away).
+                    self._instant_resumes = self.clock.now() + self.settings.instant_rest
+                    continue
+                runs = sum(d.runs for d in done)
+                self.metrics.fires(runs)
+                if runs:
                     self._outbox_changed.set()
                     self._runs_ready.set()
                 # Due schedules all locked by another transaction (a deposed leader's
                 # pass, until the server ends it): do not spin on them.
-                idle = done.schedules == 0
+                idle = all(d.schedules == 0 for d in done)
+                backlog = any(d.schedules >= self.settings.materialise_batch for d in done)
             self._ran("materialiser")
+            if backlog:
+                # A burst: the next passes go side by side (their SKIP LOCKED takes
+                # disjoint schedules), so one pass's database waits overlap another's
+                # planning; no sleep to compute.
+                passes = self.settings.materialise_concurrency
+                continue
+            passes = 1
             await self._sleep_until_due(stop, floor=0.1 if idle else 0.0)
+
+    async def _passes(self, fence: Fence, count: int) -> list[Pass]:
+        """``count`` materialiser passes side by side; the first error is raised (a
+        NotLeader or InstantRefused before any other), after every pass has ended."""
+        instant = self._instant_now()
+
+        def one() -> Awaitable[Pass]:
+            return materialise_due(
+                self.db,
+                holder=fence.holder,
+                epoch=fence.epoch,
+                horizon=self.settings.horizon,
+                limit=self.settings.materialise_batch,
+                misfire_threshold=self.settings.misfire_threshold,
+                holidays=self.holidays,
+                instant=instant,
+                window=self.settings.pass_window if self.instant else None,
+            )
+
+        if count == 1:
+            return [await one()]
+        outcomes = await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        for kind in (NotLeader, InstantRefused):
+            for error in errors:
+                if isinstance(error, kind):
+                    raise error
+        if errors:
+            raise errors[0]
+        return [o for o in outcomes if isinstance(o, Pass)]
 
     async def _sleep_until_due(self, stop: asyncio.Event, *, floor: float = 0.0) -> None:
         delay = self._unwoken(self.settings.max_sleep.total_seconds())
@@ -286,7 +359,10 @@ class Scheduler:
                 next_due = await tx.schedules.next_due()
                 now = await tx.now()
             if next_due is not None:
-                delay = min(delay, max(floor, (next_due - now).total_seconds()))
+                # Materialise ahead by the horizon: the pass locks and plans before the
+                # fire is due (and, on the instant path, publishes at its instant).
+                ahead = next_due - now - self.settings.horizon
+                delay = min(delay, max(floor, ahead.total_seconds()))
         await self._wait(stop, self._schedules_changed, delay)
 
     async def _rescuer(self, stop: asyncio.Event) -> None:
