@@ -406,3 +406,28 @@ async def test_a_tenant_never_runs_more_than_the_operators_cap(subject: Subject)
     assert [r.tenant_id for batch in again for r in batch] == [ACME]
     async with subject.system.system() as tx:
         assert await tx.runs.running_by_tenant([ACME, GLOBEX]) == {ACME: 3, GLOBEX: 2}
+
+
+async def test_a_run_delivered_on_the_instant_path_keeps_its_attempt_in_its_row(
+    subject: Subject,
+) -> None:
+    """Written once, already succeeded: every read gives back its one attempt (worker,
+    start, end, outcome), with no attempts row of its own, and it is never claimable."""
+    j = unlimited()
+    delivered, events = fire(j).deliver_instantly(worker_id=W1, started_at=PAST)
+    assert [e.type for e in events] == [EventType.RUN_SUCCEEDED]
+    await seed(subject, j, [delivered])
+    async with subject.db.transaction(ACME) as tx:
+        got = await tx.runs.get(delivered.id)
+        (current,) = await tx.runs.get_many([delivered.id], current_attempt=True)
+    assert got == delivered
+    assert current.attempts == delivered.attempts
+    (attempt,) = got.attempts
+    assert (attempt.number, attempt.worker_id, attempt.outcome) == (1, W1, Outcome.SUCCEEDED)
+    assert attempt.started_at == attempt.ended_at == PAST
+    assert (
+        await use.claim(
+            subject.db, worker_id=W2, capabilities=frozenset({"EVENT"}), limit=5, tenant_id=ACME
+        )
+        == []
+    )

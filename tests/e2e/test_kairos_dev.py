@@ -50,6 +50,20 @@ def interrupt(process: subprocess.Popen[str]) -> tuple[str, str]:
     return process.communicate(timeout=60)
 
 
+def catching(pid: int, sig: signal.Signals, within: float = 20.0) -> None:
+    """Until the process handles ``sig`` itself (its handler is installed, read from
+    /proc): a signal sent earlier, while it still imports, would kill it instead. A
+    fixed sleep was too short on a loaded machine."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status").read_text()
+        caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+        if int(caught.split()[1], 16) & (1 << (sig - 1)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} did not install a {sig.name} handler in {within} s")
+
+
 def folder() -> Path:
     data = Path(tempfile.mkdtemp(prefix="kairos-dev-"))
     data.chmod(0o755)
@@ -186,7 +200,7 @@ def test_events_tail_with_the_stack_down_says_so_and_exits() -> None:
             text=True,
             env=env(),
         )
-        time.sleep(2.5)  # started, and waiting for the server
+        catching(waiting.pid, signal.SIGTERM)  # started, and waiting for the server
         waiting.send_signal(signal.SIGTERM)
         _, err = waiting.communicate(timeout=10)
         assert waiting.returncode == 0, err
