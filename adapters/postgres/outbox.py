@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
-from adapters import jsonfast
+from adapters.nats.cloudevents import encode
 from adapters.postgres.queries import sql
 from domain.events import DomainEvent, EventType, traced
 from domain.ids import EventId, TenantId
-from domain.ports import OutboxRecord
+from domain.ports import EncodedEvent, OutboxRecord
 
 
 class PgOutbox:
@@ -38,12 +37,16 @@ class PgOutbox:
             [event.aggregate_id for event in events],
             [event.type.value for event in events],
             [event.subject for event in events],
-            [_outbox_payload(event) for event in events],
+            [encode(event) for event in events],
             [event.occurred_at for event in events],
         )
 
     async def pending(self, limit: int) -> list[OutboxRecord]:
         return await _pending(self._conn, limit)
+
+    async def pending_encoded(self, limit: int) -> list[EncodedEvent]:
+        rows = await self._conn.fetch(sql("outbox_pending_wire"), limit)
+        return [_encoded(row) for row in rows]
 
     async def mark_published(self, seqs: Sequence[int]) -> None:
         if seqs:
@@ -55,11 +58,18 @@ async def _pending(conn: asyncpg.Connection, limit: int) -> list[OutboxRecord]:
     return [OutboxRecord(seq=row["seq"], event=_event_from_row(row)) for row in rows]
 
 
-def _outbox_payload(event: DomainEvent) -> str:
-    body: dict[str, Any] = {"occurred_at": event.occurred_at.isoformat(), "data": dict(event.data)}
-    if event.traceparent:
-        body["traceparent"] = event.traceparent
-    return jsonfast.dumps_text(body)
+def _encoded(row: asyncpg.Record) -> EncodedEvent:
+    body = row["cloudevent"]
+    if body is None:  # written before the outbox kept the encoded form
+        body = encode(_event_from_row(row))
+    return EncodedEvent(
+        seq=row["seq"],
+        id=EventId(row["event_id"]),
+        type=row["type"],
+        subject=row["subject"],
+        body=bytes(body),
+        traceparent=row["traceparent"],
+    )
 
 
 def _event_from_row(row: asyncpg.Record) -> DomainEvent:

@@ -72,10 +72,18 @@ SELECT version FROM schedules WHERE id = $1;
 -- name: append_outbox
 -- One statement per batch (not one per event): a burst's events cost one round trip and
 -- one NOTIFY. unnest keeps array order, so seq follows the events' order.
-INSERT INTO outbox (tenant_id, event_id, aggregate_id, type, subject, payload, created_at)
-SELECT t, e, a, ty, s, p::jsonb, c
-FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-            $7::timestamptz[]) WITH ORDINALITY AS u(t, e, a, ty, s, p, c, n)
+-- The CloudEvent is encoded once, by Kairos; the payload (what ``pending`` reads) is
+-- derived from it here.
+INSERT INTO outbox (tenant_id, event_id, aggregate_id, type, subject, payload, created_at,
+                    cloudevent)
+SELECT t, e, a, ty, s,
+       jsonb_build_object('occurred_at', j->>'time', 'data', j->'data')
+       || CASE WHEN j ? 'traceparent' THEN jsonb_build_object('traceparent', j->'traceparent')
+               ELSE '{}'::jsonb END,
+       c, ce
+FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bytea[],
+            $7::timestamptz[]) WITH ORDINALITY AS u(t, e, a, ty, s, ce, c, n),
+     LATERAL (SELECT convert_from(ce, 'UTF8')::jsonb AS j) AS doc
 ORDER BY n
 ON CONFLICT (event_id) DO NOTHING;
 
@@ -291,6 +299,16 @@ SELECT pg_advisory_unlock(hashtextextended('kairos.leader/' || $1 || '/' || $2::
 -- FOR UPDATE (not SKIP LOCKED): a second relay waits rather than overtake the first,
 -- which keeps events in commit order.
 SELECT seq, tenant_id, event_id, aggregate_id, type, payload
+FROM outbox ORDER BY seq LIMIT $1
+FOR UPDATE;
+
+-- name: outbox_pending_wire
+-- The relay's read: each event as the stream stores it (rows older than the column: their
+-- payload, encoded by the adapter).
+SELECT seq, event_id, type, subject, cloudevent, payload->>'traceparent' AS traceparent,
+       CASE WHEN cloudevent IS NULL THEN tenant_id END AS tenant_id,
+       CASE WHEN cloudevent IS NULL THEN aggregate_id END AS aggregate_id,
+       CASE WHEN cloudevent IS NULL THEN payload END AS payload
 FROM outbox ORDER BY seq LIMIT $1
 FOR UPDATE;
 

@@ -13,7 +13,14 @@ from __future__ import annotations
 from domain.ports.database import Database, UnitOfWork
 from domain.ports.environment import Change, ChangeFeed, Clock, HolidayProvider
 from domain.ports.leadership import LEADER, LeaderLease, LeaderPresence, LeaseState
-from domain.ports.outbox import EventOutbox, EventPublisher, OutboxRecord
+from domain.ports.outbox import (
+    EncodedEvent,
+    EncodedOutbox,
+    EncodedPublisher,
+    EventOutbox,
+    EventPublisher,
+    OutboxRecord,
+)
 from domain.ports.repositories import (
     AuditLog,
     BackfillRepository,
@@ -41,6 +48,9 @@ __all__ = [
     "Claimable",
     "Clock",
     "Database",
+    "EncodedEvent",
+    "EncodedOutbox",
+    "EncodedPublisher",
     "EventOutbox",
     "EventPublisher",
     "HolidayProvider",

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from domain.events import DomainEvent
+from domain.ids import EventId
 
 
 class EventOutbox(Protocol):
@@ -42,4 +43,33 @@ class EventPublisher(Protocol):
     async def publish_many(self, events: Sequence[DomainEvent]) -> int:
         """Publish in order with ``Nats-Msg-Id`` = event id; returns how many leading
         events the stream acknowledged (fewer than given means an outage)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedEvent:
+    """An outbox row as the relay forwards it: the event already in the form the stream
+    stores, written by the transaction that made the change."""
+
+    seq: int
+    id: EventId
+    type: str
+    subject: str
+    body: bytes
+    traceparent: str | None = None
+
+
+@runtime_checkable
+class EncodedOutbox(Protocol):
+    """An outbox that keeps its events encoded: the relay forwards them as they are."""
+
+    async def pending_encoded(self, limit: int) -> Sequence[EncodedEvent]:
+        """``pending``, each event in its stored form."""
+        ...
+
+
+@runtime_checkable
+class EncodedPublisher(Protocol):
+    async def publish_encoded(self, events: Sequence[EncodedEvent]) -> int:
+        """``publish_many`` for events already encoded."""
         ...
