@@ -16,6 +16,8 @@ the table's title. Then it measures:
 1b. **Burst, lease path.** The same with the instant path off: every run is claimed by
    the built-in pool under a lease, delivered and recorded (``--worker-processes``
    also measures it with `kairos worker` processes).
+1c. **The pool alone.** Those runs set back to ``pending``; the built-in pool claims,
+   executes (no-op target) and records them and the relay publishes their events.
 2. **Baseline** on the same servers and the same N run rows: a bare loop that claims a
    batch with `FOR UPDATE SKIP LOCKED`, marks it done and publishes one JetStream
    message per row (no leases, attempts, events or outbox).
@@ -261,6 +263,64 @@ async def contract_floor(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: in
     return elapsed
 
 
+class NoopTarget:
+    """A target that accepts every attempt at once: what the pool itself costs."""
+
+    async def execute(self, run: object, job: object) -> None:
+        return None
+
+    async def execute_many(self, items: list[object]) -> list[Exception | None]:
+        return [None] * len(items)
+
+
+async def pool_alone(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int) -> float:
+    """The lease path's own part: the N runs of the last burst back to ``pending``, then
+    the built-in pool (one scheduler replica, nothing due to materialise) claims them
+    under leases, executes them on a no-op target and records them, and the relay
+    publishes their events. Seconds until every run is succeeded and the outbox empty."""
+    owner = pg.dsn_for("postgres")
+    dsn = pg.dsn_for("postgres", "kairos_scheduler")
+    conn = await asyncpg.connect(owner)
+    try:
+        await conn.execute("TRUNCATE run_attempts, outbox")
+        await conn.execute(
+            "UPDATE runs SET status = 'pending', attempt = 0, lease_token = 0, "
+            "started_at = NULL, ended_at = NULL, started_by = NULL"
+        )
+        await conn.execute("ANALYZE runs")
+        await nc.jetstream().purge_stream(STREAM)
+        pool = await create_pool(dsn, max_size=8)
+        db = PostgresDatabase(pool)
+        stop = asyncio.Event()
+        app = Scheduler(
+            db,
+            JetStreamPublisher(nc),
+            {TargetKind.EVENT: NoopTarget()},  # type: ignore[dict-item]
+            SystemClock(),
+            SchedulerSettings(worker_capacity=CAPACITY, instant=False),
+            changes=PostgresChangeFeed(dsn),
+        )
+        ready = asyncio.Event()
+        task = asyncio.create_task(app.run(stop, ready))
+        await ready.wait()  # its first claim may already have started: no matter
+        settle_heap()
+        start = time.perf_counter()
+        try:
+            while True:
+                done = await conn.fetchval("SELECT count(*) FROM runs WHERE status = 'succeeded'")
+                left = await conn.fetchval("SELECT count(*) FROM outbox")
+                if done == n and left == 0:
+                    break
+                await asyncio.sleep(0.05)
+            return time.perf_counter() - start
+        finally:
+            stop.set()
+            await task
+            await pool.close()
+    finally:
+        await conn.close()
+
+
 async def baseline(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int) -> float:
     """Claim 500 with SKIP LOCKED, mark done, publish one message each; same rows."""
     owner = pg.dsn_for("postgres")
@@ -383,11 +443,12 @@ async def main() -> None:
         await migrate(pg.dsn_for("postgres"))
         nc = await nats.connect(server.url)
         await JetStreamPublisher(nc).ensure_stream()
-        fast, leased, split, bare, floor = [], [], [], [], []
+        fast, leased, alone, split, bare, floor = [], [], [], [], [], []
         for _ in range(args.rounds):
             fast.append(args.n / await burst(pg, nc, args.n, server.url, 0, instant=True))
             bare.append(args.n / await baseline(pg, nc, args.n))
             leased.append(args.n / await burst(pg, nc, args.n, server.url, 0, instant=False))
+            alone.append(args.n / await pool_alone(pg, nc, args.n))
             if args.worker_processes:
                 procs = args.worker_processes
                 split.append(args.n / await burst(pg, nc, args.n, server.url, procs, instant=False))
@@ -417,6 +478,11 @@ async def main() -> None:
     print(
         "| Kairos, lease path (built-in pool claims, delivers, records) "
         f"| {lp:,.0f} | {lp / b:.2f}x |"
+    )
+    pa = statistics.median(alone)
+    print(
+        "| Kairos, lease path, the pool alone: claim, no-op target, record, relay "
+        f"| {pa:,.0f} | {pa / b:.2f}x |"
     )
     if split:
         w, procs = statistics.median(split), args.worker_processes

@@ -53,8 +53,10 @@ def span(
 
 
 def inject(headers: MutableMapping[str, str]) -> None:
-    """Add the current trace context (``traceparent``) to outgoing headers."""
-    propagate.inject(headers)
+    """Add the current trace context (``traceparent``) to outgoing headers; nothing
+    when there is none (a burst's messages skip the propagators then)."""
+    if trace.get_current_span().get_span_context().is_valid:
+        propagate.inject(headers)
 
 
 class Metrics(Protocol):

@@ -110,18 +110,19 @@ class EventTarget:
 def run_message(run: Run) -> tuple[bytes, dict[str, str]]:
     """A run as a NATS message (EVENT and QUEUE targets): its context as the body, its
     identity in headers, ``Nats-Msg-Id`` = run id (a retried attempt is stored once)."""
+    run_id, schedule_id = str(run.id), str(run.schedule_id)
     body = {
-        "run_id": str(run.id),
-        "schedule_id": str(run.schedule_id),
+        "run_id": run_id,
+        "schedule_id": schedule_id,
         "job_id": str(run.job_id),
         "nominal_at": run.nominal_at.isoformat(),
         "attempt": run.attempt,
         "payload": dict(run.payload),
     }
     headers = {
-        "Nats-Msg-Id": str(run.id),
-        "Kairos-Run-Id": str(run.id),
-        "Kairos-Schedule-Id": str(run.schedule_id),
+        "Nats-Msg-Id": run_id,
+        "Kairos-Run-Id": run_id,
+        "Kairos-Schedule-Id": schedule_id,
         "Kairos-Attempt": str(run.attempt),
     }
     telemetry.inject(headers)  # traceparent of the delivery, when traced
