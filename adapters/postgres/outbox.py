@@ -13,6 +13,7 @@ from adapters import jsonfast
 from adapters.postgres.queries import sql
 from domain.events import DomainEvent, EventType, traced
 from domain.ids import EventId, TenantId
+from domain.partitions import event_key
 from domain.ports import OutboxRecord
 
 
@@ -40,18 +41,24 @@ class PgOutbox:
             [event.subject for event in events],
             [_outbox_payload(event) for event in events],
             [event.occurred_at for event in events],
+            [event_key(event) for event in events],
         )
 
-    async def pending(self, limit: int) -> list[OutboxRecord]:
-        return await _pending(self._conn, limit)
+    async def pending(
+        self, limit: int, partitions: Sequence[int] | None = None
+    ) -> list[OutboxRecord]:
+        return await _pending(self._conn, limit, partitions)
 
     async def mark_published(self, seqs: Sequence[int]) -> None:
         if seqs:
             await self._conn.execute(sql("outbox_mark"), list(seqs))
 
 
-async def _pending(conn: asyncpg.Connection, limit: int) -> list[OutboxRecord]:
-    rows = await conn.fetch(sql("outbox_pending"), limit)
+async def _pending(
+    conn: asyncpg.Connection, limit: int, partitions: Sequence[int] | None = None
+) -> list[OutboxRecord]:
+    chosen = None if partitions is None else list(partitions)
+    rows = await conn.fetch(sql("outbox_pending"), limit, chosen)
     return [OutboxRecord(seq=row["seq"], event=_event_from_row(row)) for row in rows]
 
 

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from domain.ports.database import Database, UnitOfWork
 from domain.ports.environment import Change, ChangeFeed, Clock, HolidayProvider
-from domain.ports.leadership import LEADER, LeaderLease, LeaderPresence, LeaseState
+from domain.ports.leadership import (
+    LEADER,
+    LeaderLease,
+    LeaderPresence,
+    LeaseState,
+    Member,
+    NamedLease,
+)
 from domain.ports.outbox import EventOutbox, EventPublisher, OutboxRecord
 from domain.ports.repositories import (
     AuditLog,
@@ -49,6 +56,8 @@ __all__ = [
     "LeaderLease",
     "LeaderPresence",
     "LeaseState",
+    "Member",
+    "NamedLease",
     "OutboxRecord",
     "RunFilter",
     "RunQueue",

@@ -21,8 +21,11 @@ class EventOutbox(Protocol):
         """
         ...
 
-    async def pending(self, limit: int) -> Sequence[OutboxRecord]:
-        """Unpublished events in commit order, locked for this (system) transaction."""
+    async def pending(
+        self, limit: int, partitions: Sequence[int] | None = None
+    ) -> Sequence[OutboxRecord]:
+        """Unpublished events (of ``partitions``; None: of every partition) in commit
+        order, locked for this (system) transaction."""
         ...
 
     async def mark_published(self, seqs: Sequence[int]) -> None: ...

@@ -1,9 +1,10 @@
 """The leader's materialiser: turn due fires into runs, exactly once per fire.
 
-One pass, in one system transaction fenced by the leader lease (``service.loops.leadership``):
-lock due schedules (SKIP LOCKED) -> plan each one's fires up to now + horizon -> insert
-runs keyed by (tenant, schedule, nominal) with ON CONFLICT DO NOTHING -> advance each
-schedule's next fire and fire count -> complete schedules with no fires left -> outbox.
+One pass, in one system transaction fenced by its partitions' leases
+(``service.loops.leadership``): lock due schedules (SKIP LOCKED) -> plan each one's
+fires up to now + horizon -> insert runs keyed by (tenant, schedule, nominal) with ON
+CONFLICT DO NOTHING -> advance each schedule's next fire and fire count -> complete
+schedules with no fires left -> outbox.
 
 Every fire becomes a run: a dispatched one (``scheduled`` until its dispatch time, then
 claimable), a ``skipped`` record with its reason, or - when it is late, its dispatch
@@ -55,8 +56,7 @@ class Pass:
 async def materialise_due(
     db: Database,
     *,
-    holder: str,
-    epoch: int,
+    fence: Fence,
     horizon: timedelta = timedelta(seconds=1),
     limit: int = 500,
     per_schedule: int = 1000,
@@ -64,11 +64,12 @@ async def materialise_due(
     holidays: HolidayProvider | None = None,
 ) -> Pass:
     """One pass. ``holidays`` reads calendars' holiday sources (needed once any schedule
-    uses a calendar with sources)."""
-    async with fenced(db, Fence(holder, epoch)) as tx:
+    uses a calendar with sources). ``fence``: the partitions this pass acts on, with the
+    epochs it holds them at."""
+    async with fenced(db, fence) as tx:
         now = await tx.now()
         until = now + horizon
-        due = await tx.schedules.due(until, limit)
+        due = await tx.schedules.due(until, limit, fence.partitions)
         jobs: dict[object, Job] = {}
         events: list[DomainEvent] = []
         completed = 0

@@ -24,9 +24,10 @@ async def relay_once(
     ``ConnectionError`` when the stream acknowledged fewer than the batch (the rest
     stays pending), ``NotLeader`` when ``fence`` no longer leads: a deposed leader
     deletes no outbox row (what it published meanwhile is republished by the leader, and
-    the stream's duplicate window drops the copy)."""
+    the stream's duplicate window drops the copy). Only the events of ``fence``'s
+    partitions: each partition's in commit order."""
     async with fenced(db, fence) as tx:
-        records = await tx.outbox.pending(limit)
+        records = await tx.outbox.pending(limit, fence.partitions)
         if not records:
             return 0
         acked = await publisher.publish_many([r.event for r in records])
