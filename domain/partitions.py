@@ -68,27 +68,29 @@ def _weight(replica: str, partition: int) -> int:
 def assign(count: int, replicas: Collection[str]) -> dict[int, str]:
     """Which replica should lead each partition: rendezvous (highest random weight)
     hashing with bounded load. Every (partition, replica) pair has a weight; pairs are
-    taken heaviest first, each partition once, and no replica past ``ceil(count /
-    replicas)``. So the shares differ by at most one, the answer depends only on the
-    set of names (every replica computes the same), and a replica joining or leaving
-    moves few partitions: mostly the ones whose heaviest pair involves it."""
+    taken heaviest first, each partition once, no replica past ``count // replicas``;
+    the partitions left over then go the same way to replicas that have no extra one
+    yet. So the shares differ by at most one, the answer depends only on the set of
+    names (every replica computes the same), and a replica joining or leaving moves
+    few partitions: mostly the ones whose heaviest pair involves it."""
     names = sorted(set(replicas))
     if not names:
         return {}
-    cap = -(-count // len(names))
     pairs = sorted(
         ((_weight(name, p), name, p) for p in range(count) for name in names),
         key=lambda pair: (-pair[0], pair[1], pair[2]),
     )
     owner: dict[int, str] = {}
     load = dict.fromkeys(names, 0)
-    for _, name, p in pairs:
-        if p in owner or load[name] >= cap:
-            continue
-        owner[p] = name
-        load[name] += 1
-        if len(owner) == count:
-            break
+    floor = count // len(names)
+    for cap in (floor, floor + 1):
+        for _, name, p in pairs:
+            if len(owner) == count:
+                return owner
+            if p in owner or load[name] >= cap:
+                continue
+            owner[p] = name
+            load[name] += 1
     return owner
 
 
