@@ -50,7 +50,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from domain.errors import NotLeader
-from domain.partitions import PREFIX, assign, lease_name, parse_partitions
+from domain.partitions import (
+    PREFIX,
+    assign,
+    lease_name,
+    parse_partitions,
+    partition_from_lease,
+)
 from domain.ports import LEADER, Database, LeaderLease, LeaderPresence, UnitOfWork
 
 log = logging.getLogger("kairos.leadership")
@@ -147,8 +153,10 @@ class Campaign:
         ttl: timedelta,
         *,
         name: str = LEADER,
+        quiet: bool = False,
     ) -> None:
         self._presence = presence
+        self._quiet = quiet  # one of many partitions' campaigns: its owner logs
         self.holder = holder
         self.ttl = ttl
         self.name = name
@@ -198,7 +206,7 @@ class Campaign:
             if claimed is not None and not committed:
                 await self._presence.drop(self.name, claimed)
         # Committed: we lead at ``epoch``.
-        if vacated:
+        if vacated and not self._quiet:
             log.warning(
                 "lease %s: the session of epoch %s's holder ended; took over", self.name, seen
             )
@@ -239,6 +247,7 @@ class PartitionCampaign:
         self.members: list[str] = []  # the live replicas at the last step
         self._campaigns: dict[int, Campaign] = {}
         self._member = False  # whether this presence holds the member mark
+        self.waiting = 0  # partitions assigned here that another live replica still holds
 
     @property
     def fence(self) -> Fence | None:
@@ -251,7 +260,7 @@ class PartitionCampaign:
         if campaign is None:
             name = lease_name(partition, count)
             campaign = self._campaigns[partition] = Campaign(
-                self._presence, self.holder, self.ttl, name=name
+                self._presence, self.holder, self.ttl, name=name, quiet=True
             )
         return campaign
 
@@ -268,6 +277,11 @@ class PartitionCampaign:
             count = self.count
             await leases.beat(self.holder, self.ttl)
             members = await leases.members()
+            stored = {
+                p: lease
+                for lease in await leases.all(PREFIX)
+                if (p := partition_from_lease(lease.name)) is not None
+            }
             held = [(lease_name(p, count), e) for p, e in sorted(self.epochs.items())]
             renewed = await leases.renew_all(self.holder, held, self.ttl)
         live = [m.name for m in members if m.live and await self._alive(m.name)]
@@ -280,9 +294,22 @@ class PartitionCampaign:
                 await self._hand_over(p)
             elif lease_name(p, count) not in renewed:
                 await self._step(p, count)  # expired or taken meanwhile: which, it says
+        self.waiting = 0
         for p in range(count):
-            if owner.get(p) == self.holder and p not in self.epochs:
-                await self._step(p, count)
+            if p in self.epochs:
+                continue
+            lease = stored.get(p)
+            if owner.get(p) == self.holder:
+                others = lease is not None and lease.live and lease.holder != self.holder
+                if others and lease is not None and lease.holder in live:
+                    self.waiting += 1  # its holder hands it over at its next step
+                    continue
+                await self._step(p, count)  # free, lapsed, or its holder's mark is vacant
+                self.waiting += p not in self.epochs
+            elif lease is not None and lease.live and lease.holder == self.holder:
+                # An earlier process under this name held it: free it for its owner.
+                async with self._presence.lease() as leases:
+                    await leases.release(lease.name, self.holder, lease.epoch)
         return dict(self.epochs)
 
     async def _alive(self, name: str) -> bool:
@@ -303,7 +330,7 @@ class PartitionCampaign:
         campaign = self._campaigns.pop(partition, None)
         self.epochs.pop(partition, None)
         if campaign is not None:
-            log.info("partition %s: handed over (epoch %s)", partition, campaign.epoch)
+            log.debug("partition %s: handed over (epoch %s)", partition, campaign.epoch)
             await campaign.resign()
 
     async def resign(self) -> None:

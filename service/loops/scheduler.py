@@ -244,7 +244,8 @@ class Scheduler:
                     self.metrics.leader(epoch)
                     self.metrics.partitions(len(held))
                     self._ran("leadership")
-                    await self._wait(stop, self._lost, every)
+                    # Waiting for a hand-over: look again soon after the giver's step.
+                    await self._wait(stop, self._lost, every / 4 if shares.waiting else every)
                 await shares.resign()
                 await campaign.resign()
         finally:

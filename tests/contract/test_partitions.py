@@ -166,3 +166,26 @@ async def test_a_clean_stop_hands_every_partition_over(subject: Subject) -> None
 async def test_a_fence_of_no_partition_guards_nothing(subject: Subject) -> None:
     with pytest.raises(NotLeader):
         await materialise_due(subject.system, fence=Fence("nobody", ()))
+
+
+async def test_a_replica_restarted_under_its_name_frees_what_is_no_longer_its(
+    subject: Subject,
+) -> None:
+    """A held every partition and was killed; it comes back under the same name as B
+    joins. The new A takes its share over from its vacant marks and releases the rest
+    (leases under its name it does not hold), which B then takes: each at epoch 2."""
+    async with AsyncExitStack() as stack:
+        b = await join(stack, subject, "b")
+        async with AsyncExitStack() as first_life:
+            old = await join(first_life, subject, "a")
+            await old.step()
+            await b.step()
+            assert b.waiting == 32  # held by a live replica: wait for its hand-over
+        a = await join(stack, subject, "a")
+        await a.step()
+        assert len(a.epochs) == 32  # its own share, from the vacant marks
+        await b.step()
+        disjoint_and_whole(a, b)
+        assert b.waiting == 0
+        assert set(a.epochs.values()) == set(b.epochs.values()) == {2}
+        assert len(b.epochs) == 32
