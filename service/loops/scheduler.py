@@ -58,11 +58,14 @@ log = logging.getLogger("kairos.scheduler")
 @dataclass
 class SchedulerSettings:
     replica: str = field(default_factory=lambda: f"replica-{new_id().hex[:8]}")
-    # A frozen or partitioned leader leads until its lease expires: the ttl bounds that
-    # gap. The leader renews every ttl/3 (a renewal never waits for a pass), so it
-    # survives two slow renewals. A killed leader is replaced sooner: its presence mark
-    # goes with its session, which the others see at their next poll.
+    # A frozen or partitioned leader leads until its leases expire: the ttl bounds that
+    # gap. Each step renews what it holds (a renewal never waits for a pass) and steps
+    # come at least every ttl/3, so a leader survives two slow renewals. A killed leader
+    # is replaced sooner: its presence marks go with its session, which the others see
+    # at their next poll.
     lease_ttl: timedelta = timedelta(seconds=10)
+    # How often a replica steps: renews, hands over partitions to a replica that joined,
+    # takes over a dead one's (docs/semantics.md, *Leadership*).
     leader_poll: timedelta = timedelta(seconds=1)
     max_sleep: timedelta = timedelta(seconds=5)
     # How often the materialiser and relay look while no change feed is listening (none
