@@ -5,6 +5,7 @@ raises NotLeader and writes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -189,3 +190,32 @@ async def test_a_replica_restarted_under_its_name_frees_what_is_no_longer_its(
         assert b.waiting == 0
         assert set(a.epochs.values()) == set(b.epochs.values()) == {2}
         assert len(b.epochs) == 32
+
+
+async def test_a_frozen_replicas_partitions_are_taken_once_its_leases_expire(
+    subject: Subject,
+) -> None:
+    """A stops stepping (frozen: its session, and so its marks, live on). Past the ttl
+    its membership and leases have lapsed: B takes every partition at the next epoch.
+    A, resumed, learns it lost them, its old fence fails, and B hands its share back."""
+    ttl = timedelta(seconds=2)
+    async with AsyncExitStack() as stack:
+        a = PartitionCampaign(await stack.enter_async_context(subject.system.presence()), "a", ttl)
+        b = PartitionCampaign(await stack.enter_async_context(subject.system.presence()), "b", ttl)
+        await settle(a, b)
+        disjoint_and_whole(a, b)
+        frozen = a.fence
+        assert frozen is not None
+        lost = dict(a.epochs)
+        await asyncio.sleep(ttl.total_seconds() + 0.2)  # real time: the leases lapse
+        await b.step()
+        assert b.epochs.keys() == set(ALL)
+        assert all(b.epochs[p] == epoch + 1 for p, epoch in lost.items())
+        await a.step()  # resumed: a member again, its share still B's
+        assert a.epochs == {}
+        assert a.waiting == 32
+        with pytest.raises(NotLeader):
+            await materialise_due(subject.system, fence=frozen)
+        await settle(b, a, rounds=2)
+        disjoint_and_whole(a, b)
+        assert len(a.epochs) == len(b.epochs) == 32
