@@ -1,10 +1,9 @@
 """The leader's materialiser: turn due fires into runs, exactly once per fire.
 
-One pass, in one system transaction fenced by its partitions' leases
-(``service.loops.leadership``): lock due schedules (SKIP LOCKED) -> plan each one's
-fires up to now + horizon -> insert runs keyed by (tenant, schedule, nominal) with ON
-CONFLICT DO NOTHING -> advance each schedule's next fire and fire count -> complete
-schedules with no fires left -> outbox.
+One pass, in one system transaction fenced by the leader lease (``service.loops.leadership``):
+lock due schedules (SKIP LOCKED) -> plan each one's fires up to now + horizon -> insert
+runs keyed by (tenant, schedule, nominal) with ON CONFLICT DO NOTHING -> advance each
+schedule's next fire and fire count -> complete schedules with no fires left -> outbox.
 
 Every fire becomes a run: a dispatched one (``scheduled`` until its dispatch time, then
 claimable), a ``skipped`` record with its reason, or - when it is late, its dispatch
