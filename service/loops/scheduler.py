@@ -341,7 +341,7 @@ class Scheduler:
             if fence is not None or cluster is not None:
                 try:
                     done = await rescue_once(self.db, fence=fence, cluster=cluster)
-                    if done.released or done.taken_back:
+                    if done.released:
                         self._runs_ready.set()  # released runs are claimable
                         self._outbox_changed.set()
                 except NotLeader:
