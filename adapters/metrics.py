@@ -18,6 +18,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from domain.partitions import PREFIX
 from domain.ports import LEADER, Database
 from domain.zones import tzdata_version
 
@@ -78,6 +79,12 @@ class PrometheusMetrics:
         self._leader_known = Gauge(
             "kairos_leader_known", "1 while some replica holds the lease", registry=r
         )
+        self._partitions = Gauge(
+            "kairos_partitions_led", "Partitions this replica leads", registry=r
+        )
+        self._unleased = Gauge(
+            "kairos_partitions_unleased", "Partitions no replica holds a live lease of", registry=r
+        )
 
     # -- service.telemetry.Metrics ---------------------------------------------------------
 
@@ -107,6 +114,9 @@ class PrometheusMetrics:
         self._leader.set(1 if epoch is not None else 0)
         self._epoch.set(epoch or 0)
 
+    def partitions(self, held: int) -> None:
+        self._partitions.set(held)
+
     # -- scrape --------------------------------------------------------------------------
 
     async def render(self, db: Database) -> bytes:
@@ -116,6 +126,8 @@ class PrometheusMetrics:
             oldest = await tx.outbox.pending(1)
             backlog = await tx.outbox.count()
             leader = await tx.leader.current(LEADER)
+            count = await tx.leader.partition_count()
+            leased = [lease for lease in await tx.leader.all(PREFIX) if lease.live]
             now = await tx.now()
         self._depth.clear()
         for (status, priority), count in depth.items():
@@ -123,4 +135,5 @@ class PrometheusMetrics:
         self._outbox.set(backlog)
         self._lag.set((now - oldest[0].event.occurred_at).total_seconds() if oldest else 0.0)
         self._leader_known.set(0 if leader is None else 1)
+        self._unleased.set(max(count - len(leased), 0))
         return generate_latest(self.registry)

@@ -75,7 +75,8 @@ async def reset(owner_dsn: str) -> None:
     conn = await asyncpg.connect(owner_dsn)
     try:
         await conn.execute(
-            "TRUNCATE runs, run_attempts, schedules, jobs, outbox, workers, leader_lease CASCADE"
+            "TRUNCATE runs, run_attempts, schedules, jobs, outbox, workers, leader_lease,"
+            " scheduler_replicas CASCADE"
         )
     finally:
         await conn.close()

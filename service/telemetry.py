@@ -78,6 +78,9 @@ class Metrics(Protocol):
 
     def leader(self, epoch: int | None) -> None: ...
 
+    def partitions(self, held: int) -> None:
+        """How many partitions this replica leads now."""
+
 
 class NoMetrics:
     """Records nothing: what a loop or use case reports to unless given metrics."""
@@ -101,6 +104,9 @@ class NoMetrics:
         return None
 
     def leader(self, epoch: int | None) -> None:
+        return None
+
+    def partitions(self, held: int) -> None:
         return None
 
 

@@ -13,12 +13,12 @@ from domain.firing import FoldPolicy, GapPolicy
 from domain.ids import JobId, ScheduleId, TenantId, new_id
 from domain.job import Backoff, BackoffKind, Job, Priority, Target, TargetKind
 from domain.planning import PlannedFire, plan
-from domain.ports import LEADER, Database
+from domain.ports import Database
 from domain.schedule import OverlapPolicy, Schedule
 from domain.timing import DstPolicy, Timing, WindowPolicy
 from domain.triggers import CronTrigger, RRuleTrigger
 from domain.windows import ExecutionWindow
-from service.loops.leadership import Fence, acquire
+from service.loops.leadership import Fence, acquire_all
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ACME = TenantId("acme")
@@ -76,11 +76,12 @@ async def add_event_job(db: Database, tenant: TenantId, name: str, **fields: Any
 
 
 async def leading(db: Database, holder: str = "leader", minutes: int = 5) -> Fence:
-    """Take the leader lease for ``holder`` (it must be free): the fence of its passes."""
+    """Take every partition's lease and the cluster-wide one for ``holder`` (they must be
+    free), as a replica alone holds them: the fence of its passes."""
     async with db.system() as tx:
-        epoch = await acquire(tx.leader, LEADER, holder, timedelta(minutes=minutes))
-    assert epoch is not None
-    return Fence(holder, epoch)
+        fence = await acquire_all(tx.leader, holder, timedelta(minutes=minutes))
+    assert fence is not None
+    return fence
 
 
 def job(tenant: TenantId = ACME, name: str = "report") -> Job:

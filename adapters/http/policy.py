@@ -8,8 +8,8 @@ not built (``deps.check_scopes``), so nobody can call it (docs/engine.md, *Acces
 - pausing, resuming, triggering and backfilling schedules, retrying and cancelling
   runs, and the external worker protocol: operate;
 - every read: read;
-- every tenant's usage (``/admin/usage``): admin of the operator's tenant only
-  (checked by the route);
+- every tenant's usage (``/admin/usage``) and the scheduler's replicas
+  (``/admin/replicas``): admin of the operator's tenant only (checked by the route);
 - the health probes and metrics: public.
 """
 

@@ -34,12 +34,13 @@ from adapters.memory.usage import MemoryUsage
 from adapters.memory.workers import MemoryWorkers
 from domain.events import DomainEvent
 from domain.ids import TenantId
+from domain.partitions import DEFAULT_PARTITIONS
 from domain.ports import Clock
 
 
 class MemoryDatabase:
-    def __init__(self, clock: Clock | None = None) -> None:
-        self._tables = _Tables()
+    def __init__(self, clock: Clock | None = None, *, partitions: int = DEFAULT_PARTITIONS) -> None:
+        self._tables = _Tables(partitions=partitions)
         self._lock = asyncio.Lock()
         self._clock = clock or SystemClock()
         self._tokens = itertools.count(1)

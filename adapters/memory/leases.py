@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from adapters.memory.tables import _Tables
 from domain.errors import NotLeader
-from domain.ports import Clock, LeaseState
+from domain.ports import Clock, LeaseState, Member, NamedLease
 
 if TYPE_CHECKING:
     from adapters.memory.database import MemoryUnitOfWork
@@ -71,6 +71,47 @@ class MemoryLeaderLease:
 
     async def fence(self, name: str, holder: str, epoch: int) -> None:
         await self.check(name, holder, epoch)
+
+    async def check_all(self, holder: str, leases: Sequence[tuple[str, int]]) -> None:
+        if not leases:
+            raise NotLeader(holder, 0)
+        for name, epoch in leases:
+            await self.check(name, holder, epoch)
+
+    async def fence_all(self, holder: str, leases: Sequence[tuple[str, int]]) -> None:
+        await self.check_all(holder, leases)
+
+    async def renew_all(
+        self, holder: str, leases: Sequence[tuple[str, int]], ttl: timedelta
+    ) -> set[str]:
+        return {name for name, epoch in leases if await self.renew(name, holder, epoch, ttl)}
+
+    async def all(self, prefix: str) -> list[NamedLease]:
+        now = self._clock.now()
+        return [
+            NamedLease(name, holder, epoch, expires > now, expires)
+            for name, (holder, epoch, expires) in sorted(self._t.leases.items())
+            if name.startswith(prefix)
+        ]
+
+    async def partition_count(self) -> int:
+        return self._t.partitions
+
+    async def beat(self, replica: str, ttl: timedelta) -> None:
+        now = self._clock.now()
+        known = self._t.members.get(replica)
+        started = known[0] if known is not None and known[2] > now else now
+        self._t.members[replica] = (started, now, now + ttl)
+
+    async def leave(self, replica: str) -> None:
+        self._t.members.pop(replica, None)
+
+    async def members(self) -> list[Member]:
+        now = self._clock.now()
+        return [
+            Member(name, started, seen, expires > now)
+            for name, (started, seen, expires) in sorted(self._t.members.items())
+        ]
 
 
 class MemoryPresence:

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 
 from adapters.memory.tables import _Scoped
 from domain.events import DomainEvent, traced
+from domain.partitions import event_key, partition_of
 from domain.ports import OutboxRecord
 
 
 class MemoryOutbox(_Scoped):
     async def count(self) -> int:
-        return len(await self.pending(1_000_000))
+        return len(self._t.outbox) - len(self._t.published)
 
     async def append(self, events: Sequence[DomainEvent], *, traceparent: str | None) -> None:
         events = traced(events, traceparent)
@@ -23,13 +24,19 @@ class MemoryOutbox(_Scoped):
                 self._t.event_ids.add(event.id)
                 self._t.outbox.append(event)
 
-    async def pending(self, limit: int) -> list[OutboxRecord]:
-        start = self._t.published
-        return [
-            OutboxRecord(seq=start + i + 1, event=e)
-            for i, e in enumerate(self._t.outbox[start : start + limit])
-        ]
+    async def pending(
+        self, limit: int, partitions: Sequence[int] | None = None
+    ) -> list[OutboxRecord]:
+        chosen = None if partitions is None else set(partitions)
+        found: list[OutboxRecord] = []
+        for i, event in enumerate(self._t.outbox):
+            if len(found) >= limit:
+                break
+            if i + 1 in self._t.published:
+                continue
+            if chosen is None or partition_of(event_key(event), self._t.partitions) in chosen:
+                found.append(OutboxRecord(seq=i + 1, event=event))
+        return found
 
     async def mark_published(self, seqs: Sequence[int]) -> None:
-        if seqs:
-            self._t.published = max(self._t.published, *seqs)
+        self._t.published.update(seqs)

@@ -12,6 +12,7 @@ from domain.errors import LeaseLost, NotFound
 from domain.ids import BackfillId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import TargetKind
 from domain.overlap import ACTIVE
+from domain.partitions import partition_of
 from domain.ports import Claimable, Clock, Keyset, RunFilter, RunStats
 from domain.run import TERMINAL, Run, RunOrigin, RunStatus
 
@@ -244,20 +245,26 @@ class MemoryRuns(_Scoped):
             if r.worker_id == worker_id and r.status is RunStatus.RUNNING
         )
 
-    async def lock_waiting(self, limit: int) -> Sequence[Run]:
+    async def lock_waiting(self, limit: int, partitions: Sequence[int]) -> Sequence[Run]:
+        chosen = set(partitions)
         waiting = [
             replace(r, attempts=())
             for r in self._t.runs.values()
-            if r.status is RunStatus.WAITING and self._visible(r.tenant_id)
+            if r.status is RunStatus.WAITING
+            and self._visible(r.tenant_id)
+            and partition_of(r.schedule_id, self._t.partitions) in chosen
         ]
         return sorted(waiting, key=lambda r: r.nominal_at)[:limit]
 
-    async def lock_expired(self, limit: int) -> Claimable:
+    async def lock_expired(self, limit: int, partitions: Sequence[int]) -> Claimable:
         now = self._clock.now()
+        chosen = set(partitions)
         expired = [
             r
             for r in self._t.runs.values()
-            if self._visible(r.tenant_id) and r.expired(now) is not None
+            if self._visible(r.tenant_id)
+            and r.expired(now) is not None
+            and partition_of(r.schedule_id, self._t.partitions) in chosen
         ]
         expired.sort(key=lambda r: r.lease_until or now)
         return Claimable(now=now, runs=[(r, r.lease_token) for r in expired[:limit]])

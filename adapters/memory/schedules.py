@@ -11,6 +11,7 @@ from adapters.memory.tables import _page, _require_version, _Scoped
 from adapters.postgres.codec import reloaded_schedule
 from domain.errors import Conflict, NotFound
 from domain.ids import JobId, ScheduleId
+from domain.partitions import partition_of
 from domain.ports import Keyset, ScheduleOrder, ScheduleSearch
 from domain.schedule import Schedule, ScheduleState
 from domain.triggers import EventTrigger
@@ -39,20 +40,26 @@ class MemorySchedules(_Scoped):
                 return schedule
         raise NotFound("schedule", str(schedule_id))
 
-    async def next_due(self) -> datetime | None:
+    async def next_due(self, partitions: Sequence[int]) -> datetime | None:
+        chosen = set(partitions)
         times = [
             s.next_fire_at
             for (t, _), s in self._t.schedules.items()
-            if self._visible(t) and s.state is ScheduleState.ENABLED and s.next_fire_at
+            if self._visible(t)
+            and s.state is ScheduleState.ENABLED
+            and s.next_fire_at
+            and partition_of(s.id, self._t.partitions) in chosen
         ]
         return min(times, default=None)
 
-    async def due(self, until: datetime, limit: int) -> list[Schedule]:
+    async def due(self, until: datetime, limit: int, partitions: Sequence[int]) -> list[Schedule]:
+        chosen = set(partitions)
         found = [
             s
             for (t, _), s in self._t.schedules.items()
             if self._visible(t)
             and s.state is ScheduleState.ENABLED
+            and partition_of(s.id, self._t.partitions) in chosen
             and s.next_fire_at is not None
             and s.next_fire_at <= until
         ]

@@ -17,6 +17,7 @@ from domain.errors import Conflict
 from domain.events import DomainEvent
 from domain.ids import BackfillId, CalendarId, EventId, JobId, RunId, ScheduleId, TenantId, WorkerId
 from domain.job import Job
+from domain.partitions import DEFAULT_PARTITIONS
 from domain.ports import Keyset
 from domain.run import Run
 from domain.schedule import Schedule
@@ -32,7 +33,7 @@ class _Tables:
     run_keys: set[tuple[TenantId, ScheduleId, datetime]] = field(default_factory=set)
     outbox: list[DomainEvent] = field(default_factory=list)
     event_ids: set[EventId] = field(default_factory=set)
-    published: int = 0  # events before this index were relayed
+    published: set[int] = field(default_factory=set)  # seqs (index + 1) relayed
     leases: dict[str, tuple[str, int, datetime]] = field(default_factory=dict)
     workers: dict[tuple[TenantId, WorkerId], Worker] = field(default_factory=dict)
     backfills: dict[BackfillId, Backfill] = field(default_factory=dict)
@@ -40,6 +41,9 @@ class _Tables:
     audit: list[AuditEntry] = field(default_factory=list)
     tzdata: list[str] = field(default_factory=list)  # the recorded version, if any
     replans: dict[tuple[TenantId, ScheduleId, str], Replan] = field(default_factory=dict)
+    # Scheduler replicas' membership: name -> (started, seen, expires).
+    members: dict[str, tuple[datetime, datetime, datetime]] = field(default_factory=dict)
+    partitions: int = DEFAULT_PARTITIONS  # the deployment's count (its migration's, in SQL)
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -49,7 +53,7 @@ class _Tables:
             set(self.run_keys),
             list(self.outbox),
             set(self.event_ids),
-            self.published,
+            set(self.published),
             dict(self.leases),
             dict(self.workers),
             dict(self.backfills),
@@ -57,6 +61,8 @@ class _Tables:
             list(self.audit),
             list(self.tzdata),
             dict(self.replans),
+            dict(self.members),
+            self.partitions,
         )
 
 

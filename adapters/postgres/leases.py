@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -12,7 +12,7 @@ import asyncpg
 
 from adapters.postgres.queries import sql
 from domain.errors import NotLeader
-from domain.ports import LeaseState
+from domain.ports import LeaseState, Member, NamedLease
 
 
 class PgLeaderLease:
@@ -51,6 +51,55 @@ class PgLeaderLease:
     async def fence(self, name: str, holder: str, epoch: int) -> None:
         if await self._conn.fetchval(sql("leader_fence"), name, holder, epoch) is None:
             raise NotLeader(holder, epoch)
+
+    async def check_all(self, holder: str, leases: Sequence[tuple[str, int]]) -> None:
+        await self._all("leader_check_all", holder, leases)
+
+    async def fence_all(self, holder: str, leases: Sequence[tuple[str, int]]) -> None:
+        await self._all("leader_fence_all", holder, leases)
+
+    async def _all(self, query: str, holder: str, leases: Sequence[tuple[str, int]]) -> None:
+        if not leases:
+            raise NotLeader(holder, 0)
+        names = [name for name, _ in leases]
+        epochs = [epoch for _, epoch in leases]
+        held = await self._conn.fetchval(sql(query), names, holder, epochs)
+        if held != len(leases):
+            raise NotLeader(holder, max(epochs))
+
+    async def renew_all(
+        self, holder: str, leases: Sequence[tuple[str, int]], ttl: timedelta
+    ) -> set[str]:
+        if not leases:
+            return set()
+        rows = await self._conn.fetch(
+            sql("leader_renew_all"),
+            [name for name, _ in leases],
+            holder,
+            [epoch for _, epoch in leases],
+            ttl,
+        )
+        return {row["name"] for row in rows}
+
+    async def all(self, prefix: str) -> list[NamedLease]:
+        rows = await self._conn.fetch(sql("leader_all"), prefix)
+        return [
+            NamedLease(r["name"], r["holder"], r["epoch"], r["live"], r["expires_at"]) for r in rows
+        ]
+
+    async def partition_count(self) -> int:
+        return int(await self._conn.fetchval(sql("partition_count")))
+
+    async def beat(self, replica: str, ttl: timedelta) -> None:
+        await self._conn.execute(sql("replica_beat"), replica, ttl)
+        await self._conn.execute(sql("replica_forget"))
+
+    async def leave(self, replica: str) -> None:
+        await self._conn.execute(sql("replica_leave"), replica)
+
+    async def members(self) -> list[Member]:
+        rows = await self._conn.fetch(sql("replica_members"))
+        return [Member(r["name"], r["started_at"], r["seen_at"], r["live"]) for r in rows]
 
 
 class PgPresence:

@@ -12,6 +12,7 @@ from adapters.nats.cloudevents import encode
 from adapters.postgres.queries import sql
 from domain.events import DomainEvent, EventType, traced
 from domain.ids import EventId, TenantId
+from domain.partitions import event_key
 from domain.ports import EncodedEvent, OutboxRecord
 
 
@@ -39,13 +40,20 @@ class PgOutbox:
             [event.subject for event in events],
             [encode(event) for event in events],
             [event.occurred_at for event in events],
+            [event_key(event) for event in events],
         )
 
-    async def pending(self, limit: int) -> list[OutboxRecord]:
-        return await _pending(self._conn, limit)
+    async def pending(
+        self, limit: int, partitions: Sequence[int] | None = None
+    ) -> list[OutboxRecord]:
+        return await _pending(self._conn, limit, partitions)
 
-    async def pending_encoded(self, limit: int) -> list[EncodedEvent]:
-        rows = await self._conn.fetch(sql("outbox_pending_wire"), limit)
+    async def pending_encoded(
+        self, limit: int, partitions: Sequence[int] | None = None
+    ) -> list[EncodedEvent]:
+        rows = await self._conn.fetch(
+            sql("outbox_pending_wire"), limit, None if partitions is None else list(partitions)
+        )
         return [_encoded(row) for row in rows]
 
     async def mark_published(self, seqs: Sequence[int]) -> None:
@@ -53,8 +61,11 @@ class PgOutbox:
             await self._conn.execute(sql("outbox_mark"), list(seqs))
 
 
-async def _pending(conn: asyncpg.Connection, limit: int) -> list[OutboxRecord]:
-    rows = await conn.fetch(sql("outbox_pending"), limit)
+async def _pending(
+    conn: asyncpg.Connection, limit: int, partitions: Sequence[int] | None = None
+) -> list[OutboxRecord]:
+    chosen = None if partitions is None else list(partitions)
+    rows = await conn.fetch(sql("outbox_pending"), limit, chosen)
     return [OutboxRecord(seq=row["seq"], event=_event_from_row(row)) for row in rows]
 
 

@@ -73,16 +73,17 @@ SELECT version FROM schedules WHERE id = $1;
 -- One statement per batch (not one per event): a burst's events cost one round trip and
 -- one NOTIFY. unnest keeps array order, so seq follows the events' order.
 -- The CloudEvent is encoded once, by Kairos; the payload (what ``pending`` reads) is
--- derived from it here.
+-- derived from it here. Each event's partition derives from $8
+-- (domain.partitions.event_key: a run's events go with its schedule).
 INSERT INTO outbox (tenant_id, event_id, aggregate_id, type, subject, payload, created_at,
-                    cloudevent)
+                    cloudevent, partition)
 SELECT t, e, a, ty, s,
        jsonb_build_object('occurred_at', j->>'time', 'data', j->'data')
        || CASE WHEN j ? 'traceparent' THEN jsonb_build_object('traceparent', j->'traceparent')
                ELSE '{}'::jsonb END,
-       c, ce
+       c, ce, kairos_partition(k, (SELECT partitions FROM kairos_settings))
 FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bytea[],
-            $7::timestamptz[]) WITH ORDINALITY AS u(t, e, a, ty, s, ce, c, n),
+            $7::timestamptz[], $8::uuid[]) WITH ORDINALITY AS u(t, e, a, ty, s, ce, c, k, n),
      LATERAL (SELECT convert_from(ce, 'UTF8')::jsonb AS j) AS doc
 ORDER BY n
 ON CONFLICT (event_id) DO NOTHING;
@@ -198,6 +199,7 @@ GROUP BY r.job_id;
 SELECT r.*
 FROM runs r
 WHERE r.status = 'running' AND (r.lease_until <= now() OR r.timeout_at <= now())
+  AND r.partition = ANY($2::int[])
 ORDER BY r.lease_until
 LIMIT $1
 FOR UPDATE SKIP LOCKED;
@@ -237,6 +239,7 @@ SELECT tenant_id, id, name, job_id, spec::text AS spec, state, next_fire_at, fir
        created_at, updated_at
 FROM schedules
 WHERE state = 'enabled' AND next_fire_at <= $1
+  AND partition = ANY($3::int[])
 ORDER BY next_fire_at
 LIMIT $2
 FOR UPDATE SKIP LOCKED;
@@ -288,6 +291,57 @@ SELECT 1 FROM leader_lease
 WHERE name = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp()
 FOR KEY SHARE;
 
+-- name: leader_check_all
+-- How many of the leases ($1 names, $3 epochs) $2 leads now.
+SELECT count(*) FROM leader_lease l
+JOIN unnest($1::text[], $3::bigint[]) AS w(name, epoch) ON w.name = l.name AND w.epoch = l.epoch
+WHERE l.holder = $2 AND l.expires_at > clock_timestamp();
+
+-- name: leader_fence_all
+-- leader_fence for a set of leases, locked in name order: two passes fencing
+-- overlapping sets lock them in the same order.
+SELECT count(*) FROM (
+    SELECT 1 FROM leader_lease l
+    JOIN unnest($1::text[], $3::bigint[]) AS w(name, epoch)
+        ON w.name = l.name AND w.epoch = l.epoch
+    WHERE l.holder = $2 AND l.expires_at > clock_timestamp()
+    ORDER BY l.name
+    FOR KEY SHARE OF l
+) fenced;
+
+-- name: leader_renew_all
+UPDATE leader_lease l SET expires_at = clock_timestamp() + $4::interval
+FROM unnest($1::text[], $3::bigint[]) AS w(name, epoch)
+WHERE w.name = l.name AND w.epoch = l.epoch AND l.holder = $2
+  AND l.expires_at > clock_timestamp()
+RETURNING l.name;
+
+-- name: leader_all
+SELECT name, holder, epoch, expires_at > clock_timestamp() AS live, expires_at
+FROM leader_lease WHERE starts_with(name, $1) ORDER BY name;
+
+-- name: partition_count
+SELECT partitions FROM kairos_settings;
+
+-- name: replica_beat
+INSERT INTO scheduler_replicas (name, started_at, seen_at, expires_at)
+VALUES ($1, clock_timestamp(), clock_timestamp(), clock_timestamp() + $2::interval)
+ON CONFLICT (name) DO UPDATE
+SET seen_at = excluded.seen_at, expires_at = excluded.expires_at,
+    started_at = CASE WHEN scheduler_replicas.expires_at > clock_timestamp()
+                      THEN scheduler_replicas.started_at ELSE excluded.started_at END;
+
+-- name: replica_leave
+DELETE FROM scheduler_replicas WHERE name = $1;
+
+-- name: replica_forget
+-- Rows long gone (a day past expiry) are forgotten, so the table stays small.
+DELETE FROM scheduler_replicas WHERE expires_at < clock_timestamp() - interval '1 day';
+
+-- name: replica_members
+SELECT name, started_at, seen_at, expires_at > clock_timestamp() AS live
+FROM scheduler_replicas ORDER BY name;
+
 -- name: presence_hold
 -- Session-level advisory locks: held until unlocked or until the session ends.
 SELECT pg_try_advisory_lock(hashtextextended('kairos.leader/' || $1 || '/' || $2::bigint::text, 0));
@@ -298,8 +352,9 @@ SELECT pg_advisory_unlock(hashtextextended('kairos.leader/' || $1 || '/' || $2::
 -- name: outbox_pending
 -- FOR UPDATE (not SKIP LOCKED): a second relay waits rather than overtake the first,
 -- which keeps events in commit order.
+-- One relay per partition set: $2 NULL reads every partition (health, metrics).
 SELECT seq, tenant_id, event_id, aggregate_id, type, payload
-FROM outbox ORDER BY seq LIMIT $1
+FROM outbox WHERE ($2::int[] IS NULL OR partition = ANY($2::int[])) ORDER BY seq LIMIT $1
 FOR UPDATE;
 
 -- name: outbox_pending_wire
@@ -309,7 +364,7 @@ SELECT seq, event_id, type, subject, cloudevent, payload->>'traceparent' AS trac
        CASE WHEN cloudevent IS NULL THEN tenant_id END AS tenant_id,
        CASE WHEN cloudevent IS NULL THEN aggregate_id END AS aggregate_id,
        CASE WHEN cloudevent IS NULL THEN payload END AS payload
-FROM outbox ORDER BY seq LIMIT $1
+FROM outbox WHERE ($2::int[] IS NULL OR partition = ANY($2::int[])) ORDER BY seq LIMIT $1
 FOR UPDATE;
 
 -- name: outbox_mark
@@ -317,7 +372,7 @@ FOR UPDATE;
 DELETE FROM outbox WHERE seq = ANY($1::bigint[]);
 
 -- name: next_due
-SELECT min(next_fire_at) FROM schedules WHERE state = 'enabled';
+SELECT min(next_fire_at) FROM schedules WHERE state = 'enabled' AND partition = ANY($1::int[]);
 
 -- name: get_worker
 SELECT * FROM workers WHERE id = $1;
@@ -534,7 +589,8 @@ DELETE FROM calendars WHERE id = $1;
 SELECT count(*) FROM schedules WHERE calendar_id = $1 AND state <> 'deleted';
 
 -- name: lock_waiting
-SELECT * FROM runs WHERE status = 'waiting' ORDER BY nominal_at LIMIT $1 FOR UPDATE SKIP LOCKED;
+SELECT * FROM runs WHERE status = 'waiting' AND partition = ANY($2::int[])
+ORDER BY nominal_at LIMIT $1 FOR UPDATE SKIP LOCKED;
 
 -- name: purge_runs
 -- Retention: ended runs older than $1 and beyond their schedule's $2 newest ended ones.

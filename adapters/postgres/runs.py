@@ -323,12 +323,14 @@ class PgRuns:
     async def held_by(self, worker_id: WorkerId) -> int:
         return int(await self._conn.fetchval(sql("held_by_worker"), worker_id))
 
-    async def lock_waiting(self, limit: int) -> Sequence[Run]:
-        return [run_from_row(row) for row in await self._conn.fetch(sql("lock_waiting"), limit)]
+    async def lock_waiting(self, limit: int, partitions: Sequence[int]) -> Sequence[Run]:
+        rows = await self._conn.fetch(sql("lock_waiting"), limit, list(partitions))
+        return [run_from_row(row) for row in rows]
 
-    async def lock_expired(self, limit: int) -> Claimable:
+    async def lock_expired(self, limit: int, partitions: Sequence[int]) -> Claimable:
         now = await self._conn.fetchval(sql("db_now"))
-        rows = await self._readable(await self._conn.fetch(sql("lock_expired"), limit))
+        found = await self._conn.fetch(sql("lock_expired"), limit, list(partitions))
+        rows = await self._readable(found)
         runs = []
         for row in rows:
             attempts = await self._conn.fetch(sql("run_attempts"), row["id"])

@@ -106,12 +106,12 @@ class PgSchedules:
             )
         return found[0]
 
-    async def next_due(self) -> datetime | None:
-        value: datetime | None = await self._conn.fetchval(sql("next_due"))
+    async def next_due(self, partitions: Sequence[int]) -> datetime | None:
+        value: datetime | None = await self._conn.fetchval(sql("next_due"), list(partitions))
         return value
 
-    async def due(self, until: datetime, limit: int) -> list[Schedule]:
-        rows = await self._conn.fetch(sql("schedules_due"), until, limit)
+    async def due(self, until: datetime, limit: int, partitions: Sequence[int]) -> list[Schedule]:
+        rows = await self._conn.fetch(sql("schedules_due"), until, limit, list(partitions))
         return await self._readable(rows)
 
     async def event_schedules(self) -> list[Schedule]:

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from domain.ports.database import Database, UnitOfWork
 from domain.ports.environment import Change, ChangeFeed, Clock, HolidayProvider
-from domain.ports.leadership import LEADER, LeaderLease, LeaderPresence, LeaseState
+from domain.ports.leadership import (
+    LEADER,
+    LeaderLease,
+    LeaderPresence,
+    LeaseState,
+    Member,
+    NamedLease,
+)
 from domain.ports.outbox import (
     EncodedEvent,
     EncodedOutbox,
@@ -60,6 +67,8 @@ __all__ = [
     "LeaderLease",
     "LeaderPresence",
     "LeaseState",
+    "Member",
+    "NamedLease",
     "OutboxRecord",
     "RunFilter",
     "RunQueue",

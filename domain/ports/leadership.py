@@ -3,9 +3,10 @@ bound to a replica's own database session."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 
@@ -19,8 +20,30 @@ class LeaseState:
     live: bool
 
 
-# The lease the scheduler's replicas campaign for (its holder materialises, rescues
-# and relays): its name in ``leader_leases``.
+@dataclass(frozen=True, slots=True)
+class NamedLease:
+    """One stored lease row, for listings (health, ``GET /replicas``)."""
+
+    name: str
+    holder: str
+    epoch: int
+    live: bool
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A scheduler replica as its membership row says: live while it beats."""
+
+    name: str
+    started_at: datetime
+    seen_at: datetime
+    live: bool
+
+
+# The cluster-wide lease (its holder re-plans next fires on a tzdata change and marks
+# silent workers offline): its name in ``leader_lease``. Each partition's work runs
+# under that partition's own lease (``domain.partitions.lease_name``).
 LEADER = "scheduler"
 
 
@@ -67,6 +90,41 @@ class LeaderLease(Protocol):
 
     async def current(self, name: str) -> tuple[str, int] | None:
         """The live leader's holder and epoch, or None when the lease has lapsed."""
+        ...
+
+    async def check_all(self, holder: str, leases: Sequence[tuple[str, int]]) -> None:
+        """``check`` for several leases (name, epoch) at once: ``NotLeader`` unless
+        ``holder`` leads every one of them now."""
+        ...
+
+    async def fence_all(self, holder: str, leases: Sequence[tuple[str, int]]) -> None:
+        """``fence`` for several leases at once (locked in name order)."""
+        ...
+
+    async def renew_all(
+        self, holder: str, leases: Sequence[tuple[str, int]], ttl: timedelta
+    ) -> set[str]:
+        """``renew`` for several leases in one statement: the names renewed."""
+        ...
+
+    async def all(self, prefix: str) -> Sequence[NamedLease]:
+        """Every stored lease whose name starts with ``prefix``, by name."""
+        ...
+
+    async def partition_count(self) -> int:
+        """The deployment's partition count (fixed by its migration)."""
+        ...
+
+    async def beat(self, replica: str, ttl: timedelta) -> None:
+        """Record that ``replica`` runs, until now + ``ttl``."""
+        ...
+
+    async def leave(self, replica: str) -> None:
+        """A clean stop: ``replica`` is no member any more."""
+        ...
+
+    async def members(self) -> Sequence[Member]:
+        """Every replica's membership row (live or not), by name."""
         ...
 
 

@@ -22,8 +22,11 @@ class EventOutbox(Protocol):
         """
         ...
 
-    async def pending(self, limit: int) -> Sequence[OutboxRecord]:
-        """Unpublished events in commit order, locked for this (system) transaction."""
+    async def pending(
+        self, limit: int, partitions: Sequence[int] | None = None
+    ) -> Sequence[OutboxRecord]:
+        """Unpublished events (of ``partitions``; None: of every partition) in commit
+        order, locked for this (system) transaction."""
         ...
 
     async def mark_published(self, seqs: Sequence[int]) -> None: ...
@@ -63,7 +66,9 @@ class EncodedEvent:
 class EncodedOutbox(Protocol):
     """An outbox that keeps its events encoded: the relay forwards them as they are."""
 
-    async def pending_encoded(self, limit: int) -> Sequence[EncodedEvent]:
+    async def pending_encoded(
+        self, limit: int, partitions: Sequence[int] | None = None
+    ) -> Sequence[EncodedEvent]:
         """``pending``, each event in its stored form."""
         ...
 

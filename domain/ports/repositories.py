@@ -96,13 +96,16 @@ class ScheduleRepository(Protocol):
         """The page of live schedules ``query`` asks for, and how many match in all."""
         ...
 
-    async def next_due(self) -> datetime | None:
-        """The earliest next fire of any enabled schedule (None: nothing scheduled)."""
+    async def next_due(self, partitions: Sequence[int]) -> datetime | None:
+        """The earliest next fire of any enabled schedule in ``partitions`` (None:
+        nothing scheduled there)."""
         ...
 
-    async def due(self, until: datetime, limit: int) -> Sequence[Schedule]:
-        """Lock enabled schedules whose next fire is at or before ``until``, oldest first,
-        skipping ones another transaction holds."""
+    async def due(
+        self, until: datetime, limit: int, partitions: Sequence[int]
+    ) -> Sequence[Schedule]:
+        """Lock enabled schedules of ``partitions`` whose next fire is at or before
+        ``until``, oldest first, skipping ones another transaction holds."""
         ...
 
 

@@ -144,12 +144,14 @@ class RunQueue(Protocol):
         """How many runs the worker holds (running under its lease): its used capacity."""
         ...
 
-    async def lock_waiting(self, limit: int) -> Sequence[Run]:
-        """Lock up to ``limit`` waiting runs (oldest fire first), skipping locked ones."""
+    async def lock_waiting(self, limit: int, partitions: Sequence[int]) -> Sequence[Run]:
+        """Lock up to ``limit`` waiting runs of ``partitions`` (oldest fire first),
+        skipping locked ones."""
         ...
 
-    async def lock_expired(self, limit: int) -> Claimable:
-        """Lock running runs whose lease or timeout has passed (tokens unused)."""
+    async def lock_expired(self, limit: int, partitions: Sequence[int]) -> Claimable:
+        """Lock running runs of ``partitions`` whose lease or timeout has passed
+        (tokens unused)."""
         ...
 
     async def save_many(self, runs: Sequence[Run]) -> None:

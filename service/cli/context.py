@@ -23,6 +23,8 @@ RESOURCES = {
     "worker": "worker",
     "runs": "run",
     "run": "run",
+    "replicas": "replica",
+    "replica": "replica",
 }
 DEFAULT_RUNS = 50
 RECENT_RUNS = 5

@@ -1,4 +1,5 @@
-"""``kairos get``: lists of schedules, jobs, runs, workers or calendars, or one by name."""
+"""``kairos get``: lists of schedules, jobs, runs, workers or calendars, or one by name;
+the scheduler's replicas with the partitions each leads (``GET /admin/replicas``)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ async def _get(ctx: Context, args: argparse.Namespace) -> None:
     if kind == "run":
         await _get_runs(ctx, args)
         return
+    if kind == "replica":
+        await _get_replicas(ctx, args)
+        return
     if args.schedule or args.job or args.start or args.end:
         raise CliError("--schedule, --job, --from and --to filter runs only", EXIT_USAGE)
     limit = _limit(args.limit)
@@ -48,6 +52,62 @@ async def _get(ctx: Context, args: argparse.Namespace) -> None:
         items = [item for item in items if item.get("state") in states][:limit]
     page = {"items": items, "next_cursor": cursor}
     ctx.emit(page, lambda: _rows(ctx, kind, items))
+
+
+async def _get_replicas(ctx: Context, args: argparse.Namespace) -> None:
+    if args.schedule or args.job or args.start or args.end or args.status or args.limit:
+        raise CliError("replicas take no filter but a name", EXIT_USAGE)
+    doc: dict[str, Any] = await ctx.client.get("/admin/replicas")
+    items: list[dict[str, Any]] = doc.get("items", [])
+    if args.name is not None:
+        items = [r for r in items if r.get("name") == args.name]
+        if not items:
+            raise CliError(f"no replica named {args.name!r}")
+        doc = {**doc, "items": items}
+    ctx.emit(doc, lambda: _replica_rows(ctx, doc, items))
+
+
+def _replica_rows(ctx: Context, doc: dict[str, Any], items: list[dict[str, Any]]) -> str:
+    unleased = doc.get("unleased", [])
+    footer = f"{doc.get('partitions', '?')} partitions"
+    footer += f"; not led now: {_spans([int(p) for p in unleased])}" if unleased else ""
+    if not items:
+        return f"no replicas\n{footer}"
+    table = output.table(
+        ("NAME", "LIVE", "LEADER", "PARTITIONS", "HELD", "EPOCHS", "SEEN (UTC)"),
+        [
+            (
+                str(r["name"]),
+                "yes" if r.get("live") else "no",
+                f"epoch {r['leader_epoch']}" if r.get("leader_epoch") is not None else "",
+                str(len(r.get("partitions", []))),
+                output.short(_spans([int(p["partition"]) for p in r.get("partitions", [])]), 40),
+                _epochs([int(p["epoch"]) for p in r.get("partitions", [])]),
+                output.utc(r.get("seen_at")),
+            )
+            for r in items
+        ],
+        colour=ctx.colour,
+    )
+    return f"{table}\n{footer}"
+
+
+def _spans(partitions: list[int]) -> str:
+    """``0-3,7,9-10``."""
+    spans: list[list[int]] = []
+    for p in sorted(partitions):
+        if spans and spans[-1][1] == p - 1:
+            spans[-1][1] = p
+        else:
+            spans.append([p, p])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in spans) or "-"
+
+
+def _epochs(epochs: list[int]) -> str:
+    if not epochs:
+        return "-"
+    low, high = min(epochs), max(epochs)
+    return str(low) if low == high else f"{low}-{high}"
 
 
 def _rows(ctx: Context, kind: str, items: list[dict[str, Any]]) -> str:

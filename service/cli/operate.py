@@ -82,13 +82,14 @@ def add_commands(sub: Any) -> None:
     get = sub.add_parser(
         "get",
         parents=common,
-        help="list schedules, jobs, runs, workers or calendars (or show one by name)",
+        help="list schedules, jobs, runs, workers, calendars or the scheduler's replicas "
+        "(or show one by name)",
     )
     get.add_argument(
         "resource",
         choices=sorted(RESOURCES),
         metavar="RESOURCE",
-        help="schedules|jobs|runs|workers|calendars",
+        help="schedules|jobs|runs|workers|calendars|replicas",
     )
     get.add_argument("name", nargs="?", metavar="NAME", help="one by name (a run: by id)")
     get.add_argument(

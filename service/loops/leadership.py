@@ -1,7 +1,12 @@
 """Leadership among scheduler replicas (docs/semantics.md, *Leadership*): who leads, and how every
 leader-only write is fenced.
 
-The lease row (holder, epoch, expires_at) is the truth. A replica leads at epoch N from
+The work is split into a fixed number of partitions (``domain.partitions``): each has a
+lease of its own, and the replicas share them out (``PartitionCampaign``). One more
+lease, ``LEADER``, is for the cluster-wide work (tzdata re-plans, the silent-worker
+sweep; ``Campaign``). Everything below holds for each lease on its own.
+
+A lease row (holder, epoch, expires_at) is the truth. A replica leads at epoch N from
 the commit of its takeover until the lease expires or another replica takes epoch N+1.
 
 - **Fenced passes.** Every leader-only pass (materialiser, rescuer, worker sweep,
@@ -22,28 +27,75 @@ the commit of its takeover until the lease expires or another replica takes epoc
   connection breaks, the server ends the session and the mark is free: another replica
   sees a live lease whose mark is vacant and takes over at once (``vacated``), within one
   poll, instead of after the ttl.
+- **Partition sets.** A pass over partitions runs under a fence of every partition the
+  replica holds, each with its epoch: checked together at the start, fenced together
+  (locked in name order) at the end; one lost partition makes the whole pass raise
+  ``NotLeader`` and roll back.
+- **Sharing partitions.** Replicas beat a membership row (``scheduler_replicas``) and
+  hold a member mark (a presence mark of their own). The live members are the rows not
+  expired whose member mark is held; ``domain.partitions.assign`` says who should lead
+  each partition among them (every replica computes the same answer). A replica renews
+  what it holds and is assigned, releases what it holds and is not (a hand-over: the
+  release ends its passes on it at their fence, the new owner takes epoch + 1, which
+  waits for a pass that fenced before the release), and takes what it is assigned
+  once the lease expired, was released, or its holder's mark is vacant.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+from domain.errors import NotLeader
+from domain.partitions import (
+    PREFIX,
+    assign,
+    lease_name,
+    parse_partitions,
+    partition_from_lease,
+)
 from domain.ports import LEADER, Database, LeaderLease, LeaderPresence, UnitOfWork
 
 log = logging.getLogger("kairos.leadership")
 
+MEMBER = "replica/"  # a replica's member mark: presence mark 0 of MEMBER + its name
+
 
 @dataclass(frozen=True, slots=True)
 class Fence:
-    """The lease a leader-only pass acts under."""
+    """The leases a leader-only pass acts under: (lease name, epoch) pairs, by name. A
+    pass over partitions acts on the partitions among them (``partitions``)."""
 
     holder: str
-    epoch: int
-    name: str = LEADER
+    leases: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, holder: str, epoch: int, name: str = LEADER) -> Fence:
+        """One lease (the cluster-wide one unless named)."""
+        return cls(holder, ((name, epoch),))
+
+    @classmethod
+    def over(cls, holder: str, epochs: Mapping[int, int], count: int) -> Fence:
+        """Partitions held at their epochs, among ``count``."""
+        return cls(holder, tuple(sorted((lease_name(p, count), e) for p, e in epochs.items())))
+
+    @property
+    def partitions(self) -> list[int]:
+        """The partitions this fence covers, ascending."""
+        return parse_partitions(name for name, _ in self.leases)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of a one-lease fence (the highest of several)."""
+        return max(epoch for _, epoch in self.leases)
+
+    @property
+    def name(self) -> str:
+        """The name of a one-lease fence (the first of several)."""
+        return self.leases[0][0]
 
 
 async def acquire(lease: LeaderLease, name: str, holder: str, ttl: timedelta) -> int | None:
@@ -63,10 +115,31 @@ async def acquire(lease: LeaderLease, name: str, holder: str, ttl: timedelta) ->
 async def fenced(db: Database, fence: Fence) -> AsyncIterator[UnitOfWork]:
     """A system unit of work that commits only while ``fence`` still leads: raises
     ``NotLeader`` (and rolls back) otherwise, at the start or at the end."""
+    if not fence.leases:
+        raise NotLeader(fence.holder, 0)  # a fence of nothing guards nothing
     async with db.system() as tx:
-        await tx.leader.check(fence.name, fence.holder, fence.epoch)
+        await tx.leader.check_all(fence.holder, fence.leases)
         yield tx
-        await tx.leader.fence(fence.name, fence.holder, fence.epoch)
+        await tx.leader.fence_all(fence.holder, fence.leases)
+
+
+async def acquire_all(
+    lease: LeaderLease, holder: str, ttl: timedelta, *, cluster: bool = True
+) -> Fence | None:
+    """Every partition's lease (and, with ``cluster``, the cluster-wide one) for
+    ``holder`` at once, as one replica alone holds them: the fence over all of them,
+    or None when any is held by someone else. For tools and tests."""
+    count = await lease.partition_count()
+    names = [lease_name(p, count) for p in range(count)]
+    if cluster:
+        names.append(LEADER)
+    leases: list[tuple[str, int]] = []
+    for name in names:
+        epoch = await acquire(lease, name, holder, ttl)
+        if epoch is None:
+            return None
+        leases.append((name, epoch))
+    return Fence(holder, tuple(sorted(leases)))
 
 
 class Campaign:
@@ -80,8 +153,10 @@ class Campaign:
         ttl: timedelta,
         *,
         name: str = LEADER,
+        quiet: bool = False,
     ) -> None:
         self._presence = presence
+        self._quiet = quiet  # one of many partitions' campaigns: its owner logs
         self.holder = holder
         self.ttl = ttl
         self.name = name
@@ -90,7 +165,7 @@ class Campaign:
 
     @property
     def fence(self) -> Fence | None:
-        return None if self.epoch is None else Fence(self.holder, self.epoch, self.name)
+        return None if self.epoch is None else Fence.of(self.holder, self.epoch, self.name)
 
     async def step(self) -> int | None:
         """Renew or take over; the epoch held afterwards, or None."""
@@ -131,7 +206,7 @@ class Campaign:
             if claimed is not None and not committed:
                 await self._presence.drop(self.name, claimed)
         # Committed: we lead at ``epoch``.
-        if vacated:
+        if vacated and not self._quiet:
             log.warning(
                 "lease %s: the session of epoch %s's holder ended; took over", self.name, seen
             )
@@ -155,3 +230,130 @@ class Campaign:
             async with self._presence.lease() as leases:
                 await leases.release(self.name, self.holder, self.epoch)
         await self._lose()
+
+
+class PartitionCampaign:
+    """One replica's share of the partitions (see the module docstring): each ``step``
+    beats its membership, renews the partitions it holds and is assigned, hands over
+    the ones assigned to another live replica, and takes the ones assigned to it that
+    are free. ``epochs`` is what it holds afterwards (partition -> epoch)."""
+
+    def __init__(self, presence: LeaderPresence, holder: str, ttl: timedelta) -> None:
+        self._presence = presence
+        self.holder = holder
+        self.ttl = ttl
+        self.count: int | None = None
+        self.epochs: dict[int, int] = {}
+        self.members: list[str] = []  # the live replicas at the last step
+        self._campaigns: dict[int, Campaign] = {}
+        self._member = False  # whether this presence holds the member mark
+        self.waiting = 0  # partitions assigned here that another live replica still holds
+
+    @property
+    def fence(self) -> Fence | None:
+        if not self.epochs or self.count is None:
+            return None
+        return Fence.over(self.holder, self.epochs, self.count)
+
+    def _campaign(self, partition: int, count: int) -> Campaign:
+        campaign = self._campaigns.get(partition)
+        if campaign is None:
+            name = lease_name(partition, count)
+            campaign = self._campaigns[partition] = Campaign(
+                self._presence, self.holder, self.ttl, name=name, quiet=True
+            )
+        return campaign
+
+    async def step(self) -> dict[int, int]:
+        """Beat, renew, hand over, take: the partitions held afterwards."""
+        if not self._member:
+            self._member = await self._presence.hold(MEMBER + self.holder, 0)
+            if not self._member:
+                log.warning("another live process is named %s: taking no partition", self.holder)
+                return {}
+        async with self._presence.lease() as leases:
+            if self.count is None:
+                self.count = await leases.partition_count()
+            count = self.count
+            await leases.beat(self.holder, self.ttl)
+            members = await leases.members()
+            stored = {
+                p: lease
+                for lease in await leases.all(PREFIX)
+                if (p := partition_from_lease(lease.name)) is not None
+            }
+            held = [(lease_name(p, count), e) for p, e in sorted(self.epochs.items())]
+            renewed = await leases.renew_all(self.holder, held, self.ttl)
+        live = [m.name for m in members if m.live and await self._alive(m.name)]
+        if self.holder not in live:
+            live.append(self.holder)
+        self.members = sorted(live)
+        owner = assign(count, live)
+        for p in sorted(self.epochs):
+            if owner.get(p) != self.holder:
+                await self._hand_over(p)
+            elif lease_name(p, count) not in renewed:
+                await self._step(p, count)  # expired or taken meanwhile: which, it says
+        self.waiting = 0
+        for p in range(count):
+            if p in self.epochs:
+                continue
+            lease = stored.get(p)
+            if owner.get(p) == self.holder:
+                others = lease is not None and lease.live and lease.holder != self.holder
+                if others and lease is not None and lease.holder in live:
+                    self.waiting += 1  # its holder hands it over at its next step
+                    continue
+                await self._step(p, count)  # free, lapsed, or its holder's mark is vacant
+                self.waiting += p not in self.epochs
+            elif lease is not None and lease.live and lease.holder == self.holder:
+                # An earlier process under this name held it: free it for its owner.
+                async with self._presence.lease() as leases:
+                    await leases.release(lease.name, self.holder, lease.epoch)
+        return dict(self.epochs)
+
+    async def _alive(self, name: str) -> bool:
+        """A member row is a live replica while its member mark is held."""
+        return name == self.holder or not await self._presence.vacant(MEMBER + name, 0)
+
+    async def _step(self, partition: int, count: int) -> None:
+        epoch = await self._campaign(partition, count).step()
+        if epoch is None:
+            self.epochs.pop(partition, None)
+            self._campaigns.pop(partition, None)
+        else:
+            self.epochs[partition] = epoch
+
+    async def _hand_over(self, partition: int) -> None:
+        """Release a partition assigned to another live replica: it takes epoch + 1 at
+        its next step, after any pass of ours that fenced before the release commits."""
+        campaign = self._campaigns.pop(partition, None)
+        self.epochs.pop(partition, None)
+        if campaign is not None:
+            log.debug("partition %s: handed over (epoch %s)", partition, campaign.epoch)
+            await campaign.resign()
+
+    async def resign(self) -> None:
+        """A clean stop: leave the membership first (nobody assigns this replica any
+        more), then release every partition for the others' next step."""
+        if self._member:
+            async with self._presence.lease() as leases:
+                await leases.leave(self.holder)
+        for partition in sorted(self._campaigns):
+            await self._hand_over(partition)
+        if self._member:
+            await self._presence.drop(MEMBER + self.holder, 0)
+            self._member = False
+
+
+__all__ = [
+    "LEADER",
+    "MEMBER",
+    "PREFIX",
+    "Campaign",
+    "Fence",
+    "PartitionCampaign",
+    "acquire",
+    "acquire_all",
+    "fenced",
+]

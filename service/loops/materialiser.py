@@ -59,8 +59,7 @@ class Pass:
 async def materialise_due(
     db: Database,
     *,
-    holder: str,
-    epoch: int,
+    fence: Fence,
     horizon: timedelta = timedelta(seconds=1),
     limit: int = 500,
     per_schedule: int = 1000,
@@ -70,15 +69,16 @@ async def materialise_due(
     window: timedelta | None = None,
 ) -> Pass:
     """One pass. ``holidays`` reads calendars' holiday sources (needed once any schedule
-    uses a calendar with sources). ``instant``: deliver broker targets' fires on the
-    instant path (``service.loops.instant``). ``window``: the pass takes only the fires
-    due within it of its first one (or of now), so a fire delivered at its instant is
-    not held back until the end of the whole horizon before its pass commits."""
-    async with fenced(db, Fence(holder, epoch)) as tx:
+    uses a calendar with sources). ``fence``: the partitions this pass acts on, with the
+    epochs it holds them at. ``instant``: deliver broker targets' fires on the instant
+    path (``service.loops.instant``). ``window``: the pass takes only the fires due within
+    it of its first one (or of now), so a fire delivered at its instant is not held back
+    until the end of the whole horizon before its pass commits."""
+    async with fenced(db, fence) as tx:
         now = await tx.now()
         began = instant.clock.now() if instant is not None else now  # ``now`` on the clock
         until = now + horizon
-        due = await tx.schedules.due(until, limit)
+        due = await tx.schedules.due(until, limit, fence.partitions)
         if window is not None and due:
             first = min(s.next_fire_at for s in due if s.next_fire_at is not None)
             until = min(until, max(now, first) + window)

@@ -24,18 +24,19 @@ async def relay_once(
     ``ConnectionError`` when the stream acknowledged fewer than the batch (the rest
     stays pending), ``NotLeader`` when ``fence`` no longer leads: a deposed leader
     deletes no outbox row (what it published meanwhile is republished by the leader, and
-    the stream's duplicate window drops the copy)."""
+    the stream's duplicate window drops the copy). Only the events of ``fence``'s
+    partitions: each partition's in commit order."""
     async with fenced(db, fence) as tx:
         outbox = tx.outbox
         if isinstance(outbox, EncodedOutbox) and isinstance(publisher, EncodedPublisher):
             # Rows kept in the stream's form go out as they are (no decoding and
             # re-encoding per event: most of a relay's time in a burst).
-            encoded = await outbox.pending_encoded(limit)
+            encoded = await outbox.pending_encoded(limit, fence.partitions)
             acked = await publisher.publish_encoded(encoded) if encoded else 0
             seqs = [r.seq for r in encoded]
             types = [r.type for r in encoded[:acked]]
         else:
-            records = await outbox.pending(limit)
+            records = await outbox.pending(limit, fence.partitions)
             acked = await publisher.publish_many([r.event for r in records]) if records else 0
             seqs = [r.seq for r in records]
             types = [r.event.type.value for r in records[:acked]]

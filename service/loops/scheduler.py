@@ -1,8 +1,11 @@
 """The scheduler process: leadership, materialiser, rescuer, relay and a worker pool,
 as asyncio loops in one TaskGroup.
 
-- Every replica runs the loops; only the lease holder materialises, rescues and relays
-  (its writes are fenced by the lease epoch). Workers run on every replica.
+- Every replica runs the loops; each materialises, rescues and relays the partitions it
+  holds (its writes fenced by their epochs; ``service.loops.leadership``), and the
+  holder of the cluster-wide lease also re-plans on a tzdata change and marks silent
+  workers offline. One replica alone holds every partition. Workers run on every
+  replica.
 - The materialiser sleeps until the next due fire (``next_due``), woken early by the
   change feed (``domain.ports.ChangeFeed``: PostgreSQL's LISTEN, in
   ``adapters/postgres/notifications.py``) when schedules change; the relay is woken
@@ -41,7 +44,7 @@ from domain.ports import (
     TargetExecutor,
 )
 from service.loops.instant import BROKER_KINDS, InstantDelivery, InstantRefused
-from service.loops.leadership import Campaign, Fence
+from service.loops.leadership import Campaign, Fence, PartitionCampaign
 from service.loops.materialiser import Pass, materialise_due
 from service.loops.relay import relay_once
 from service.loops.rescuer import rescue_once
@@ -57,11 +60,14 @@ log = logging.getLogger("kairos.scheduler")
 @dataclass
 class SchedulerSettings:
     replica: str = field(default_factory=lambda: f"replica-{new_id().hex[:8]}")
-    # A frozen or partitioned leader leads until its lease expires: the ttl bounds that
-    # gap. The leader renews every ttl/3 (a renewal never waits for a pass), so it
-    # survives two slow renewals. A killed leader is replaced sooner: its presence mark
-    # goes with its session, which the others see at their next poll.
+    # A frozen or partitioned leader leads until its leases expire: the ttl bounds that
+    # gap. Each step renews what it holds (a renewal never waits for a pass) and steps
+    # come at least every ttl/3, so a leader survives two slow renewals. A killed leader
+    # is replaced sooner: its presence marks go with its session, which the others see
+    # at their next poll.
     lease_ttl: timedelta = timedelta(seconds=10)
+    # How often a replica steps: renews, hands over partitions to a replica that joined,
+    # takes over a dead one's (docs/semantics.md, *Leadership*).
     leader_poll: timedelta = timedelta(seconds=1)
     max_sleep: timedelta = timedelta(seconds=5)
     # How often the materialiser and relay look while no change feed is listening (none
@@ -151,8 +157,11 @@ class Scheduler:
             else None
         )
         self._instant_resumes: datetime | None = None  # resting after a refusal until
-        self.epoch: int | None = None
+        self.epoch: int | None = None  # the cluster-wide lease's, while this replica holds it
+        self.partitions: dict[int, int] = {}  # the partitions held: partition -> epoch
+        self.partition_count: int | None = None  # the deployment's (read at the first step)
         self._zone_rules_checked: int | None = None  # the epoch that checked tzdata
+        self._lost = asyncio.Event()  # a pass found a lease gone: step at once
         self._schedules_changed = asyncio.Event()
         self._outbox_changed = asyncio.Event()
         self._runs_ready = asyncio.Event()
@@ -162,6 +171,7 @@ class Scheduler:
 
     @property
     def leader(self) -> bool:
+        """Whether this replica holds the cluster-wide lease."""
         return self.epoch is not None
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
@@ -229,33 +239,51 @@ class Scheduler:
         await supervise(name, lambda: loop(stop), stop, loops=self.loops, logger=log)
 
     async def _leadership(self, stop: asyncio.Event) -> None:
-        """Renew every ttl/3 while leading; otherwise poll every ``leader_poll`` and take
-        over a lease that expired or whose holder's presence is gone. A step that hangs
-        (a partition) raises after the ttl, by when the lease it renews has expired
-        anyway; this replica leads only while this loop runs, and a clean stop releases
-        the lease for the others at once."""
+        """Every ``leader_poll`` (at most ttl/3 apart, so a lease held is renewed twice
+        before it could expire): step for the cluster-wide lease and for the partitions
+        (renew, hand over, take over; ``service.loops.leadership``). A step that hangs
+        (a network partition) raises after the ttl, by when the leases it renews have
+        expired anyway; this replica leads only while this loop runs, and a clean stop
+        releases every lease for the others at once."""
         ttl = self.settings.lease_ttl
-        renew_every = ttl.total_seconds() / 3
+        every = min(self.settings.leader_poll.total_seconds(), ttl.total_seconds() / 3)
         try:
             async with self.db.presence() as presence:
                 campaign = Campaign(presence, self.settings.replica, ttl)
+                shares = PartitionCampaign(presence, self.settings.replica, ttl)
                 while not stop.is_set():
+                    self._lost.clear()
                     async with asyncio.timeout(ttl.total_seconds()):
                         epoch = await campaign.step()
+                        held = await shares.step()
+                    self.partition_count = shares.count
                     if epoch != self.epoch:
                         log.info("leadership %s -> %s", self.epoch, epoch)
+                    if held != self.partitions:
+                        log.info(
+                            "partitions: %d held (%s); replicas %s",
+                            len(held),
+                            _ranges(held),
+                            ", ".join(shares.members),
+                        )
+                    if epoch != self.epoch or held != self.partitions:
                         self._schedules_changed.set()
                         self._outbox_changed.set()
                     self.epoch = epoch
+                    self.partitions = held
                     self.metrics.leader(epoch)
+                    self.metrics.partitions(len(held))
                     self._ran("leadership")
-                    poll = self.settings.leader_poll.total_seconds()
-                    await self._pause(stop, renew_every if epoch is not None else poll)
+                    # Waiting for a hand-over: look again soon after the giver's step.
+                    await self._wait(stop, self._lost, every / 4 if shares.waiting else every)
+                await shares.resign()
                 await campaign.resign()
         finally:
             if self.epoch is not None:
                 self.metrics.leader(None)
             self.epoch = None
+            self.partitions = {}
+            self.metrics.partitions(0)
 
     def _instant_now(self) -> InstantDelivery | None:
         """The instant path, unless it rests after a refusal."""
@@ -267,33 +295,51 @@ class Scheduler:
         return self.instant
 
     def _fence(self) -> Fence | None:
-        """The lease this replica's leader-only passes act under (None: not leading)."""
-        return None if self.epoch is None else Fence(self.settings.replica, self.epoch)
+        """The partitions this replica's passes act under (None: it holds none)."""
+        if not self.partitions or self.partition_count is None:
+            return None
+        return Fence.over(self.settings.replica, self.partitions, self.partition_count)
+
+    def _cluster(self) -> Fence | None:
+        """The cluster-wide lease, while this replica holds it."""
+        return None if self.epoch is None else Fence.of(self.settings.replica, self.epoch)
 
     def _deposed(self, fence: Fence) -> None:
-        """A pass found the lease gone: stop acting as leader until the next step."""
-        if self.epoch == fence.epoch:
+        """A pass found a lease of ``fence`` gone: act on none of them until the next
+        step, which the leadership loop takes at once."""
+        if fence.partitions:
+            if self._fence() == fence:
+                log.info("partitions: a pass found a lease gone; stepping now")
+                self.partitions = {}
+                self.metrics.partitions(0)
+        elif self.epoch == fence.epoch:
             log.info("leadership %s -> None (a pass found the lease gone)", fence.epoch)
             self.epoch = None
             self.metrics.leader(None)
+        self._lost.set()
 
     async def _materialiser(self, stop: asyncio.Event) -> None:
         passes = 1  # concurrent passes: more while a backlog fills whole batches
         while not stop.is_set():
             self._schedules_changed.clear()
+            cluster = self._cluster()
+            if cluster is not None and self._zone_rules_checked != cluster.epoch:
+                # Before this replica's first materialisation as the cluster-wide
+                # leader: stored next fires planned under other zone rules are re-planned.
+                try:
+                    replanned = await replan_zone_rules(
+                        self.db, holder=cluster.holder, epoch=cluster.epoch
+                    )
+                except NotLeader:
+                    self._deposed(cluster)
+                    continue
+                self._zone_rules_checked = cluster.epoch
+                if replanned.replanned:
+                    self._outbox_changed.set()
             fence = self._fence()
             idle = backlog = False
             if fence is not None:
                 try:
-                    if self._zone_rules_checked != fence.epoch:
-                        # Before the first materialisation of a new leadership: stored
-                        # next fires planned under other zone rules are re-planned.
-                        replanned = await replan_zone_rules(
-                            self.db, holder=fence.holder, epoch=fence.epoch
-                        )
-                        self._zone_rules_checked = fence.epoch
-                        if replanned.replanned:
-                            self._outbox_changed.set()
                     done = await self._passes(fence, passes)
                 except NotLeader:
                     self._deposed(fence)
@@ -330,8 +376,7 @@ class Scheduler:
         def one() -> Awaitable[Pass]:
             return materialise_due(
                 self.db,
-                holder=fence.holder,
-                epoch=fence.epoch,
+                fence=fence,
                 horizon=self.settings.horizon,
                 limit=self.settings.materialise_batch,
                 misfire_threshold=self.settings.misfire_threshold,
@@ -354,9 +399,10 @@ class Scheduler:
 
     async def _sleep_until_due(self, stop: asyncio.Event, *, floor: float = 0.0) -> None:
         delay = self._unwoken(self.settings.max_sleep.total_seconds())
-        if self.epoch is not None:
+        fence = self._fence()
+        if fence is not None:
             async with self.db.system() as tx:
-                next_due = await tx.schedules.next_due()
+                next_due = await tx.schedules.next_due(fence.partitions)
                 now = await tx.now()
             if next_due is not None:
                 # Materialise ahead by the horizon: the pass locks and plans before the
@@ -367,15 +413,18 @@ class Scheduler:
 
     async def _rescuer(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            fence = self._fence()
-            if fence is not None:
+            fence, cluster = self._fence(), self._cluster()
+            if fence is not None or cluster is not None:
                 try:
-                    done = await rescue_once(self.db, fence=fence)
+                    done = await rescue_once(self.db, fence=fence, cluster=cluster)
                     if done.released:
                         self._runs_ready.set()  # released runs are claimable
                         self._outbox_changed.set()
                 except NotLeader:
-                    self._deposed(fence)
+                    # Which lease was lost, the next step tells: act on none till then.
+                    for lost in (fence, cluster):
+                        if lost is not None:
+                            self._deposed(lost)
             self._ran("rescuer")
             await self._pause(stop, self.settings.rescue_every.total_seconds())
 
@@ -419,6 +468,17 @@ class Scheduler:
     async def _wait(self, stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
         """Until stop, ``wake`` or ``seconds`` on the clock, whichever comes first."""
         await _first_of(stop, wake, asyncio.ensure_future(self.clock.sleep(seconds)))
+
+
+def _ranges(partitions: Mapping[int, int]) -> str:
+    """``0-3,7,9-10``: partitions held, for the log."""
+    spans: list[list[int]] = []
+    for p in sorted(partitions):
+        if spans and spans[-1][1] == p - 1:
+            spans[-1][1] = p
+        else:
+            spans.append([p, p])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in spans) or "none"
 
 
 async def _first_of(

@@ -202,6 +202,7 @@ async def serve(
                         nats_connected=lambda: nc.is_connected,
                         pending_migrations=lambda: pending(database_url),
                         paused=loops.snapshot,
+                        lease_ttl=settings.lease_ttl,
                     )
                     api_url = await _start_api(
                         group,

@@ -50,7 +50,7 @@ async def resolve_waiting(db: Database, *, fence: Fence, limit: int = 500) -> in
     changed, when ``fence`` no longer leads."""
     async with fenced(db, fence) as tx:
         now = await tx.now()
-        waiting = await tx.runs.lock_waiting(limit)
+        waiting = await tx.runs.lock_waiting(limit, fence.partitions)
         schedules: dict[ScheduleId, Schedule] = {}
 
         async def schedule(schedule_id: ScheduleId) -> Schedule | None:

@@ -1,7 +1,9 @@
 """Liveness and readiness (``/health/live``, ``/health/ready``).
 
 Ready means this replica can do its work now: PostgreSQL answers, NATS is connected,
-no migration is pending, a leader holds the lease (this replica or another), and the
+no migration is pending, a leader holds the cluster-wide lease (this replica or
+another) and no partition has been without a live lease for longer than the lease ttl
+(``leader`` lists which replica leads which partitions, at which epochs), and the
 oldest event still in the outbox is younger than ``outbox_lag_limit`` (events reach the
 stream). Each check is bounded in time; a failing one says why in the answer.
 
@@ -22,6 +24,7 @@ from typing import Any
 
 from domain.ports import LEADER, Database
 from domain.zones import tzdata_version
+from service.usecases.replicas import replicas_report
 
 CHECK_TIMEOUT = 2.0
 
@@ -35,6 +38,8 @@ class Readiness:
     # The replica's loops paused by an error (an outage being waited out, or a fault):
     # not ready until every one runs again.
     paused: Callable[[], Mapping[str, str]] | None = None
+    # A partition without a live lease for longer than this is not led: not ready.
+    lease_ttl: timedelta = timedelta(seconds=10)
 
     async def check(self) -> tuple[bool, dict[str, Any]]:
         checks = {
@@ -70,9 +75,35 @@ class Readiness:
     async def _leader(self) -> dict[str, Any]:
         async with self.db.system() as tx:
             current = await tx.leader.current(LEADER)
+        report = await replicas_report(self.db)
+        unled = report.unleased(self.lease_ttl)
+        partitions = {
+            "count": report.partitions,
+            "unleased": report.unleased(),
+            "replicas": {
+                share.name: {str(p): epoch for p, epoch in sorted(share.partitions.items())}
+                for share in report.replicas
+                if share.partitions
+            },
+        }
         if current is None:
-            return {"ok": False, "error": "no replica holds the leader lease"}
-        return {"ok": True, "holder": current[0], "epoch": current[1]}
+            return {
+                "ok": False,
+                "error": "no replica holds the leader lease",
+                "partitions": partitions,
+            }
+        found: dict[str, Any] = {
+            "ok": not unled,
+            "holder": current[0],
+            "epoch": current[1],
+            "partitions": partitions,
+        }
+        if unled:
+            found["error"] = (
+                f"{len(unled)} partition(s) without a live lease for longer than "
+                f"{self.lease_ttl.total_seconds():g}s: {unled[:16]}"
+            )
+        return found
 
     async def _outbox(self) -> dict[str, Any]:
         async with self.db.system() as tx:

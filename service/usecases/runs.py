@@ -428,7 +428,7 @@ async def rescue(
     """Take back runs whose lease lapsed or whose timeout passed (the leader's rescuer);
     ``NotLeader``, and nothing taken back, when ``fence`` no longer leads."""
     async with fenced(db, fence) as tx:
-        batch = await tx.runs.lock_expired(limit)
+        batch = await tx.runs.lock_expired(limit, fence.partitions)
         taken: list[Run] = []
         events: list[DomainEvent] = []
         for run, _ in batch.runs:

@@ -1,15 +1,15 @@
 """Re-planning when the zone rules change (a new tzdata release).
 
-The leader runs ``replan_zone_rules`` once when it takes the lease, before it
-materialises anything: if the deployment's recorded tzdata version is not this
-process's, every enabled or paused schedule whose rule reads the wall clock has its
-stored next fire computed again under the process's rules. Each one that moved is saved
-(a new version), announced with ``scheduler.schedule.updated`` (reason
-``ZONE_RULES_CHANGED``, ``tzdata_from``, ``tzdata_to``, old and new next fire) and listed
-in ``tzdata_replans`` for ``GET /tzdata`` and ``kairos tzdata``. Then the version is
-recorded. Each batch is its own transaction fenced by the leader lease, so a leader that
-lost the lease stops, and the next one starts again (the pass is idempotent: a next fire
-that agrees with the rules is left alone).
+The holder of the cluster-wide lease (``LEADER``) runs ``replan_zone_rules`` once when
+it takes that lease, before it materialises anything: if the deployment's recorded
+tzdata version is not this process's, every enabled or paused schedule whose rule reads
+the wall clock has its stored next fire computed again under the process's rules. Each
+one that moved is saved (a new version), announced with ``scheduler.schedule.updated``
+(reason ``ZONE_RULES_CHANGED``, ``tzdata_from``, ``tzdata_to``, old and new next fire)
+and listed in ``tzdata_replans`` for ``GET /tzdata`` and ``kairos tzdata``. Then the
+version is recorded. Each batch is its own transaction fenced by the leader lease, so a
+leader that lost the lease stops, and the next one starts again (the pass is idempotent:
+a next fire that agrees with the rules is left alone).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ async def replan_zone_rules(
 ) -> ReplanPass:
     """Re-plan stored next fires if the deployment planned with another tzdata."""
     current = version or tzdata_version()
-    async with fenced(db, Fence(holder, epoch)) as tx:
+    async with fenced(db, Fence.of(holder, epoch)) as tx:
         recorded = await tx.tzdata.recorded()
     if recorded == current:
         return ReplanPass(tzdata_from=recorded, tzdata_to=current)
@@ -55,7 +55,7 @@ async def replan_zone_rules(
     replanned: list[Replan] = []
     after: tuple[TenantId, ScheduleId] | None = None
     while True:
-        async with fenced(db, Fence(holder, epoch)) as tx:
+        async with fenced(db, Fence.of(holder, epoch)) as tx:
             now = await tx.now()
             found = await tx.tzdata.planned(after, batch)
             events: list[DomainEvent] = []
@@ -114,7 +114,7 @@ async def replan_zone_rules(
             break
         last = found[-1][0]
         after = (last.tenant_id, last.id)
-    async with fenced(db, Fence(holder, epoch)) as tx:
+    async with fenced(db, Fence.of(holder, epoch)) as tx:
         await tx.tzdata.record(current, replica=holder, now=await tx.now())
     return ReplanPass(tzdata_from=recorded, tzdata_to=current, checked=checked, replanned=replanned)
 

@@ -13,7 +13,7 @@ from adapters.memory.database import MemoryDatabase
 from domain.events import DomainEvent, EventType
 from domain.ids import TenantId, new_id
 from domain.zones import tzdata_version
-from service.loops.leadership import acquire
+from service.loops.leadership import acquire, acquire_all
 from service.loops.materialiser import LEADER
 from service.usecases.health import Readiness
 
@@ -68,7 +68,34 @@ async def test_ready_names_each_failing_check_and_recovers(
             await acquire(tx.leader, LEADER, "replica-a", timedelta(seconds=10))
             await tx.outbox.mark_published([record.seq for record in await tx.outbox.pending(10)])
         r = await api.get("/health/ready")
-        assert (r.status_code, r.json()["checks"]["leader"]["holder"]) == (200, "replica-a")
+        leader = r.json()["checks"]["leader"]
+        # The cluster-wide lease is held, but no partition has ever been led.
+        assert (r.status_code, leader["ok"], leader["holder"]) == (503, False, "replica-a")
+        assert leader["partitions"]["unleased"] == list(range(64))
+        assert "64 partition(s) without a live lease" in leader["error"]
+        async with db.system() as tx:
+            await acquire_all(tx.leader, "replica-a", timedelta(seconds=10), cluster=False)
+        r = await api.get("/health/ready")
+        leader = r.json()["checks"]["leader"]
+        assert (r.status_code, leader["holder"]) == (200, "replica-a")
+        assert leader["partitions"] == {
+            "count": 64,
+            "unleased": [],
+            "replicas": {"replica-a": {str(p): 1 for p in range(64)}},
+        }
+        # Leases lapsed for less than the ttl (a failover under way): still ready.
+        clock.advance(timedelta(seconds=15))
+        async with db.system() as tx:
+            await acquire(tx.leader, LEADER, "replica-b", timedelta(seconds=10))
+        r = await api.get("/health/ready")
+        assert r.status_code == 200
+        assert r.json()["checks"]["leader"]["partitions"]["unleased"] == list(range(64))
+        clock.advance(timedelta(seconds=6))  # lapsed 11 s ago: past the 10 s ttl
+        async with db.system() as tx:
+            await acquire(tx.leader, LEADER, "replica-b", timedelta(seconds=10))
+        r = await api.get("/health/ready")
+        assert r.status_code == 503
+        assert "longer than 10s" in r.json()["checks"]["leader"]["error"]
 
 
 async def test_every_answer_names_its_request(db: MemoryDatabase) -> None:

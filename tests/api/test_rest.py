@@ -16,8 +16,8 @@ from adapters.memory.database import MemoryDatabase
 from domain.errors import ExecutionFailed
 from domain.job import Job, TargetKind
 from domain.run import Run
-from service.loops.leadership import acquire
-from service.loops.materialiser import LEADER, materialise_due
+from service.loops.leadership import acquire_all
+from service.loops.materialiser import materialise_due
 from service.loops.worker_pool import WorkerPool
 from tests.api.support import ACME, GLOBEX, T0, error
 
@@ -210,9 +210,9 @@ async def test_delete_cancels_waiting_runs_and_hides_the_schedule(
 
 async def lead_and_materialise(db: MemoryDatabase) -> None:
     async with db.system() as tx:
-        epoch = await acquire(tx.leader, LEADER, "me", timedelta(minutes=1))
+        epoch = await acquire_all(tx.leader, "me", timedelta(minutes=1))
     assert epoch is not None
-    await materialise_due(db, holder="me", epoch=epoch, horizon=timedelta(0))
+    await materialise_due(db, fence=epoch, horizon=timedelta(0))
 
 
 async def test_dead_runs_are_listed_retried_and_cancelled(
@@ -300,9 +300,9 @@ async def test_pause_cancels_runs_not_yet_due_and_resume_checks_its_input(
     schedule = await make_schedule(api, job["id"], overlap_policy="allow")
     path = f"/schedules/{schedule['id']}"
     async with db.system() as tx:
-        epoch = await acquire(tx.leader, LEADER, "me", timedelta(minutes=1))
+        epoch = await acquire_all(tx.leader, "me", timedelta(minutes=1))
     assert epoch is not None
-    await materialise_due(db, holder="me", epoch=epoch, horizon=timedelta(minutes=2))
+    await materialise_due(db, fence=epoch, horizon=timedelta(minutes=2))
     await api.post(f"{path}/pause", headers=ACME)
     found = await statuses_of(api, schedule["id"])
     assert [status for _, status in found] == ["pending", "cancelled", "cancelled"]

@@ -18,8 +18,8 @@ from domain.run import RunOrigin, RunStatus
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule
 from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger
-from service.loops.leadership import acquire
-from service.loops.materialiser import LEADER, materialise_due
+from service.loops.leadership import acquire_all
+from service.loops.materialiser import materialise_due
 from service.usecases import runs as use
 from service.usecases.backfills import get_backfill, start_backfill
 from tests.builders import ACME, job
@@ -49,9 +49,9 @@ async def after_an_outage(subject: Subject) -> Schedule:
     async with subject.db.transaction(ACME) as tx:
         await tx.schedules.add(schedule)
     async with subject.system.system() as tx:
-        epoch = await acquire(tx.leader, LEADER, "r", MINUTE)
+        epoch = await acquire_all(tx.leader, "r", MINUTE)
     assert epoch is not None
-    await materialise_due(subject.system, holder="r", epoch=epoch, horizon=timedelta(0))
+    await materialise_due(subject.system, fence=epoch, horizon=timedelta(0))
     return schedule
 
 

@@ -17,8 +17,8 @@ from domain.run import RunStatus
 from domain.schedule import Schedule
 from domain.timing import CalendarPolicy, Timing
 from domain.triggers import CronTrigger
-from service.loops.leadership import acquire
-from service.loops.materialiser import LEADER, materialise_due
+from service.loops.leadership import acquire_all
+from service.loops.materialiser import materialise_due
 from tests.builders import ACME, GLOBEX, job
 from tests.contract.support import Subject
 
@@ -105,9 +105,9 @@ async def test_the_materialiser_plans_with_the_calendar(subject: Subject) -> Non
         await tx.jobs.add(j)
         await tx.schedules.add(schedule)
     async with subject.system.system() as tx:
-        epoch = await acquire(tx.leader, LEADER, "r", timedelta(minutes=1))
+        epoch = await acquire_all(tx.leader, "r", timedelta(minutes=1))
     assert epoch is not None
-    await materialise_due(subject.system, holder="r", epoch=epoch)
+    await materialise_due(subject.system, fence=epoch)
     async with subject.db.transaction(ACME) as tx:
         run = await tx.runs.get(run_id_for(ACME, schedule.id, at))
     assert (run.status, run.reason) == (RunStatus.SKIPPED, SkipReason.CALENDAR.value)

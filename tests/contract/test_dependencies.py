@@ -16,8 +16,8 @@ from domain.run import RunStatus
 from domain.schedule import OverlapPolicy, Schedule
 from domain.timing import Timing
 from domain.triggers import CronTrigger, FixedDelayTrigger
-from service.loops.leadership import acquire
-from service.loops.materialiser import LEADER, materialise_due
+from service.loops.leadership import acquire_all
+from service.loops.materialiser import materialise_due
 from service.usecases import runs as use
 from service.usecases.commands import CreateSchedule, UpdateSchedule
 from service.usecases.dependencies import resolve_waiting
@@ -59,9 +59,9 @@ async def pair(subject: Subject) -> tuple[Schedule, Schedule, Job]:
 
 async def materialise(subject: Subject, horizon: timedelta = timedelta(0)) -> None:
     async with subject.system.system() as tx:
-        epoch = await acquire(tx.leader, LEADER, "r", MINUTE)
+        epoch = await acquire_all(tx.leader, "r", MINUTE)
     assert epoch is not None
-    await materialise_due(subject.system, holder="r", epoch=epoch, horizon=horizon)
+    await materialise_due(subject.system, fence=epoch, horizon=horizon)
 
 
 async def status_of(subject: Subject, schedule: Schedule, k: int = 0) -> RunStatus:

@@ -11,10 +11,10 @@ import pytest
 
 from adapters.memory.publisher import RecordingPublisher
 from domain.errors import NotLeader
-from domain.ports import LEADER
+from domain.ports import LEADER, LeaderLease
 from domain.run import RunStatus
 from domain.worker import WorkerState
-from service.loops.leadership import Campaign, Fence, acquire
+from service.loops.leadership import Campaign, Fence, acquire_all
 from service.loops.materialiser import materialise_due
 from service.loops.relay import relay_once
 from service.usecases import runs as use
@@ -30,14 +30,22 @@ MINUTE = timedelta(minutes=1)
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 
 
-async def deposed(subject: Subject, holder: str = "r") -> Fence:
-    """``holder`` led, its lease lapsed and another replica took over: its old fence."""
+async def deposed(subject: Subject, holder: str = "r") -> tuple[Fence, Fence]:
+    """``holder`` led every lease, they lapsed and another replica took them over: the
+    old fence and the successor's."""
     async with subject.system.system() as tx:
-        epoch = await acquire(tx.leader, LEADER, holder, MINUTE)
-        assert epoch is not None
-        await tx.leader.release(LEADER, holder, epoch)
-        assert await acquire(tx.leader, LEADER, "successor", MINUTE) == epoch + 1
-    return Fence(holder, epoch)
+        old = await acquire_all(tx.leader, holder, MINUTE)
+        assert old is not None
+        await release_all(tx.leader, old)
+        successor = await acquire_all(tx.leader, "successor", MINUTE)
+    assert successor is not None
+    assert successor.leases == tuple((name, epoch + 1) for name, epoch in old.leases)
+    return old, successor
+
+
+async def release_all(lease: LeaderLease, fence: Fence) -> None:
+    for name, epoch in fence.leases:
+        await lease.release(name, fence.holder, epoch)
 
 
 async def test_a_deposed_leaders_rescue_sweep_and_relay_change_nothing(subject: Subject) -> None:
@@ -59,7 +67,7 @@ async def test_a_deposed_leaders_rescue_sweep_and_relay_change_nothing(subject: 
     async with subject.system.system() as tx:
         pending = await tx.outbox.count()
     assert pending > 0
-    old = await deposed(subject)
+    old, successor = await deposed(subject)
     publisher = RecordingPublisher()
     with pytest.raises(NotLeader):
         await use.rescue(subject.system, fence=old, limit=10)
@@ -73,7 +81,6 @@ async def test_a_deposed_leaders_rescue_sweep_and_relay_change_nothing(subject: 
     async with subject.system.system() as tx:
         assert await tx.outbox.count() == pending  # no outbox row deleted
     assert publisher.stream == []  # checked before publishing anything
-    successor = Fence("successor", old.epoch + 1)
     assert [r.id for r in await use.rescue(subject.system, fence=successor, limit=10)] == [
         claimed.id
     ]
@@ -84,18 +91,19 @@ async def test_a_deposed_leaders_resolver_releases_nothing(subject: Subject) -> 
     stays waiting; the new leader's releases it."""
     _, b, _ = await pair(subject)
     async with subject.system.system() as tx:
-        epoch = await acquire(tx.leader, LEADER, "r", MINUTE)
-    assert epoch is not None
-    await materialise_due(subject.system, holder="r", epoch=epoch, horizon=timedelta(0))
+        old = await acquire_all(tx.leader, "r", MINUTE)
+    assert old is not None
+    await materialise_due(subject.system, fence=old, horizon=timedelta(0))
     claimed = await use.claim(subject.db, worker_id=W, capabilities=EVENT, limit=5, tenant_id=ACME)
     await use.record(subject.db, [use.Report(claimed[0])], jobs={}, tenant_id=ACME)
     async with subject.system.system() as tx:
-        await tx.leader.release(LEADER, "r", epoch)
-        assert await acquire(tx.leader, LEADER, "successor", MINUTE) == epoch + 1
+        await release_all(tx.leader, old)
+        successor = await acquire_all(tx.leader, "successor", MINUTE)
+    assert successor is not None
     with pytest.raises(NotLeader):
-        await resolve_waiting(subject.system, fence=Fence("r", epoch))
+        await resolve_waiting(subject.system, fence=old)
     assert await status_of(subject, b) is RunStatus.WAITING
-    assert await resolve_waiting(subject.system, fence=Fence("successor", epoch + 1)) == 1
+    assert await resolve_waiting(subject.system, fence=successor) == 1
     assert await status_of(subject, b) is RunStatus.PENDING
 
 
@@ -103,12 +111,12 @@ async def test_a_deposed_leaders_materialiser_inserts_nothing(subject: Subject) 
     """A due schedule: the deposed leader's pass raises NotLeader, no run is inserted
     and the schedule does not advance."""
     a, _, _ = await pair(subject)
-    old = await deposed(subject)
+    old, successor = await deposed(subject)
     with pytest.raises(NotLeader):
-        await materialise_due(subject.system, holder=old.holder, epoch=old.epoch)
+        await materialise_due(subject.system, fence=old)
     async with subject.db.transaction(ACME) as tx:
         assert (await tx.schedules.get(a.id)).next_fire_at == a.next_fire_at
-    made = await materialise_due(subject.system, holder="successor", epoch=old.epoch + 1)
+    made = await materialise_due(subject.system, fence=successor)
     assert made.runs == 2
 
 
@@ -130,7 +138,7 @@ async def test_a_vacant_presence_hands_a_live_lease_over_at_once(subject: Subjec
         assert await b.step() == first + 1
         assert await b.step() == first + 1
     with pytest.raises(NotLeader):
-        await materialise_due(subject.system, holder="a", epoch=first)
+        await materialise_due(subject.system, fence=Fence.of("a", first))
 
 
 async def test_a_live_presence_does_not_outlast_the_lease(subject: Subject) -> None:

@@ -17,7 +17,7 @@ from domain.run import RunStatus
 from domain.schedule import MisfirePolicy, OverlapPolicy, Schedule, ScheduleState
 from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger, OneShotTrigger
-from service.loops.leadership import acquire
+from service.loops.leadership import Fence, acquire, acquire_all
 from service.loops.materialiser import LEADER, materialise_due
 from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
@@ -27,9 +27,9 @@ from tests.contract.support import Subject
 TTL = timedelta(seconds=30)
 
 
-async def lead(subject: Subject, holder: str = "replica-a", ttl: timedelta = TTL) -> int:
+async def lead(subject: Subject, holder: str = "replica-a", ttl: timedelta = TTL) -> Fence:
     async with subject.system.system() as tx:
-        epoch = await acquire(tx.leader, LEADER, holder, ttl)
+        epoch = await acquire_all(tx.leader, holder, ttl)
     assert epoch is not None
     return epoch
 
@@ -63,12 +63,13 @@ async def test_leader_lease_renews_fences_and_hands_over(subject: Subject) -> No
     assert await lead(subject, "a") == first  # renewal keeps the epoch
     async with subject.system.system() as tx:
         assert await acquire(tx.leader, LEADER, "b", TTL) is None
+        assert await acquire_all(tx.leader, "b", TTL) is None
     await lead(subject, "a", ttl=timedelta(0))  # let it lapse at once
     second = await lead(subject, "b")
-    assert second == first + 1
+    assert second.leases == tuple((name, epoch + 1) for name, epoch in first.leases)
     with pytest.raises(NotLeader):
-        await materialise_due(subject.system, holder="a", epoch=first)
-    await materialise_due(subject.system, holder="b", epoch=second)
+        await materialise_due(subject.system, fence=first)
+    await materialise_due(subject.system, fence=second)
 
 
 async def statuses(subject: Subject, schedule: Schedule, fires: int) -> list[RunStatus]:
@@ -104,7 +105,7 @@ async def test_after_downtime_the_misfire_policy_accounts_for_every_fire(
         subject, minutes=10, misfire_policy=policy, overlap_policy=OverlapPolicy.ALLOW
     )
     epoch = await lead(subject)
-    result = await materialise_due(subject.system, holder="replica-a", epoch=epoch)
+    result = await materialise_due(subject.system, fence=epoch)
     assert (result.schedules, result.runs) == (1, 11)
     assert await statuses(subject, schedule, 11) == expected
     async with subject.db.transaction(ACME) as tx:
@@ -114,7 +115,7 @@ async def test_after_downtime_the_misfire_policy_accounts_for_every_fire(
         assert stored.next_fire_at > await tx.now()
         missed = [r for r in await tx.runs.list(RunFilter(), after=None, limit=50) if r.status is M]
     assert {r.reason for r in missed} <= {"misfire"}
-    again = await materialise_due(subject.system, holder="replica-a", epoch=epoch)
+    again = await materialise_due(subject.system, fence=epoch)
     assert (again.schedules, again.runs) == (0, 0)
 
 
@@ -127,7 +128,7 @@ async def test_fires_older_than_the_catchup_window_are_never_run(subject: Subjec
         catchup_window=timedelta(minutes=5, seconds=30),
         overlap_policy=OverlapPolicy.ALLOW,
     )
-    await materialise_due(subject.system, holder="replica-a", epoch=await lead(subject))
+    await materialise_due(subject.system, fence=await lead(subject))
     assert await statuses(subject, schedule, 11) == [M] * 5 + [P] * 6
 
 
@@ -139,7 +140,7 @@ async def test_missed_fires_beyond_max_catchup_are_counted_in_one_summary(
     schedule = await overdue_schedule(
         subject, minutes=10, misfire_policy=MisfirePolicy.SKIP, max_catchup=3
     )
-    await materialise_due(subject.system, holder="replica-a", epoch=await lead(subject))
+    await materialise_due(subject.system, fence=await lead(subject))
     assert schedule.next_fire_at is not None
     async with subject.db.transaction(ACME) as tx:
         runs = await tx.runs.list(RunFilter(), after=None, limit=50)
@@ -164,8 +165,7 @@ async def test_a_fire_late_by_less_than_the_threshold_is_not_a_misfire(subject: 
     )
     await materialise_due(
         subject.system,
-        holder="replica-a",
-        epoch=await lead(subject),
+        fence=await lead(subject),
         misfire_threshold=timedelta(minutes=5),
     )
     assert await statuses(subject, schedule, 3) == [P, P, P]
@@ -175,7 +175,7 @@ async def test_a_stale_replay_creates_no_duplicate_runs(subject: Subject) -> Non
     """Even if a schedule's progress were lost, the run key keeps each fire once."""
     schedule = await overdue_schedule(subject, minutes=3)
     epoch = await lead(subject)
-    first = await materialise_due(subject.system, holder="replica-a", epoch=epoch)
+    first = await materialise_due(subject.system, fence=epoch)
     assert first.runs == 4
     async with subject.db.transaction(ACME) as tx:
         stored = await tx.schedules.get(schedule.id)
@@ -183,7 +183,7 @@ async def test_a_stale_replay_creates_no_duplicate_runs(subject: Subject) -> Non
             next_fire_at=schedule.next_fire_at, dispatched=0, now=stored.updated_at
         )
         await tx.schedules.save(rewound, expected_version=stored.version)
-    replay = await materialise_due(subject.system, holder="replica-a", epoch=epoch)
+    replay = await materialise_due(subject.system, fence=epoch)
     assert (replay.schedules, replay.runs) == (1, 0)
 
 
@@ -207,9 +207,7 @@ async def test_concurrent_passes_split_the_work(subject: Subject) -> None:
         async with subject.db.transaction(ACME) as tx:
             await tx.schedules.add(schedule)
     epoch = await lead(subject)
-    passes = await asyncio.gather(
-        *(materialise_due(subject.system, holder="replica-a", epoch=epoch) for _ in range(2))
-    )
+    passes = await asyncio.gather(*(materialise_due(subject.system, fence=epoch) for _ in range(2)))
     assert sum(p.runs for p in passes) == 6 * 3
 
 
@@ -231,9 +229,7 @@ async def test_one_shot_completes_after_its_fire(subject: Subject) -> None:
     )
     assert schedule.next_fire_at is not None
     epoch = await lead(subject)
-    result = await materialise_due(
-        subject.system, holder="replica-a", epoch=epoch, horizon=timedelta(seconds=5)
-    )
+    result = await materialise_due(subject.system, fence=epoch, horizon=timedelta(seconds=5))
     assert (result.runs, result.completed) == (1, 1)
     async with subject.db.transaction(ACME) as tx:
         stored = await tx.schedules.get(schedule.id)

@@ -15,8 +15,8 @@ from domain.run import NewRun, Outcome, Run, RunStatus
 from domain.schedule import OverlapPolicy, Schedule
 from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger
-from service.loops.leadership import acquire
-from service.loops.materialiser import LEADER, materialise_due
+from service.loops.leadership import acquire_all
+from service.loops.materialiser import materialise_due
 from service.usecases import runs as use
 from service.usecases import worker_registry as registry
 from tests.builders import ACME, job
@@ -54,11 +54,9 @@ async def minutely(subject: Subject, policy: OverlapPolicy, back: int = 2) -> Sc
 async def materialise(subject: Subject) -> None:
     """One pass; the misfire threshold is out of the way (these fires are not misfires)."""
     async with subject.system.system() as tx:
-        epoch = await acquire(tx.leader, LEADER, "r", timedelta(minutes=1))
+        epoch = await acquire_all(tx.leader, "r", timedelta(minutes=1))
     assert epoch is not None
-    await materialise_due(
-        subject.system, holder="r", epoch=epoch, misfire_threshold=timedelta(hours=1)
-    )
+    await materialise_due(subject.system, fence=epoch, misfire_threshold=timedelta(hours=1))
 
 
 async def fires(subject: Subject, schedule: Schedule, count: int) -> list[Run]:
@@ -166,12 +164,11 @@ async def test_replace_cancels_a_running_run_and_its_worker_loses_the_lease(
     assert schedule.next_fire_at == running.nominal_at
     # The next fire (a minute on) is materialised within a two-minute horizon:
     async with subject.system.system() as tx:
-        epoch = await acquire(tx.leader, LEADER, "r", timedelta(minutes=1))
+        epoch = await acquire_all(tx.leader, "r", timedelta(minutes=1))
     assert epoch is not None
     await materialise_due(
         subject.system,
-        holder="r",
-        epoch=epoch,
+        fence=epoch,
         horizon=2 * MINUTE,
         misfire_threshold=timedelta(hours=1),
     )

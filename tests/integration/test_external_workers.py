@@ -208,6 +208,11 @@ async def test_a_served_replica_is_ready_and_says_why(kairos: Kairos) -> None:
         checks = r.json()["checks"]
         assert all(c["ok"] for c in checks.values())
         assert checks["leader"]["epoch"] >= 1
+        # One replica alone leads every partition.
+        partitions = checks["leader"]["partitions"]
+        assert (partitions["count"], partitions["unleased"]) == (64, [])
+        ((_, held),) = partitions["replicas"].items()
+        assert sorted(map(int, held)) == list(range(64))
         assert (await bare.get("/runs")).status_code == 401
 
 
@@ -251,6 +256,8 @@ async def test_metrics_move_with_fires_and_runs(kairos: Kairos) -> None:
         assert metric(text, "kairos_fire_lateness_seconds_count") >= 2
         assert metric(text, "kairos_leader") == 1
         assert metric(text, "kairos_leader_known") == 1
+        assert metric(text, "kairos_partitions_led") == 64
+        assert metric(text, "kairos_partitions_unleased") == 0
         assert "kairos_outbox_lag_seconds" in text
 
 

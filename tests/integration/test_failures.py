@@ -27,8 +27,8 @@ from domain.job import Backoff, BackoffKind, Job, Target, TargetKind
 from domain.run import Outcome, Run, RunStatus
 from domain.timing import Timing
 from domain.triggers import OneShotTrigger
-from service.loops.leadership import acquire
-from service.loops.materialiser import LEADER, materialise_due
+from service.loops.leadership import acquire_all
+from service.loops.materialiser import materialise_due
 from service.loops.scheduler import Scheduler, SchedulerSettings
 from service.usecases import runs as use
 from service.usecases.commands import CreateJob, CreateSchedule
@@ -174,9 +174,9 @@ async def test_a_dead_workers_run_is_taken_back_and_finished_by_another(
         dsn = app_dsn(database, "kairos_scheduler")
         # Materialise it as a short-lived leader, so no pool picks it up yet.
         async with s.system.system() as tx:
-            epoch = await acquire(tx.leader, LEADER, "one-off", timedelta(milliseconds=500))
+            epoch = await acquire_all(tx.leader, "one-off", timedelta(milliseconds=500))
         assert epoch is not None
-        assert (await materialise_due(s.system, holder="one-off", epoch=epoch)).runs == 1
+        assert (await materialise_due(s.system, fence=epoch)).runs == 1
         worker_a = WorkerId(new_id())
         (claimed,) = await use.claim(
             s.system,

@@ -69,7 +69,7 @@ async def test_a_frozen_pass_does_not_hold_off_a_takeover_and_then_commits_nothi
     frozen, resume = asyncio.Event(), asyncio.Event()
 
     async def a_pass() -> None:
-        async with fenced(scheduler, Fence("a", epoch)) as tx:
+        async with fenced(scheduler, Fence.of("a", epoch)) as tx:
             await tx.outbox.append([event()], traceparent=None)
             frozen.set()
             await resume.wait()  # SIGSTOP: the transaction sits idle, open
@@ -187,7 +187,7 @@ async def test_a_killed_leaders_session_ends_and_another_replica_takes_over_at_o
                     await asyncio.sleep(0.05)
         assert taken == first + 1
         with pytest.raises(NotLeader):
-            async with fenced(scheduler, Fence("a", first)):
+            async with fenced(scheduler, Fence.of("a", first)):
                 pass
 
 

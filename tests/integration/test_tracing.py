@@ -36,8 +36,8 @@ from domain.job import TargetKind
 from domain.ports import Clock
 from domain.timing import Timing
 from domain.triggers import CronTrigger
-from service.loops.leadership import acquire
-from service.loops.materialiser import LEADER, materialise_due
+from service.loops.leadership import acquire_all
+from service.loops.materialiser import materialise_due
 from service.loops.worker_pool import WorkerPool
 from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
@@ -156,11 +156,11 @@ async def test_a_scheduled_fire_starts_a_trace_that_its_delivery_and_events_join
         )
         assert schedule.status_code == 201
         async with db.system() as tx:
-            epoch = await acquire(tx.leader, LEADER, "me", timedelta(minutes=5))
+            epoch = await acquire_all(tx.leader, "me", timedelta(minutes=5))
         assert epoch is not None
         EXPORTER.clear()
         clock.advance(timedelta(minutes=1))
-        done = await materialise_due(db, holder="me", epoch=epoch, horizon=timedelta(0))
+        done = await materialise_due(db, fence=epoch, horizon=timedelta(0))
         assert done.runs == 1
         assert await pool.process() == 1
     finished = EXPORTER.get_finished_spans()

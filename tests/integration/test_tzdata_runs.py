@@ -14,8 +14,8 @@ from domain.schedule import Schedule
 from domain.timing import Timing
 from domain.triggers import CronTrigger
 from domain.zones import zone_source
-from service.loops.leadership import acquire
-from service.loops.materialiser import LEADER, materialise_due
+from service.loops.leadership import acquire_all
+from service.loops.materialiser import materialise_due
 from tests.builders import ACME, job
 from tests.servers import app_dsn
 from tests.tzif import berlin_tree as tree
@@ -53,9 +53,9 @@ async def _materialise(app: PostgresDatabase, system: PostgresDatabase) -> list[
         )
         await tx.schedules.add(schedule)
     async with system.system() as tx:
-        epoch = await acquire(tx.leader, LEADER, "a", timedelta(seconds=30))
+        epoch = await acquire_all(tx.leader, "a", timedelta(seconds=30))
     assert epoch is not None
-    done = await materialise_due(system, holder="a", epoch=epoch)
+    done = await materialise_due(system, fence=epoch)
     assert done.runs >= 1
     async with app.transaction(ACME) as tx:
         return list(await tx.runs.list(RunFilter(), after=None, limit=10))

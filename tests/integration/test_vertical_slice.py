@@ -20,8 +20,8 @@ from domain.job import Job, Target, TargetKind
 from domain.run import RunStatus
 from domain.timing import Timing
 from domain.triggers import OneShotTrigger
-from service.loops.leadership import Fence, acquire
-from service.loops.materialiser import LEADER, materialise_due
+from service.loops.leadership import acquire_all
+from service.loops.materialiser import materialise_due
 from service.loops.relay import relay_once
 from service.loops.worker_pool import WorkerPool
 from service.usecases.commands import CreateSchedule
@@ -72,9 +72,9 @@ async def test_schedule_fires_runs_publishes_and_emits_events(
             ),
         )
         async with system.system() as tx:
-            epoch = await acquire(tx.leader, LEADER, "replica-1", timedelta(seconds=30))
+            epoch = await acquire_all(tx.leader, "replica-1", timedelta(seconds=30))
         assert epoch is not None
-        made = await materialise_due(system, holder="replica-1", epoch=epoch)
+        made = await materialise_due(system, fence=epoch)
         assert (made.runs, made.completed) == (1, 1)
         pool = WorkerPool(system, {TargetKind.EVENT: EventTarget(nc)}, SystemClock())
         assert await pool.process() == 1
@@ -89,7 +89,7 @@ async def test_schedule_fires_runs_publishes_and_emits_events(
         async with app.transaction(ACME) as tx:
             run = await tx.runs.get(json.loads(msg.data)["run_id"])
         assert run.status is RunStatus.SUCCEEDED
-        while await relay_once(system, publisher, fence=Fence("replica-1", epoch)):
+        while await relay_once(system, publisher, fence=epoch):
             pass
         js = nc.jetstream()
         info = await js.stream_info(STREAM)

@@ -49,13 +49,13 @@ async def test_a_three_second_gap_under_skip_leaves_its_fires_runs() -> None:
     db = MemoryDatabase(clock)
     schedule = await every_second(db)
     fence = await leading(db)
-    await materialise_due(db, holder=fence.holder, epoch=fence.epoch, horizon=SECOND / 5)
+    await materialise_due(db, fence=fence, horizon=SECOND / 5)
     (first,) = await use.claim(
         db, worker_id=W, capabilities=frozenset({"EVENT"}), limit=5, tenant_id=ACME
     )
     await use.record(db, [use.Report(first)], jobs={}, tenant_id=ACME)
     clock.advance(3 * SECOND + SECOND * 85 / 100)  # the leaderless gap
-    await materialise_due(db, holder=fence.holder, epoch=fence.epoch, horizon=SECOND / 5)
+    await materialise_due(db, fence=fence, horizon=SECOND / 5)
     async with db.transaction(ACME) as tx:
         late = [
             await tx.runs.get(run_id_for(ACME, schedule.id, T0 + k * SECOND)) for k in (1, 2, 3, 4)

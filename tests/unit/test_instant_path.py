@@ -96,9 +96,7 @@ def setup(at: datetime = T0) -> tuple[FakeClock, MemoryDatabase, Broker, Instant
 
 
 async def run_pass(db: MemoryDatabase, fence: Fence, instant: InstantDelivery | None) -> Pass:
-    return await materialise_due(
-        db, holder=fence.holder, epoch=fence.epoch, horizon=SECOND / 5, instant=instant
-    )
+    return await materialise_due(db, fence=fence, horizon=SECOND / 5, instant=instant)
 
 
 async def stored(db: MemoryDatabase, schedule: Schedule, at: datetime = T0) -> Run:

@@ -124,6 +124,30 @@ class ZoneRules(_Out):
     )
 
 
+class PartitionLease(_Out):
+    partition: int
+    epoch: int = Field(description="the lease's epoch: it grows by one at each hand-over")
+
+
+class ReplicaShare(_Out):
+    name: str
+    live: bool = Field(
+        description="its membership row is current (false: known only from a lease it holds)"
+    )
+    started_at: Instant | None
+    seen_at: Instant | None = Field(description="its last beat")
+    leader_epoch: int | None = Field(
+        description="the cluster-wide lease's epoch, when this replica holds it"
+    )
+    partitions: list[PartitionLease] = Field(description="the partitions it leads now")
+
+
+class Replicas(_Out):
+    partitions: int = Field(description="the deployment's partition count")
+    unleased: list[int] = Field(description="partitions no replica holds a live lease of")
+    items: list[ReplicaShare]
+
+
 class Live(_Out):
     status: Literal["live"]
 
