@@ -167,9 +167,11 @@ async def stop_workers(procs: list[asyncio.subprocess.Process]) -> None:
         await proc.wait()
 
 
-async def prepare(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int) -> datetime:
-    """Fresh tables, N one-shot EVENT schedules due at one instant, an empty stream;
-    returns the due instant."""
+async def prepare(
+    pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int, *, lead: float | None = None
+) -> datetime:
+    """Fresh tables, N one-shot EVENT schedules due at one instant (``lead`` seconds from
+    now; by default just after the seeding), an empty stream; returns the due instant."""
     owner = pg.dsn_for("postgres")
     await reset(owner)
     pool = await create_pool(pg.dsn_for("postgres", "kairos_scheduler"), max_size=8)
@@ -178,7 +180,8 @@ async def prepare(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int) -> d
         async with db.system() as tx:
             now = await tx.now()
         job = make_job(now)
-        due = (now + timedelta(seconds=3 + n / 8000)).replace(microsecond=0)
+        ahead = lead if lead is not None else 3 + n / 8000
+        due = (now + timedelta(seconds=ahead)).replace(microsecond=0)
         schedules = []
         for i in range(n):
             schedule, _ = Schedule.create(
