@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
 from adapters import jsonfast
-from domain.events import DomainEvent
+from domain.events import DomainEvent, EventType
+from domain.ids import EventId, TenantId
 
 SOURCE = "kairos"
 
@@ -31,3 +34,17 @@ def envelope(event: DomainEvent) -> dict[str, Any]:
 
 def encode(event: DomainEvent) -> bytes:
     return jsonfast.dumps(envelope(event))
+
+
+def decode(body: bytes) -> DomainEvent:
+    """The event ``encode`` wrote (the outbox keeps events encoded)."""
+    doc = jsonfast.loads(body)
+    return DomainEvent(
+        id=EventId(uuid.UUID(doc["id"])),
+        type=EventType(doc["type"]),
+        tenant_id=TenantId(doc["tenantid"]),
+        aggregate_id=uuid.UUID(doc["subject"]),
+        occurred_at=datetime.fromisoformat(doc["time"]),
+        data=doc["data"],
+        traceparent=doc.get("traceparent"),
+    )

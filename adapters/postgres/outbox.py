@@ -8,7 +8,8 @@ from datetime import datetime
 
 import asyncpg
 
-from adapters.nats.cloudevents import encode
+from adapters import jsonfast
+from adapters.nats.cloudevents import decode, encode
 from adapters.postgres.queries import sql
 from domain.events import DomainEvent, EventType, traced
 from domain.ids import EventId, TenantId
@@ -71,20 +72,26 @@ async def _pending(
 
 def _encoded(row: asyncpg.Record) -> EncodedEvent:
     body = row["cloudevent"]
+    traceparent = None
     if body is None:  # written before the outbox kept the encoded form
-        body = encode(_event_from_row(row))
+        event = _event_from_row(row)
+        body, traceparent = encode(event), event.traceparent
+    elif b'"traceparent"' in body:  # only traced changes carry one: decode those alone
+        traceparent = jsonfast.loads(body).get("traceparent")
     return EncodedEvent(
         seq=row["seq"],
         id=EventId(row["event_id"]),
         type=row["type"],
         subject=row["subject"],
         body=bytes(body),
-        traceparent=row["traceparent"],
+        traceparent=traceparent,
     )
 
 
 def _event_from_row(row: asyncpg.Record) -> DomainEvent:
-    body = row["payload"]
+    if row.get("cloudevent") is not None:
+        return decode(bytes(row["cloudevent"]))
+    body = row["payload"]  # a row older than the cloudevent column
     return DomainEvent(
         id=EventId(row["event_id"]),
         type=EventType(row["type"]),

@@ -72,19 +72,16 @@ SELECT version FROM schedules WHERE id = $1;
 -- name: append_outbox
 -- One statement per batch (not one per event): a burst's events cost one round trip and
 -- one NOTIFY. unnest keeps array order, so seq follows the events' order.
--- The CloudEvent is encoded once, by Kairos; the payload (what ``pending`` reads) is
--- derived from it here. Each event's partition derives from $8
--- (domain.partitions.event_key: a run's events go with its schedule).
+-- The event is stored once, as its CloudEvent (encoded by Kairos); ``payload`` is left
+-- empty ('{}'), it is only read for rows older than the ``cloudevent`` column. Each
+-- event's partition derives from $8 (domain.partitions.event_key: a run's events go
+-- with its schedule).
 INSERT INTO outbox (tenant_id, event_id, aggregate_id, type, subject, payload, created_at,
                     cloudevent, partition)
-SELECT t, e, a, ty, s,
-       jsonb_build_object('occurred_at', j->>'time', 'data', j->'data')
-       || CASE WHEN j ? 'traceparent' THEN jsonb_build_object('traceparent', j->'traceparent')
-               ELSE '{}'::jsonb END,
-       c, ce, kairos_partition(k, (SELECT partitions FROM kairos_settings))
+SELECT t, e, a, ty, s, '{}'::jsonb, c, ce,
+       kairos_partition(k, (SELECT partitions FROM kairos_settings))
 FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bytea[],
-            $7::timestamptz[], $8::uuid[]) WITH ORDINALITY AS u(t, e, a, ty, s, ce, c, k, n),
-     LATERAL (SELECT convert_from(ce, 'UTF8')::jsonb AS j) AS doc
+            $7::timestamptz[], $8::uuid[]) WITH ORDINALITY AS u(t, e, a, ty, s, ce, c, k, n)
 ORDER BY n
 ON CONFLICT (event_id) DO NOTHING;
 
@@ -353,14 +350,14 @@ SELECT pg_advisory_unlock(hashtextextended('kairos.leader/' || $1 || '/' || $2::
 -- FOR UPDATE (not SKIP LOCKED): a second relay waits rather than overtake the first,
 -- which keeps events in commit order.
 -- One relay per partition set: $2 NULL reads every partition (health, metrics).
-SELECT seq, tenant_id, event_id, aggregate_id, type, payload
+SELECT seq, tenant_id, event_id, aggregate_id, type, payload, cloudevent
 FROM outbox WHERE ($2::int[] IS NULL OR partition = ANY($2::int[])) ORDER BY seq LIMIT $1
 FOR UPDATE;
 
 -- name: outbox_pending_wire
 -- The relay's read: each event as the stream stores it (rows older than the column: their
 -- payload, encoded by the adapter).
-SELECT seq, event_id, type, subject, cloudevent, payload->>'traceparent' AS traceparent,
+SELECT seq, event_id, type, subject, cloudevent,
        CASE WHEN cloudevent IS NULL THEN tenant_id END AS tenant_id,
        CASE WHEN cloudevent IS NULL THEN aggregate_id END AS aggregate_id,
        CASE WHEN cloudevent IS NULL THEN payload END AS payload

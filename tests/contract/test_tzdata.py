@@ -77,14 +77,14 @@ async def updated_events(subject: Subject) -> list[dict[str, object]]:
         return [dict(e.data) for e in found]
     rows = await _owner_fetch(
         subject,
-        "SELECT payload FROM outbox WHERE type = $1 ORDER BY seq",
+        "SELECT cloudevent FROM outbox WHERE type = $1 ORDER BY seq",
         EventType.SCHEDULE_UPDATED,
     )
-    return [_data(_payload(row["payload"])) for row in rows]
+    return [_data(_payload(row["cloudevent"])) for row in rows]
 
 
 def _payload(value: object) -> dict[str, object]:
-    decoded = json.loads(value) if isinstance(value, str) else value
+    decoded = json.loads(value) if isinstance(value, str | bytes) else value
     assert isinstance(decoded, dict)
     return decoded
 

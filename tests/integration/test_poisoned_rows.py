@@ -155,8 +155,8 @@ async def test_poisoned_rows_are_set_aside_and_everyone_else_keeps_firing(
         assert sum(r["status"] == "succeeded" for r in fired) >= 2
 
         # The events say why: relayed to the stream by now, or still in the outbox.
-        outbox = await owner.fetch("SELECT payload FROM outbox WHERE tenant_id = 'globex'")
-        events = [json.loads(r["payload"]) for r in outbox]
+        outbox = await owner.fetch("SELECT cloudevent FROM outbox WHERE tenant_id = 'globex'")
+        events = [json.loads(r["cloudevent"]) for r in outbox]
         sub = await nc.jetstream().subscribe("scheduler.*.*.globex", ordered_consumer=True)
         try:
             while True:

@@ -6,14 +6,17 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import nats
 import pytest
 from nats.js.api import RawStreamMsg
 
 from adapters.embedded.nats import EmbeddedNats
+from adapters.nats.cloudevents import encode
 from adapters.nats.publisher import STREAM, JetStreamPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
 from domain.events import DomainEvent, EventType
@@ -140,3 +143,49 @@ async def test_nats_outage_delays_events_and_loses_none(
         await nc.close()
     ids = [(m.headers or {})["Nats-Msg-Id"] for m in messages]
     assert ids == [str(e.id) for e in before + during]
+
+
+async def test_rows_written_before_the_outbox_kept_cloudevents_are_relayed_the_same(
+    databases: tuple[PostgresDatabase, PostgresDatabase], nats_server: EmbeddedNats, database: str
+) -> None:
+    """A row in the older shape (payload only, no CloudEvent: written before migration
+    0027, still unrelayed at the upgrade) reaches the stream as the same CloudEvent a new
+    row does, traceparent header included, in commit order with the new ones."""
+    app, scheduler = databases
+    fence = await leading(scheduler)
+    old, new = events(1, start=0), events(1, start=1)
+    old = [replace(old[0], traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01")]
+    owner = await asyncpg.connect(database)
+    try:
+        await owner.execute(
+            "INSERT INTO outbox (tenant_id, event_id, aggregate_id, type, subject, payload) "
+            "VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+            ACME,
+            old[0].id,
+            old[0].aggregate_id,
+            old[0].type.value,
+            old[0].subject,
+            json.dumps(
+                {
+                    "occurred_at": old[0].occurred_at.isoformat(),
+                    "data": dict(old[0].data),
+                    "traceparent": old[0].traceparent,
+                }
+            ),
+        )
+    finally:
+        await owner.close()
+    async with app.transaction(ACME) as tx:
+        await tx.outbox.append(new, traceparent=None)
+    nc = await nats.connect(nats_server.url)
+    try:
+        publisher = JetStreamPublisher(nc)
+        await publisher.ensure_stream()
+        await nc.jetstream().purge_stream(STREAM)
+        assert await relay_once(scheduler, publisher, fence=fence) == 2
+    finally:
+        await nc.drain()
+    messages = await stream_messages(nats_server.url)
+    assert [m.data for m in messages] == [encode(old[0]), encode(new[0])]
+    assert (messages[0].headers or {})["traceparent"] == old[0].traceparent
+    assert "traceparent" not in (messages[1].headers or {})
