@@ -231,15 +231,10 @@ DO UPDATE SET ended_at = EXCLUDED.ended_at, outcome = EXCLUDED.outcome, error = 
               detail = EXCLUDED.detail;
 
 -- name: schedules_due
--- spec as text: the adapter parses each distinct timing document once (a cache keyed on it).
-SELECT tenant_id, id, name, job_id, spec::text AS spec, state, next_fire_at, fire_count, system, version,
-       created_at, updated_at
-FROM schedules
-WHERE state = 'enabled' AND next_fire_at <= $1
-  AND partition = ANY($3::int[])
-ORDER BY next_fire_at
-LIMIT $2
-FOR UPDATE SKIP LOCKED;
+-- In time order, locked (SKIP LOCKED), with a plan that does not depend on statistics
+-- (migration 0028). spec as text: the adapter parses each distinct timing document once
+-- (a cache keyed on it).
+SELECT * FROM kairos_due_schedules($1, $2, $3::int[]);
 
 -- name: leader_read
 -- Leader lease. Every time is clock_timestamp() (the statement's instant), never now()
