@@ -180,7 +180,7 @@ async def prepare(
         async with db.system() as tx:
             now = await tx.now()
         job = make_job(now)
-        ahead = lead if lead is not None else 10 + n / 2000
+        ahead = lead if lead is not None else 20 + n / 1000
         due = (now + timedelta(seconds=ahead)).replace(microsecond=0)
         schedules = []
         for i in range(n):

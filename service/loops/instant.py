@@ -73,6 +73,7 @@ class Staged:
     dispatch order."""
 
     groups: list[tuple[datetime, TargetKind, list[object]]] = field(default_factory=list)
+    lateness: tuple[float, ...] = ()  # each staged run's: publish - nominal, seconds
 
     @property
     def messages(self) -> int:
@@ -102,6 +103,7 @@ def stage(
         key = (run.dispatch_at, job.target.kind)
         groups.setdefault(key, []).append((index, delivered, run_events, job))
     staged = Staged()
+    lateness: list[float] = []
     for (dispatch_at, kind), items in sorted(groups.items(), key=lambda g: g[0][0]):
         messages: list[object] = []
         prepared = instant.targets[kind].prepare([(run, job) for _, run, _, job in items])
@@ -111,8 +113,12 @@ def stage(
             out[index] = delivered
             events.extend(run_events)
             messages.append(message)
+            lateness.append(
+                (delivered.attempts[0].started_at - delivered.nominal_at).total_seconds()
+            )
         if messages:
             staged.groups.append((dispatch_at, kind, messages))
+    staged.lateness = tuple(lateness)
     return out, events, staged
 
 

@@ -54,6 +54,9 @@ class Pass:
     runs: int  # runs newly inserted (a fire already materialised counts 0)
     completed: int
     delivered: int = 0  # of those, delivered on the instant path (``service.loops.instant``)
+    # The delivered runs' lateness (publish - nominal, seconds), as a claim reports its
+    # runs' (``kairos_fire_lateness_seconds``).
+    lateness: tuple[float, ...] = ()
 
 
 async def materialise_due(
@@ -150,6 +153,7 @@ async def materialise_due(
             runs=inserted,
             completed=completed,
             delivered=staged.messages if staged is not None else 0,
+            lateness=staged.lateness if staged is not None else (),
         )
 
 

@@ -351,6 +351,9 @@ class Scheduler:
                     continue
                 runs = sum(d.runs for d in done)
                 self.metrics.fires(runs)
+                for d in done:
+                    if d.lateness:
+                        self.metrics.runs_started(d.lateness)
                 if runs:
                     self._outbox_changed.set()
                     self._runs_ready.set()

@@ -113,6 +113,7 @@ async def test_a_due_event_fire_is_written_succeeded_with_its_attempt_and_one_ev
     fence = await leading(db)
     done = await run_pass(db, fence, instant)
     assert (done.runs, done.delivered) == (1, 1)
+    assert done.lateness == (0.0,)  # published at its instant (what the metrics get)
     run = await stored(db, schedule)
     assert (run.status, run.attempt) == (RunStatus.SUCCEEDED, 1)
     (attempt,) = run.attempts
