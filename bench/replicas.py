@@ -33,7 +33,7 @@ from adapters.embedded.nats import EmbeddedNats
 from adapters.embedded.postgres import EmbeddedPostgres
 from adapters.nats.publisher import STREAM, JetStreamPublisher
 from adapters.postgres.migrate import migrate
-from bench.burst import baseline, prepare
+from bench.burst import baseline, expect_fire_events, prepare
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -64,20 +64,6 @@ def cpu_of(pids: list[int]) -> dict[int, float]:
         except OSError:
             continue
     return out
-
-
-async def expect_fire_events(nc: nats.aio.client.Client, n: int) -> None:
-    """One schedule.completed and one run.succeeded per fire, and no run.started: every
-    fire went the instant path, each event exactly once (workers' events aside)."""
-    info = await nc.jetstream().stream_info(STREAM, subjects_filter="scheduler.>")
-    by_type: dict[str, int] = {}
-    for subject, messages in (info.state.subjects or {}).items():
-        kind = subject.rsplit(".", 1)[0]
-        by_type[kind] = by_type.get(kind, 0) + messages
-    wanted = {"scheduler.schedule.completed": n, "scheduler.run.succeeded": n}
-    got = {kind: by_type.get(kind, 0) for kind in [*wanted, "scheduler.run.started"]}
-    if got != {**wanted, "scheduler.run.started": 0}:
-        raise SystemExit(f"events in the stream: {by_type}")
 
 
 async def start_replicas(count: int, dsn: str, nats_url: str) -> list[asyncio.subprocess.Process]:

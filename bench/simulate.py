@@ -767,7 +767,7 @@ def costs_table(path: Path = COSTS_FILE) -> str:
         ("target messages", "target_messages", ""),
     ]
     lines = [
-        "| per fire | lease path (today) | instant path (prototype) | bare `SKIP LOCKED` loop |",
+        "| per fire | lease path | instant path | bare `SKIP LOCKED` loop |",
         "|---|---:|---:|---:|",
     ]
     for label, key, unit in rows:
