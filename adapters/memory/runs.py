@@ -34,16 +34,19 @@ class MemoryRuns(_Scoped):
         self._tokens = tokens
 
     async def add_many(self, runs: Sequence[Run]) -> int:
+        return len(await self.insert_new(runs))
+
+    async def insert_new(self, runs: Sequence[Run]) -> set[RunId]:
         for run in runs:
             self._guard(run.tenant_id)
-        new = 0
+        new: set[RunId] = set()
         for run in runs:
             key = (run.tenant_id, run.schedule_id, run.nominal_at)
             if key in self._t.run_keys or run.id in self._t.runs:
                 continue
             self._t.run_keys.add(key)
             self._t.runs[run.id] = run
-            new += 1
+            new.add(run.id)
         return new
 
     async def get(self, run_id: RunId, *, lock: bool = False) -> Run:

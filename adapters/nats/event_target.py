@@ -97,7 +97,13 @@ class EventTarget:
             await self._ensure_stream()
         except (NatsError, OSError, TimeoutError) as exc:
             return [f"the event stream: {type(exc).__name__}"] * len(messages)
-        return await self._acks.publish([_as_message(m) for m in messages])
+        try:
+            answers = await self._acks.publish([_as_message(m) for m in messages])
+        except (NatsError, OSError, TimeoutError) as exc:
+            return [f"publish failed: {type(exc).__name__} {exc}".strip()] * len(messages)
+        if any(answer is not None and "no stream" in answer for answer in answers):
+            self._stream_ready = False  # deleted behind our back: recreate it
+        return answers
 
     async def _ensure_stream(self) -> None:
         if not self._stream_ready:

@@ -138,7 +138,11 @@ class QueueTarget:
                 continue
             sendable.append(message)
             sent.append((i, tenant))
-        for (i, tenant), answer in zip(sent, await self._acks.publish(sendable), strict=True):
+        try:
+            published = await self._acks.publish(sendable)
+        except (NatsError, OSError, TimeoutError) as exc:
+            published = [f"publish failed: {type(exc).__name__} {exc}".strip()] * len(sendable)
+        for (i, tenant), answer in zip(sent, published, strict=True):
             answers[i] = answer
             if answer is not None and "no stream" in answer:
                 self._ready.discard(stream_name(tenant))  # deleted behind our back

@@ -551,7 +551,13 @@ SELECT
     percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - r.nominal_at))
         FILTER (WHERE a.number = 1 AND r.origin IN ('schedule', 'event')) AS lateness_p95
 FROM runs r
-JOIN run_attempts a ON a.tenant_id = r.tenant_id AND a.run_id = r.id
+-- attempts' rows, and the one attempt an instant delivery keeps in its run row
+CROSS JOIN LATERAL (
+    SELECT number, started_at, ended_at FROM run_attempts
+    WHERE run_attempts.tenant_id = r.tenant_id AND run_attempts.run_id = r.id
+    UNION ALL
+    SELECT r.attempt, r.started_at, r.ended_at WHERE r.started_at IS NOT NULL
+) a
 WHERE ($1::uuid IS NULL OR r.schedule_id = $1) AND r.nominal_at >= $2;
 
 -- name: insert_calendar

@@ -132,8 +132,11 @@ class PgRuns:
                 require_tenant(run.tenant_id, self._tenant)
 
     async def add_many(self, runs: Sequence[Run]) -> int:
+        return len(await self.insert_new(runs))
+
+    async def insert_new(self, runs: Sequence[Run]) -> set[RunId]:
         if not runs:
-            return 0
+            return set()
         self._check(runs)
         columns: list[list[object]] = [[] for _ in range(28)]
         for r in runs:
@@ -172,7 +175,7 @@ class PgRuns:
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
         inserted = await self._conn.fetch(sql("insert_runs"), *columns)
-        return len(inserted)
+        return {RunId(row["id"]) for row in inserted}
 
     async def get(self, run_id: RunId, *, lock: bool = False) -> Run:
         row = await self._conn.fetchrow(sql("get_run_for_update" if lock else "get_run"), run_id)

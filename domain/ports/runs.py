@@ -55,6 +55,10 @@ class RunQueue(Protocol):
         returns how many were new."""
         ...
 
+    async def insert_new(self, runs: Sequence[Run]) -> set[RunId]:
+        """``add_many``, answering the ids of the runs that were new."""
+        ...
+
     async def get(self, run_id: RunId, *, lock: bool = False) -> Run:
         """The run with its attempts; ``lock`` holds it until the transaction ends.
         Raises ``NotFound``."""

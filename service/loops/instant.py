@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from domain.events import DomainEvent
-from domain.ids import WorkerId
+from domain.ids import RunId, WorkerId
 from domain.job import Job, TargetKind
 from domain.ports import Clock, InstantTarget
-from domain.run import Run
+from domain.run import Run, RunStatus
 
 log = logging.getLogger("kairos.instant")
 
@@ -67,17 +67,29 @@ class InstantDelivery:
         return target is not None and target.available
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Staged:
-    """Messages prepared for a pass, grouped by dispatch instant and target kind, in
-    dispatch order."""
+    """A pass's staged messages: grouped by dispatch instant and target kind, in
+    dispatch order, each with its run's id and lateness (publish - nominal, seconds)."""
 
-    groups: list[tuple[datetime, TargetKind, list[object]]] = field(default_factory=list)
-    lateness: tuple[float, ...] = ()  # each staged run's: publish - nominal, seconds
+    groups: tuple[tuple[datetime, TargetKind, tuple[tuple[object, RunId, float], ...]], ...]
 
     @property
     def messages(self) -> int:
-        return sum(len(messages) for _, _, messages in self.groups)
+        return sum(len(items) for _, _, items in self.groups)
+
+    @property
+    def lateness(self) -> tuple[float, ...]:
+        return tuple(late for _, _, items in self.groups for _, _, late in items)
+
+    def keep(self, inserted: set[RunId]) -> Staged:
+        """Only the messages of runs the pass inserted: a run whose key existed already
+        (an earlier pass's, a backfill's) is not this pass's to deliver."""
+        kept = (
+            (at, kind, tuple(item for item in items if item[1] in inserted))
+            for at, kind, items in self.groups
+        )
+        return Staged(tuple(group for group in kept if group[2]))
 
 
 def stage(
@@ -90,36 +102,36 @@ def stage(
     """The pass's runs with each candidate (``runs[index]``, a dispatched run) delivered,
     their events, and their messages ready to send. ``at``: the database time now. The
     attempt records its dispatch instant (or ``at``, if the pass is late for it) as when
-    it started and ended: its acknowledgement comes before the pass commits."""
+    it started and ended: its acknowledgement comes before the pass commits. A candidate
+    a later fire of its schedule cancelled in this pass (overlap ``replace``) is left
+    as it is."""
     out = list(runs)
     events: list[DomainEvent] = []
     groups: dict[tuple[datetime, TargetKind], list[tuple[int, Run, list[DomainEvent], Job]]]
     groups = {}
     for index, job in candidates:
         run = runs[index]
+        if run.status not in (RunStatus.SCHEDULED, RunStatus.PENDING):
+            continue  # cancelled after it was admitted: nothing to deliver
         delivered, run_events = run.deliver_instantly(
             worker_id=instant.worker_id, started_at=max(run.dispatch_at, at)
         )
         key = (run.dispatch_at, job.target.kind)
         groups.setdefault(key, []).append((index, delivered, run_events, job))
-    staged = Staged()
-    lateness: list[float] = []
+    staged: list[tuple[datetime, TargetKind, tuple[tuple[object, RunId, float], ...]]] = []
     for (dispatch_at, kind), items in sorted(groups.items(), key=lambda g: g[0][0]):
-        messages: list[object] = []
+        ready: list[tuple[object, RunId, float]] = []
         prepared = instant.targets[kind].prepare([(run, job) for _, run, _, job in items])
         for (index, delivered, run_events, _), message in zip(items, prepared, strict=True):
             if isinstance(message, Exception):
                 continue  # stays dispatched: the lease path records why it fails
             out[index] = delivered
             events.extend(run_events)
-            messages.append(message)
-            lateness.append(
-                (delivered.attempts[0].started_at - delivered.nominal_at).total_seconds()
-            )
-        if messages:
-            staged.groups.append((dispatch_at, kind, messages))
-    staged.lateness = tuple(lateness)
-    return out, events, staged
+            late = (delivered.attempts[0].started_at - delivered.nominal_at).total_seconds()
+            ready.append((message, delivered.id, late))
+        if ready:
+            staged.append((dispatch_at, kind, tuple(ready)))
+    return out, events, Staged(tuple(staged))
 
 
 async def send(instant: InstantDelivery, staged: Staged, *, now: datetime) -> None:
@@ -127,10 +139,11 @@ async def send(instant: InstantDelivery, staged: Staged, *, now: datetime) -> No
     ``now``: the database time when the clock read ``instant.clock.now()`` began this
     pass's waits. Raises ``InstantRefused`` if any message was not acknowledged."""
     began = instant.clock.now()
-    for dispatch_at, kind, messages in staged.groups:
+    for dispatch_at, kind, items in staged.groups:
         wait = (dispatch_at - now - (instant.clock.now() - began)).total_seconds()
         if wait > 0:
             await instant.clock.sleep(wait)
+        messages = [message for message, _, _ in items]
         answers = await instant.targets[kind].send(messages)
         refused = [answer for answer in answers if answer is not None]
         if refused:

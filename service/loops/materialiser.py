@@ -143,14 +143,21 @@ async def materialise_due(
             at = now + (instant.clock.now() - began)
             fired, delivered_events, staged = stage(instant, fired, candidates, at=at)
             events += delivered_events
-        inserted = await tx.runs.add_many(fired)
+        new = await tx.runs.insert_new(fired)
+        if len(new) < len(fired):
+            # A fire already materialised (its key exists: an earlier pass's run, a
+            # backfill's) is neither delivered nor reported again by this pass.
+            stale = {run.id for run in fired if run.id not in new}
+            events = [e for e in events if e.aggregate_id not in stale]
+            if staged is not None:
+                staged = staged.keep(new)
         await tx.outbox.append(events, traceparent=telemetry.current_traceparent())
         if staged is not None and staged.groups:
             assert instant is not None
             await send(instant, staged, now=now + (instant.clock.now() - began))
         return Pass(
             schedules=len(due),
-            runs=inserted,
+            runs=len(new),
             completed=completed,
             delivered=staged.messages if staged is not None else 0,
             lateness=staged.lateness if staged is not None else (),

@@ -342,16 +342,7 @@ class Scheduler:
             fence = self._fence()
             idle = backlog = False
             if fence is not None:
-                try:
-                    done = await self._passes(fence, passes)
-                except NotLeader:
-                    self._deposed(fence)
-                    continue
-                except InstantRefused:
-                    # Rolled back: the same pass again at once, through leases, and the
-                    # instant path rests a while (the broker is refusing or away).
-                    self._instant_resumes = self.clock.now() + self.settings.instant_rest
-                    continue
+                done, stopped = await self._passes(fence, passes)
                 runs = sum(d.runs for d in done)
                 self.metrics.fires(runs)
                 for d in done:
@@ -362,6 +353,14 @@ class Scheduler:
                     self._runs_ready.set()
                 # Due schedules all locked by another transaction (a deposed leader's
                 # pass, until the server ends it): do not spin on them.
+                if isinstance(stopped, NotLeader):
+                    self._deposed(fence)
+                    continue
+                if isinstance(stopped, InstantRefused):
+                    # Rolled back: the same pass again at once, through leases, and the
+                    # instant path rests a while (the broker is refusing or away).
+                    self._instant_resumes = self.clock.now() + self.settings.instant_rest
+                    continue
                 idle = all(d.schedules == 0 for d in done)
                 backlog = any(d.schedules >= self.settings.materialise_batch for d in done)
             self._ran("materialiser")
@@ -374,9 +373,12 @@ class Scheduler:
             passes = 1
             await self._sleep_until_due(stop, floor=0.1 if idle else 0.0)
 
-    async def _passes(self, fence: Fence, count: int) -> list[Pass]:
-        """``count`` materialiser passes side by side; the first error is raised (a
-        NotLeader or InstantRefused before any other), after every pass has ended."""
+    async def _passes(
+        self, fence: Fence, count: int
+    ) -> tuple[list[Pass], NotLeader | InstantRefused | None]:
+        """``count`` materialiser passes side by side, after every one has ended: the
+        passes that committed, and a NotLeader or InstantRefused that stopped another
+        (the committed ones still count); any other error is raised."""
         instant = self._instant_now()
 
         def one() -> Awaitable[Pass]:
@@ -391,17 +393,16 @@ class Scheduler:
                 window=self.settings.pass_window if self.instant else None,
             )
 
-        if count == 1:
-            return [await one()]
         outcomes = await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
+        done = [o for o in outcomes if isinstance(o, Pass)]
         errors = [o for o in outcomes if isinstance(o, BaseException)]
         for kind in (NotLeader, InstantRefused):
             for error in errors:
                 if isinstance(error, kind):
-                    raise error
+                    return done, error
         if errors:
             raise errors[0]
-        return [o for o in outcomes if isinstance(o, Pass)]
+        return done, None
 
     async def _sleep_until_due(self, stop: asyncio.Event, *, floor: float = 0.0) -> None:
         delay = self._unwoken(self.settings.max_sleep.total_seconds())

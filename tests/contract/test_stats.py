@@ -77,6 +77,28 @@ async def test_stats_count_by_status_and_take_percentiles(subject: Subject) -> N
     assert (later.success_rate, later.duration_p50) == (None, None)
 
 
+async def test_runs_delivered_on_the_instant_path_count_in_the_timings(
+    subject: Subject,
+) -> None:
+    """Their one attempt lives in the run row: a run published 1 s and one 3 s after its
+    fire give lateness p50 2 s and a zero duration (started and ended at the publish)."""
+    j = replace(job(), max_concurrency=None)
+    mine = ScheduleId(uuid.uuid4())
+    runs = [
+        fire(mine, j.id, T0 + k * timedelta(minutes=1)).deliver_instantly(
+            worker_id=W, started_at=T0 + k * timedelta(minutes=1) + late * S
+        )[0]
+        for k, late in ((0, 1), (1, 3))
+    ]
+    async with subject.system.system() as tx:
+        await tx.jobs.add(j)
+        assert await tx.runs.add_many(runs) == 2
+        stats = await tx.runs.stats(mine, T0)
+    assert dict(stats.counts) == {"succeeded": 2}
+    assert stats.lateness_p50 == pytest.approx(2.0)
+    assert stats.duration_p50 == pytest.approx(0.0)
+
+
 async def test_an_unknown_schedule_has_no_stats(subject: Subject) -> None:
     """Per-schedule stats look the schedule up in the caller's tenant first (404)."""
     with pytest.raises(NotFound):

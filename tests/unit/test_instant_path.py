@@ -18,8 +18,8 @@ from domain.errors import ExecutionFailed, NotFound
 from domain.events import EventType
 from domain.ids import WorkerId, run_id_for
 from domain.job import Job, Target, TargetKind
-from domain.run import Run, RunStatus
-from domain.schedule import Schedule
+from domain.run import NewRun, Run, RunStatus
+from domain.schedule import OverlapPolicy, Schedule
 from domain.timing import Timing
 from domain.triggers import FixedDelayTrigger, OneShotTrigger
 from service.loops.instant import InstantDelivery, InstantRefused
@@ -225,3 +225,63 @@ async def test_a_message_that_cannot_be_made_leaves_its_fire_to_the_lease_path()
     assert (done.runs, done.delivered) == (2, 1)
     assert (await stored(db, bad)).status is RunStatus.PENDING
     assert (await stored(db, good)).status is RunStatus.SUCCEEDED
+
+
+async def test_a_catch_up_under_replace_does_not_deliver_the_runs_it_cancels() -> None:
+    """Overdue fires of a ``replace`` schedule (a hand-over's gap): each later fire
+    cancels the one before it in the same pass, so the first, admitted as a candidate,
+    is cancelled before it is staged; nothing cancelled is published, and the pass
+    commits (it used to fail on every retry)."""
+    clock, db, broker, instant = setup()
+    async with db.transaction(ACME) as tx:
+        job = event_job()
+        await tx.jobs.add(job)
+    schedule = await create_schedule(
+        db,
+        CreateSchedule(
+            tenant_id=ACME,
+            name="tick",
+            job_id=job.id,
+            timing=Timing(trigger=FixedDelayTrigger(every=SECOND), start_at=T0),
+            overlap_policy=OverlapPolicy.REPLACE,
+        ),
+    )
+    fence = await leading(db)
+    clock.advance(3 * SECOND + SECOND / 2)
+    done = await run_pass(db, fence, instant)
+    assert done.runs == 4
+    statuses = [(await stored(db, schedule, T0 + k * SECOND)).status for k in range(4)]
+    assert statuses[:3] == [RunStatus.CANCELLED] * 3
+    assert statuses[3] in (RunStatus.PENDING, RunStatus.SUCCEEDED)
+    cancelled = {run_id_for(ACME, schedule.id, T0 + k * SECOND) for k in range(3)}
+    assert not cancelled & {run.id for _, run in broker.sent}
+
+
+async def test_a_fire_whose_run_exists_already_is_neither_sent_nor_reported() -> None:
+    """The run key exists (an earlier pass's run, a backfill's): the pass inserts
+    nothing for it, so it publishes no message and appends no run.succeeded for it; the
+    stored run is left as it was."""
+    _, db, broker, instant = setup()
+    schedule = await one_shot(db, T0)
+    async with db.transaction(ACME) as tx:
+        job = await tx.jobs.get(schedule.job_id)
+        existing, _ = Run.dispatched(
+            NewRun(
+                tenant_id=ACME,
+                schedule_id=schedule.id,
+                job_id=job.id,
+                nominal_at=T0,
+                dispatch_at=T0,
+                max_attempts=job.max_attempts,
+                priority=job.priority,
+                capability=job.capability,
+            ),
+            now=T0,
+        )
+        assert await tx.runs.add_many([existing]) == 1
+    fence = await leading(db)
+    done = await run_pass(db, fence, instant)
+    assert (done.runs, done.delivered) == (0, 0)
+    assert broker.sent == []
+    assert (await stored(db, schedule)).status is RunStatus.PENDING
+    assert not [e for e in db.outbox if e.aggregate_id == existing.id]
