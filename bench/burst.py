@@ -228,12 +228,7 @@ async def burst(
                 # next fire) would be timed as part of the burst.
                 raise SystemExit("seeding and start-up took longer than the lead: raise it")
             await asyncio.sleep(max(0.0, due.timestamp() - time.time()))
-            while True:
-                done = await conn.fetchval("SELECT count(*) FROM runs WHERE status = 'succeeded'")
-                unpublished = await conn.fetchval("SELECT count(*) FROM outbox")
-                if done == n and unpublished == 0:
-                    break
-                await asyncio.sleep(0.05)
+            await drained(conn, n)
             elapsed = time.time() - due.timestamp()
             await expect_fire_events(nc, n, leased=not instant)
         finally:
@@ -244,6 +239,17 @@ async def burst(
         return elapsed
     finally:
         await pool.close()
+
+
+async def drained(conn: asyncpg.Connection, n: int) -> None:
+    """Until all ``n`` runs are succeeded and the outbox is empty (every event in the
+    stream): the end of a burst."""
+    while True:
+        done = await conn.fetchval("SELECT count(*) FROM runs WHERE status = 'succeeded'")
+        left = await conn.fetchval("SELECT count(*) FROM outbox")
+        if done == n and left == 0:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def expect_fire_events(nc: nats.aio.client.Client, n: int, *, leased: bool = False) -> None:
@@ -327,12 +333,7 @@ async def pool_alone(pg: EmbeddedPostgres, nc: nats.aio.client.Client, n: int) -
         settle_heap()
         start = time.perf_counter()
         try:
-            while True:
-                done = await conn.fetchval("SELECT count(*) FROM runs WHERE status = 'succeeded'")
-                left = await conn.fetchval("SELECT count(*) FROM outbox")
-                if done == n and left == 0:
-                    break
-                await asyncio.sleep(0.05)
+            await drained(conn, n)
             return time.perf_counter() - start
         finally:
             stop.set()

@@ -33,7 +33,7 @@ from adapters.embedded.nats import EmbeddedNats
 from adapters.embedded.postgres import EmbeddedPostgres
 from adapters.nats.publisher import STREAM, JetStreamPublisher
 from adapters.postgres.migrate import migrate
-from bench.burst import baseline, expect_fire_events, prepare
+from bench.burst import baseline, drained, expect_fire_events, prepare
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -129,12 +129,7 @@ async def one(
         try:
             wal_from = await conn.fetchval("SELECT pg_current_wal_lsn()")
             await asyncio.sleep(max(0.0, due.timestamp() - time.time()))
-            while True:
-                done = await conn.fetchval("SELECT count(*) FROM runs WHERE status = 'succeeded'")
-                left = await conn.fetchval("SELECT count(*) FROM outbox")
-                if done == n and left == 0:
-                    break
-                await asyncio.sleep(0.05)
+            await drained(conn, n)
             elapsed = time.time() - due.timestamp()
             wal = await conn.fetchval(
                 "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)", wal_from

@@ -48,33 +48,19 @@ class EventTarget:
 
     async def execute_many(self, items: Sequence[tuple[Run, Job]]) -> list[Exception | None]:
         """Publish every run's message (pipelined); each run is delivered once the
-        stream acknowledged its message, else it fails (and is retried)."""
-        outcomes: list[Exception | None] = [None] * len(items)
-        messages: list[Message] = []
-        indexes: list[int] = []
-        for i, (run, job) in enumerate(items):
-            try:
-                messages.append(_message(run, job))
-                indexes.append(i)
-            except DomainError as exc:  # a bad subject fails this run only
-                outcomes[i] = exc
-        if not messages:
+        stream acknowledged its message, else it fails (and is retried). The lease
+        path's form of ``prepare`` + ``send``: answers become the attempts' errors."""
+        prepared = self.prepare(items)
+        outcomes: list[Exception | None] = [
+            message if isinstance(message, Exception) else None for message in prepared
+        ]
+        indexes = [i for i, message in enumerate(prepared) if not isinstance(message, Exception)]
+        if not indexes:
             return outcomes
-        try:
-            await self._ensure_stream()
-        except (NatsError, OSError, TimeoutError) as exc:
-            failed = BrokerUnavailable(f"publish failed: the event stream: {type(exc).__name__}")
-            for i in indexes:
-                outcomes[i] = failed
-            return outcomes
-        answers = await self._acks.publish(messages)
+        answers = await self.send([prepared[i] for i in indexes])
         for i, answer in zip(indexes, answers, strict=True):
             if answer is not None:
-                unavailable = answer == NOT_CONNECTED or answer.startswith("no acknowledgement")
-                kind = BrokerUnavailable if unavailable else ExecutionFailed
-                outcomes[i] = kind(f"publish not acknowledged: {answer}")
-                if "no stream" in answer:
-                    self._stream_ready = False  # deleted behind our back: recreate it
+                outcomes[i] = _failure(answer)
         return outcomes
 
     # -- the instant path (``domain.ports.InstantTarget``) ---------------------------------
@@ -96,7 +82,7 @@ class EventTarget:
         try:
             await self._ensure_stream()
         except (NatsError, OSError, TimeoutError) as exc:
-            return [f"the event stream: {type(exc).__name__}"] * len(messages)
+            return [f"{_NO_STREAM}{type(exc).__name__}"] * len(messages)
         try:
             answers = await self._acks.publish([_as_message(m) for m in messages])
         except (NatsError, OSError, TimeoutError) as exc:
@@ -150,6 +136,19 @@ def _valid_subject(subject: str) -> None:
     EventTrigger(subject=subject)
     if "*" in subject or ">" in subject:
         raise ExecutionFailed("EVENT target subject must not contain wildcards")
+
+
+_NO_STREAM = "the event stream: "  # answer prefix: the stream could not be made sure of
+
+
+def _failure(answer: str) -> Exception:
+    """An answer that is not an acknowledgement, as the attempt's error: the broker
+    away (not counted against the run) or the message refused."""
+    if answer.startswith(_NO_STREAM):
+        return BrokerUnavailable(f"publish failed: {answer}")
+    unavailable = answer == NOT_CONNECTED or answer.startswith("no acknowledgement")
+    kind = BrokerUnavailable if unavailable else ExecutionFailed
+    return kind(f"publish not acknowledged: {answer}")
 
 
 def _as_message(prepared: object) -> Message:

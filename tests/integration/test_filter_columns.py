@@ -3,7 +3,6 @@ before it, written with the document on every save."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from dataclasses import replace
 from datetime import timedelta
@@ -12,12 +11,13 @@ from pathlib import Path
 import asyncpg
 
 from adapters.postgres.database import PostgresDatabase, create_pool
-from adapters.postgres.migrate import DEFAULT_DIR, migrate
+from adapters.postgres.migrate import migrate
 from domain.ids import JobId, ScheduleId, TenantId
 from domain.job import Job, Target, TargetKind
 from domain.schedule import Schedule
 from domain.timing import Timing
 from domain.triggers import CronTrigger, EventTrigger
+from tests.older_rows import migrated_before
 from tests.servers import app_dsn
 from tests.unit.test_codec import STORED_JOBS, STORED_SCHEDULES, T
 
@@ -41,12 +41,7 @@ async def test_the_migration_backfills_the_columns_from_the_stored_documents(
 ) -> None:
     """Rows written before 0021 get target_kind, max_concurrency (a number as a cap,
     rounded up and clamped; anything else no cap) and trigger_type from their documents."""
-    before = tmp_path / "migrations"
-    before.mkdir()
-    for path in DEFAULT_DIR.glob("[0-9]*.sql"):
-        if int(path.name[:4]) < 21:
-            shutil.copy(path, before / path.name)
-    await migrate(empty_database, before)
+    await migrated_before(empty_database, 21, tmp_path / "migrations")
     conn = await asyncpg.connect(empty_database)
     try:
         async with conn.transaction():

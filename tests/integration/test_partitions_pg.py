@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import uuid
 from collections import defaultdict
 from contextlib import AsyncExitStack
@@ -20,7 +19,7 @@ import pytest
 from adapters.clock import SystemClock
 from adapters.memory.publisher import RecordingPublisher
 from adapters.postgres.database import PostgresDatabase, create_pool
-from adapters.postgres.migrate import DEFAULT_DIR, migrate
+from adapters.postgres.migrate import migrate
 from domain.errors import NotLeader
 from domain.events import DomainEvent, EventType
 from domain.ids import EventId, JobId, new_id
@@ -33,8 +32,8 @@ from service.loops.scheduler import Scheduler, SchedulerSettings
 from service.usecases.commands import CreateSchedule
 from service.usecases.schedules import create_schedule
 from tests.builders import ACME
+from tests.older_rows import migrated_before, store_run
 from tests.servers import app_dsn
-from tests.unit.test_codec import STORED_JOBS, STORED_SCHEDULES
 
 MINUTES = timedelta(minutes=5)
 
@@ -70,40 +69,11 @@ async def test_rows_written_before_the_migration_get_their_partitions(
     """A schedule, its run, the run's event and a job's event stored before 0024: the
     schedule and run get the schedule's partition, the run's event too (its payload
     names the schedule), the job's event its job's."""
-    before = tmp_path / "migrations"
-    before.mkdir()
-    for path in DEFAULT_DIR.glob("[0-9]*.sql"):
-        if int(path.name[:4]) < 24:
-            shutil.copy(path, before / path.name)
-    await migrate(empty_database, before)
-    job_id, schedule_id, run_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await migrated_before(empty_database, 24, tmp_path / "migrations")
     conn = await asyncpg.connect(empty_database)
     try:
         async with conn.transaction():
-            await conn.execute("SELECT set_config('kairos.tenant_id', 'acme', true)")
-            await conn.execute(
-                "INSERT INTO jobs (tenant_id, id, name, spec, created_at, updated_at) "
-                "VALUES ('acme', $1, 'report', $2::jsonb, now(), now())",
-                job_id,
-                STORED_JOBS[0],
-            )
-            await conn.execute(
-                "INSERT INTO schedules (tenant_id, id, name, job_id, spec, state, "
-                "created_at, updated_at) "
-                "VALUES ('acme', $1, 'nightly', $2, $3::jsonb, 'enabled', now(), now())",
-                schedule_id,
-                job_id,
-                STORED_SCHEDULES[0],
-            )
-            await conn.execute(
-                "INSERT INTO runs (tenant_id, id, schedule_id, job_id, nominal_at, dispatch_at, "
-                "status, max_attempts, priority, available_at, capability, created_at, "
-                "updated_at) VALUES ('acme', $1, $2, $3, now(), now(), 'succeeded', 1, 1, "
-                "now(), 'HTTP', now(), now())",
-                run_id,
-                schedule_id,
-                job_id,
-            )
+            job_id, schedule_id, run_id = await store_run(conn)
             for type, aggregate, data in (
                 ("scheduler.run.succeeded", run_id, {"schedule_id": str(schedule_id)}),
                 ("scheduler.job.deleted", job_id, {}),

@@ -88,6 +88,23 @@ async def one_shot(db: MemoryDatabase, at: datetime, job: Job | None = None) -> 
     )
 
 
+async def every_second(db: MemoryDatabase, overlap: OverlapPolicy = OverlapPolicy.SKIP) -> Schedule:
+    """A fixed-delay schedule firing every second from T0, on a new EVENT job."""
+    job = event_job()
+    async with db.transaction(ACME) as tx:
+        await tx.jobs.add(job)
+    return await create_schedule(
+        db,
+        CreateSchedule(
+            tenant_id=ACME,
+            name="tick",
+            job_id=job.id,
+            timing=Timing(trigger=FixedDelayTrigger(every=SECOND), start_at=T0),
+            overlap_policy=overlap,
+        ),
+    )
+
+
 def setup(at: datetime = T0) -> tuple[FakeClock, MemoryDatabase, Broker, InstantDelivery]:
     clock = FakeClock(at)
     broker = Broker(clock)
@@ -188,18 +205,7 @@ async def test_a_fire_behind_an_active_run_of_its_schedule_goes_through_a_lease(
     """Overlap is the lease path's: with an earlier run of the schedule still running,
     the next fire is decided by the overlap policy, not delivered at once."""
     clock, db, broker, instant = setup()
-    async with db.transaction(ACME) as tx:
-        job = event_job()
-        await tx.jobs.add(job)
-    schedule = await create_schedule(
-        db,
-        CreateSchedule(
-            tenant_id=ACME,
-            name="tick",
-            job_id=job.id,
-            timing=Timing(trigger=FixedDelayTrigger(every=SECOND), start_at=T0),
-        ),
-    )
+    schedule = await every_second(db)
     fence = await leading(db)
     await run_pass(db, fence, None)  # the fire at T0 through a lease, claimed: running
     (first,) = await use.claim(
@@ -233,19 +239,7 @@ async def test_a_catch_up_under_replace_does_not_deliver_the_runs_it_cancels() -
     is cancelled before it is staged; nothing cancelled is published, and the pass
     commits (it used to fail on every retry)."""
     clock, db, broker, instant = setup()
-    async with db.transaction(ACME) as tx:
-        job = event_job()
-        await tx.jobs.add(job)
-    schedule = await create_schedule(
-        db,
-        CreateSchedule(
-            tenant_id=ACME,
-            name="tick",
-            job_id=job.id,
-            timing=Timing(trigger=FixedDelayTrigger(every=SECOND), start_at=T0),
-            overlap_policy=OverlapPolicy.REPLACE,
-        ),
-    )
+    schedule = await every_second(db, OverlapPolicy.REPLACE)
     fence = await leading(db)
     clock.advance(3 * SECOND + SECOND / 2)
     done = await run_pass(db, fence, instant)
